@@ -1,0 +1,58 @@
+"""Shared test setup: no test touches the real home folder or the user's git configuration."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+_SESSION_TMP: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Point every store and cache at a temporary folder, before any test (or subprocess) runs.
+    global _SESSION_TMP
+    import tempfile
+
+    _SESSION_TMP = Path(tempfile.mkdtemp(prefix="lumo-hydra-tests-"))
+    os.environ["LUMO_HOME"] = str(_SESSION_TMP / "home")
+    os.environ["LUMO_CACHE_DIR"] = str(_SESSION_TMP / "cache")
+    os.environ["XDG_CACHE_HOME"] = str(_SESSION_TMP / "xdg-cache")
+    # Deterministic git identity, no user/system git config.
+    os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
+    os.environ["GIT_CONFIG_GLOBAL"] = str(_SESSION_TMP / "gitconfig")
+    (_SESSION_TMP / "gitconfig").write_text(
+        "[user]\n\tname = lumo test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
+        "[protocol \"file\"]\n\tallow = always\n"
+    )
+
+
+@pytest.fixture
+def lumo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty store root for one test (also exported as LUMO_HOME for subprocesses)."""
+    home = tmp_path / "lumo-home"
+    monkeypatch.setenv("LUMO_HOME", str(home))
+    return home
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in ``cwd`` and return its stdout (raises on failure)."""
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A real temporary git repository with one commit."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "train.py").write_text("print('hello')\n")
+    (repo / ".gitignore").write_text("*.log\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "initial")
+    return repo
+
+
+PYTHON = sys.executable
