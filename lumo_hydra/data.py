@@ -1,0 +1,623 @@
+"""``DatasetBuilder``: lumo's dataset DAG (inputs -> transforms -> named outputs).
+
+A builder wires *inputs* (data sources: sequences, numpy arrays, torch tensors, anything with
+``__getitem__``/``__len__``, or iterable-only sources) to named *outputs* through transforms::
+
+    ds = (DatasetBuilder()
+          .add_input('xs', images)
+          .add_input('ys', labels)
+          .add_output('xs', 'xs1', weak_aug)
+          .add_output('xs', 'xs2', strong_aug)
+          .add_output('ys', 'ys'))
+    ds[0]  # {'xs1': ..., 'xs2': ..., 'ys': ...}
+
+Per item, each *used* input is read once, its input transform (if any) runs once, and every output of
+that input applies its own transform to that value. Then the global transform (dict in, dict out) runs,
+and the mode shapes the result: ``zip`` (a dict, the default), ``chain`` (a list in the order the
+outputs were added) or ``item`` (the value of the single output).
+
+This module never imports torch at import time. ``DatasetBuilder`` is a plain class with
+``__getitem__``/``__len__``/``__iter__``, which ``torch.utils.data.DataLoader`` accepts as a map-style
+dataset; ``ds.DataLoader(**kwargs)`` imports torch only when called. See ``docs/dataset.md``.
+"""
+from __future__ import annotations
+
+import operator
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, Callable, NamedTuple, Optional, Sequence
+
+from .errors import LumoValueError
+
+__all__ = ["DatasetBuilder", "DataValueError", "DataTypeError", "DataIndexError"]
+
+Transform = Callable[[Any], Any]
+DictTransform = Callable[[dict], Any]
+
+_MODES = ("zip", "chain", "item")
+
+
+class DataValueError(LumoValueError):
+    """A bad value given to a ``DatasetBuilder`` (duplicate names, unknown inputs, lengths, ...)."""
+
+
+class DataTypeError(LumoValueError, TypeError):
+    """A value of the wrong kind (a source that cannot be indexed, a transform that is not callable, ...)."""
+
+
+class DataIndexError(LumoValueError, IndexError):
+    """An index out of range of the builder or of the view it indexes."""
+
+
+class _Output(NamedTuple):
+    input: Optional[str]  # None: the item's (mapped) index, see add_idx
+    transform: Optional[Transform]
+
+
+class _Plan(NamedTuple):
+    """What ``__getitem__`` runs, compiled once per structure change (never pickled)."""
+
+    reads: tuple  # ((source or None for the index, input transform or None), ...) for used inputs only
+    writes: tuple  # ((outkey, position in reads, transform or None), ...) in the order outputs were added
+    glob: Optional[DictTransform]
+    mode: str
+    keys: tuple  # output names, in order
+    n: Optional[int]  # the view's length (None: unsized)
+    mod: int  # when the view is stretched (scale_to_size/repeat): the length it cycles through, else 0
+    sub: Optional[array]  # the explicit source index map of subset(), if any
+
+
+def _describe(obj: Any) -> str:
+    if obj is None:
+        return "None"
+    name = getattr(obj, "__qualname__", None) or getattr(type(obj), "__qualname__", type(obj).__name__)
+    if hasattr(obj, "__qualname__"):  # functions and classes: their name; instances: their repr
+        return name
+    text = repr(obj)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_callable(what: str, fn: Any) -> None:
+    if fn is not None and not callable(fn):
+        raise DataTypeError(f"{what} must be callable or None, got {type(fn).__name__}: {fn!r:.80}")
+
+
+def _check_name(what: str, name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise DataValueError(f"{what} must be a non-empty string, got {name!r}")
+
+
+class DatasetBuilder:
+    """A dataset assembled from named inputs, transforms and named outputs (lumo's DatasetBuilder).
+
+    Fixes lumo 1.1's known bugs: ``copy()`` is a real copy, iteration yields exactly what indexing
+    yields (subset, size, global transform and mode included), bad input raises clear errors instead
+    of assertions, and inputs that no output uses are never read.
+    """
+
+    def __init__(self) -> None:
+        self._sources: dict[str, Any] = {}
+        self._input_tf: dict[str, Optional[Transform]] = {}
+        self._lengths: dict[str, Optional[int]] = {}  # None: the input is not sized
+        self._outputs: dict[str, _Output] = {}
+        self._global_tf: Optional[DictTransform] = None
+        self._mode = "zip"
+        # The view: item i of the builder is source item sub[i % base] (sub None: i % base).
+        self._sub: Optional[array] = None
+        self._size: Optional[int] = None  # length set by scale_to_size/repeat (None: the base length)
+        self._plan: Optional[_Plan] = None
+
+    # ------------------------------------------------------------------ building
+    def add_input(self, name: str, source: Any, transform: Optional[Transform] = None) -> "DatasetBuilder":
+        """Add a data source named ``name``; ``transform`` runs once per item, shared by its outputs."""
+        _check_name("input name", name)
+        if name in self._sources:
+            raise DataValueError(f"duplicate input name {name!r}; inputs so far: {list(self._sources)}")
+        _check_callable(f"transform of input {name!r}", transform)
+        if isinstance(source, Mapping) or _is_dataframe(source):
+            cols = list(source.keys())[:10]
+            raise DataTypeError(
+                f"input {name!r} is a dict-like source ({type(source).__name__}) indexed by keys, not by "
+                f"position; add one column instead, e.g. add_input({name!r}, source[{cols[0]!r}]) "
+                f"(columns: {cols})" if cols else
+                f"input {name!r} is an empty dict-like source ({type(source).__name__}); add a column instead"
+            )
+        if not hasattr(source, "__getitem__") and not isinstance(source, Iterable):
+            raise DataTypeError(
+                f"input {name!r} must be indexable (have __getitem__, like a list, a numpy array or a tensor) "
+                f"or iterable, got {type(source).__name__}"
+            )
+        length = _length(source)
+        if length is not None:
+            sized = {k: n for k, n in self._lengths.items() if n is not None}
+            if sized and length != next(iter(sized.values())):
+                listing = ", ".join(f"{k}={n}" for k, n in {**sized, name: length}.items())
+                raise DataValueError(
+                    f"input {name!r} has length {length}, other inputs differ: {listing}; "
+                    "every sized input must have the same length"
+                )
+            if self._sub is not None or self._size is not None:
+                pass  # same length as the others: the view stays valid
+        self._sources[name] = source
+        self._input_tf[name] = transform
+        self._lengths[name] = length
+        self._plan = None
+        return self
+
+    def add_input_transform(self, name: str, transform: Optional[Transform] = None) -> "DatasetBuilder":
+        """Set the transform of input ``name`` (runs once per item, before its outputs' transforms)."""
+        self._known_input(name, "input")
+        _check_callable(f"transform of input {name!r}", transform)
+        self._input_tf[name] = transform
+        self._plan = None
+        return self
+
+    set_input_transform = add_input_transform
+
+    def add_output(self, name: str, outkey: str, transform: Optional[Transform] = None) -> "DatasetBuilder":
+        """Add output ``outkey`` that takes input ``name`` through ``transform`` (None: unchanged)."""
+        self._known_input(name, "input of output " + repr(outkey))
+        self._new_output(outkey)
+        _check_callable(f"transform of output {outkey!r}", transform)
+        self._outputs[outkey] = _Output(name, transform)
+        self._plan = None
+        return self
+
+    def add_output_transform(self, outkey: str, transform: Optional[Transform] = None) -> "DatasetBuilder":
+        """Set the transform of output ``outkey``."""
+        if outkey not in self._outputs:
+            raise DataValueError(f"unknown output {outkey!r}; outputs: {list(self._outputs)}")
+        _check_callable(f"transform of output {outkey!r}", transform)
+        self._outputs[outkey] = self._outputs[outkey]._replace(transform=transform)
+        self._plan = None
+        return self
+
+    set_output_transform = add_output_transform
+
+    def add_idx(self, name: str) -> "DatasetBuilder":
+        """Add output ``name`` holding the item's index into the sources (after subset/repeat mapping)."""
+        self._new_output(name)
+        self._outputs[name] = _Output(None, None)
+        self._plan = None
+        return self
+
+    def add_global_transform(self, transform: Optional[DictTransform]) -> "DatasetBuilder":
+        """Set a transform that gets the dict of all outputs and returns the new dict (None removes it)."""
+        _check_callable("global transform", transform)
+        self._global_tf = transform
+        self._plan = None
+        return self
+
+    def zip(self) -> "DatasetBuilder":
+        """Items are dicts ``{outkey: value}`` in the order outputs were added (the default)."""
+        return self._set_mode("zip")
+
+    def chain(self) -> "DatasetBuilder":
+        """Items are lists of output values, in the order outputs were added."""
+        return self._set_mode("chain")
+
+    def item(self) -> "DatasetBuilder":
+        """Items are the value of the single output (exactly one output is required)."""
+        return self._set_mode("item")
+
+    def _set_mode(self, mode: str) -> "DatasetBuilder":
+        self._mode = mode
+        self._plan = None
+        return self
+
+    def set_mode(self, mode: str) -> "DatasetBuilder":
+        """Set the mode by name: ``'zip'``, ``'chain'`` or ``'item'``."""
+        if mode not in _MODES:
+            raise DataValueError(f"invalid mode {mode!r}; allowed: {list(_MODES)}")
+        return self._set_mode(mode)
+
+    # ------------------------------------------------------------------ views
+    def subset(self, indices: Sequence[int] | Any, copy: bool = False) -> "DatasetBuilder":
+        """Keep only the items at ``indices`` (positions in the current view; a boolean mask works too).
+
+        Changes this builder and returns it, or a changed copy when ``copy=True``. Views compose:
+        ``ds.subset(a).subset(b)`` picks ``b`` among the items of ``ds.subset(a)``.
+        """
+        target = self.copy() if copy else self
+        n = target._view_len("subset()")
+        idx = _as_index_list(indices, n)
+        target._sub = array("q", (target.map_index(i) for i in idx))
+        target._size = None
+        target._plan = None
+        return target
+
+    def scale_to_size(self, size: int) -> "DatasetBuilder":
+        """Make the builder exactly ``size`` items long, cycling through the current view."""
+        size = _non_negative_int("scale_to_size(size)", size)
+        base = self._view_len("scale_to_size()")
+        if base == 0 and size > 0:
+            raise DataValueError(f"scale_to_size({size}): the builder is empty, there is nothing to repeat")
+        self._materialize_stretch()
+        self._size = size
+        self._plan = None
+        return self
+
+    def repeat(self, multiple: int) -> "DatasetBuilder":
+        """Make the builder ``multiple`` times as long, cycling through the current view."""
+        multiple = _non_negative_int("repeat(multiple)", multiple)
+        base = self._view_len("repeat()")
+        self._materialize_stretch()
+        self._size = base * multiple
+        self._plan = None
+        return self
+
+    def _materialize_stretch(self) -> None:
+        # A stretch on a stretched view: turn the current view into an explicit index map first.
+        if self._size is not None:
+            self._sub = array("q", (self.map_index(i) for i in range(self._size)))
+            self._size = None
+
+    def map_index(self, index: int) -> int:
+        """Map a position in the builder to the index read from the sources."""
+        n = self._view_len_or_none()
+        i = _as_int(index)
+        if n is None:
+            return i
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise DataIndexError(f"index {index} out of range for a DatasetBuilder of length {n}")
+        sub = self._sub
+        if self._size is not None:
+            i %= len(sub) if sub is not None else self._base_len()  # type: ignore[operator]
+        return sub[i] if sub is not None else i
+
+    def _base_len(self) -> Optional[int]:
+        if self._sub is not None:
+            return len(self._sub)
+        for n in self._lengths.values():
+            if n is not None:
+                return n
+        return None
+
+    def _view_len_or_none(self) -> Optional[int]:
+        return self._size if self._size is not None else self._base_len()
+
+    def _view_len(self, what: str) -> int:
+        n = self._view_len_or_none()
+        if n is None:
+            raise DataTypeError(
+                f"{what} needs a sized builder, but no input has a length "
+                f"(inputs: {list(self._sources) or 'none'}); add a sized input first"
+            )
+        return n
+
+    # ------------------------------------------------------------------ reading
+    def _compile(self) -> _Plan:
+        used: dict[Optional[str], int] = {}
+        reads: list = []
+        writes: list = []
+        for key, out in self._outputs.items():
+            if out.input not in used:
+                used[out.input] = len(reads)
+                if out.input is None:
+                    reads.append((None, None))
+                else:
+                    reads.append((self._sources[out.input], self._input_tf[out.input]))
+            writes.append((key, used[out.input], out.transform))
+        if self._mode == "item" and len(writes) != 1:
+            raise DataValueError(
+                f"item() mode needs exactly one output, the builder has {len(writes)}: {list(self._outputs)}"
+            )
+        n = self._view_len_or_none()
+        mod = (self._base_len() or 0) if self._size is not None else 0
+        plan = _Plan(
+            tuple(reads), tuple(writes), self._global_tf, self._mode, tuple(self._outputs), n, mod, self._sub
+        )
+        self._plan = plan
+        return plan
+
+    def __getitem__(self, index: int) -> Any:
+        plan = self._plan or self._compile()
+        i = index if type(index) is int else _as_int(index)
+        n = plan.n
+        if n is not None:
+            if i < 0:
+                i += n
+            if not 0 <= i < n:
+                raise DataIndexError(f"index {index} out of range for a DatasetBuilder of length {n}")
+            if plan.mod:
+                i %= plan.mod
+            if plan.sub is not None:
+                i = plan.sub[i]
+        values = []
+        for src, tf in plan.reads:
+            if src is None:
+                v = i
+            else:
+                try:
+                    v = src[i]
+                except TypeError as e:
+                    if not hasattr(src, "__getitem__"):
+                        raise self._not_indexable(src) from e
+                    raise
+            values.append(v if tf is None else tf(v))
+        return self._emit(plan, values)
+
+    def _not_indexable(self, src: Any) -> DataTypeError:
+        name = next((k for k, s in self._sources.items() if s is src), "?")
+        return DataTypeError(
+            f"input {name!r} ({type(src).__name__}) cannot be indexed, it is only iterable; "
+            "iterate the builder (for item in ds) instead of ds[i]"
+        )
+
+    @staticmethod
+    def _emit(plan: _Plan, values: list) -> Any:
+        out = {}
+        for key, pos, tf in plan.writes:
+            v = values[pos]
+            out[key] = v if tf is None else tf(v)
+        if plan.glob is not None:
+            out = plan.glob(out)
+        if plan.mode == "zip":
+            return out
+        if plan.mode == "chain":
+            return [out[k] for k in plan.keys]
+        return out[plan.keys[0]]
+
+    def __iter__(self) -> Iterator[Any]:
+        """Yield exactly what ``ds[0], ds[1], ...`` yields; iterable-only inputs are read by iteration."""
+        plan = self._plan or self._compile()
+        n = self._view_len_or_none()
+        iterable_only = [src for src, _ in plan.reads if src is not None and not hasattr(src, "__getitem__")]
+        if not iterable_only and n is not None:
+            for i in range(n):
+                yield self[i]
+            return
+        if self._sub is not None or self._size is not None:
+            raise DataTypeError("subset(), scale_to_size() and repeat() need indexable inputs to iterate")
+        iters = [None if src is None else iter(src) for src, _ in plan.reads]
+        count = 0
+        while n is None or count < n:
+            values = []
+            try:
+                for it, (_, tf) in zip(iters, plan.reads):
+                    v = count if it is None else next(it)
+                    values.append(v if tf is None else tf(v))
+            except StopIteration:
+                return
+            if not iters:  # only add_idx outputs and no length: nothing bounds the iteration
+                return
+            yield self._emit(plan, values)
+            count += 1
+
+    def __len__(self) -> int:
+        n = self._view_len_or_none()
+        if n is None:
+            raise DataTypeError(
+                f"this DatasetBuilder has no length: none of its inputs is sized (inputs: {list(self._sources)})"
+            )
+        return n
+
+    # ------------------------------------------------------------------ information
+    @property
+    def sized(self) -> bool:
+        """Whether ``len(ds)`` works (some input has a length)."""
+        return self._view_len_or_none() is not None
+
+    @property
+    def iterable(self) -> bool:
+        """Whether the builder can be iterated (always, once it has inputs)."""
+        return bool(self._sources)
+
+    @property
+    def mode(self) -> str:
+        """``'zip'``, ``'chain'`` or ``'item'``."""
+        return self._mode
+
+    @property
+    def inputs(self) -> Mapping[str, Any]:
+        """Read-only mapping ``input name -> source``."""
+        return MappingProxyType(self._sources)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """Mapping ``output name -> the source it reads`` (for an ``add_idx`` output: the range of indices)."""
+        return {
+            k: (range(len(self)) if o.input is None else self._sources[o.input]) for k, o in self._outputs.items()
+        }
+
+    @property
+    def output_names(self) -> list[str]:
+        """The output names, in the order they were added (the order of ``chain()`` items)."""
+        return list(self._outputs)
+
+    @property
+    def subindices(self) -> Optional[list[int]]:
+        """The explicit source index map set by ``subset`` (None when there is none)."""
+        return None if self._sub is None else list(self._sub)
+
+    def get_source(self, name: str) -> Any:
+        """The source of input ``name``."""
+        self._known_input(name, "input")
+        return self._sources[name]
+
+    def get_input_transform(self, name: str) -> Optional[Transform]:
+        """The transform of input ``name`` (None when there is none)."""
+        self._known_input(name, "input")
+        return self._input_tf[name]
+
+    def get_output_transform(self, outkey: str) -> Optional[Transform]:
+        """The transform of output ``outkey`` (None when there is none)."""
+        if outkey not in self._outputs:
+            raise DataValueError(f"unknown output {outkey!r}; outputs: {list(self._outputs)}")
+        return self._outputs[outkey].transform
+
+    @property
+    def global_transform(self) -> Optional[DictTransform]:
+        """The global transform (None when there is none)."""
+        return self._global_tf
+
+    def copy(self) -> "DatasetBuilder":
+        """An independent builder: changing the copy never changes this one (sources and transform
+        objects themselves are shared, not duplicated)."""
+        new = DatasetBuilder.__new__(DatasetBuilder)
+        new._sources = dict(self._sources)
+        new._input_tf = dict(self._input_tf)
+        new._lengths = dict(self._lengths)
+        new._outputs = dict(self._outputs)
+        new._global_tf = self._global_tf
+        new._mode = self._mode
+        new._sub = None if self._sub is None else array("q", self._sub)
+        new._size = self._size
+        new._plan = None
+        return new
+
+    __copy__ = copy
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_plan"] = None  # rebuilt lazily in the worker
+        return state
+
+    def __repr__(self) -> str:
+        flows = []
+        for key, out in self._outputs.items():
+            src = "<idx>" if out.input is None else out.input
+            itf = None if out.input is None else self._input_tf.get(out.input)
+            chain = [src] + [_describe(f) for f in (itf, out.transform) if f is not None]
+            flows.append(f"{key}: {' -> '.join(chain)}")
+        size = self._view_len_or_none()
+        parts = [f"outputs={{{', '.join(flows)}}}", f"mode={self._mode}", f"size={size if size is not None else 'unsized'}"]
+        if self._global_tf is not None:
+            parts.append(f"global={_describe(self._global_tf)}")
+        unused = [k for k in self._sources if k not in {o.input for o in self._outputs.values()}]
+        if unused:
+            parts.append(f"unused_inputs={unused}")
+        return f"DatasetBuilder({', '.join(parts)})"
+
+    # ------------------------------------------------------------------ torch convenience
+    def DataLoader(self, **kwargs: Any) -> Any:  # noqa: N802 - lumo's name
+        """A ``torch.utils.data.DataLoader`` over this builder (imports torch only now).
+
+        A sized builder is a map-style dataset; an unsized one is wrapped in an ``IterableDataset``
+        that splits items between workers (worker ``w`` of ``n`` gets items ``w, w+n, ...``).
+        """
+        from torch.utils.data import DataLoader
+
+        dataset: Any = self if self.sized else _iterable_dataset(self)
+        return DataLoader(dataset, **kwargs)
+
+    DL = DataLoader
+
+    @classmethod
+    def from_spec(cls, spec: Any, **overrides: Any) -> "DatasetBuilder":
+        """Build from a YAML DAG spec (a path, a dict or a DictConfig); see ``lumo_hydra.data_spec``."""
+        from .data_spec import build_from_spec
+
+        return build_from_spec(spec, **overrides)
+
+    # ------------------------------------------------------------------ helpers
+    def _known_input(self, name: str, what: str) -> None:
+        if name not in self._sources:
+            raise DataValueError(f"unknown {what} {name!r}; inputs: {list(self._sources)}")
+
+    def _new_output(self, outkey: str) -> None:
+        _check_name("output name", outkey)
+        if outkey in self._outputs:
+            raise DataValueError(f"duplicate output name {outkey!r}; outputs so far: {list(self._outputs)}")
+
+
+# ---------------------------------------------------------------------- module helpers
+def _length(source: Any) -> Optional[int]:
+    try:
+        return len(source)
+    except (TypeError, NotImplementedError):
+        return None
+
+
+def _is_dataframe(source: Any) -> bool:
+    # pandas/polars frames index columns with [], not rows; detect without importing pandas
+    return type(source).__name__ == "DataFrame" and hasattr(source, "columns") and hasattr(source, "keys")
+
+
+def _as_int(index: Any) -> int:
+    if type(index) is int:
+        return index
+    if isinstance(index, bool):
+        raise DataTypeError(f"DatasetBuilder indices must be integers, got {index!r}")
+    try:
+        return operator.index(index)
+    except TypeError:
+        raise DataTypeError(
+            f"DatasetBuilder indices must be integers, got {type(index).__name__}: {index!r:.60}"
+            + ("; use ds.subset(...) to select several items" if isinstance(index, (slice, list, tuple)) else "")
+        ) from None
+
+
+def _non_negative_int(what: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = operator.index(value)
+        except TypeError:
+            raise DataTypeError(f"{what} must be an int >= 0, got {type(value).__name__}: {value!r}") from None
+    if value < 0:
+        raise DataValueError(f"{what} must be an int >= 0, got {value}")
+    return int(value)
+
+
+def _as_index_list(indices: Any, n: int) -> list[int]:
+    """Normalise subset indices (ints, negatives, numpy/torch arrays, boolean masks) against length ``n``."""
+    if isinstance(indices, (str, bytes)) or isinstance(indices, Mapping):
+        raise DataTypeError(f"subset() indices must be a sequence of ints or a boolean mask, got {indices!r:.60}")
+    if hasattr(indices, "tolist") and not isinstance(indices, (list, tuple, range)):
+        indices = indices.tolist()  # numpy arrays and torch tensors
+    try:
+        items = list(indices)
+    except TypeError:
+        raise DataTypeError(
+            f"subset() indices must be a sequence of ints or a boolean mask, got {type(indices).__name__}"
+        ) from None
+    if items and all(isinstance(x, bool) for x in items):
+        if len(items) != n:
+            raise DataValueError(f"subset() boolean mask has length {len(items)}, the builder has {n} items")
+        return [i for i, keep in enumerate(items) if keep]
+    out = []
+    for x in items:
+        i = _as_int(x)
+        j = i + n if i < 0 else i
+        if not 0 <= j < n:
+            raise DataIndexError(f"subset() index {i} out of range for a DatasetBuilder of length {n}")
+        out.append(j)
+    return out
+
+
+def _make_iterable_cls() -> Any:
+    from torch.utils.data import IterableDataset, get_worker_info
+
+    class _BuilderIterable(IterableDataset):  # type: ignore[misc,type-arg]
+        """An unsized builder as a torch ``IterableDataset``, items split between DataLoader workers."""
+
+        def __init__(self, builder: DatasetBuilder) -> None:
+            self.builder = builder
+
+        def __iter__(self) -> Iterator[Any]:
+            info = get_worker_info()
+            it = iter(self.builder)
+            if info is None or info.num_workers <= 1:
+                return it
+            import itertools
+
+            return itertools.islice(it, info.id, None, info.num_workers)
+
+    _BuilderIterable.__module__ = __name__
+    _BuilderIterable.__qualname__ = "_BuilderIterable"
+    globals()["_BuilderIterable"] = _BuilderIterable  # so pickle finds it (also in spawned workers)
+    return _BuilderIterable
+
+
+def __getattr__(name: str) -> Any:
+    if name == "_BuilderIterable":  # created on first use, because it subclasses a torch class
+        return _make_iterable_cls()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _iterable_dataset(builder: DatasetBuilder) -> Any:
+    cls = globals().get("_BuilderIterable") or _make_iterable_cls()
+    return cls(builder)
