@@ -1,0 +1,188 @@
+"""Recording how a run ends when nobody calls ``end()``: exceptions, Ctrl-C, SIGTERM, ``sys.exit``, exit.
+
+Process-wide and idempotent (the Hydra basic launcher runs many jobs in one process). ``watch(exp)``
+adds an experiment to the set of open runs this module ends on:
+
+- an uncaught exception (``sys.excepthook``, chained to the previous hook): ``failed`` with the
+  traceback, or ``interrupted`` for ``KeyboardInterrupt`` (Ctrl-C with Python's default SIGINT handler);
+- SIGTERM: ``killed`` (end code -15), then the previous handler: ``SIG_DFL`` is restored and the
+  signal re-raised so the process still dies by SIGTERM; a Python callable (e.g. submitit's) is called;
+  ``SIG_IGN`` stays ignored and nothing is recorded;
+- SIGINT whose previous handler is ``SIG_DFL``: ``interrupted``, then the signal is re-raised;
+  with Python's default handler the ``KeyboardInterrupt`` path above records it;
+- ``sys.exit(n)`` (and the ``exit``/``quit`` builtins): the code is remembered; the atexit handler
+  then ends open runs as ``finished`` (n == 0) or ``failed`` with end code n;
+- interpreter exit with runs still open: ``finished`` with end code 0 and ``progress.ended_by:
+  "atexit"`` (the script ended without calling ``end()``); a bare ``raise SystemExit(n)`` outside
+  ``with exp:`` is seen as a normal exit (Python gives atexit no exit code);
+- SIGKILL and ``os._exit``: nothing can run; the record stays ``running`` and readers infer ``crashed``
+  from the stale heartbeat or the dead pid.
+
+Signal handlers are installed only from the main thread. Handlers do nothing in a forked child
+(e.g. a DataLoader worker) whose pid differs from the process that installed them.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+from typing import Any, Callable
+
+_lock = threading.RLock()
+_open: list[Any] = []  # experiments to end (in start order)
+_installed_pid: int | None = None
+_prev_excepthook: Callable[..., Any] | None = None
+_prev_handlers: dict[int, Any] = {}
+_exit_code: list[int] = []  # last code given to sys.exit
+_orig_exit: Callable[..., Any] | None = None
+
+
+def open_runs() -> list[Any]:
+    """The experiments this process will end on an abort (copy)."""
+    with _lock:
+        return list(_open)
+
+
+def watch(exp: Any) -> str:
+    """Install the handlers (once) and add ``exp`` to the open runs. Returns a short status message."""
+    msg = install()
+    with _lock:
+        if exp not in _open:
+            _open.append(exp)
+    return msg
+
+
+def unwatch(exp: Any) -> None:
+    with _lock:
+        try:
+            _open.remove(exp)
+        except ValueError:
+            pass
+
+
+def _end_all(status: str | None, end_code: int | None, exception: Any = None, ended_by: str = "") -> None:
+    if os.getpid() != _installed_pid:
+        return
+    for exp in reversed(open_runs()):
+        try:
+            exp.end(end_code, status=status, exception=exception, ended_by=ended_by)
+        except Exception:  # never let recording break the process's own exit path
+            pass
+        unwatch(exp)
+
+
+# -- exceptions --------------------------------------------------------------------------------
+def _excepthook(et: type[BaseException], ev: BaseException, tb: Any) -> None:
+    try:
+        if issubclass(et, KeyboardInterrupt):
+            _end_all("interrupted", -int(signal.SIGINT), ev, "excepthook")
+        elif not issubclass(et, SystemExit):
+            _end_all("failed", 1, ev, "excepthook")
+    finally:
+        prev = _prev_excepthook or sys.__excepthook__
+        prev(et, ev, tb)
+
+
+# -- signals -----------------------------------------------------------------------------------
+def _chain(signum: int, frame: Any) -> None:
+    prev = _prev_handlers.get(signum, signal.SIG_DFL)
+    if prev is signal.SIG_IGN:
+        return
+    if prev in (signal.SIG_DFL, None):
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    if callable(prev):
+        prev(signum, frame)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    if _prev_handlers.get(signum) is not signal.SIG_IGN:
+        _end_all("killed", -int(signum), None, "SIGTERM")
+    _chain(signum, frame)
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    prev = _prev_handlers.get(signum)
+    if prev in (signal.SIG_DFL, None):  # the process is about to die by the signal: record it now
+        _end_all("interrupted", -int(signum), None, "SIGINT")
+    _chain(signum, frame)  # Python's default handler raises KeyboardInterrupt: recorded where it lands
+
+
+def _install_signal(signum: int, handler: Callable[[int, Any], None]) -> None:
+    cur = signal.getsignal(signum)
+    if cur is handler:
+        return
+    _prev_handlers[signum] = cur
+    signal.signal(signum, handler)
+
+
+# -- sys.exit and interpreter exit ------------------------------------------------------------
+def _exit(code: Any = None) -> None:
+    _remember_exit(code)
+    assert _orig_exit is not None
+    _orig_exit(code)
+
+
+def _remember_exit(code: Any) -> None:
+    n = 0 if code is None else (code if isinstance(code, int) else 1)
+    _exit_code[:] = [n]
+
+
+class _Quitter:
+    """Wraps the ``exit``/``quit`` builtins so their code is remembered too."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+    def __call__(self, code: Any = None) -> None:
+        _remember_exit(code)
+        self._inner(code)
+
+
+def _atexit() -> None:
+    if not open_runs():
+        return
+    if _exit_code:
+        n = _exit_code[0]
+        _end_all(None, n, None, "sys.exit")
+    else:
+        _end_all("finished", 0, None, "atexit")
+
+
+def install() -> str:
+    """Install the excepthook, atexit handler, ``sys.exit`` wrapper and (main thread only) signal handlers.
+
+    Idempotent; if another library replaced our SIGTERM handler since, ours is installed again in
+    front of it (chaining to it). Returns a message for the hook record.
+    """
+    global _installed_pid, _prev_excepthook, _orig_exit
+    with _lock:
+        if _installed_pid != os.getpid():
+            _installed_pid = os.getpid()
+            atexit.register(_atexit)
+        if sys.excepthook is not _excepthook:
+            _prev_excepthook = sys.excepthook
+            sys.excepthook = _excepthook
+        if sys.exit is not _exit:
+            _orig_exit = sys.exit
+            sys.exit = _exit
+            import builtins
+
+            for name in ("exit", "quit"):
+                b = getattr(builtins, name, None)
+                if b is not None and not isinstance(b, _Quitter):
+                    setattr(builtins, name, _Quitter(b))
+        if threading.current_thread() is not threading.main_thread():
+            return "signal handlers not installed (not the main thread); excepthook and atexit are"
+        try:
+            _install_signal(signal.SIGTERM, _on_sigterm)
+            _install_signal(signal.SIGINT, _on_sigint)
+        except (ValueError, OSError) as e:  # pragma: no cover - e.g. embedded interpreters
+            return f"signal handlers not installed: {e}"
+        return ""
