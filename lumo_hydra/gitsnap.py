@@ -1,0 +1,373 @@
+"""The git code snapshot (DESIGN.md section 5): the whole working tree as a commit on a side ref.
+
+Nothing the user owns is touched: not HEAD, not the index (``.git/index`` keeps its exact bytes), not
+branches, the stash or the working tree. The tree is built with a private index file kept warm in
+``<git-dir>/lumo/`` (git-private), so a snapshot of a large repository with a few changed files costs
+about one ``git status``. Git runs through ``subprocess`` (no GitPython: it is slow to import), user
+hooks are disabled, and every environment problem (no git, no repository, no commits, a read-only
+repository) is reported in the returned ``msg`` instead of raised.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from typing import Any
+
+from .errors import LumoValueError
+
+__all__ = ["snapshot", "find_repo", "diff", "worktree", "GitError"]
+
+DEFAULT_REF_PREFIX = "refs/lumo/snapshots"
+_NULL_SHA = "0" * 40
+# -c options for every git call we make: no user hooks (update-ref runs reference-transaction),
+# no split index files written next to the user's index, no pagers or prompts.
+_GIT_OPTS = ("-c", f"core.hooksPath={os.devnull}", "-c", "core.splitIndex=false")
+_BAD_REF = re.compile(r"(^[./])|(/\.)|(\.\.)|(@\{)|([\x00-\x20\x7f~^:?*\[\\])|(\.lock$)|(\.lock/)|(//)|([/.]$)|(^@$)")
+
+
+class GitError(LumoValueError):
+    """A git operation asked for by the user failed (unknown commit, destination exists, no git)."""
+
+
+def _git_exe() -> str | None:
+    return shutil.which("git")
+
+
+def _env(index_file: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("GIT_INDEX_FILE", None)
+    if index_file is not None:
+        env["GIT_INDEX_FILE"] = index_file
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _run(git: str, args: list[str], cwd: str, env: dict[str, str], stdin: bytes | None = None,
+         check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    p = subprocess.run([git, *_GIT_OPTS, *args], cwd=cwd, env=env, input=stdin,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if check and p.returncode != 0:
+        raise _GitFailed(args, p)
+    return p
+
+
+def _spawn(git: str, args: list[str], cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([git, *_GIT_OPTS, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait(p: subprocess.Popen[bytes], args: list[str]) -> bytes:
+    out, err = p.communicate()
+    if p.returncode != 0:
+        raise _GitFailed(args, subprocess.CompletedProcess(p.args, p.returncode, out, err))
+    return out
+
+
+class _GitFailed(Exception):
+    def __init__(self, args: list[str], p: subprocess.CompletedProcess[bytes]) -> None:
+        err = (p.stderr or b"").decode("utf-8", "replace").strip()
+        super().__init__(f"git {' '.join(args[:2])} failed (exit {p.returncode}): {err}")
+
+
+def _decode(b: bytes) -> str:
+    return os.fsdecode(b)
+
+
+def _rev_parse_info(git: str, path: str) -> tuple[dict[str, Any] | None, str]:
+    """toplevel, git dir, HEAD, HEAD's tree and branch with one git call; (None, why) if not a repo."""
+    env = _env()
+    p = subprocess.run([git, *_GIT_OPTS, "rev-parse", "--show-toplevel", "--absolute-git-dir", "--revs-only",
+                        "HEAD^{commit}", "HEAD^{tree}", "--symbolic-full-name", "HEAD"],
+                       cwd=path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        err = p.stderr.decode("utf-8", "replace").strip()
+        if "not a git repository" in err:
+            return None, f"not inside a git repository: {path}"
+        return None, f"git rev-parse failed in {path}: {err}"
+    lines = [_decode(x) for x in p.stdout.split(b"\n") if x]
+    if len(lines) < 2:
+        return None, f"not inside a git work tree: {path} (bare repository or .git folder)"
+    info: dict[str, Any] = {"repo": lines[0], "gitdir": lines[1], "base": None, "base_tree": None, "branch": None}
+    rest = lines[2:]
+    if len(rest) >= 3:
+        info["base"], info["base_tree"] = rest[0], rest[1]
+        sym = rest[2]
+        info["branch"] = sym[len("refs/heads/"):] if sym.startswith("refs/heads/") else None
+    else:  # no commits yet: HEAD is unborn, but it still names a branch
+        q = subprocess.run([git, *_GIT_OPTS, "symbolic-ref", "-q", "HEAD"], cwd=path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        sym = _decode(q.stdout.strip())
+        info["branch"] = sym[len("refs/heads/"):] if q.returncode == 0 and sym.startswith("refs/heads/") else None
+    return info, ""
+
+
+def find_repo(path: str | os.PathLike[str] = ".") -> str | None:
+    """The top folder of the git work tree containing ``path``, or ``None`` (no repository, no git)."""
+    git = _git_exe()
+    p = os.path.abspath(os.fspath(path))
+    if git is None or not os.path.isdir(p):
+        if git is not None and os.path.exists(p):
+            p = os.path.dirname(p)
+        else:
+            return None
+    q = subprocess.run([git, "rev-parse", "--show-toplevel"], cwd=p, env=_env(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if q.returncode != 0:
+        return None
+    top = _decode(q.stdout.strip())
+    return top or None
+
+
+def _check_ref(ref_prefix: str, name: str) -> str:
+    if not ref_prefix.startswith("refs/") or _BAD_REF.search(ref_prefix[5:]) or ref_prefix.endswith("/"):
+        raise LumoValueError(f"invalid ref_prefix {ref_prefix!r}: it must start with 'refs/' and be a valid "
+                             "git ref name (no spaces, '..', '~^:?*[\\', trailing '/' or '.lock')")
+    if not name or _BAD_REF.search(name):
+        raise LumoValueError(f"invalid snapshot name {name!r}: allowed are git ref names without spaces, "
+                             "'..', '~^:?*[\\', leading '.' or '/', trailing '/', '.' or '.lock'")
+    return f"{ref_prefix}/{name}"
+
+
+def _unique_name() -> str:
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:32] or "host"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _prepare_index(gitdir: str, user_index: str) -> tuple[str, str | None]:
+    """A private index file seeded from the warm index (or the user's index); returns (tmp, warm)."""
+    import tempfile
+
+    lumo_dir = os.path.join(gitdir, "lumo")
+    warm: str | None = os.path.join(lumo_dir, "index")
+    try:
+        os.makedirs(lumo_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="index.", suffix=".tmp", dir=lumo_dir)
+        os.close(fd)
+    except OSError:  # read-only git dir: no warm index, use a temp folder
+        warm = None
+        fd, tmp = tempfile.mkstemp(prefix="lumo-index.", suffix=".tmp")
+        os.close(fd)
+    # copy2 keeps the mtime: git's racy-entry detection compares entry times with the index file's time.
+    for src in ([warm] if warm else []) + [user_index]:
+        try:
+            shutil.copy2(src, tmp)
+            return tmp, warm
+        except OSError:
+            continue
+    os.unlink(tmp)  # no index at all yet (fresh repository): git creates it
+    return tmp, warm
+
+
+def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_REF_PREFIX,
+             name: str | None = None, max_file_size: int = 5 * 1024 * 1024,
+             message: str | None = None) -> dict[str, Any]:
+    """Commit the whole working tree of the repository containing ``path`` to a side ref.
+
+    Never raises for environment problems. Returns a JSON-able dict
+    ``{commit, base, branch, dirty, repo, ref, skipped: [{"path", "size"}], msg}``: ``commit`` is the
+    snapshot commit (``None`` when none could be made; ``msg`` says why), ``base`` the HEAD commit
+    (``None`` without commits), ``branch`` the current branch (``None`` when detached), ``dirty``
+    whether the working tree (untracked, non-ignored files included) differs from HEAD, ``repo`` the
+    top folder, ``ref`` the ref written (``<ref_prefix>/<name or a unique name>``), ``skipped`` the
+    files left out because they are larger than ``max_file_size`` bytes (their HEAD version, if any,
+    stays in the snapshot). Raises ``LumoValueError`` only for an invalid ``ref_prefix`` or ``name``.
+    """
+    ref = _check_ref(ref_prefix, name if name is not None else _unique_name())
+    res: dict[str, Any] = {"commit": None, "base": None, "branch": None, "dirty": None, "repo": None,
+                           "ref": None, "skipped": [], "msg": ""}
+    git = _git_exe()
+    if git is None:
+        res["msg"] = "no git executable found on PATH; code not recorded"
+        return res
+    p = os.path.abspath(os.fspath(path))
+    if not os.path.isdir(p):
+        if not os.path.exists(p):
+            res["msg"] = f"path does not exist: {p}"
+            return res
+        p = os.path.dirname(p)
+    try:
+        info, why = _rev_parse_info(git, p)
+    except OSError as e:
+        res["msg"] = f"cannot run git: {e}"
+        return res
+    if info is None:
+        res["msg"] = why
+        return res
+    res.update(repo=info["repo"], base=info["base"], branch=info["branch"])
+    tmp: str | None = None
+    try:
+        user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(info["gitdir"], "index")
+        tmp, warm = _prepare_index(info["gitdir"], user_index)
+        commit, tree, skipped = _build(git, info, tmp, max_file_size, ref, message)
+        res.update(commit=commit, ref=ref, skipped=skipped,
+                   dirty=bool(skipped) or tree != info["base_tree"])
+        res["msg"] = "ok" if not skipped else f"ok; {len(skipped)} file(s) over {max_file_size} bytes left out"
+        if warm is not None:
+            os.replace(tmp, warm)  # keep it warm for the next snapshot (last writer wins: all are valid)
+            tmp = None
+    except (_GitFailed, OSError) as e:
+        res["msg"] = f"snapshot failed: {e}"
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return res
+
+
+def _identity_env(git: str, cwd: str, env: dict[str, str], cfg_out: bytes) -> dict[str, str]:
+    have = {k.split(b"\n", 1)[0].decode("utf-8", "replace") for k in cfg_out.split(b"\0") if k}
+    extra: dict[str, str] = {}
+    if "user.name" not in have:
+        for k in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+            if not os.environ.get(k):
+                extra[k] = "lumo-hydra"
+    if "user.email" not in have:
+        for k in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+            if not os.environ.get(k):
+                extra[k] = "lumo-hydra@localhost"
+    return extra
+
+
+def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
+           message: str | None) -> tuple[str, str, list[dict[str, Any]]]:
+    repo = info["repo"]
+    env = _env(tmp)
+    # Changed tracked files and untracked non-ignored files, relative to the private index; the two
+    # scans run side by side, and so does the identity look-up.
+    a_mod = ["ls-files", "-z", "--full-name", "-m"]
+    a_new = ["ls-files", "-z", "--full-name", "-o", "--exclude-standard"]
+    a_cfg = ["config", "-z", "--get-regexp", r"^user\.(name|email)$"]
+    p_mod, p_new, p_cfg = _spawn(git, a_mod, repo, env), _spawn(git, a_new, repo, env), _spawn(git, a_cfg, repo, env)
+    modified = _wait(p_mod, a_mod).split(b"\0")
+    untracked = _wait(p_new, a_new).split(b"\0")
+    cfg_out, _ = p_cfg.communicate()  # exit 1 when nothing is set
+    ident = _identity_env(git, repo, env, cfg_out if p_cfg.returncode == 0 else b"")
+
+    seen: set[bytes] = set()
+    update: list[bytes] = []
+    skipped: list[dict[str, Any]] = []
+    skipped_raw: list[bytes] = []
+    for rel in modified + untracked:
+        if not rel or rel in seen:
+            continue
+        seen.add(rel)
+        if rel.endswith(b"/"):  # an embedded repository: a gitlink if it has a commit, else skip it
+            rel = rel.rstrip(b"/")
+            sub = os.path.join(repo, _decode(rel))
+            q = subprocess.run([git, "rev-parse", "-q", "--verify", "HEAD"], cwd=sub, env=_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            if q.returncode == 0:
+                update.append(rel)
+            continue
+        try:
+            st = os.lstat(os.path.join(os.fsencode(repo), rel))
+        except FileNotFoundError:
+            update.append(rel)  # deleted: update-index --remove drops it
+            continue
+        import stat as _stat
+
+        if _stat.S_ISREG(st.st_mode) and st.st_size > max_size:
+            skipped.append({"path": _decode(rel), "size": st.st_size})
+            skipped_raw.append(rel)
+        else:
+            update.append(rel)
+    if update:
+        _run(git, ["update-index", "-z", "--add", "--remove", "--replace", "--stdin"], repo, env,
+             stdin=b"\0".join(update) + b"\0")
+    if skipped_raw:
+        _reset_to_head(git, repo, env, info["base"], skipped_raw)
+    try:
+        tree = _run(git, ["write-tree"], repo, env).stdout.decode().strip()
+    except _GitFailed:
+        # Unusual index states (unmerged entries, intent-to-add, ...): rebuild with `git add -A` from
+        # the user's index, excluding the oversized files, then retry once.
+        tree = _fallback_tree(git, info, env, tmp, skipped_raw)
+    msg = message or f"lumo-hydra snapshot {ref}"
+    args = ["commit-tree", "--no-gpg-sign", tree, "-m", msg]
+    if info["base"]:
+        args[3:3] = ["-p", info["base"]]
+    commit = _run(git, args, repo, _env(tmp, ident)).stdout.decode().strip()
+    _run(git, ["update-ref", "-m", "lumo-hydra snapshot", ref, commit, ""], repo, env)
+    return commit, tree, skipped
+
+
+def _reset_to_head(git: str, repo: str, env: dict[str, str], base: str | None, paths: list[bytes]) -> None:
+    """Give oversized paths their HEAD version in the private index (or drop them if not in HEAD)."""
+    in_head: dict[bytes, bytes] = {}
+    if base:
+        out = _run(git, ["ls-tree", "-z", "--full-tree", base, "--", *(":(literal)" + _decode(x) for x in paths)],
+                   repo, env).stdout
+        for rec in out.split(b"\0"):
+            if rec:
+                meta, _, pth = rec.partition(b"\t")
+                in_head[pth] = meta
+    lines = []
+    for pth in paths:
+        if pth in in_head:
+            mode, _typ, sha = in_head[pth].split(b" ")
+            lines.append(mode + b" " + sha + b"\t" + pth)
+        else:
+            lines.append(b"0 " + _NULL_SHA.encode() + b"\t" + pth)
+    _run(git, ["update-index", "-z", "--index-info"], repo, env, stdin=b"\0".join(lines) + b"\0")
+
+
+def _fallback_tree(git: str, info: dict[str, Any], env: dict[str, str], tmp: str, skipped: list[bytes]) -> str:
+    repo = info["repo"]
+    user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(info["gitdir"], "index")
+    try:
+        shutil.copy2(user_index, tmp)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    spec = b"".join(b":(exclude,literal)" + x + b"\0" for x in skipped)
+    _run(git, ["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"], repo, env,
+         stdin=b":/\0" + spec)
+    if skipped:
+        _reset_to_head(git, repo, env, info["base"], skipped)
+    return _run(git, ["write-tree"], repo, env).stdout.decode().strip()
+
+
+def diff(repo: str | os.PathLike[str], commit_a: str, commit_b: str) -> str:
+    """The unified diff between two commits (e.g. two runs' snapshots) of ``repo``, as text."""
+    git = _git_exe()
+    if git is None:
+        raise GitError("no git executable found on PATH; cannot diff")
+    p = subprocess.run([git, *_GIT_OPTS, "diff", "--no-color", "--no-ext-diff", "--no-textconv",
+                        f"{commit_a}", f"{commit_b}", "--"], cwd=os.fspath(repo), env=_env(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        err = p.stderr.decode("utf-8", "replace").strip()
+        raise GitError(f"cannot diff {commit_a!r} and {commit_b!r} in {os.fspath(repo)!r}: {err}; "
+                       "allowed are commits (or refs) of that repository")
+    return p.stdout.decode("utf-8", "replace")
+
+
+def worktree(repo: str | os.PathLike[str], commit: str, dest: str | os.PathLike[str]) -> None:
+    """Check out ``commit`` of ``repo`` into the new folder ``dest`` (``git worktree add --detach``).
+
+    The user's own work tree, HEAD and branches are not touched.
+    """
+    git = _git_exe()
+    if git is None:
+        raise GitError("no git executable found on PATH; cannot check out")
+    d = os.path.abspath(os.fspath(dest))
+    if os.path.exists(d) and (not os.path.isdir(d) or os.listdir(d)):
+        raise GitError(f"cannot check out into dest={d!r}: it exists and is not an empty folder; "
+                       "allowed is a new or empty folder")
+    p = subprocess.run([git, "worktree", "add", "--detach", d, commit], cwd=os.fspath(repo), env=_env(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        err = p.stderr.decode("utf-8", "replace").strip()
+        raise GitError(f"cannot check out commit={commit!r} of {os.fspath(repo)!r} into {d!r}: {err}")
