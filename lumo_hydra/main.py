@@ -1,0 +1,151 @@
+"""``@lumo_hydra.main``: ``hydra.main`` with lumo-hydra's callback always on.
+
+The decorator adds the override ``++hydra.callbacks.lumo._target_=...LumoCallback`` to the arguments
+Hydra parses (idempotent when the user also selected ``hydra/callbacks=lumo``), so every run and
+sweep is validated before it starts; in the job, the composed config is validated again before the
+task runs. The user's command line is kept in :data:`ORIGINAL_ARGV`.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import types
+import typing
+from typing import Any, Callable, TypeVar
+
+from .errors import LumoValueError
+
+__all__ = ["main", "ORIGINAL_ARGV", "CALLBACK_OVERRIDE"]
+
+#: ``sys.argv`` as the user typed it, captured when the decorated main is called (empty before)
+ORIGINAL_ARGV: list[str] = []
+
+#: the override that makes the callback active (merges into ``hydra/callbacks=lumo`` if selected)
+CALLBACK_OVERRIDE = "++hydra.callbacks.lumo._target_=lumo_hydra.hydra_callback.LumoCallback"
+
+# arguments after which Hydra must not see an extra override
+_NO_EXTRA = ("-sc", "--shell-completion", "--experimental-rerun")
+
+_UNSET: Any = object()
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def main(
+    config_path: str | None = _UNSET,
+    config_name: str | None = None,
+    version_base: str | None = _UNSET,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a task function like ``hydra.main``; the task may take ``cfg`` (a ``DictConfig``) or a
+    parameter annotated with a :class:`~lumo_hydra.Params` subclass (it gets ``Cls.from_config(cfg)``)."""
+    hydra_kwargs: dict[str, Any] = {"config_name": config_name}
+    if config_path is not _UNSET:
+        hydra_kwargs["config_path"] = config_path
+    if version_base is not _UNSET:
+        hydra_kwargs["version_base"] = version_base
+
+    def decorator(task_function: Callable[..., Any]) -> Callable[..., Any]:
+        import hydra
+
+        call = _task_caller(task_function)
+
+        @functools.wraps(task_function)  # Hydra unwraps __wrapped__ to find the user's file/module
+        def job(cfg: Any) -> Any:
+            from .validation import validate_config
+
+            validate_config(cfg)
+            return call(cfg)
+
+        hydra_main = hydra.main(**hydra_kwargs)(job)
+
+        @functools.wraps(task_function)
+        def entry(cfg_passthrough: Any = None) -> Any:
+            if cfg_passthrough is not None:
+                return job(cfg_passthrough)
+            ORIGINAL_ARGV[:] = list(sys.argv)
+            saved = sys.argv
+            sys.argv = with_callback_override(saved)
+            try:
+                return hydra_main()
+            finally:
+                sys.argv = saved
+
+        return entry
+
+    return decorator
+
+
+def with_callback_override(argv: list[str]) -> list[str]:
+    """``argv`` plus :data:`CALLBACK_OVERRIDE` (unchanged for shell completion and reruns)."""
+    if any(a in _NO_EXTRA or a.startswith(tuple(x + "=" for x in _NO_EXTRA)) for a in argv[1:]):
+        return list(argv)
+    return [*argv, CALLBACK_OVERRIDE]
+
+
+# ---- how to call the task ----------------------------------------------------------------------
+# One provider per parameter of the task function. Later versions add named providers
+# (e.g. "exp": the current Experiment) to _NAMED_PROVIDERS.
+
+_Provider = Callable[[Any], Any]
+_NAMED_PROVIDERS: dict[str, _Provider] = {}
+
+
+def _task_caller(task: Callable[..., Any]) -> Callable[[Any], Any]:
+    """Build ``call(cfg)`` from the task's signature (checked once, at decoration time)."""
+    from .params import Params
+
+    sig = inspect.signature(task)
+    try:
+        hints = typing.get_type_hints(task)
+    except Exception:
+        hints = {}
+    providers: list[tuple[str, inspect.Parameter, _Provider]] = []
+    cfg_given = False
+    for name, p in sig.parameters.items():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        ann = hints.get(name)
+        if isinstance(ann, type) and issubclass(ann, Params):
+            providers.append((name, p, functools.partial(_from_config, ann)))
+        elif name in _NAMED_PROVIDERS:
+            providers.append((name, p, _NAMED_PROVIDERS[name]))
+        elif not cfg_given and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            providers.append((name, p, _identity))
+            cfg_given = True
+        elif p.default is p.empty:
+            raise LumoValueError(
+                f"task function {getattr(task, '__qualname__', task)!r} has parameter {name!r} that lumo_hydra.main "
+                f"cannot provide; allowed: one config parameter (cfg), a Params-annotated parameter"
+                + (f", or {sorted(_NAMED_PROVIDERS)}" if _NAMED_PROVIDERS else "")
+            )
+
+    def call(cfg: Any) -> Any:
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for name, p, provide in providers:
+            if p.kind == p.POSITIONAL_ONLY:
+                args.append(provide(cfg))
+            else:
+                kwargs[name] = provide(cfg)
+        return task(*args, **kwargs)
+
+    return call
+
+
+def _identity(cfg: Any) -> Any:
+    return cfg
+
+
+def _from_config(cls: Any, cfg: Any) -> Any:
+    return cls.from_config(cfg)
+
+
+class _CallableModule(types.ModuleType):
+    """``import lumo_hydra.main`` binds the package attribute ``main`` to this module; keep
+    ``@lumo_hydra.main(...)`` working in that case too."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return main(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
