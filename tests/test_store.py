@@ -1,0 +1,151 @@
+"""The store writer: run-id claiming under real concurrency, atomic records, metric flushing, heartbeat."""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lumo_hydra.errors import StoreError
+from lumo_hydra.experiment import Experiment
+from lumo_hydra.store import RUN_ID_RE, claim_dir, process_start_time, read_history
+
+PY = sys.executable
+
+
+def test_claim_dir_shape_and_counter(tmp_path: Path) -> None:
+    names = [claim_dir(tmp_path / "exp")[0] for _ in range(5)]
+    assert len(set(names)) == 5
+    day = time.strftime("%y%m%d")
+    for i, n in enumerate(names):
+        m = RUN_ID_RE.fullmatch(n)
+        assert m and m.group(1) == day and int(m.group(2)) == i
+    assert sorted(names) == names  # readable and sortable
+    # a leftover folder with a high counter: the next id goes past it
+    os.mkdir(tmp_path / "exp" / f"{day}.041.zzt")
+    assert claim_dir(tmp_path / "exp")[0].startswith(f"{day}.042.")
+
+
+def _start_one(home: str, barrier, out) -> None:  # runs in a child process
+    os.environ["LUMO_HOME"] = home
+    from lumo_hydra.experiment import Experiment
+
+    exp = Experiment("race", heartbeat_interval=0)
+    barrier.wait()
+    exp.start()
+    exp.dump_metric("x", os.getpid())
+    exp.end()
+    out.put(exp.test_name)
+
+
+def test_64_concurrent_starts_get_64_distinct_complete_records(tmp_path: Path) -> None:
+    n = 64
+    home = tmp_path / "home"
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(n)
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_start_one, args=(str(home), barrier, q)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    names = [q.get(timeout=120) for _ in range(n)]
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert len(set(names)) == n
+    runs = sorted((home / "experiments" / "race").iterdir())
+    assert len(runs) == n
+    pids = set()
+    for run in runs:
+        rec = json.loads((run / "run.json").read_text())
+        assert rec["status"] == "finished" and rec["test_name"] == run.name and RUN_ID_RE.fullmatch(run.name)
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["x"]["best"] == rec["pinfo"]["pid"]
+        pids.add(rec["pinfo"]["pid"])
+    assert len(pids) == n
+
+
+def test_readers_never_see_invalid_json(tmp_path: Path, lumo_home: Path) -> None:
+    """A reader process loops over run.json / metrics.json while this process rewrites them."""
+    exp = Experiment("atomic", heartbeat_interval=0).start()
+    info = Path(exp.info_dir)
+    reader = subprocess.Popen([PY, "-c", textwrap.dedent(f"""
+        import json, os, sys, time
+        info = {str(info)!r}
+        n = bad = 0
+        stop = time.time() + 60
+        while not os.path.exists(os.path.join(info, "stop")) and time.time() < stop:
+            for name in ("run.json", "metrics.json"):
+                try:
+                    with open(os.path.join(info, name), "rb") as f:
+                        data = f.read()
+                except FileNotFoundError:
+                    continue
+                try:
+                    json.loads(data); n += 1
+                except ValueError:
+                    bad += 1
+        print(n, bad)
+    """)], stdout=subprocess.PIPE, text=True)
+    big = "x" * 20000  # large records make a torn read likely if writes were not atomic
+    for i in range(400):
+        exp.dump_info("blob", {"i": i, "pad": big})
+        exp.dump_metric("m", i)
+        exp.flush()
+    (info / "stop").touch()
+    out, _ = reader.communicate(timeout=90)
+    exp.end()
+    n, bad = map(int, out.split())
+    assert bad == 0 and n > 50
+
+
+def test_unwritable_root_gives_store_error(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    root = afile / "store"  # fails for root too (chmod does not stop root)
+    exp = Experiment("e", home=root, heartbeat_interval=0)
+    with pytest.raises(StoreError, match=str(afile)) as ei:
+        exp.start()
+    assert isinstance(ei.value, ValueError) and "LUMO_HOME" in str(ei.value)
+    assert exp.status is None and exp.test_name is None
+
+
+def test_metrics_flushed_by_heartbeat_thread_and_at_end(lumo_home: Path) -> None:
+    exp = Experiment("flush", heartbeat_interval=0.2).start()
+    info = Path(exp.info_dir)
+    for i in range(1000):
+        exp.dump_metric("loss", 1.0 / (i + 1), cmp="min")
+    assert not (info / "history.jsonl").exists()  # no file I/O per call
+    deadline = time.time() + 10
+    while time.time() < deadline and not (info / "metrics.json").exists():
+        time.sleep(0.05)
+    assert len(list(read_history(info))) == 1000
+    assert json.loads((info / "metrics.json").read_text())["loss"]["count"] == 1000
+    hb1 = float((info / "heartbeat").read_text())
+    time.sleep(0.6)
+    hb2 = float((info / "heartbeat").read_text())
+    assert hb2 > hb1
+    exp.dump_metric("loss", 0.0)
+    exp.end()
+    hist = list(read_history(info))
+    assert len(hist) == 1001 and hist[-1]["v"] == 0.0 and hist[-1]["s"] == 1000
+    assert not any(t.name == "lumo-hydra-heartbeat" and t.is_alive() for t in threading.enumerate())
+    hb3 = float((info / "heartbeat").read_text())
+    time.sleep(0.5)
+    assert float((info / "heartbeat").read_text()) == hb3  # stopped at end
+
+
+def test_process_start_time_matches_psutil() -> None:
+    psutil = pytest.importorskip("psutil")
+    assert abs(process_start_time() - psutil.Process().create_time()) < 0.05
+
+
+def test_history_reader_ignores_a_torn_last_line(tmp_path: Path) -> None:
+    (tmp_path / "history.jsonl").write_text('{"k": "a", "v": 1, "s": 0, "t": 1.0}\n{"k": "a", "v"')
+    assert [h["v"] for h in read_history(tmp_path)] == [1]
