@@ -53,7 +53,8 @@ def main(
         def job(cfg: Any) -> Any:
             from .validation import validate_config
 
-            validate_config(cfg)
+            if _validation_enabled():
+                validate_config(cfg)
             return call(cfg)
 
         hydra_main = hydra.main(**hydra_kwargs)(job)
@@ -73,6 +74,18 @@ def main(
         return entry
 
     return decorator
+
+
+def _validation_enabled() -> bool:
+    """``hydra.callbacks.lumo.validate`` of the running job (true when it cannot be read)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from omegaconf import OmegaConf
+
+        hydra_cfg: Any = HydraConfig.get()
+        return bool(OmegaConf.select(hydra_cfg, "callbacks.lumo.validate", default=True))
+    except Exception:
+        return True
 
 
 def with_callback_override(argv: list[str]) -> list[str]:

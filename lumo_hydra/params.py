@@ -284,7 +284,7 @@ def _read_file(path: str | os.PathLike[str], fmt: str | None = None) -> dict[str
         except json.JSONDecodeError as e:
             raise ParamsFileError(f"malformed JSON in {p!r} at line {e.lineno}, column {e.colno}: {e.msg}") from None
     else:
-        import yaml
+        import yaml  # type: ignore[import-untyped, unused-ignore]
 
         try:
             data = yaml.safe_load(text)
@@ -663,11 +663,11 @@ class Params:
 
     def to_yaml(self, path: str | os.PathLike[str] | None = None) -> str:
         """The values as YAML text; also written atomically to ``path`` when given."""
-        import yaml
+        import yaml  # type: ignore[import-untyped, unused-ignore]
 
         from ._io import atomic_write_text, to_jsonable
 
-        text = yaml.safe_dump(to_jsonable(self.to_dict()), sort_keys=False, allow_unicode=True)
+        text: str = yaml.safe_dump(to_jsonable(self.to_dict()), sort_keys=False, allow_unicode=True)
         if path is not None:
             atomic_write_text(path, text)
         return text
@@ -848,8 +848,8 @@ class Params:
         else:
             data = cfg
         assert isinstance(data, Mapping)
-        data = {k: v for k, v in data.items() if k != "hydra"}
-        return cls().from_dict(data, strict=True if cls.__lumo_fields__ else None)
+        clean = {str(k): v for k, v in data.items() if k != "hydra"}
+        return cls().from_dict(clean, strict=True if cls.__lumo_fields__ else None)
 
     # ---- Hydra ConfigStore -----------------------------------------------------------------------
 
@@ -867,8 +867,11 @@ class Params:
         rows = []
         for key, node, leaf in _flat_items(self):
             v = node._values[leaf]
-            tp = _type_name(node._types.get(leaf, _NOTYPE), None if v is REQUIRED else v)
             val = node._validators.get(leaf)
+            tp_ = node._types.get(leaf, _NOTYPE)
+            if tp_ is _NOTYPE and val is not None:
+                tp_ = _infer_type(v, val)
+            tp = _type_name(tp_, None if v is REQUIRED else v)
             default = "??? (required)" if v is REQUIRED else repr(v)
             line = f"  --{key}  ({tp}, default: {default})"
             if val is not None:
@@ -907,7 +910,7 @@ class _StoreDescriptor:
         return typing.cast(_StoreFunction, functools.partial(_store, target))
 
 
-Params.store = _StoreDescriptor()  # type: ignore[misc]
+Params.store = _StoreDescriptor()  # type: ignore[misc, unused-ignore]
 
 # names that cannot be parameters (they are methods)
 _RESERVED = frozenset(n for n in vars(Params) if not n.startswith("_"))
@@ -1003,7 +1006,7 @@ def _build_dataclass(p: Params, name: str, module: str, qualname: str) -> type:
 
 def _dc_instance(dc: type, values: dict[str, Any]) -> Any:
     kwargs = {}
-    for f in dataclasses.fields(dc):  # type: ignore[arg-type]
+    for f in dataclasses.fields(dc):  # type: ignore[arg-type, unused-ignore]
         if f.name in values:
             v = values[f.name]
             if isinstance(f.type, type) and dataclasses.is_dataclass(f.type) and isinstance(v, dict):

@@ -65,7 +65,8 @@ def _node_validators(node: Any) -> dict[str, Validator]:
     from omegaconf import OmegaConf
 
     try:
-        return validators_of(OmegaConf.get_type(node))
+        tp: Any = OmegaConf.get_type(node)
+        return validators_of(tp)
     except Exception:
         return {}
 
@@ -91,7 +92,7 @@ def validate_config(cfg: Any, *, skip: Iterable[str] = ("hydra",)) -> None:
             for key in node.keys():
                 if not prefix and key in skipped:
                     continue
-                path = f"{prefix}{key}"
+                path = f"{prefix}{key!s}"
                 child = node._get_node(key)
                 if isinstance(child, (DictConfig, ListConfig)):
                     walk(child, path + ".")
@@ -111,9 +112,9 @@ def validate_config(cfg: Any, *, skip: Iterable[str] = ("hydra",)) -> None:
             if node._is_missing() or node._is_none() or node._is_interpolation():
                 return
             for i in range(len(node)):
-                child = node._get_node(i)
-                if isinstance(child, (DictConfig, ListConfig)):
-                    walk(child, f"{prefix}{i}.")
+                item: Any = node._get_node(i)
+                if isinstance(item, (DictConfig, ListConfig)):
+                    walk(item, f"{prefix}{i}.")
 
     walk(cfg, "")
     _raise(errors)
