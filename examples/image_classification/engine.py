@@ -78,7 +78,7 @@ def fit(
     checkpoint: Optional[str] = None,
     log: Any = print,
 ) -> dict[str, float]:
-    """Train and evaluate; returns the final metrics (``acc``, ``best_acc``, ``loss``, ``test_loss``, ``seconds``).
+    """Train and evaluate; returns ``final_acc``, ``best_acc``, ``final_loss``, ``final_test_loss``, ``train_seconds``.
 
     ``labelled``: indices of the labelled training items (``None``: all). Supervised methods train on
     those items only; a semi-supervised method also gets batches of the whole training set, unlabelled.
@@ -127,11 +127,11 @@ def fit(
         if log is not None:
             log(f"epoch {epoch + 1}/{epochs}  loss {train_loss:.4f}  test_loss {test_loss:.4f}  acc {acc:.4f}")
     return {
-        "acc": acc,
+        "final_acc": acc,
         "best_acc": max(best_acc, 0.0),
-        "loss": train_loss,
-        "test_loss": test_loss,
-        "seconds": round(time.time() - t0, 3),
+        "final_loss": train_loss,
+        "final_test_loss": test_loss,
+        "train_seconds": round(time.time() - t0, 3),
     }
 
 
