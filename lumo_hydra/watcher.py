@@ -337,10 +337,11 @@ class Watcher:
                 it = os.scandir(e.path)
             except OSError:
                 continue
+            ename = e.name
             with it:
                 for r in it:
-                    if not r.name.startswith(".") and r.is_dir(follow_symlinks=False):
-                        yield RunRef(e.name, r.name, r.path)
+                    if r.name[0] != "." and r.is_dir(follow_symlinks=False):
+                        yield (ename, r.name, r.path)  # type: ignore[misc]
 
     # ---- the index -------------------------------------------------------------------------------
 
@@ -367,6 +368,7 @@ class Watcher:
 
         path = self.index_path
         try:
+            _share_equal_values(runs)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             atomic_write_bytes(path, marshal.dumps({"version": INDEX_VERSION, "root": self.root, "runs": runs}))
         except (OSError, ValueError) as e:  # a read-only cache must not break loading
@@ -623,7 +625,7 @@ class Watcher:
         refs = list(self.iter_runs(exp_part or None))
         exact = [r for r in refs if r[1] == name]
         if len(exact) == 1:
-            return exact[0]
+            return RunRef(*exact[0])
         if len(exact) > 1:
             raise RunNotFoundError(
                 f"run id {run!r} is ambiguous: it names {len(exact)} runs "
@@ -631,7 +633,7 @@ class Watcher:
             )
         pref = [r for r in refs if r[1].startswith(name)]
         if len(pref) == 1:
-            return pref[0]
+            return RunRef(*pref[0])
         if len(pref) > 1:
             shown = sorted(r[1] for r in pref)
             more = f" and {len(shown) - 8} more" if len(shown) > 8 else ""
@@ -755,6 +757,25 @@ class Watcher:
         close = difflib.get_close_matches(sweep_id, sorted(ids), n=5, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise RunNotFoundError(f"no sweep {sweep_id!r} in {self.root}{hint}")
+
+
+_SHARED_KEYS = ("lock", "hooks", "execute", "git", "tags", "info", "exception", "pinfo")
+
+
+def _share_equal_values(runs: dict[str, list]) -> None:
+    """Make equal values of the usually repeated record keys (the lock, hooks, snapshot of a sweep, ...)
+    one object, so the index stores them once and loads create them once."""
+    memo: dict[bytes, Any] = {}
+    dumps = marshal.dumps
+    for entry in runs.values():
+        row = entry[3]
+        for k in _SHARED_KEYS:
+            v = row.get(k)
+            if v is not None:
+                try:
+                    row[k] = memo.setdefault(k.encode() + dumps(v), v)
+                except ValueError:  # pragma: no cover - not marshallable (cannot come from JSON)
+                    pass
 
 
 def _job_num(hydra: Mapping[str, Any]) -> int | None:
