@@ -25,6 +25,7 @@ order, and shared by everything that references it; nodes nothing references are
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,14 +47,38 @@ class DatasetSpecError(DataValueError):
 
 
 def instantiate_node(config: Mapping) -> Any:
-    """Build one ``_target_`` config whose references are already replaced by objects.
+    """Build one ``_target_`` config (references already replaced by objects) with Hydra's full
+    ``instantiate``; used for nodes that set ``_recursive_`` or ``_convert_``.
 
-    The single place that calls ``hydra.utils.instantiate`` (Hydra 1.4 will want framework calls
-    wrapped in ``hydra.utils.target_whitelist``: add it here when we support 1.4).
+    This and ``_hydra_callable`` are the only places that call ``hydra.utils.instantiate`` (Hydra 1.4
+    will want framework calls wrapped in ``hydra.utils.target_whitelist``: add it here for 1.4).
     """
     from hydra.utils import instantiate
 
     return instantiate(config)
+
+
+_CALLABLES: dict = {}  # (target, allowlist override) -> Hydra's partial of the target
+
+
+def _hydra_callable(target: Any) -> Any:
+    """The target as Hydra's own ``_partial_: true`` object, so that calling it runs every check
+    Hydra's ``instantiate`` runs (target policy: blocklist, invocation checks) without rebuilding an
+    OmegaConf config per node. Cached per target name (and allowlist override)."""
+    import os
+
+    from hydra.utils import instantiate
+
+    if not isinstance(target, str):
+        return instantiate({"_target_": target, "_partial_": True})
+    key = (target, os.environ.get("HYDRA_INSTANTIATE_ALLOWLIST_OVERRIDE"))
+    fn = _CALLABLES.get(key)
+    if fn is None:
+        fn = instantiate({"_target_": target, "_partial_": True})
+        if len(_CALLABLES) > 1024:
+            _CALLABLES.clear()
+        _CALLABLES[key] = fn
+    return fn
 
 
 def build(**spec: Any) -> DatasetBuilder:
@@ -210,23 +235,41 @@ class _SpecBuilder:
         return value
 
     def evaluate(self, value: Any, path: str, node: Optional[str] = None) -> Any:
-        """A spec value as an object: references resolved, `_target_` configs instantiated."""
+        """A spec value as an object: references resolved, `_target_` configs built (inner ones first).
+
+        Arguments reach targets as plain Python lists and dicts (like Hydra's ``_convert_: all``); a
+        config that sets ``_recursive_`` or ``_convert_`` is handed whole to Hydra's ``instantiate``.
+        """
         if isinstance(value, str):
             return self.substitute(value, path)
         if isinstance(value, Mapping):
-            if "_target_" in value:
-                cfg = self.substitute(value, path)
-                try:
-                    return instantiate_node(cfg)
-                except Exception as e:  # name the node and where it is; keep the original as the cause
-                    cause = e.__cause__ if type(e).__name__ == "InstantiationException" and e.__cause__ else e
-                    what = f"node {node!r}" if node else f"the config at {path}"
-                    raise DatasetSpecError(
-                        f"{what} ({value['_target_']}) failed to build at {path}: {type(cause).__name__}: {cause}"
-                    ) from e
-            return {k: self.evaluate(v, f"{path}.{k}") for k, v in value.items()}
+            if "_target_" not in value:
+                return {k: self.evaluate(v, f"{path}.{k}", node) for k, v in value.items()}
+            try:
+                if "_recursive_" in value or "_convert_" in value:
+                    return instantiate_node(self.substitute(value, path))
+                raw_args = value.get("_args_", ())
+                if not isinstance(raw_args, (list, tuple)):
+                    raise DatasetSpecError(f"_args_ at {path} must be a list, got {type(raw_args).__name__}")
+                args = [self.evaluate(v, f"{path}._args_[{i}]", node) for i, v in enumerate(raw_args)]
+                kwargs = {
+                    k: self.evaluate(v, f"{path}.{k}", node)
+                    for k, v in value.items() if k not in ("_target_", "_args_", "_partial_")
+                }
+                fn = _hydra_callable(value["_target_"])
+                if value.get("_partial_", False):
+                    return functools.partial(fn, *args, **kwargs)
+                return fn(*args, **kwargs)
+            except DatasetSpecError:
+                raise
+            except Exception as e:  # name the node and where it is; keep the original as the cause
+                cause = e.__cause__ if type(e).__name__ == "InstantiationException" and e.__cause__ else e
+                what = f"node {node!r}" if node else f"the config at {path}"
+                raise DatasetSpecError(
+                    f"{what} ({value['_target_']}) failed to build at {path}: {type(cause).__name__}: {cause}"
+                ) from e
         if isinstance(value, (list, tuple)):
-            return [self.evaluate(v, f"{path}[{i}]") for i, v in enumerate(value)]
+            return [self.evaluate(v, f"{path}[{i}]", node) for i, v in enumerate(value)]
         return value
 
     def run(self) -> DatasetBuilder:
