@@ -507,6 +507,11 @@ class Experiment:
         for k, v in (props.get("info") or {}).items():
             props.setdefault(k, v)
         props["metrics"] = self.metrics
+        if props.get("params") is None and self._info_dir is not None and (self._info_dir / "params.json").is_file():
+            try:  # the seed writes params.json with params.to_json(exp.mk_ipath('params.json'))
+                props["params"] = read_json(self._info_dir / "params.json")
+            except (OSError, ValueError):
+                pass
         lock = props.get("lock")
         if isinstance(lock, dict) and lock.get("file"):
             try:
