@@ -171,7 +171,7 @@ def install() -> str:
             sys.excepthook = _excepthook
         if sys.exit is not _exit:
             _orig_exit = sys.exit
-            sys.exit = _exit
+            sys.exit = _exit  # type: ignore[assignment]
             import builtins
 
             for name in ("exit", "quit"):
