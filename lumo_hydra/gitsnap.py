@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import time
 import uuid
@@ -81,14 +82,14 @@ def _decode(b: bytes) -> str:
     return os.fsdecode(b)
 
 
-def _rev_parse_info(git: str, path: str) -> tuple[dict[str, Any] | None, str]:
-    """toplevel, git dir, HEAD, HEAD's tree and branch with one git call; (None, why) if not a repo."""
-    env = _env()
-    p = subprocess.run([git, *_GIT_OPTS, "rev-parse", "--show-toplevel", "--absolute-git-dir", "--revs-only",
-                        "HEAD^{commit}", "HEAD^{tree}", "--symbolic-full-name", "HEAD"],
-                       cwd=path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+_REV_PARSE = ["rev-parse", "--show-toplevel", "--absolute-git-dir", "--revs-only",
+              "HEAD^{commit}", "HEAD^{tree}", "--symbolic-full-name", "HEAD"]
+
+
+def _parse_rev_parse(git: str, path: str, p: subprocess.CompletedProcess[bytes]) -> tuple[dict[str, Any] | None, str]:
+    """toplevel, git dir, HEAD, HEAD's tree and branch from one rev-parse; (None, why) if not a repo."""
     if p.returncode != 0:
-        err = p.stderr.decode("utf-8", "replace").strip()
+        err = (p.stderr or b"").decode("utf-8", "replace").strip()
         if "not a git repository" in err:
             return None, f"not inside a git repository: {path}"
         return None, f"git rev-parse failed in {path}: {err}"
@@ -102,11 +103,38 @@ def _rev_parse_info(git: str, path: str) -> tuple[dict[str, Any] | None, str]:
         sym = rest[2]
         info["branch"] = sym[len("refs/heads/"):] if sym.startswith("refs/heads/") else None
     else:  # no commits yet: HEAD is unborn, but it still names a branch
-        q = subprocess.run([git, *_GIT_OPTS, "symbolic-ref", "-q", "HEAD"], cwd=path, env=env,
+        q = subprocess.run([git, *_GIT_OPTS, "symbolic-ref", "-q", "HEAD"], cwd=path, env=_env(),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         sym = _decode(q.stdout.strip())
         info["branch"] = sym[len("refs/heads/"):] if q.returncode == 0 and sym.startswith("refs/heads/") else None
     return info, ""
+
+
+def _guess_repo(path: str) -> tuple[str, str] | None:
+    """(toplevel, git dir) found the way git does in the plain case (a ``.git`` folder or file up the
+    tree), so that the scan can start while ``rev-parse`` confirms it; None when unsure."""
+    if any(k in os.environ for k in ("GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES",
+                                       "GIT_DISCOVERY_ACROSS_FILESYSTEM", "GIT_COMMON_DIR")):
+        return None
+    d = os.path.realpath(path)
+    while True:
+        dot = os.path.join(d, ".git")
+        if os.path.isdir(dot):
+            return d, dot
+        if os.path.isfile(dot):
+            try:
+                with open(dot, encoding="utf-8") as f:
+                    line = f.read().strip()
+            except (OSError, UnicodeDecodeError):
+                return None
+            if not line.startswith("gitdir:"):
+                return None
+            g = line[len("gitdir:"):].strip()
+            return d, os.path.normpath(os.path.join(d, g))
+        parent = os.path.dirname(d)
+        if parent == d:
+            return None
+        d = parent
 
 
 def find_repo(path: str | os.PathLike[str] = ".") -> str | None:
@@ -193,20 +221,32 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
             res["msg"] = f"path does not exist: {p}"
             return res
         p = os.path.dirname(p)
-    try:
-        info, why = _rev_parse_info(git, p)
-    except OSError as e:
-        res["msg"] = f"cannot run git: {e}"
-        return res
-    if info is None:
-        res["msg"] = why
-        return res
-    res.update(repo=info["repo"], base=info["base"], branch=info["branch"])
+    guess = _guess_repo(p)
     tmp: str | None = None
+    warm: str | None = None
     try:
-        user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(info["gitdir"], "index")
-        tmp, warm = _prepare_index(info["gitdir"], user_index)
-        commit, tree, skipped = _build(git, info, tmp, max_file_size, ref, message)
+        pending: dict[str, Any] = {}
+        if guess is not None:  # start the slow scan while rev-parse confirms the repository
+            user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(guess[1], "index")
+            tmp, warm = _prepare_index(guess[1], user_index)
+            pending = _start_scan(git, guess[0], tmp)
+        rp = subprocess.run([git, *_GIT_OPTS, *_REV_PARSE], cwd=p, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+        info, why = _parse_rev_parse(git, p, rp)
+        if info is None:
+            _cancel(pending)
+            res["msg"] = why
+            return res
+        res.update(repo=info["repo"], base=info["base"], branch=info["branch"])
+        if guess is None or not _same(guess, info):
+            _cancel(pending)
+            if tmp is not None:
+                _unlink(tmp)
+            user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(info["gitdir"], "index")
+            tmp, warm = _prepare_index(info["gitdir"], user_index)
+            pending = _start_scan(git, info["repo"], tmp)
+        assert tmp is not None
+        commit, tree, skipped = _build(git, info, tmp, max_file_size, ref, message, pending)
         res.update(commit=commit, ref=ref, skipped=skipped,
                    dirty=bool(skipped) or tree != info["base_tree"])
         res["msg"] = "ok" if not skipped else f"ok; {len(skipped)} file(s) over {max_file_size} bytes left out"
@@ -217,14 +257,66 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
         res["msg"] = f"snapshot failed: {e}"
     finally:
         if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            _unlink(tmp)
     return res
 
 
-def _identity_env(git: str, cwd: str, env: dict[str, str], cfg_out: bytes) -> dict[str, str]:
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _same(guess: tuple[str, str], info: dict[str, Any]) -> bool:
+    r = os.path.realpath
+    return r(guess[0]) == r(info["repo"]) and r(guess[1]) == r(info["gitdir"])
+
+
+# `status` on the private index refreshes its stat data (and writes it back), so files whose stat data
+# changed without their content (a checkout, a formatter, a copied repository) are hashed once, not on
+# every snapshot as `ls-files -m` would do.
+_SCAN = ["status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames", "--ignore-submodules=dirty"]
+_CFG = ["config", "-z", "--get-regexp", r"^user\.(name|email)$"]
+
+
+def _start_scan(git: str, repo: str, tmp: str) -> dict[str, Any]:
+    """Changed tracked files and untracked non-ignored files relative to the private index, and the
+    user's identity, in two processes running side by side."""
+    env = _env(tmp)
+    scan_env = dict(env)
+    del scan_env["GIT_OPTIONAL_LOCKS"]  # let status write the refreshed private index
+    return {"scan": _spawn(git, _SCAN, repo, scan_env), "cfg": _spawn(git, _CFG, repo, env)}
+
+
+def _changed_paths(out: bytes) -> list[bytes]:
+    """Paths whose working-tree state differs from the private index, from ``status --porcelain=v2 -z``."""
+    paths = []
+    for rec in out.split(b"\0"):
+        if rec.startswith(b"1 "):
+            f = rec.split(b" ", 8)
+            if len(f) == 9 and f[1][1:2] != b".":
+                paths.append(f[8])
+        elif rec.startswith(b"u "):
+            f = rec.split(b" ", 10)
+            if len(f) == 11:
+                paths.append(f[10])
+        elif rec.startswith(b"? "):
+            paths.append(rec[2:])
+    return paths
+
+
+def _cancel(pending: dict[str, Any]) -> None:
+    for proc in pending.values():
+        try:
+            proc.kill()
+            proc.communicate()
+        except OSError:
+            pass
+
+
+def _identity_env(cfg_out: bytes) -> dict[str, str]:
+    """A fallback author/committer (env vars) for what the user's git config lacks."""
     have = {k.split(b"\n", 1)[0].decode("utf-8", "replace") for k in cfg_out.split(b"\0") if k}
     extra: dict[str, str] = {}
     if "user.name" not in have:
@@ -239,25 +331,19 @@ def _identity_env(git: str, cwd: str, env: dict[str, str], cfg_out: bytes) -> di
 
 
 def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
-           message: str | None) -> tuple[str, str, list[dict[str, Any]]]:
+           message: str | None, pending: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
     repo = info["repo"]
     env = _env(tmp)
-    # Changed tracked files and untracked non-ignored files, relative to the private index; the two
-    # scans run side by side, and so does the identity look-up.
-    a_mod = ["ls-files", "-z", "--full-name", "-m"]
-    a_new = ["ls-files", "-z", "--full-name", "-o", "--exclude-standard"]
-    a_cfg = ["config", "-z", "--get-regexp", r"^user\.(name|email)$"]
-    p_mod, p_new, p_cfg = _spawn(git, a_mod, repo, env), _spawn(git, a_new, repo, env), _spawn(git, a_cfg, repo, env)
-    modified = _wait(p_mod, a_mod).split(b"\0")
-    untracked = _wait(p_new, a_new).split(b"\0")
+    found = _changed_paths(_wait(pending["scan"], _SCAN))
+    p_cfg = pending["cfg"]
     cfg_out, _ = p_cfg.communicate()  # exit 1 when nothing is set
-    ident = _identity_env(git, repo, env, cfg_out if p_cfg.returncode == 0 else b"")
+    ident = _identity_env(cfg_out if p_cfg.returncode == 0 else b"")
 
     seen: set[bytes] = set()
     update: list[bytes] = []
     skipped: list[dict[str, Any]] = []
     skipped_raw: list[bytes] = []
-    for rel in modified + untracked:
+    for rel in found:
         if not rel or rel in seen:
             continue
         seen.add(rel)
@@ -274,9 +360,7 @@ def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
         except FileNotFoundError:
             update.append(rel)  # deleted: update-index --remove drops it
             continue
-        import stat as _stat
-
-        if _stat.S_ISREG(st.st_mode) and st.st_size > max_size:
+        if stat.S_ISREG(st.st_mode) and st.st_size > max_size:
             skipped.append({"path": _decode(rel), "size": st.st_size})
             skipped_raw.append(rel)
         else:

@@ -393,3 +393,38 @@ def test_racy_edit_right_after_git_add_is_seen(git_repo: Path) -> None:
         f.write_text(f"b = {i}\n")  # same size, same second as the index write
         r = snapshot(git_repo)
         assert _show(git_repo, r["commit"], "train.py") == f"b = {i}\n"
+
+
+def test_private_index_gets_refreshed_stat_data(git_repo: Path) -> None:
+    """A file touched without a content change is hashed once, then trusted (no re-hash every time)."""
+    f = git_repo / "train.py"
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns - 10_000_000_000))  # same content, other mtime
+    r = snapshot(git_repo)
+    assert r["dirty"] is False
+    env = dict(os.environ, GIT_INDEX_FILE=str(git_repo / ".git" / "lumo" / "index"))
+    debug = subprocess.run(["git", "ls-files", "--debug", "train.py"], cwd=git_repo, env=env, check=True,
+                           capture_output=True, text=True).stdout
+    mtime = f.stat().st_mtime_ns
+    assert f"mtime: {mtime // 1_000_000_000}:" in debug
+    # the user's index still has the old stat data: it was not refreshed
+    user = git(git_repo, "ls-files", "--debug", "train.py")
+    assert f"mtime: {mtime // 1_000_000_000}:" not in user
+
+
+def test_fallback_tree_with_git_add(git_repo: Path, tmp_path: Path) -> None:
+    """The `git add -A` path used when the fast path's write-tree fails honours ignores and exclusions."""
+    from lumo_hydra import gitsnap
+
+    (git_repo / "big [1].bin").write_bytes(b"x" * 100)
+    (git_repo / "new file.py").write_text("n\n")
+    (git_repo / "x.log").write_text("ignored\n")
+    git_exe = gitsnap._git_exe()
+    assert git_exe
+    info = {"repo": str(git_repo), "gitdir": str(git_repo / ".git"),
+            "base": git(git_repo, "rev-parse", "HEAD").strip()}
+    tmp = str(tmp_path / "idx")
+    tree = gitsnap._fallback_tree(git_exe, info, gitsnap._env(tmp), tmp, [b"big [1].bin"])
+    names = git(git_repo, "ls-tree", "--name-only", tree).split("\n")
+    assert "new file.py" in names and "train.py" in names
+    assert "big [1].bin" not in names and "x.log" not in names
