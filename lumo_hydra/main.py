@@ -89,10 +89,35 @@ def _validation_enabled() -> bool:
 
 
 def with_callback_override(argv: list[str]) -> list[str]:
-    """``argv`` plus :data:`CALLBACK_OVERRIDE` (unchanged for shell completion and reruns)."""
-    if any(a in _NO_EXTRA or a.startswith(tuple(x + "=" for x in _NO_EXTRA)) for a in argv[1:]):
+    """``argv`` with :data:`CALLBACK_OVERRIDE` added where Hydra's parser accepts it.
+
+    argparse takes the positional overrides as one contiguous run (``app.py a=1 -m b=2`` is an error),
+    so the override goes right after the user's overrides, or first when there are none (never after
+    ``--info``, whose value is optional). Unchanged for shell completion, reruns and unparsable input.
+    """
+    rest = list(argv[1:])
+    if any(a in _NO_EXTRA or a.startswith(tuple(x + "=" for x in _NO_EXTRA)) for a in rest):
         return list(argv)
-    return [*argv, CALLBACK_OVERRIDE]
+    try:
+        from hydra._internal.utils import get_args_parser
+
+        import contextlib
+        import io
+
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            overrides = list(get_args_parser().parse_args(rest).overrides)
+    except (SystemExit, Exception):  # let Hydra report the user's mistake itself
+        return list(argv)
+    pos = 0
+    if overrides:
+        n = len(overrides)
+        for i in range(len(rest) - n + 1):
+            if rest[i:i + n] == overrides:
+                pos = i + n
+                break
+        else:
+            return list(argv)
+    return [argv[0], *rest[:pos], CALLBACK_OVERRIDE, *rest[pos:]]
 
 
 # ---- how to call the task ----------------------------------------------------------------------
