@@ -843,17 +843,13 @@ def _column(df: "pd.DataFrame", key: str) -> "pd.Series":
     for i in range(len(parts) - 1, 0, -1):
         head = ".".join(parts[:i])
         rest = parts[i:]
-        if head == "metrics" and "metrics_summary" in df.columns:
+        if head == "metrics" and "metrics" in df.columns:
             name = ".".join(rest)
-            field = "best"
-            if rest[-1] in ("last", "best", "count", "cmp", "best_step", "last_step") and len(rest) > 1:
-                name, field = ".".join(rest[:-1]), rest[-1]
-
-            def _metric(s: Any, name: str = name, field: str = field) -> Any:
-                v = s.get(name) if isinstance(s, dict) else None
-                return v.get(field) if isinstance(v, dict) else None
-
-            return df["metrics_summary"].map(_metric)
+            col = "metrics"
+            if len(rest) > 1 and rest[-1] in ("last", "best"):
+                name, col = ".".join(rest[:-1]), ("metrics_last" if rest[-1] == "last" else "metrics")
+            if col in df.columns:
+                return df[col].map(lambda m, name=name: m.get(name) if isinstance(m, dict) else None)
         if head in df.columns:
             return df[head].map(lambda v, rest=rest: _dig(v, rest))
     close = difflib.get_close_matches(key, [str(c) for c in df.columns], n=3)
