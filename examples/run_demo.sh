@@ -24,7 +24,8 @@ METHODS="${METHODS:-supervised,mixup}"
 SEEDS="${SEEDS:-0,1}"
 LAUNCHER="${LAUNCHER:-joblib}"
 JOBS="${JOBS:-2}"
-OUT="${OUT:-outputs/demo/\${now:%Y-%m-%d_%H-%M-%S}}"
+DEFAULT_OUT='outputs/demo/${now:%Y-%m-%d_%H-%M-%S}'  # a Hydra interpolation, resolved by Hydra
+OUT="${OUT:-$DEFAULT_OUT}"
 
 launcher_args=("hydra/launcher=${LAUNCHER}")
 if [ "${LAUNCHER}" = "joblib" ]; then
