@@ -314,20 +314,19 @@ class DatasetBuilder:
         return plan
 
     def __getitem__(self, index: int) -> Any:
-        plan = self._plan or self._compile()
+        reads, writes, glob, mode, keys, n, mod, sub = self._plan or self._compile()
         i = index if type(index) is int else _as_int(index)
-        n = plan.n
         if n is not None:
             if i < 0:
                 i += n
             if not 0 <= i < n:
                 raise DataIndexError(f"index {index} out of range for a DatasetBuilder of length {n}")
-            if plan.mod:
-                i %= plan.mod
-            if plan.sub is not None:
-                i = plan.sub[i]
+            if mod:
+                i %= mod
+            if sub is not None:
+                i = sub[i]
         values = []
-        for src, tf in plan.reads:
+        for src, tf in reads:
             if src is None:
                 v = i
             else:
@@ -338,7 +337,17 @@ class DatasetBuilder:
                         raise self._not_indexable(src) from e
                     raise
             values.append(v if tf is None else tf(v))
-        return self._emit(plan, values)
+        out = {}
+        for key, pos, tf in writes:
+            v = values[pos]
+            out[key] = v if tf is None else tf(v)
+        if glob is not None:
+            out = glob(out)
+        if mode == "zip":
+            return out
+        if mode == "chain":
+            return [out[k] for k in keys]
+        return out[keys[0]]
 
     def _not_indexable(self, src: Any) -> DataTypeError:
         name = next((k for k, s in self._sources.items() if s is src), "?")
