@@ -71,8 +71,8 @@ class _Plan(NamedTuple):
 def _describe(obj: Any) -> str:
     if obj is None:
         return "None"
-    name = getattr(obj, "__qualname__", None) or getattr(type(obj), "__qualname__", type(obj).__name__)
-    if hasattr(obj, "__qualname__"):  # functions and classes: their name; instances: their repr
+    name = getattr(obj, "__qualname__", None)
+    if isinstance(name, str):  # functions and classes: their name; instances: their repr
         return name
     text = repr(obj)
     return text if len(text) <= 80 else text[:77] + "..."

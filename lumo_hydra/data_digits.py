@@ -23,7 +23,7 @@ def _all_digits() -> tuple:
     import numpy as np
 
     try:
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # type: ignore[import-untyped]
     except ImportError as e:  # pragma: no cover - scikit-learn is a dev/test extra
         raise ImportError("lumo_hydra.data_digits needs scikit-learn (pip install scikit-learn)") from e
     bunch = load_digits()

@@ -104,9 +104,10 @@ def build_from_spec(spec: Union[str, Path, Mapping, Any], **overrides: Any) -> D
             cfg = OmegaConf.merge(cfg, overrides)
         data = OmegaConf.to_container(cfg, resolve=True)
     else:
-        data = _merge(dict(spec), overrides)
-    assert isinstance(data, dict)
-    return build(**{k: v for k, v in data.items() if k not in _HYDRA_KEYS})
+        data = _merge(dict(spec), overrides)  # type: ignore[arg-type]
+    if not isinstance(data, dict):
+        raise DatasetSpecError(f"a dataset spec must be a mapping, got {type(data).__name__}")
+    return build(**{str(k): v for k, v in data.items() if k not in _HYDRA_KEYS})
 
 
 def _merge(base: dict, extra: Mapping) -> dict:
@@ -214,7 +215,8 @@ class _SpecBuilder:
 
     def deref(self, text: str, path: str) -> Any:
         m = _REF.match(text)
-        assert m is not None  # checked by _walk_refs
+        if m is None:  # pragma: no cover - _walk_refs checked every reference already
+            raise DatasetSpecError(f"invalid reference {text!r} at {path}")
         obj = self.node(m.group(1))
         seen = "@" + m.group(1)
         for key in filter(None, m.group(2).split(".")):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import textwrap
 from pathlib import Path
 
@@ -126,6 +127,17 @@ def test_partial_transforms_literals_interpolations_and_views():
     assert [ds[i][0] for i in range(5)] == [4, 6, 8, 4, 6]
     assert ds[0][1:] == ["b", 2, "b@literal"]
     assert isinstance(ds.get_source("n"), np.ndarray)
+    clone = pickle.loads(pickle.dumps(ds))  # partial transforms travel to DataLoader workers
+    assert [clone[i] for i in range(5)] == [ds[i] for i in range(5)]
+
+
+def test_hydra_target_policy_still_applies(tmp_path):
+    # nodes are called through Hydra's own partial objects: its blocklist is not bypassed
+    marker = tmp_path / "pwned"
+    with pytest.raises(DatasetSpecError, match=r"node 'evil' \(os\.system\).*blocklisted"):
+        build(nodes={"evil": {"_target_": "os.system", "_args_": [f"touch {marker}"]}},
+              inputs={"x": "@evil"}, outputs={"x": "x"})
+    assert not marker.exists()
 
 
 def test_torch_tensor_source_and_item_mode():
