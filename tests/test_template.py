@@ -188,3 +188,26 @@ def test_labelled_indices_are_class_balanced() -> None:
     assert list(idx) != list(engine.labelled_indices(labels, 0.1, seed=4))
     with pytest.raises(ValueError, match="labelled_fraction"):
         engine.labelled_indices(labels, 0.0, seed=0)
+
+
+def test_notebook_cells_run(demo: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """analysis.ipynb's code cells run in order against the demo's store (IPython's Image replaced by a path)."""
+    nb = json.loads((APP_DIR / "analysis.ipynb").read_text())
+    monkeypatch.setenv("LUMO_HOME", str(demo["home"]))
+    monkeypatch.chdir(APP_DIR)
+    monkeypatch.syspath_prepend(str(APP_DIR))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out = demo["tmp"] / "nb"
+    out.mkdir()
+    ns: dict = {}
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        src = "".join(cell["source"])
+        src = src.replace("from IPython.display import Image", "Image = lambda p: p")
+        src = src.replace("'plots", f"'{out}")  # write the PNGs into the test's folder
+        exec(compile(src, "analysis.ipynb", "exec"), ns)
+    assert len(ns["runs"]) == 4
+    assert (out / "acc_curves.png").is_file() and (out / "best_vs_labelled_fraction.png").is_file()
