@@ -26,15 +26,22 @@ _EXPORTS = {
     "main": "lumo_hydra.main",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__", "Params", "choice", "arange", "ParamsValueError", "LumoValueError", "Experiment",
+    "SimpleExperiment", "current_experiment", "Watcher", "C", "DatasetBuilder", "main",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .errors import LumoValueError, ParamsValueError
-    from .params import Params, arange, choice
-    from .experiment import Experiment, SimpleExperiment, current_experiment
-    from .watcher import C, Watcher
-    from .data import DatasetBuilder
-    from .main import main
+    from .errors import LumoValueError as LumoValueError, ParamsValueError as ParamsValueError
+    from .params import Params as Params, arange as arange, choice as choice
+    from .experiment import (
+        Experiment as Experiment,
+        SimpleExperiment as SimpleExperiment,
+        current_experiment as current_experiment,
+    )
+    from .watcher import C as C, Watcher as Watcher
+    from .data import DatasetBuilder as DatasetBuilder
+    from .main import main as main
 
 
 def __getattr__(name: str) -> Any:
