@@ -555,9 +555,28 @@ class Experiment:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(exp_name={self._exp_name!r}, test_name={self._test_name!r}, status={self.status!r})"
 
-    def __getstate__(self) -> Any:
-        raise TypeError("an Experiment holds a thread and open state and does not pickle; "
-                        "pickle the hooks or the exp_name/home instead")
+    def __reduce__(self) -> Any:
+        """Pickling gives a read-only copy of a started run (``from_disk``), or a fresh unstarted one.
+
+        The live writer (thread, lock, buffers) stays in the process that started the run; a copy in
+        another process (e.g. a spawned DataLoader worker) can read the record but not write to it.
+        """
+        if self._info_dir is not None and (self._started or self._readonly):
+            return (_load_run, (str(self._info_dir),))
+        return (_new_experiment, (type(self), self._exp_name, self._home, self._hooks, self.heartbeat_interval,
+                                  self._test_name))
+
+
+def _load_run(info_dir: str) -> Experiment:
+    return Experiment.from_disk(info_dir)
+
+
+def _new_experiment(cls: type, exp_name: str, home: Any, hooks: list[Any], heartbeat_interval: float,
+                    test_name: str | None) -> Experiment:
+    exp = Experiment.__new__(cls)
+    Experiment.__init__(exp, exp_name, home=home, hooks=hooks, heartbeat_interval=heartbeat_interval,
+                        test_name=test_name)
+    return exp
 
 
 def _tags(tags: Iterable[Any]) -> list[str]:

@@ -299,3 +299,18 @@ def test_import_is_light() -> None:
             "print(bad)")
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_pickling_gives_a_read_only_copy_or_a_fresh_unstarted_run(lumo_home: Path) -> None:
+    import pickle
+
+    fresh = pickle.loads(pickle.dumps(SimpleExperiment("pick", heartbeat_interval=0)))
+    assert type(fresh) is SimpleExperiment and fresh.status is None and len(fresh.hooks) == 6
+    exp = Experiment("pick", heartbeat_interval=0).start()
+    exp.dump_metric("a", 1.0)
+    copy = pickle.loads(pickle.dumps(exp))
+    assert copy.test_name == exp.test_name and copy.status == "running"
+    with pytest.raises(ExperimentStateError, match="read-only"):
+        copy.dump_metric("a", 2.0)
+    exp.end()
+    assert pickle.loads(pickle.dumps(copy)).status == "finished"
