@@ -169,6 +169,24 @@ def _unique_name() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+def _remove_stale(lumo_dir: str, age: float = 3600.0) -> None:
+    """Private index files left by killed snapshots (older than ``age`` seconds) are removed."""
+    now = time.time()
+    try:
+        with os.scandir(lumo_dir) as it:
+            for e in it:
+                # the creation time is in the name: copy2 gives the file the warm index's mtime
+                parts = e.name.split(".")
+                if len(parts) >= 4 and parts[0] == "index" and parts[-1] == "tmp" and parts[1].isdigit():
+                    if now - int(parts[1]) > age:
+                        try:
+                            os.unlink(e.path)
+                        except OSError:
+                            pass
+    except OSError:
+        pass
+
+
 def _prepare_index(gitdir: str, user_index: str) -> tuple[str, str | None]:
     """A private index file seeded from the warm index (or the user's index); returns (tmp, warm)."""
     import tempfile
@@ -177,8 +195,9 @@ def _prepare_index(gitdir: str, user_index: str) -> tuple[str, str | None]:
     warm: str | None = os.path.join(lumo_dir, "index")
     try:
         os.makedirs(lumo_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="index.", suffix=".tmp", dir=lumo_dir)
+        fd, tmp = tempfile.mkstemp(prefix=f"index.{int(time.time())}.", suffix=".tmp", dir=lumo_dir)
         os.close(fd)
+        _remove_stale(lumo_dir)
     except OSError:  # read-only git dir: no warm index, use a temp folder
         warm = None
         fd, tmp = tempfile.mkstemp(prefix="lumo-index.", suffix=".tmp")
@@ -224,8 +243,8 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
     guess = _guess_repo(p)
     tmp: str | None = None
     warm: str | None = None
+    pending: dict[str, Any] = {}
     try:
-        pending: dict[str, Any] = {}
         if guess is not None:  # start the slow scan while rev-parse confirms the repository
             user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(guess[1], "index")
             tmp, warm = _prepare_index(guess[1], user_index)
@@ -256,6 +275,7 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
     except (_GitFailed, OSError) as e:
         res["msg"] = f"snapshot failed: {e}"
     finally:
+        _cancel(pending)  # reap anything still running after an error
         if tmp is not None:
             _unlink(tmp)
     return res
@@ -308,10 +328,13 @@ def _changed_paths(out: bytes) -> list[bytes]:
 
 def _cancel(pending: dict[str, Any]) -> None:
     for proc in pending.values():
+        if proc.returncode is not None:
+            continue
         try:
-            proc.kill()
+            if proc.poll() is None:
+                proc.kill()
             proc.communicate()
-        except OSError:
+        except (OSError, ValueError):
             pass
 
 

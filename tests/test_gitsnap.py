@@ -7,6 +7,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -428,3 +429,35 @@ def test_fallback_tree_with_git_add(git_repo: Path, tmp_path: Path) -> None:
     names = git(git_repo, "ls-tree", "--name-only", tree).split("\n")
     assert "new file.py" in names and "train.py" in names
     assert "big [1].bin" not in names and "x.log" not in names
+
+
+def test_linked_worktree_and_git_dir_env(git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = snapshot(git_repo)["commit"]
+    wt = tmp_path / "linked wt"
+    worktree(git_repo, base, wt)
+    (wt / "train.py").write_text("print('in the linked worktree')\n")
+    wt_index = git(wt, "rev-parse", "--git-path", "index").strip()
+    before = (wt / wt_index).read_bytes() if not os.path.isabs(wt_index) else Path(wt_index).read_bytes()
+    r = snapshot(wt)
+    assert r["commit"] and r["repo"] == str(wt) and r["branch"] is None and r["base"] == base
+    assert _show(git_repo, r["commit"], "train.py") == "print('in the linked worktree')\n"  # refs are shared
+    after = (wt / wt_index).read_bytes() if not os.path.isabs(wt_index) else Path(wt_index).read_bytes()
+    assert after == before
+    # GIT_DIR / GIT_WORK_TREE set by the user: no guessing, git decides
+    monkeypatch.setenv("GIT_DIR", str(git_repo / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(git_repo))
+    (git_repo / "env.py").write_text("E = 1\n")
+    r2 = snapshot(tmp_path)
+    assert r2["commit"] and r2["repo"] == str(git_repo), r2
+    assert _show(git_repo, r2["commit"], "env.py") == "E = 1\n"
+
+
+def test_stale_private_index_files_are_removed(git_repo: Path) -> None:
+    snapshot(git_repo)
+    lumo = git_repo / ".git" / "lumo"
+    old = lumo / f"index.{int(time.time()) - 7200}.killed.tmp"
+    fresh = lumo / f"index.{int(time.time()) - 60}.running.tmp"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    assert snapshot(git_repo)["commit"]
+    assert not old.exists() and fresh.exists()
