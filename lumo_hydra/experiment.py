@@ -573,7 +573,7 @@ def _load_run(info_dir: str) -> Experiment:
 
 def _new_experiment(cls: type, exp_name: str, home: Any, hooks: list[Any], heartbeat_interval: float,
                     test_name: str | None) -> Experiment:
-    exp = Experiment.__new__(cls)
+    exp: Experiment = Experiment.__new__(cls)
     Experiment.__init__(exp, exp_name, home=home, hooks=hooks, heartbeat_interval=heartbeat_interval,
                         test_name=test_name)
     return exp
