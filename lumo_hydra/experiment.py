@@ -276,8 +276,8 @@ class Experiment:
         ``status`` defaults to ``finished`` when ``end_code`` is 0 and ``failed`` otherwise. Calling it
         again, or before ``start()``, does nothing.
         """
-        if not self._started or self._ended or self._readonly:
-            return
+        if not self._started or self._ended or self._readonly or os.getpid() != self._pid:
+            return  # (a forked child never ends its parent's run)
         if status is None:
             status = "finished" if not end_code and exception is None else "failed"
         if status not in END_STATUSES:

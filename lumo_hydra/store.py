@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
@@ -206,6 +207,27 @@ class MetricState:
                 "attachments": to_jsonable(self.attachments), "time": self.time}
 
 
+_writers: "weakref.WeakSet[RunWriter]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A forked child (e.g. a DataLoader worker) must not write the parent's run, and must not inherit a
+    # lock the parent's heartbeat thread held at fork time.
+    for w in list(_writers):
+        w._lock = threading.RLock()
+        w._thread = None
+        w._forked = True
+        w._buf = []
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class ForkedWriterError(LumoValueError, RuntimeError):
+    """A forked child process tried to write the run of its parent (one writer per run folder)."""
+
+
 class RunWriter:
     """The one writer of one run folder: ``run.json``, ``metrics.json``, ``history.jsonl``, ``heartbeat``.
 
@@ -224,10 +246,19 @@ class RunWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
+        self._forked = False
+        _writers.add(self)
+
+    def _refuse_child(self) -> None:
+        raise ForkedWriterError(
+            f"this process ({os.getpid()}) is a fork of the run's writer ({self._pid}); a run folder has one "
+            f"writer: log from the main process, or start an Experiment of its own in the child")
 
     # -- records ---------------------------------------------------------------------------------
     def write_record(self) -> None:
         """Rewrite ``run.json`` atomically (updates ``progress.last_edit_time``)."""
+        if self._forked:
+            self._refuse_child()
         with self._lock:
             prog = self.record.get("progress")
             if isinstance(prog, dict):
@@ -241,6 +272,8 @@ class RunWriter:
     def dump_metric(self, key: str, value: Any, cmp: str | None = None, step: Any = None,
                     attachments: dict[str, Any] | None = None) -> Any:
         """Record one point; returns the best value so far. No file I/O (buffered)."""
+        if self._forked:
+            self._refuse_child()
         v = _num(value)
         with self._lock:
             st = self.metrics.get(key)
@@ -277,6 +310,8 @@ class RunWriter:
 
     def flush(self) -> None:
         """Append buffered history lines (one write, O_APPEND) and rewrite ``metrics.json`` atomically."""
+        if self._forked:
+            return
         with self._lock:
             if not self._dirty:
                 return

@@ -149,3 +149,31 @@ def test_process_start_time_matches_psutil() -> None:
 def test_history_reader_ignores_a_torn_last_line(tmp_path: Path) -> None:
     (tmp_path / "history.jsonl").write_text('{"k": "a", "v": 1, "s": 0, "t": 1.0}\n{"k": "a", "v"')
     assert [h["v"] for h in read_history(tmp_path)] == [1]
+
+
+def test_a_forked_child_cannot_write_the_parents_run(lumo_home: Path) -> None:
+    exp = Experiment("forked", heartbeat_interval=0.05).start()
+    exp.dump_metric("a", 1.0)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: every write is refused with a clear error, end() does nothing
+        try:
+            msgs = []
+            for call in (lambda: exp.dump_metric("a", 2.0), lambda: exp.dump_note("child")):
+                try:
+                    call()
+                    msgs.append("no error")
+                except ValueError as e:
+                    msgs.append("fork" if "fork of the run's writer" in str(e) else str(e))
+            exp.end()
+            os.write(w, ",".join(msgs).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    out = os.read(r, 1000).decode()
+    os.waitpid(pid, 0)
+    assert out == "fork,fork"
+    assert json.loads((Path(exp.info_dir) / "run.json").read_text())["status"] == "running"
+    exp.dump_metric("a", 3.0)
+    exp.end()
+    assert [h["v"] for h in read_history(exp.info_dir)] == [1.0, 3.0]
