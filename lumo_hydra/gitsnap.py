@@ -25,6 +25,8 @@ __all__ = ["snapshot", "find_repo", "diff", "worktree", "GitError"]
 
 DEFAULT_REF_PREFIX = "refs/lumo/snapshots"
 _NULL_SHA = "0" * 40
+_EMPTY_TREES = {"4b825dc642cb6eb9a060e54bf8d69288fbee4904",  # sha1 and sha256 repositories
+                "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321"}
 # -c options for every git call we make: no user hooks (update-ref runs reference-transaction),
 # no split index files written next to the user's index, no pagers or prompts.
 _GIT_OPTS = ("-c", f"core.hooksPath={os.devnull}", "-c", "core.splitIndex=false")
@@ -267,7 +269,8 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
         assert tmp is not None
         commit, tree, skipped = _build(git, info, tmp, max_file_size, ref, message, pending)
         res.update(commit=commit, ref=ref, skipped=skipped,
-                   dirty=bool(skipped) or tree != info["base_tree"])
+                   dirty=bool(skipped) or (tree != info["base_tree"] if info["base_tree"]
+                                           else tree not in _EMPTY_TREES))
         res["msg"] = "ok" if not skipped else f"ok; {len(skipped)} file(s) over {max_file_size} bytes left out"
         if warm is not None:
             os.replace(tmp, warm)  # keep it warm for the next snapshot (last writer wins: all are valid)

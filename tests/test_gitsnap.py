@@ -163,6 +163,8 @@ def test_no_commits_yet(tmp_path: Path) -> None:
     repo = tmp_path / "fresh"
     repo.mkdir()
     git(repo, "init", "-q")
+    empty = snapshot(repo)
+    assert empty["commit"] and empty["base"] is None and empty["dirty"] is False
     (repo / "a.py").write_text("A = 1\n")
     r = snapshot(repo)
     assert r["commit"] and r["base"] is None and r["branch"] == "main" and r["dirty"] is True
@@ -170,6 +172,8 @@ def test_no_commits_yet(tmp_path: Path) -> None:
     assert _show(repo, r["commit"], "a.py") == "A = 1\n"
     assert not (repo / ".git" / "index").exists()  # the user's index was never created
     assert git(repo, "status", "--porcelain") == "?? a.py\n"
+    (repo / "a.py").unlink()
+    assert snapshot(repo)["dirty"] is False
 
 
 def test_detached_head(git_repo: Path) -> None:
