@@ -7,7 +7,6 @@ buffered batches and keeps ``heartbeat`` fresh from a daemon thread.
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import re
@@ -174,15 +173,13 @@ def _num(v: Any) -> Any:
         raise LumoValueError(f"invalid metric value: {v!r}; allowed: a number (int, float or a 0-d tensor/array)") from None
 
 
+_SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
 def _jnum(v: Any) -> str:
-    """JSON text of a number (``NaN``/``Infinity`` as Python's json module writes them)."""
-    if type(v) is int:
-        return str(v)
-    if v != v:
-        return "NaN"
-    if v in (math.inf, -math.inf):
-        return "Infinity" if v > 0 else "-Infinity"
-    return repr(v)
+    """JSON text of an int or float (``NaN``/``Infinity`` as Python's json module writes them)."""
+    r = repr(v)
+    return _SPECIAL.get(r, r) if "n" in r else r
 
 
 class MetricState:
@@ -317,11 +314,11 @@ class RunWriter:
                 return
             buf, self._buf = self._buf, []
             if buf:
-                parts = []
-                for st, v, s, t in buf:
-                    js = _jnum(s) if type(s) in (int, float) else json.dumps(to_jsonable(s))
-                    parts.append(f'{{"k": {st.jkey}, "v": {_jnum(v)}, "s": {js}, "t": {t!r}}}\n')
-                data = "".join(parts).encode("utf-8")
+                jn = _jnum
+                data = "".join([
+                    f'{{"k": {st.jkey}, "v": {jn(v)}, "s": '
+                    f'{jn(s) if type(s) is int or type(s) is float else json.dumps(to_jsonable(s))}, "t": {t!r}}}\n'
+                    for st, v, s, t in buf]).encode("utf-8")
                 fd = os.open(self.info_dir / "history.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
                     view = memoryview(data)
