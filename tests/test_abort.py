@@ -199,3 +199,24 @@ def test_forked_child_does_not_end_the_parents_run(tmp_path: Path, lumo_home: Pa
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert record(info)["status"] == "killed"
+
+
+def test_start_from_a_thread_records_that_signals_are_not_handled(tmp_path: Path, lumo_home: Path) -> None:
+    script = tmp_path / "thread.py"
+    script.write_text(textwrap.dedent("""
+        import json, signal, threading
+        from lumo_hydra.experiment import Experiment
+        from lumo_hydra.hooks import RecordAbort
+        out = {}
+        def job():
+            exp = Experiment('abort', hooks=[RecordAbort()], heartbeat_interval=0).start()
+            out['msg'] = exp.record['hooks']['RecordAbort']
+            exp.end()
+        t = threading.Thread(target=job); t.start(); t.join()
+        out['sigterm'] = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        print(json.dumps(out))
+    """))
+    r = subprocess.run([PY, str(script)], capture_output=True, text=True, check=True)
+    out = json.loads(r.stdout)
+    assert out["sigterm"] is True
+    assert out["msg"]["loaded"] is True and "not the main thread" in out["msg"]["msg"]
