@@ -6,8 +6,10 @@ adds an experiment to the set of open runs this module ends on:
 - an uncaught exception (``sys.excepthook``, chained to the previous hook): ``failed`` with the
   traceback, or ``interrupted`` for ``KeyboardInterrupt`` (Ctrl-C with Python's default SIGINT handler);
 - SIGTERM: ``killed`` (end code -15), then the previous handler: ``SIG_DFL`` is restored and the
-  signal re-raised so the process still dies by SIGTERM; a Python callable (e.g. submitit's) is called;
-  ``SIG_IGN`` stays ignored and nothing is recorded;
+  signal re-raised so the process still dies by SIGTERM; ``SIG_IGN`` stays ignored and nothing is
+  recorded; a Python callable (e.g. submitit's) is called after ``killed`` is written: if it raises or
+  exits, the run ends ``killed``; if it returns and the process goes on, the run stays open (the record
+  says ``killed`` until a later ``end()`` writes the real outcome);
 - SIGINT whose previous handler is ``SIG_DFL``: ``interrupted``, then the signal is re-raised;
   with Python's default handler the ``KeyboardInterrupt`` path above records it;
 - ``sys.exit(n)`` (and the ``exit``/``quit`` builtins): the code is remembered; the atexit handler
@@ -98,11 +100,33 @@ def _chain(signum: int, frame: Any) -> None:
         prev(signum, frame)
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    if _prev_handlers.get(signum) is not signal.SIG_IGN:
-        _end_all("killed", -int(signum), None, "SIGTERM")
-    _chain(signum, frame)
+def _mark_all(status: str, end_code: int, ended_by: str) -> None:
+    if os.getpid() != _installed_pid:
+        return
+    for exp in reversed(open_runs()):
+        try:
+            exp._provisional_end(status, end_code, ended_by)
+        except Exception:
+            pass
 
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    prev = _prev_handlers.get(signum)
+    if prev is signal.SIG_IGN:
+        return
+    if prev in (signal.SIG_DFL, None) or not callable(prev):
+        _end_all("killed", -int(signum), None, "SIGTERM")
+        _chain(signum, frame)
+        return
+    # A Python handler was there first (e.g. submitit's, which only logs SIGTERM and lets the job go on
+    # until Slurm's SIGKILL): write "killed" now, call it, and end the run for good only if it leaves.
+    _mark_all("killed", -int(signum), "SIGTERM")
+    try:
+        prev(signum, frame)
+    except BaseException:
+        _end_all("killed", -int(signum), None, "SIGTERM")
+        raise
+    # it returned: the process goes on; the record says killed unless the run ends normally later
 
 def _on_sigint(signum: int, frame: Any) -> None:
     prev = _prev_handlers.get(signum)

@@ -301,6 +301,8 @@ class Experiment:
             prog["ratio"] = 1.0
         if ended_by:
             prog["ended_by"] = ended_by
+        else:
+            prog.pop("ended_by", None)
         rec["exception"] = exception_record(exception)
         if return_value is not None:
             rv = to_jsonable(return_value)
@@ -320,6 +322,18 @@ class Experiment:
                 _running.remove(self)
             except ValueError:
                 pass
+
+    def _provisional_end(self, status: str, end_code: int, ended_by: str) -> None:
+        """Write an end record now but keep the run open (a signal a Python handler may survive)."""
+        if not self._started or self._ended or self._readonly or os.getpid() != self._pid:
+            return
+        w = self._writer
+        assert w is not None
+        w.flush()
+        rec = self.record
+        rec["status"] = status
+        rec["progress"].update(end=now_iso(), end_code=end_code, ended_by=ended_by)
+        w.write_record()
 
     @property
     def duration(self) -> float:

@@ -220,3 +220,28 @@ def test_start_from_a_thread_records_that_signals_are_not_handled(tmp_path: Path
     out = json.loads(r.stdout)
     assert out["sigterm"] is True
     assert out["msg"]["loaded"] is True and "not the main thread" in out["msg"]["msg"]
+
+
+def test_sigterm_survived_by_a_python_handler_keeps_the_run_open(tmp_path: Path, lumo_home: Path) -> None:
+    """Like submitit's handler, which only logs SIGTERM: killed is written, and a normal end overrides it."""
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent("""
+        import json, os, signal, sys, time
+        got = []
+        signal.signal(signal.SIGTERM, lambda s, f: got.append(s))
+        from lumo_hydra.experiment import Experiment
+        from lumo_hydra.hooks import RecordAbort
+        exp = Experiment('abort', hooks=[RecordAbort()]).start()
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.1)
+        seen = json.load(open(os.path.join(exp.info_dir, 'run.json')))['status']
+        exp.dump_metric('after', 1)
+        exp.end()
+        print(json.dumps([got, seen]))
+    """))
+    r = subprocess.run([PY, str(script)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    got, seen = json.loads(r.stdout)
+    assert got == [signal.SIGTERM] and seen == "killed"
+    rec = record(only_run(lumo_home))
+    assert rec["status"] == "finished" and "ended_by" not in rec["progress"] and rec["progress"]["end_code"] == 0
