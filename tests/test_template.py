@@ -80,14 +80,17 @@ def test_demo_records_every_job(demo: dict) -> None:
         assert not list(info.glob("*.pt"))
         assert {"supervised", "mixup"} & set(rec.get("tags") or [])
     assert combos == {("supervised", 0), ("supervised", 1), ("mixup", 0), ("mixup", 1)}
+    # one sweep, recorded once, linking its four jobs
+    sweeps = {rec.get("sweep") for rec in records}
+    assert len(sweeps) == 1 and None not in sweeps
+    assert (home / "sweeps" / sweeps.pop() / "sweep.json").is_file()
 
 
 def test_demo_returns_final_metrics(demo: dict) -> None:
     records = [json.loads(p.read_text()) for p in _runs(demo["home"])]
     for rec in records:
         ret = rec.get("return_value")
-        if ret is None:
-            pytest.skip("NOT YET AVAILABLE: the lumo callback does not record return values yet (issue 3)")
+        assert isinstance(ret, dict), rec.get("return_value")
         assert set(ret) >= {"final_acc", "best_acc", "final_loss"}
         assert ret["best_acc"] == pytest.approx(json.loads((Path(rec["paths"]["info_dir"]) / "metrics.json").read_text())["acc"]["best"])
 

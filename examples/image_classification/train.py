@@ -26,25 +26,13 @@ from params import TrainParams  # noqa: E402  (registers the `train_schema` conf
 
 
 @lumo_hydra.main(config_path="conf", config_name="config", version_base="1.3")
-def train(cfg: DictConfig, exp: Any = None) -> dict[str, float]:
+def train(cfg: DictConfig, exp: Any) -> dict[str, float]:
     """One training run: build data, model and method from the config, train, return the final metrics.
 
-    ``exp`` is the running ``Experiment`` (``lumo_hydra.main`` passes it; ``current_experiment()`` is the same).
+    ``exp`` is the running ``Experiment`` (``lumo_hydra.main`` passes it; ``current_experiment()`` is the
+    same object): its record already holds the config, the code snapshot, the command and the
+    environment; the task adds metrics, tags, info and the checkpoint.
     """
-    if exp is None:
-        exp = lumo_hydra.current_experiment()
-    if exp is None:  # TEMPORARY: until the lumo callback records Hydra jobs itself (issue 3)
-        from hydra.core.hydra_config import HydraConfig
-
-        from omegaconf import OmegaConf
-
-        with lumo_hydra.SimpleExperiment(exp_name=HydraConfig.get().job.name) as own:
-            own.dump_params(OmegaConf.to_container(cfg, resolve=True))
-            return _run(cfg, own)
-    return _run(cfg, exp)
-
-
-def _run(cfg: DictConfig, exp: Any) -> dict[str, float]:
     import torch
 
     import engine
