@@ -1,6 +1,6 @@
 """Digits (scikit-learn's bundled 8x8 handwritten digits, no download) and small numpy transforms.
 
-The ``_target_`` s of the shipped dataset specs (``conf/dataset/digits*.yaml``). numpy only; torch is
+The ``_target_`` s of the shipped dataset specs (``conf/lumo/dataset/digits*.yaml``). numpy only; torch is
 never imported here (torch's default collate turns the numpy arrays into tensors). Every transform is
 a small picklable class, so builders using them work with DataLoader workers (fork or spawn).
 """

@@ -1,6 +1,6 @@
 """Build a ``DatasetBuilder`` from a YAML DAG spec (through Hydra's ``instantiate`` or directly).
 
-A spec (see ``docs/dataset.md`` and ``conf/dataset/*.yaml``)::
+A spec (see ``docs/dataset.md`` and ``conf/lumo/dataset/*.yaml``)::
 
     _target_: lumo_hydra.data_spec.build
     _recursive_: false              # required: the spec builds its own nodes, each exactly once

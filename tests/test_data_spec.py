@@ -186,7 +186,7 @@ def test_node_constructor_errors_name_the_node():
         build(nodes={"disk": {"_target_": f"{HERE}.broken"}}, inputs={"x": "@disk"}, outputs={"x": {"input": "x"}})
     assert isinstance(e.value, ValueError)
     with pytest.raises(DatasetSpecError, match=r"node 'digits' .*invalid value for 'split': 'bogus'"):
-        build_from_spec(ROOT / "conf/dataset/digits.yaml", nodes={"digits": {"split": "bogus"}})
+        build_from_spec(ROOT / "conf/lumo/dataset/digits.yaml", nodes={"digits": {"split": "bogus"}})
     with pytest.raises(DatasetSpecError, match=r"the config at outputs\.x\.transform \(no\.such\.Thing\) failed to build"):
         build(inputs={"x": [1]}, outputs={"x": {"input": "x", "transform": {"_target_": "no.such.Thing"}}})
 
@@ -202,7 +202,7 @@ def test_builder_errors_get_the_spec_path():
 
 @pytest.mark.parametrize("name", ["digits", "digits_twoview"])
 def test_shipped_specs(name):
-    cfg = OmegaConf.load(ROOT / "lumo_hydra" / "conf" / "dataset" / f"{name}.yaml")
+    cfg = OmegaConf.load(ROOT / "lumo_hydra" / "conf" / "lumo" / "dataset" / f"{name}.yaml")
     ds = instantiate(cfg)
     assert len(ds) == 1438
     item = ds[0]

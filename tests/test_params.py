@@ -265,16 +265,6 @@ def test_from_hydra_schema_and_overrides_keep_cwd_and_argv() -> None:
     assert os.getcwd() == cwd and sys.argv == argv
 
 
-# lumo_hydra/conf/dataset/ (shipped by the data part) is a config group named `dataset` in EVERY app's
-# search path, so Hydra reads `dataset=...` as a group selection and fails. Reported; remove the marker
-# once that group moves to a namespaced folder (e.g. lumo/dataset/).
-DATASET_GROUP_CLASH = pytest.mark.xfail(
-    (ROOT / "lumo_hydra" / "conf" / "dataset").is_dir(),
-    reason="lumo_hydra/conf/dataset hijacks `dataset=` overrides in every Hydra app", strict=True,
-)
-
-
-@DATASET_GROUP_CLASH
 def test_from_hydra_dataset_override() -> None:
     p = seed_params().from_hydra(overrides=["dataset=cifar100"])
     assert p.dataset == "cifar100"
