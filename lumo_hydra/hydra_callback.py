@@ -1,4 +1,4 @@
-"""``hydra/callbacks=lumo``: the Hydra callback of lumo-hydra (for now: validation only).
+"""``hydra/callbacks=lumo``: the Hydra callback of lumo-hydra: validation, then recording of every job.
 
 Built once in the launching process from ``hydra.callbacks.lumo``; a pickled copy travels to every
 job, so it keeps only plain data. A callback cannot fail a run by raising an ``Exception`` (Hydra
@@ -15,28 +15,87 @@ __all__ = ["LumoCallback"]
 
 
 class LumoCallback(Callback):
-    """Validates parameters before a run or a sweep starts (recording hooks come later).
+    """Validates parameters before a run or a sweep starts, then records every job in the store.
 
     Parameters (``hydra.callbacks.lumo.*``): ``exp_name`` (default: the Hydra job name), ``home``
-    (the store root; default ``$LUMO_HOME``), ``validate`` (check parameter values, default true).
-    Unknown options (e.g. hook switches of later versions) are kept in ``self.options`` and ignored.
+    (the store root; default ``$LUMO_HOME``), ``validate`` (check parameter values, default true),
+    ``record`` (record jobs, default true), one switch per hook (``git``, ``lock``, ``last_cmd``,
+    ``record_abort``, ``diary``, ``final_report``; all default true) and ``heartbeat_interval``
+    (seconds, default 10). Unknown options are kept in ``self.options`` and ignored.
+
+    The launching process takes the git snapshot and the command once (``on_run_start`` /
+    ``on_multirun_start``) and keeps them as plain data on ``self``; every job gets a pickled copy, so
+    jobs do no git work. Hydra skips ``on_job_end`` on Ctrl-C, kills and ``sys.exit``: the
+    experiment's ``RecordAbort`` hook records those.
     """
 
-    def __init__(self, exp_name: str | None = None, home: str | None = None, validate: bool = True, **kwargs: Any) -> None:
+    def __init__(self, exp_name: str | None = None, home: str | None = None, validate: bool = True,
+                 record: bool = True, git: bool = True, lock: bool = True, last_cmd: bool = True,
+                 record_abort: bool = True, diary: bool = True, final_report: bool = True,
+                 heartbeat_interval: float = 10.0, **kwargs: Any) -> None:
         self.exp_name = exp_name
-        self.home = home
+        self.home = str(home) if home else None
         self.validate = bool(validate)
+        self.record = bool(record)
+        self.switches = {"git": bool(git), "lock": bool(lock), "last_cmd": bool(last_cmd),
+                         "record_abort": bool(record_abort), "diary": bool(diary),
+                         "final_report": bool(final_report)}
+        self.heartbeat_interval = float(heartbeat_interval)
         self.options: dict[str, Any] = dict(kwargs)
+        self._launch: dict[str, Any] | None = None  # plain JSON-able data: travels to jobs
+        self._exp: Any = None  # the job's Experiment, only inside a job process; never pickled
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_exp"] = None
+        return state
 
     # ---- Hydra hooks -----------------------------------------------------------------------------
 
     def on_run_start(self, config: Any, **kwargs: Any) -> None:
         if self.validate:
             self._validate_run(config)
+        if self.record:
+            self._prepare(config, multirun=False)
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         if self.validate:
             self._validate_multirun(config)
+        if self.record:
+            self._prepare(config, multirun=True)
+
+    def on_job_start(self, config: Any, **kwargs: Any) -> None:
+        if not self.record:
+            return
+        from .errors import StoreError
+        from .hydra_record import start_job
+
+        try:
+            self._exp = start_job(config, self._launch, exp_name=self.exp_name, home=self.home,
+                                  switches=self.switches, heartbeat_interval=self.heartbeat_interval)
+        except StoreError as e:  # never run a job unrecorded
+            raise SystemExit(_message(e)) from None
+
+    def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
+        exp, self._exp = self._exp, None
+        if exp is not None:
+            from .hydra_record import end_job
+
+            end_job(exp, job_return)
+
+    # ---- recording -------------------------------------------------------------------------------
+
+    def _prepare(self, config: Any, *, multirun: bool) -> None:
+        """Launching process: snapshot, command, sweep record, once. A store that cannot be written
+        stops everything here, before any job starts."""
+        from .errors import StoreError
+        from .hydra_record import prepare_launch
+
+        try:
+            self._launch = prepare_launch(config, multirun=multirun, exp_name=self.exp_name, home=self.home,
+                                          switches=self.switches)
+        except StoreError as e:
+            raise SystemExit(_message(e)) from None
 
     # ---- validation ------------------------------------------------------------------------------
 
@@ -68,7 +127,8 @@ class LumoCallback(Callback):
             raise SystemExit(_message(errors[0] if len(errors) == 1 else ParamsValidationError(errors))) from None
 
     def __repr__(self) -> str:
-        return f"LumoCallback(exp_name={self.exp_name!r}, home={self.home!r}, validate={self.validate!r})"
+        return (f"LumoCallback(exp_name={self.exp_name!r}, home={self.home!r}, validate={self.validate!r}, "
+                f"record={self.record!r})")
 
 
 def _message(e: BaseException) -> str:

@@ -125,7 +125,15 @@ def with_callback_override(argv: list[str]) -> list[str]:
 # (e.g. "exp": the current Experiment) to _NAMED_PROVIDERS.
 
 _Provider = Callable[[Any], Any]
-_NAMED_PROVIDERS: dict[str, _Provider] = {}
+
+
+def _current_experiment(cfg: Any) -> Any:
+    from .experiment import current_experiment
+
+    return current_experiment()
+
+
+_NAMED_PROVIDERS: dict[str, _Provider] = {"exp": _current_experiment}
 
 
 def _task_caller(task: Callable[..., Any]) -> Callable[[Any], Any]:

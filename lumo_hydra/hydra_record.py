@@ -1,0 +1,248 @@
+"""Experiment recording for Hydra jobs: the work behind ``hydra/callbacks=lumo``.
+
+The callback (``lumo_hydra.hydra_callback.LumoCallback``) stays thin and calls these functions:
+
+- in the launching process, :func:`prepare_launch` takes the git snapshot once (per run or per sweep),
+  captures the user's command line and, for a multirun, claims a sweep id and writes the sweep record;
+  the result is a small JSON-able dict kept on the callback, which travels (pickled) to every job;
+- in the job process, :func:`start_job` starts a :class:`~lumo_hydra.experiment.SimpleExperiment` whose
+  hooks reuse that launch data (no git work per job), and :func:`end_job` ends it from Hydra's
+  ``JobReturn``. Aborts (Ctrl-C, SIGTERM, ``sys.exit``, SIGKILL) are recorded by the experiment's own
+  ``RecordAbort`` hook, since Hydra skips ``on_job_end`` in those cases.
+"""
+from __future__ import annotations
+
+import logging
+import numbers
+import os
+import shlex
+import sys
+import time
+from typing import Any, Mapping
+
+log = logging.getLogger("lumo_hydra")
+
+#: Names of the hooks that ``hydra.callbacks.lumo.<switch>`` can turn off.
+HOOK_SWITCHES = ("git", "lock", "last_cmd", "record_abort", "diary", "final_report")
+
+# Hydra-level overrides that describe *how* a sweep ran, not *what* a job computes: left out of a job's
+# re-runnable command (a rerun is one job, in a fresh output folder).
+_NOT_RERUN_PREFIXES = (
+    "hydra/launcher=", "hydra/sweeper=", "hydra.launcher.", "hydra.sweeper.", "hydra.sweep.",
+    "hydra.run.dir=", "hydra.mode=", "hydra.job.num=", "hydra.job.id=",
+    "++hydra.callbacks.lumo._target_=",
+)
+
+
+def _select(cfg: Any, key: str, default: Any = None) -> Any:
+    from omegaconf import OmegaConf
+
+    try:
+        value = OmegaConf.select(cfg, key, default=default, throw_on_missing=False)
+    except Exception:
+        return default
+    return default if value is None else value
+
+
+def user_argv() -> list[str]:
+    """The command line the user typed (``lumo_hydra.main`` adds an override to ``sys.argv``; this undoes it)."""
+    main_mod = sys.modules.get("lumo_hydra.main")
+    original = getattr(main_mod, "ORIGINAL_ARGV", None) if main_mod is not None else None
+    return list(original) if original else list(sys.argv)
+
+
+def job_command(launch: Mapping[str, Any], config: Any) -> str:
+    """The re-runnable command of one job: the user's script with this job's overrides (no ``-m``)."""
+    argv = launch.get("argv") or user_argv()
+    task = [str(o) for o in (_select(config, "hydra.overrides.task", []) or [])]
+    hydra_ov = [
+        str(o) for o in (_select(config, "hydra.overrides.hydra", []) or [])
+        if not str(o).startswith(_NOT_RERUN_PREFIXES)
+    ]
+    from .hooks import build_command
+
+    return build_command([_abs_script(argv[0] if argv else "", launch.get("cwd")), *hydra_ov, *task],
+                         launch.get("cwd"))
+
+
+def _abs_script(script: str, cwd: str | None) -> str:
+    if script and cwd and not os.path.isabs(script) and os.path.exists(os.path.join(cwd, script)):
+        return os.path.normpath(os.path.join(cwd, script))
+    return script
+
+
+def _launcher_name(config: Any) -> str | None:
+    target = _select(config, "hydra.launcher._target_")
+    return str(target) if target else None
+
+
+def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: str | None,
+                   switches: Mapping[str, bool]) -> dict[str, Any]:
+    """Launching-process work, done once per run or sweep. Returns JSON-able launch data.
+
+    Never raises for environment problems (no git, no repository): those end up as messages in the
+    record. A store root that cannot be written raises ``StoreError`` (a run is never silently
+    unrecorded).
+    """
+    from .hooks import build_command
+    from .paths import lumo_home
+
+    argv = user_argv()
+    cwd = os.getcwd()  # the original working directory: Hydra has not changed it yet
+    launch: dict[str, Any] = {
+        "argv": argv,
+        "cwd": cwd,
+        "command": build_command([_abs_script(argv[0], cwd), *argv[1:]] if argv else [], cwd),
+        "home": str(lumo_home(home)),
+        "snapshot": None,
+        "sweep_id": None,
+        "t": time.time(),
+    }
+    _check_writable(launch["home"])
+    if switches.get("git", True):
+        from .gitsnap import snapshot
+
+        launch["snapshot"] = snapshot(cwd)
+    if multirun:
+        name = exp_name or str(_select(config, "hydra.job.name", "app"))
+        sweep = {
+            "exp_name": name,
+            "dir": str(_select(config, "hydra.sweep.dir", "")),
+            "command": launch["command"],
+            "argv": argv,
+            "overrides": {
+                "task": [str(o) for o in (_select(config, "hydra.overrides.task", []) or [])],
+                "hydra": [str(o) for o in (_select(config, "hydra.overrides.hydra", []) or [])],
+            },
+            "git": launch["snapshot"],
+            "launcher": _launcher_name(config),
+            "sweeper": str(_select(config, "hydra.sweeper._target_", "") or "") or None,
+        }
+        launch["sweep_id"] = write_sweep(launch["home"], sweep)
+    return launch
+
+
+def _check_writable(home: str) -> None:
+    """Fail before any job starts when the store cannot be written (a run is never silently unrecorded)."""
+    from .errors import StoreError
+
+    folder = os.path.join(home, "experiments")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as e:
+        raise StoreError(f"cannot write the store {folder!r}: {e.strerror or e}; "
+                         f"set LUMO_HOME or hydra.callbacks.lumo.home to a writable folder") from e
+
+
+def write_sweep(home: str | os.PathLike[str], sweep: dict[str, Any]) -> str:
+    """Claim a sweep id (``sweeps/<id>``, the run-id shape, exclusive create) and write ``sweep.json`` once."""
+    from pathlib import Path
+
+    from ._io import atomic_write_json
+    from .store import claim_dir, now_iso
+
+    sweep_id, folder = claim_dir(Path(home) / "sweeps")
+    (folder / "jobs").mkdir()
+    atomic_write_json(folder / "sweep.json", {"sweep_id": sweep_id, **sweep, "start": now_iso()})
+    return sweep_id
+
+
+def mark_sweep_job(home: str | os.PathLike[str], sweep_id: str, job_num: Any, test_name: str) -> None:
+    """Link a job to its sweep: an empty marker ``sweeps/<id>/jobs/<job_num>.<test_name>``, made by the job."""
+    from pathlib import Path
+
+    folder = Path(home) / "sweeps" / sweep_id / "jobs"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{job_num}.{test_name}").touch()
+
+
+def _json_or_none(value: Any) -> Any:
+    import json
+
+    try:
+        json.dumps(value, allow_nan=True)
+        return value
+    except (TypeError, ValueError):
+        return None
+
+
+def _numeric_metrics(value: Any) -> dict[str, float]:
+    """A number, or a dict of numbers, as metrics (bools are not metrics). Metrics of the same name that
+    the task logged itself are left as they are."""
+    def num(v: Any) -> bool:
+        return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+    if num(value):
+        return {"return_value": float(value)}
+    if isinstance(value, Mapping) and value and all(num(v) for v in value.values()):
+        return {str(k): float(v) for k, v in value.items()}
+    return {}
+
+
+def start_job(config: Any, launch: Mapping[str, Any] | None, *, exp_name: str | None,
+              home: str | None, switches: Mapping[str, bool], heartbeat_interval: float) -> Any:
+    """Start the experiment of one Hydra job (in the job process) and return it."""
+    from omegaconf import OmegaConf
+
+    from .experiment import SimpleExperiment
+    from . import hooks as H
+
+    if launch is None:  # e.g. a launcher that called on_job_start without on_run/multirun_start here
+        launch = {"argv": user_argv(), "cwd": os.getcwd(), "snapshot": None, "sweep_id": None}
+    name = exp_name or str(_select(config, "hydra.job.name", "app"))
+    on = {k: bool(switches.get(k, True)) for k in HOOK_SWITCHES}
+    snap = launch.get("snapshot")
+    # switched-off hooks are still passed, disabled, so the record says {"loaded": false, "msg": "disabled"}
+    hooks: list[Any] = [
+        H.GitCommit(result=snap, enabled=on["git"]) if snap else H.GitCommit(path=launch.get("cwd"), enabled=on["git"]),
+        H.LockFile(enabled=on["lock"]),
+        H.LastCmd(command=job_command(launch, config), enabled=on["last_cmd"]),
+        H.RecordAbort(enabled=on["record_abort"]),
+        H.Diary(enabled=on["diary"]),
+        H.FinalReport(enabled=on["final_report"]),
+    ]
+
+    task_cfg = {k: v for k, v in config.items() if k != "hydra"} if hasattr(config, "items") else {}
+    try:
+        resolved = OmegaConf.to_container(OmegaConf.create(task_cfg), resolve=True)
+    except Exception as e:  # an interpolation that only resolves inside the task: keep it unresolved
+        log.debug("config not resolvable at job start: %s", e)
+        resolved = OmegaConf.to_container(OmegaConf.create(task_cfg), resolve=False)
+    hydra_info = {
+        "overrides": [str(o) for o in (_select(config, "hydra.overrides.task", []) or [])],
+        "hydra_overrides": [str(o) for o in (_select(config, "hydra.overrides.hydra", []) or [])],
+        "output_dir": _select(config, "hydra.runtime.output_dir"),
+        "job_name": _select(config, "hydra.job.name"),
+        "job_num": _select(config, "hydra.job.num"),
+        "job_id": _select(config, "hydra.job.id"),
+        "sweep_dir": _select(config, "hydra.sweep.dir") if launch.get("sweep_id") else None,
+        "launcher": _launcher_name(config),
+        "sweeper": _select(config, "hydra.sweeper._target_"),
+        "mode": str(_select(config, "hydra.mode", "")) or None,
+        "config": resolved,
+    }
+    exp = SimpleExperiment(name, home=home or launch.get("home"), hooks=hooks,
+                           heartbeat_interval=heartbeat_interval)
+    exp.start(hydra=hydra_info, sweep=launch.get("sweep_id"), params=resolved)
+    sweep_id = launch.get("sweep_id")
+    if sweep_id:
+        mark_sweep_job(exp.root, sweep_id, hydra_info["job_num"], str(exp.test_name))
+    return exp
+
+
+def end_job(exp: Any, job_return: Any) -> None:
+    """End the experiment of one job from Hydra's ``JobReturn`` (status, exception, return value)."""
+    from hydra.core.utils import JobStatus
+
+    status = getattr(job_return, "status", None)
+    value = getattr(job_return, "_return_value", None)
+    if status == JobStatus.FAILED and isinstance(value, BaseException):
+        exp.end(1, status="failed", exception=value)
+        return
+    logged = exp.metrics  # metrics the task logged itself keep their history and cmp
+    for key, v in _numeric_metrics(value).items():
+        if key not in logged:
+            exp.dump_metric(key, v, cmp=None)
+    exp.end(0, return_value=_json_or_none(value))
