@@ -133,9 +133,18 @@ def _record(args: argparse.Namespace, run: str) -> dict[str, Any]:
     return _watcher(args).record(run)
 
 
-def _git_of(rec: dict[str, Any], what: str) -> tuple[str, str]:
+def _git_of(rec: dict[str, Any], what: str, w: "Watcher | None" = None) -> tuple[str, str]:
     git = rec.get("git") or {}
     commit, repo = git.get("commit"), git.get("repo") or (rec.get("execute") or {}).get("repo")
+    seen = set()
+    while repo and not os.path.isdir(repo) and w is not None and rec.get("rerun_of") and rec["rerun_of"] not in seen:
+        # a rerun ran in a temporary worktree, now removed: its snapshot lives in the original's repository
+        seen.add(rec["rerun_of"])
+        try:
+            rec = w.record(rec["rerun_of"])
+        except LumoValueError:
+            break
+        repo = (rec.get("git") or {}).get("repo") or repo
     if not commit or not repo:
         msg = git.get("msg") or "no snapshot was recorded"
         raise CLIError(f"run {rec.get('test_name')!r} has no code snapshot to {what}: {msg}")
@@ -488,7 +497,15 @@ def cmd_note(args: argparse.Namespace) -> int:
 def cmd_tag(args: argparse.Namespace) -> int:
     add: list[str] = []
     remove: list[str] = []
-    for t in args.tags:
+    tags = list(args.tags)
+    while tags:
+        t = tags.pop(0)
+        if t == "--force":
+            args.force = True
+            continue
+        if t in ("--root", "--stale-after") and tags:
+            setattr(args, t[2:].replace("-", "_"), tags.pop(0) if t == "--root" else _stale(tags.pop(0)))
+            continue
         if t.startswith("-") and len(t) > 1:
             remove.append(t[1:])
         elif t.startswith("+") and len(t) > 1:
@@ -566,7 +583,7 @@ def _remove_worktree(repo: str, path: str) -> None:
 def cmd_rerun(args: argparse.Namespace) -> int:
     w = _watcher(args)
     rec = w.record(args.run)
-    repo, commit = _git_of(rec, "rerun")
+    repo, commit = _git_of(rec, "rerun", w)
     from .gitsnap import worktree
 
     tmp = tempfile.mkdtemp(prefix="lumo-rerun-")
@@ -577,7 +594,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         argv, cwd = rerun_argv(rec, dest, args.overrides)
         env = dict(os.environ)
         env["LUMO_RERUN_OF"] = str(rec.get("test_name"))
-        env.setdefault("LUMO_HOME", w.root)
+        env["LUMO_HOME"] = w.root  # the new run goes to the store the original run is in
         err.print(f"rerun of {rec.get('exp_name')}/{rec.get('test_name')} on snapshot {commit[:12]} "
                   f"in a temporary worktree", markup=False)
         err.print("  " + " ".join(shlex.quote(a) for a in argv), markup=False)
@@ -596,8 +613,9 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def cmd_checkout(args: argparse.Namespace) -> int:
-    rec = _record(args, args.run)
-    repo, commit = _git_of(rec, "check out")
+    w = _watcher(args)
+    rec = w.record(args.run)
+    repo, commit = _git_of(rec, "check out", w)
     dest = os.path.abspath(args.dir)
     if os.path.exists(dest) and (not os.path.isdir(dest) or os.listdir(dest)):
         raise CLIError(f"cannot check out into {dest!r}: it exists and is not an empty folder")
@@ -613,6 +631,33 @@ def cmd_checkout(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------------
 # rm / gc
+
+
+def _known_repos_file(root: str) -> str:
+    import hashlib
+
+    from .paths import cache_dir
+
+    return os.path.join(str(cache_dir("watcher")), hashlib.sha256(root.encode()).hexdigest()[:16] + "-repos.json")
+
+
+def _remember_repos(root: str, repos: Iterable[str]) -> None:
+    """Repositories of removed runs, so that `gc` still finds their snapshot refs (reader-side cache)."""
+    from ._io import atomic_write_json
+
+    path = _known_repos_file(root)
+    known = set(_known_repos(root)) | {r for r in repos if r}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write_json(path, sorted(known))
+
+
+def _known_repos(root: str) -> list[str]:
+    try:
+        with open(_known_repos_file(root), "rb") as f:
+            data = json.loads(f.read())
+        return [str(x) for x in data] if isinstance(data, list) else []
+    except (OSError, ValueError):
+        return []
 
 
 def _run_folders(root: str, exp: str, test: str) -> list[str]:
@@ -657,6 +702,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
     if not _confirm(args, f"remove {len(targets)} run(s)?"):
         c.print("nothing removed")
         return 1
+    _remember_repos(w.root, [str((rec.get("git") or {}).get("repo") or "") for _, rec, _ in targets])
     for ref, rec, paths in targets:
         for p in paths:
             if os.path.isdir(p):
@@ -718,6 +764,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
                     keep_commits.add(g["commit"])
     except OSError:
         pass
+    repos.update(_known_repos(w.root))
     for extra in args.repo or []:
         repos.add(os.path.abspath(extra))
     stale_refs: list[tuple[str, str]] = []
