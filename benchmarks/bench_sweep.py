@@ -54,7 +54,7 @@ def main() -> None:
             subprocess.run(["git", *c], cwd=repo, env=env, check=True)
         (repo / "module_0.py").write_text("X = 'changed'\n")  # a dirty tree, as in real work
 
-        sweep = "x=" + ",".join(str(i) for i in range(a.jobs))
+        sweep = "+x=" + ",".join(str(i) for i in range(a.jobs))
         base = [sys.executable, "app.py", "-m", sweep, f"hydra/launcher={a.launcher}",
                 f"hydra.sweep.dir={tmp_p}/multirun/${{now:%H%M%S%f}}"]
         bare: list[float] = []
