@@ -51,18 +51,16 @@ def user_argv() -> list[str]:
     return list(original) if original else list(sys.argv)
 
 
-def job_command(launch: Mapping[str, Any], config: Any) -> str:
-    """The re-runnable command of one job: the user's script with this job's overrides (no ``-m``)."""
+def job_argv(launch: Mapping[str, Any], config: Any) -> list[str]:
+    """The argv that re-runs one job alone: the user's script (absolute) with this job's overrides, no
+    ``-m`` and no launcher or sweep options."""
     argv = launch.get("argv") or user_argv()
     task = [str(o) for o in (_select(config, "hydra.overrides.task", []) or [])]
     hydra_ov = [
         str(o) for o in (_select(config, "hydra.overrides.hydra", []) or [])
         if not str(o).startswith(_NOT_RERUN_PREFIXES)
     ]
-    from .hooks import build_command
-
-    return build_command([_abs_script(argv[0] if argv else "", launch.get("cwd")), *hydra_ov, *task],
-                         launch.get("cwd"))
+    return [_abs_script(argv[0] if argv else "", launch.get("cwd")), *hydra_ov, *task]
 
 
 def _abs_script(script: str, cwd: str | None) -> str:
@@ -188,17 +186,23 @@ def start_job(config: Any, launch: Mapping[str, Any] | None, *, exp_name: str | 
 
     from .experiment import SimpleExperiment
     from . import hooks as H
+    from .hooks import build_command
 
     if launch is None:  # e.g. a launcher that called on_job_start without on_run/multirun_start here
         launch = {"argv": user_argv(), "cwd": os.getcwd(), "snapshot": None, "sweep_id": None}
     name = exp_name or str(_select(config, "hydra.job.name", "app"))
+    cwd = launch.get("cwd") or os.getcwd()
+    argv = job_argv(launch, config)
+    # what the job runs, seen from the user's side (a launcher's worker has its own argv and __main__)
+    execute = {"cwd": cwd, "exec_bin": sys.executable, "exec_file": argv[0] or None, "exec_argv": argv,
+               "repo": None, "command": None}
     on = {k: bool(switches.get(k, True)) for k in HOOK_SWITCHES}
     snap = launch.get("snapshot")
     # switched-off hooks are still passed, disabled, so the record says {"loaded": false, "msg": "disabled"}
     hooks: list[Any] = [
         H.GitCommit(result=snap, enabled=on["git"]) if snap else H.GitCommit(path=launch.get("cwd"), enabled=on["git"]),
         H.LockFile(enabled=on["lock"]),
-        H.LastCmd(command=job_command(launch, config), enabled=on["last_cmd"]),
+        H.LastCmd(command=build_command(argv, cwd), enabled=on["last_cmd"]),
         H.RecordAbort(enabled=on["record_abort"]),
         H.Diary(enabled=on["diary"]),
         H.FinalReport(enabled=on["final_report"]),
@@ -225,7 +229,7 @@ def start_job(config: Any, launch: Mapping[str, Any] | None, *, exp_name: str | 
     }
     exp = SimpleExperiment(name, home=home or launch.get("home"), hooks=hooks,
                            heartbeat_interval=heartbeat_interval)
-    exp.start(hydra=hydra_info, sweep=launch.get("sweep_id"), params=resolved)
+    exp.start(execute=execute, hydra=hydra_info, sweep=launch.get("sweep_id"), params=resolved)
     sweep_id = launch.get("sweep_id")
     if sweep_id:
         mark_sweep_job(exp.root, sweep_id, hydra_info["job_num"], str(exp.test_name))

@@ -259,3 +259,21 @@ def test_home_from_config_and_unwritable_home(project: Path, tmp_path: Path) -> 
                        capture_output=True, text=True)
     assert r.returncode != 0
     assert str(blocker) in r.stderr
+
+
+def test_cli_rerun_of_a_sweep_job_runs_that_job_alone(project: Path, tmp_path: Path) -> None:
+    run_python_script(["app.py", "-m", "hydra/callbacks=lumo", "hydra/launcher=joblib", "x=1,2",
+                       f"hydra.sweep.dir={tmp_path}/multirun"])
+    recs = runs(store(tmp_path))
+    job = next(r for r in recs if r["params"]["x"] == 2)
+    # the job's execute block describes the job, not the launcher's worker process
+    assert job["execute"]["exec_file"] == str(project / "app.py")
+    assert "-m" not in job["execute"]["exec_argv"] and "x=2" in job["execute"]["exec_argv"]
+    assert job["execute"]["cwd"] == str(project)
+    r = subprocess.run([sys.executable, "-m", "lumo_hydra", "rerun", job["test_name"], "mode=ok"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    new = [x for x in runs(store(tmp_path)) if x.get("rerun_of") == job["test_name"]]
+    assert len(new) == 1, [x["params"] for x in new]
+    assert new[0]["params"] == job["params"] and new[0]["sweep"] is None
+    assert len(runs(store(tmp_path))) == 3
