@@ -34,10 +34,19 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Watcher", "C", "Condition", "RunRef", "parse_when"]
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
+FRAME_VERSION = 1
+_FRAME_MAGIC = b"LUMOFRM1"
+# the record keys judging a run without an end record needs
+_JUDGE_KEYS = ("status", "progress", "pinfo", "_start", "_end")
 # a file modified less than this before we read it may be rewritten again within the same mtime tick:
 # its index entry is not trusted (re-read next time), like git's "racily clean" entries
 _RACY_NS = 2_000_000_000
+
+# a first read slower than this per run means a network file system: read the rest with threads
+_SLOW_READ_S = 300e-6
+# columns whose missing or empty values are ``{}``
+_DICT_COLS = frozenset({"params", "metrics", "metrics_last", "git", "progress", "execute", "lock", "hooks"})
 
 # column order of ``load()``: lumo's columns, then ours, then any other record keys
 _FRONT = [
@@ -120,25 +129,19 @@ def _read(path: str) -> tuple[tuple[int, int, int], bytes]:
     fd = os.open(path, os.O_RDONLY)
     try:
         st = os.fstat(fd)
-        chunks = []
-        want = st.st_size + 1
-        while True:
-            b = os.read(fd, max(want, 65536))
-            if not b:
-                break
-            chunks.append(b)
-        data = b"".join(chunks) if len(chunks) != 1 else chunks[0]
+        size = st.st_size
+        data = os.read(fd, max(size + 1, 65536))
+        if len(data) != size:  # the file changed size since fstat (an in-place writer): read to the end
+            chunks = [data]
+            while True:
+                b = os.read(fd, 65536)
+                if not b:
+                    break
+                chunks.append(b)
+            data = b"".join(chunks)
     finally:
         os.close(fd)
     return (st.st_ino, st.st_mtime_ns, st.st_size), data
-
-
-def _sig(path: str) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _progress_time(rec: Mapping[str, Any], key: str) -> float | None:
@@ -160,6 +163,8 @@ def _read_files(info_dir: str) -> _Files:
         return None, None, None, None, None  # a folder just claimed: its run.json is not written yet
     except OSError as e:
         return None, None, None, None, e
+    msig: Any
+    mdata: Any
     try:
         msig, mdata = _read(info_dir + "/metrics.json")
     except FileNotFoundError:
@@ -219,6 +224,67 @@ def _read_heartbeat(info_dir: str) -> float | None:
             return _status.parse_heartbeat(f.read())
     except OSError:
         return None
+
+
+def _judge(rec: Mapping[str, Any], info_dir: str, now: float, stale_after: float, host: str) -> tuple[str, float]:
+    """Status and duration (NaN if unknown) of a run whose record has no end status, judged at ``now``."""
+    hb = _read_heartbeat(info_dir)
+    st = _status.judge_status(rec, hb, now=now, stale_after=stale_after, host=host)
+    start, end = rec.get("_start"), rec.get("_end")
+    if start is None:
+        return st, float("nan")
+    if end is not None:
+        return st, end - start
+    if st == _status.RUNNING:
+        return st, now - start
+    seen = _status.last_sign_of_life(rec, hb)
+    return st, (seen - start) if seen is not None else float("nan")
+
+
+def _patch_table(old: dict[str, Any], keep: set[str], new: list[tuple[RunRef, dict, Any]]) -> dict[str, Any]:
+    """The rows of ``old`` whose key is in ``keep``, plus the ``new`` rows, sorted as ``load()`` returns them."""
+    keys, dirs, rkeys, cols, sigs = old["keys"], old["dirs"], old["rkeys"], old["cols"], old["sigs"]
+    idx: list[int] | None = [i for i, k in enumerate(keys) if k in keep]
+    if idx is not None and len(idx) == len(keys):
+        idx = None
+
+    def kept(lst: list) -> list:
+        return list(lst) if idx is None else [lst[i] for i in idx]
+
+    nkeys, ndirs, nrkeys = kept(keys), kept(dirs), kept(rkeys)
+    n_kept = len(nkeys)
+    memo = {t: t for t in {id(t): t for t in nrkeys}.values()}  # one tuple object per distinct key list
+    names: dict[str, None] = {}
+    for t in memo:
+        names.update(dict.fromkeys(t))
+    nsigs = {k: sigs[k] for k in nkeys}
+    inf = float("inf")
+    # new rows in order first: a first load then needs no reordering of the columns
+    new = sorted(new, key=lambda x: (x[1]["_start"] if x[1]["_start"] is not None else inf,
+                                     str(x[1]["test_name"]), x[0][0] + "/" + x[0][1]))
+    for ref, row, sig in new:
+        key = ref[0] + "/" + ref[1]
+        nkeys.append(key)
+        ndirs.append(ref[2])
+        t = tuple(row)
+        nrkeys.append(memo.setdefault(t, t))
+        names.update(dict.fromkeys(t))
+        nsigs[key] = sig
+    ncols: dict[str, list] = {}
+    new_rows = [x[1] for x in new]
+    for name in names:
+        col = cols.get(name)
+        vals = kept(col) if col is not None else [None] * n_kept
+        vals.extend([row.get(name) for row in new_rows])
+        ncols[name] = vals
+    n = len(nkeys)
+    starts = ncols.get("_start") or [None] * n
+    tns = ncols.get("test_name") or [None] * n
+    order = sorted(range(n), key=lambda i: (starts[i] if starts[i] is not None else inf, str(tns[i]), nkeys[i]))
+    if order != list(range(n)):
+        nkeys, ndirs, nrkeys = [nkeys[i] for i in order], [ndirs[i] for i in order], [nrkeys[i] for i in order]
+        ncols = {name: [c[i] for i in order] for name, c in ncols.items()}
+    return {"keys": nkeys, "dirs": ndirs, "rkeys": nrkeys, "cols": ncols, "sigs": nsigs}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -291,7 +357,8 @@ class Watcher:
         self.cache = bool(cache)
         self.workers = workers
         self.stats: dict[str, int] = {}
-        self._mem: dict[str, list] | None = None  # the index, kept between loads of this object
+        self._mem: dict[str, Any] | None = None  # the index, kept between loads of this object
+        self._frame: tuple[dict[str, Any], Any] | None = None  # the frame cache, kept likewise
 
     def __repr__(self) -> str:
         return f"Watcher(root={self.root!r}, stale_after={self.stale_after!r})"
@@ -299,6 +366,7 @@ class Watcher:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_mem"] = None
+        state["_frame"] = None
         return state
 
     # ---- paths -----------------------------------------------------------------------------------
@@ -317,10 +385,12 @@ class Watcher:
     def clear_cache(self) -> None:
         """Forget the index (memory and disk); the next load reads every run again."""
         self._mem = None
-        try:
-            os.unlink(self.index_path)
-        except OSError:
-            pass
+        self._frame = None
+        for path in (self.index_path, self.frame_path):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
     def iter_runs(self, exp: str | Sequence[str] | None = None) -> Iterator[RunRef]:
         """Every run folder in the store (optionally of the experiments matching ``exp``), unsorted."""
@@ -344,116 +414,351 @@ class Watcher:
                         yield (ename, r.name, r.path)  # type: ignore[misc]
 
     # ---- the index -------------------------------------------------------------------------------
+    #
+    # The index is a table: one list per record key (the raw values of ``run.json`` plus the reader's
+    # derived keys ``host, metrics, metrics_last, _start, _end``), its rows in the order ``load()``
+    # returns them, and per run the signature ``(inode, mtime_ns, size)`` of its two files. A load
+    # where nothing changed costs one scan, two ``stat`` calls per run and building the DataFrame from
+    # those lists: no per-run Python work. Changed, new and deleted runs patch the lists.
 
-    def _load_index(self) -> dict[str, list]:
+    def _load_table(self) -> dict[str, Any] | None:
         if self._mem is not None:
             return self._mem
         if not self.cache:
-            return {}
+            return None
         try:
             with open(self.index_path, "rb") as f:
                 blob = marshal.loads(f.read())
-            if not (isinstance(blob, dict) and blob.get("version") == INDEX_VERSION and blob.get("root") == self.root):
-                return {}
-            runs = blob["runs"]
-            return runs if isinstance(runs, dict) else {}
-        except (OSError, EOFError, ValueError, TypeError, KeyError):
-            return {}
+            if isinstance(blob, dict) and blob.get("version") == INDEX_VERSION and blob.get("root") == self.root:
+                t = blob["table"]
+                n = len(t["keys"])
+                if (len(t["dirs"]) == n and len(t["rkeys"]) == n and isinstance(t["sigs"], dict)
+                        and all(type(c) is list and len(c) == n for c in t["cols"].values())):
+                    return t
+        except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
+            pass
+        return None
 
-    def _save_index(self, runs: dict[str, list]) -> None:
-        self._mem = runs
+    def _save_table(self, table: dict[str, Any]) -> None:
+        self._mem = table
         if not self.cache:
             return
         from ._io import atomic_write_bytes
 
         path = self.index_path
         try:
-            _share_equal_values(runs)
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            atomic_write_bytes(path, marshal.dumps({"version": INDEX_VERSION, "root": self.root, "runs": runs}))
+            atomic_write_bytes(path, marshal.dumps({"version": INDEX_VERSION, "root": self.root, "table": table}))
         except (OSError, ValueError) as e:  # a read-only cache must not break loading
-            warnings.warn(f"lumo-hydra: could not write the watcher index {path}: {e}", stacklevel=3)
+            warnings.warn(f"lumo-hydra: could not write the watcher index {path}: {e}", stacklevel=4)
 
-    def _sync(
-        self, exp: str | Sequence[str] | None = None, progress: Callable[[int, int], None] | None = None
-    ) -> list[tuple[dict, str]]:
-        """Bring the index up to date with the store; return ``(row, info_dir)`` of the scanned runs."""
-        index = self._load_index()
-        refs = list(self.iter_runs(exp))
-        pats = _as_list(exp)
-        if pats is None:
-            new_index: dict[str, list] = {}
-        else:  # keep the entries of experiments that were not scanned
-            new_index = {k: v for k, v in index.items() if not _name_matches(k.split("/", 1)[0], pats)}
-        records: list[tuple[dict, str]] = []
+    def _scan(self, known: dict[str, dict[str, Any]] | None = None) -> tuple[list[tuple[RunRef, Any]], int]:
+        """Every run folder with the signature ``(run.json sig, metrics.json sig)`` of its files (``None``
+        when ``run.json`` cannot be stat'ed: just claimed, or unreadable: the reader decides), and how
+        many of them have the signature ``known[exp_name][test_name]``."""
+        stat = os.stat
+        out: list[tuple[RunRef, Any]] = []
+        same = 0
+        empty: dict[str, Any] = {}
+        base = self.experiments_dir
+        try:
+            exps = [e for e in os.scandir(base) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+        except FileNotFoundError:
+            return out, 0
+        for e in exps:
+            ename = e.name
+            get = (known.get(ename) or empty).get if known is not None else empty.get
+            try:
+                it = os.scandir(e.path)
+            except OSError:
+                continue
+            with it:
+                for r in it:
+                    name = r.name
+                    if name[0] == "." or not r.is_dir(follow_symlinks=False):
+                        continue
+                    d = r.path
+                    try:
+                        st = stat(d + "/run.json")
+                    except OSError:
+                        out.append(((ename, name, d), None))  # type: ignore[arg-type]
+                        continue
+                    try:
+                        mt = stat(d + "/metrics.json")
+                        sig: Any = ((st.st_ino, st.st_mtime_ns, st.st_size), (mt.st_ino, mt.st_mtime_ns, mt.st_size))
+                    except OSError:
+                        sig = ((st.st_ino, st.st_mtime_ns, st.st_size), None)
+                    out.append(((ename, name, d), sig))  # type: ignore[arg-type]
+                    if get(name) == sig:
+                        same += 1
+        return out, same
+
+    def _refresh(
+        self, progress: Callable[[int, int], None] | None = None, scanned: list[tuple[RunRef, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Bring the index table up to date with the store and return it (shared: do not modify)."""
+        old = self._load_table() or {"keys": [], "dirs": [], "rkeys": [], "cols": {}, "sigs": {}}
+        sigs = old["sigs"]
         todo: list[RunRef] = []
-        cached = 0
-        get = index.get
-        for ref in refs:
-            key = ref[0] + "/" + ref[1]
-            entry = get(key)
-            if entry is not None and not entry[2]:
-                d = ref[2]
-                if _sig(d + "/run.json") == entry[0] and _sig(d + "/metrics.json") == entry[1]:
-                    new_index[key] = entry
-                    records.append((entry[3], d))
-                    cached += 1
-                    continue
-            todo.append(ref)
-        skipped = 0
-        if todo:
-            files = self._read_all(todo, progress)
-            ok = [i for i, f in enumerate(files) if f[1] is not None]
-            recs = _json_many([files[i][1] for i in ok])
-            mets_at = [i for i in ok if isinstance(files[i][3], bytes)]
-            mets = dict(zip(mets_at, _json_many([files[i][3] for i in mets_at])))
-            racy_after = time.time_ns() - _RACY_NS
-            for i, rec in zip(ok, recs):
-                ref = todo[i]
-                rsig, _, msig, mdata, _ = files[i]
-                if isinstance(rec, Exception):
-                    warnings.warn(f"lumo-hydra: skipped corrupt or truncated record {ref[2]}/run.json: {rec}", stacklevel=4)
-                    skipped += 1
-                    continue
-                summary = mets.get(i)
-                if isinstance(mdata, Exception) or isinstance(summary, Exception):
-                    err = mdata if isinstance(mdata, Exception) else summary
-                    warnings.warn(f"lumo-hydra: ignored corrupt or truncated metrics {ref[2]}/metrics.json "
-                                  f"of run {ref[1]}: {err}", stacklevel=4)
-                    summary, msig = None, (-1, -1, -1)  # never matches: read again next time
-                row = _make_row(rec, summary, ref[0], ref[1])
-                racy = max(rsig[1], msig[1] if msig else 0) > racy_after
-                new_index[ref[0] + "/" + ref[1]] = [rsig, msig, racy, row]
-                records.append((row, ref[2]))
-            for f, ref in zip(files, todo):
-                if f[4] is not None:
-                    warnings.warn(f"lumo-hydra: skipped run {ref[2]}: cannot read run.json ({f[4]})", stacklevel=4)
-                    skipped += 1
-        removed = sum(1 for k in index if k not in new_index)
-        self.stats = {"scanned": len(refs), "read": len(todo), "cached": cached, "skipped": skipped, "removed": removed}
-        if todo or removed:
-            self._save_index(new_index)
+        hits: list[str] = []
+        if not sigs and scanned is None:  # nothing indexed: no need to stat what will be read anyway
+            todo = list(self.iter_runs())
         else:
-            self._mem = new_index
-        return records
+            get = sigs.get
+            for ref, sig in self._scan()[0] if scanned is None else scanned:
+                key = ref[0] + "/" + ref[1]
+                if sig is not None and get(key) == sig:
+                    hits.append(key)
+                else:
+                    todo.append(ref)
+        cached = len(hits)
+        if not todo and cached == len(sigs):  # every indexed run is still there, unchanged
+            self._mem = old
+            self.stats = {"scanned": cached, "read": 0, "cached": cached, "skipped": 0, "removed": 0}
+            return old
+        new, skipped = self._read_rows(todo, progress)
+        gone = len(sigs) - cached - sum(1 for r in todo if r[0] + "/" + r[1] in sigs)
+        table = _patch_table(old, set(hits), new)
+        self.stats = {"scanned": cached + len(todo), "read": len(todo), "cached": cached, "skipped": skipped,
+                      "removed": gone}
+        self._save_table(table)
+        return table
+
+    # ---- the frame cache -------------------------------------------------------------------------
+    #
+    # The DataFrame of the last unfiltered ``load()`` (pickled, beside the index) with the signatures
+    # it was built from. When a scan finds exactly those signatures, it is returned as is, after
+    # judging the status of its runs without an end record again (a running run can crash without any
+    # file changing). Otherwise the index is brought up to date and the frame is rebuilt.
+
+    @property
+    def frame_path(self) -> str:
+        """The frame cache file of this root (local to the reader, safe to delete)."""
+        return self.index_path[: -len(".index")] + ".frame"
+
+    def _frame_key(self) -> list[str]:
+        import pandas as pd
+
+        return [str(FRAME_VERSION), self.root, pd.__version__, repr(_local_tz())]
+
+    def _load_frame(self) -> tuple[dict[str, Any], Any] | None:
+        """``(header, pickled frame bytes or DataFrame)`` of the frame cache, if it is usable."""
+        if self._frame is not None:
+            return self._frame
+        if not self.cache:
+            return None
+        try:
+            with open(self.frame_path, "rb") as f:
+                data = f.read()
+            if data[:8] != _FRAME_MAGIC:
+                return None
+            n = int.from_bytes(data[8:16], "little")
+            header = marshal.loads(data[16:16 + n])
+            if not (isinstance(header, dict) and header.get("key") == self._frame_key()
+                    and isinstance(header.get("sigs"), dict) and isinstance(header.get("live"), list)
+                    and isinstance(header.get("n"), int)):
+                return None
+            st = os.stat(self.index_path)  # derived from exactly this index file (deleted: both rebuilt)
+            if header.get("index") != [st.st_ino, st.st_mtime_ns, st.st_size]:
+                return None
+            return header, memoryview(data)[16 + n:]
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+
+    def _save_frame(self, table: dict[str, Any], status: list[Any], df: "pd.DataFrame") -> None:
+        sigs = table["sigs"]
+        if any(v is None for v in sigs.values()):
+            self._frame = None  # some runs were written too recently to be trusted: no frame cache yet
+            return
+        ends = _status.END_STATUSES
+        cols, rkeys, dirs = table["cols"], table["rkeys"], table["dirs"]
+        rec_status = cols.get("status") or [None] * len(dirs)
+        live = [(i, {k: cols[k][i] for k in _JUDGE_KEYS if k in rkeys[i]}, dirs[i])
+                for i, st in enumerate(rec_status) if st not in ends]
+        nested: dict[str, dict[str, Any]] = {}
+        for key, sig in sigs.items():
+            e, _, t = key.partition("/")
+            nested.setdefault(e, {})[t] = sig
+        header: dict[str, Any] = {"key": self._frame_key(), "sigs": nested, "n": len(sigs), "live": live}
+        self._frame = (header, df)
+        if not self.cache:
+            return
+        try:
+            st = os.stat(self.index_path)
+        except OSError:
+            return
+        header["index"] = [st.st_ino, st.st_mtime_ns, st.st_size]
+        import pickle
+
+        from ._io import atomic_write_bytes
+
+        path = self.frame_path
+        try:
+            hb = marshal.dumps(header)
+            atomic_write_bytes(path, _FRAME_MAGIC + len(hb).to_bytes(8, "little") + hb
+                               + pickle.dumps(df, protocol=pickle.HIGHEST_PROTOCOL))
+        except (OSError, ValueError, pickle.PicklingError) as e:
+            warnings.warn(f"lumo-hydra: could not write the watcher frame cache {path}: {e}", stacklevel=4)
+
+    def _cached_frame(self, progress: Callable[[int, int], None] | None) -> "pd.DataFrame | dict[str, Any] | None":
+        """The frame cache's DataFrame with fresh statuses when no run changed; else the index table,
+        brought up to date with the same scan (``None`` without a frame cache)."""
+        import pickle
+
+        import numpy as np
+
+        fr = self._load_frame()
+        if fr is None:
+            return None
+        header, df = fr
+        scanned, same = self._scan(header["sigs"])
+        n = header["n"]
+        if not (same == n == len(scanned)):
+            self._frame = None
+            return self._refresh(progress, scanned)
+        if isinstance(df, memoryview):  # not unpickled yet
+            try:
+                df = pickle.loads(df)
+            except Exception:  # a damaged cache file: rebuild it
+                self._frame = None
+                return self._refresh(progress, scanned)
+            self._frame = (header, df)
+        self.stats = {"scanned": n, "read": 0, "cached": n, "skipped": 0, "removed": 0}
+        df = df.copy()  # the cached frame stays as it is
+        live = header["live"]
+        if live:
+            now = time.time()
+            host = _status.this_host()
+            status = df["status"].tolist()
+            dur = df["duration"].to_numpy(dtype=float, copy=True)
+            for i, rec, info_dir in live:
+                status[i], dur[i] = _judge(rec, info_dir, now, self.stale_after, host)
+            df["status"] = status
+            df["duration"] = np.asarray(dur, dtype=float)
+        return df
+
+    def _read_rows(
+        self, todo: list[RunRef], progress: Callable[[int, int], None] | None
+    ) -> tuple[list[tuple[RunRef, dict, Any]], int]:
+        """Read the runs ``todo``: ``(ref, row, (run.json sig, metrics.json sig) or None if racy)``."""
+        out: list[tuple[RunRef, dict, Any]] = []
+        skipped = 0
+        if not todo:
+            return out, skipped
+        files = self._read_all(todo, progress)
+        ok = [i for i, f in enumerate(files) if f[1] is not None]
+        recs = _json_many([files[i][1] for i in ok])
+        mets_at = [i for i in ok if isinstance(files[i][3], bytes)]
+        mets = dict(zip(mets_at, _json_many([files[i][3] for i in mets_at])))
+        racy_after = time.time_ns() - _RACY_NS
+        for i, rec in zip(ok, recs):
+            ref = todo[i]
+            rsig, _, msig, mdata, _ = files[i]
+            if isinstance(rec, Exception):
+                warnings.warn(f"lumo-hydra: skipped corrupt or truncated record {ref[2]}/run.json: {rec}", stacklevel=5)
+                skipped += 1
+                continue
+            summary = mets.get(i)
+            if isinstance(mdata, Exception) or isinstance(summary, Exception):
+                err = mdata if isinstance(mdata, Exception) else summary
+                warnings.warn(f"lumo-hydra: ignored corrupt or truncated metrics {ref[2]}/metrics.json "
+                              f"of run {ref[1]}: {err}", stacklevel=5)
+                summary, msig = None, (-1, -1, -1)  # never matches: read again next time
+            row = _make_row(rec, summary, ref[0], ref[1])
+            racy = max(rsig[1], msig[1] if msig else 0) > racy_after
+            out.append((ref, row, None if racy else (rsig, msig)))
+        for f, ref in zip(files, todo):
+            if f[4] is not None:
+                warnings.warn(f"lumo-hydra: skipped run {ref[2]}: cannot read run.json ({f[4]})", stacklevel=5)
+                skipped += 1
+        _share_equal_values([r[1] for r in out])
+        return out, skipped
 
     def _read_all(self, todo: list[RunRef], progress: Callable[[int, int], None] | None) -> list[_Files]:
         n = len(todo)
-        workers = self.workers or (4 if n >= 512 else 1)
-        if workers == 1:
-            out = []
-            for i, r in enumerate(todo):
-                out.append(_read_files(r[2]))
-                if progress is not None and (i % 500 == 0 or i == n - 1):
-                    progress(i + 1, n)
+        out: list[_Files] = []
+        i = 0
+        workers = self.workers
+        if workers is None:
+            # read serially while reads are fast (local disk, page cache: threads only add overhead);
+            # switch to threads when the first reads show network latency (NFS, Lustre)
+            t0 = time.perf_counter()
+            while i < n and i < 64:
+                out.append(_read_files(todo[i][2]))
+                i += 1
+            slow = i and (time.perf_counter() - t0) / i > _SLOW_READ_S
+            workers = 8 if slow and n - i >= 64 else 1
+            if progress is not None and i:
+                progress(i, n)
+        if workers == 1 or n - i < 2:
+            for j in range(i, n):
+                out.append(_read_files(todo[j][2]))
+                if progress is not None and (j % 500 == 0 or j == n - 1):
+                    progress(j + 1, n)
             return out
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            out = []
-            for i, f in enumerate(pool.map(_read_files, [r[2] for r in todo], chunksize=128)):
+            for j, f in enumerate(pool.map(_read_files, [r[2] for r in todo[i:]], chunksize=32), start=i):
                 out.append(f)
-                if progress is not None and (i % 500 == 0 or i == n - 1):
-                    progress(i + 1, n)
-            return out
+                if progress is not None and (j % 500 == 0 or j == n - 1):
+                    progress(j + 1, n)
+        return out
+
+    def _judge_all(self, table: dict[str, Any]) -> tuple[list[Any], Any]:
+        """The status (judged now) and duration of every row of ``table``."""
+        import numpy as np
+
+        cols = table["cols"]
+        n = len(table["keys"])
+        rec_status = cols.get("status") or [None] * n
+        starts = np.array(cols["_start"], dtype=float) if n else np.zeros(0)
+        dur = (np.array(cols["_end"], dtype=float) - starts) if n else np.zeros(0)
+        status = list(rec_status)
+        ends = _status.END_STATUSES
+        now = time.time()
+        host = _status.this_host()
+        rkeys = table["rkeys"]
+        for i, st in enumerate(rec_status):
+            if st not in ends:
+                rec = {k: cols[k][i] for k in rkeys[i]}
+                status[i], dur[i] = _judge(rec, table["dirs"][i], now, self.stale_after, host)
+        return status, dur
+
+    def _select(
+        self, table: dict[str, Any], status: list[Any], *, exp: Any, statuses: Any, since: Any, until: Any,
+        sweep: Any, tag: Any,
+    ) -> list[int] | None:
+        """The rows that pass the filters (``None``: all rows)."""
+        if exp is None and statuses is None and since is None and until is None and sweep is None and tag is None:
+            return None
+        t0 = parse_when(since, key="since") if since is not None else None
+        t1 = parse_when(until, key="until") if until is not None else None
+        pats, sweeps, tags = _as_list(exp), _as_list(sweep), _as_list(tag)
+        keys, cols = table["keys"], table["cols"]
+        n = len(keys)
+        starts = cols.get("_start") or [None] * n
+        sws = cols.get("sweep") or [None] * n
+        tgs = cols.get("tags") or [None] * n
+        sel = []
+        for i in range(n):
+            if statuses is not None and status[i] not in statuses:
+                continue
+            start = starts[i]
+            if t0 is not None and (start is None or start < t0):
+                continue
+            if t1 is not None and (start is None or start > t1):
+                continue
+            if sweeps is not None:
+                sw = sws[i]
+                if not (isinstance(sw, str) and any(sw.startswith(x) for x in sweeps)):
+                    continue
+            if tags is not None:
+                rtags = tgs[i] or ()
+                if not all(t in rtags for t in tags):
+                    continue
+            if pats is not None and not _name_matches(keys[i].split("/", 1)[0], pats):
+                continue
+            sel.append(i)
+        return sel
 
     # ---- rows ------------------------------------------------------------------------------------
 
@@ -470,7 +775,18 @@ class Watcher:
     ) -> list[tuple[dict[str, Any], str, str, float | None]]:
         """The runs as ``(row, info_dir, status, duration)``, filtered, oldest first.
 
-        ``row`` is the index's record of the run (shared with the index: do not modify it)."""
+        ``row`` is the run's record with the reader's keys (its values are shared with the index: do
+        not modify them)."""
+        table, sel, status_, dur = self._rows_of(exp, status, since, until, sweep, tag, progress)
+        cols, rkeys, dirs = table["cols"], table["rkeys"], table["dirs"]
+        idx = range(len(dirs)) if sel is None else sel
+        return [({k: cols[k][i] for k in rkeys[i]}, dirs[i], status_[i],
+                 None if dur[i] != dur[i] else float(dur[i])) for i in idx]
+
+    def _rows_of(
+        self, exp: Any, status: Any, since: Any, until: Any, sweep: Any, tag: Any,
+        progress: Callable[[int, int], None] | None, table: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], list[int] | None, list[Any], Any]:
         statuses = _as_list(status)
         if statuses is not None:
             bad = [s for s in statuses if s not in _status.STATUSES]
@@ -478,58 +794,22 @@ class Watcher:
                 raise LumoValueError(
                     f"invalid value for 'status': {bad[0]!r}; allowed: one of {list(_status.STATUSES)}"
                 )
-        t0 = parse_when(since, key="since") if since is not None else None
-        t1 = parse_when(until, key="until") if until is not None else None
-        sweeps = _as_list(sweep)
-        tags = _as_list(tag)
-        now = time.time()
-        host = _status.this_host()
-        stale = self.stale_after
-        ends = _status.END_STATUSES
-        out: list[tuple[dict[str, Any], str, str, float | None]] = []
+        if since is not None:
+            parse_when(since, key="since")  # a bad value fails before any reading
+        if until is not None:
+            parse_when(until, key="until")
         gc_was = gc.isenabled()
-        gc.disable()  # millions of small containers: the cyclic collector would triple the time
+        gc.disable()  # hundreds of thousands of small containers: the cyclic collector would triple the time
         try:
-            records = self._sync(exp, progress)
-            for rec, info_dir in records:
-                st = rec.get("status")
-                start = rec["_start"]
-                end = rec["_end"]
-                if st in ends:
-                    duration = end - start if (end is not None and start is not None) else None
-                else:
-                    hb = _read_heartbeat(info_dir)
-                    st = _status.judge_status(rec, hb, now=now, stale_after=stale, host=host)
-                    if start is None:
-                        duration = None
-                    elif end is not None:
-                        duration = end - start
-                    elif st == _status.RUNNING:
-                        duration = now - start
-                    else:
-                        seen = _status.last_sign_of_life(rec, hb)
-                        duration = (seen - start) if seen is not None else None
-                if statuses is not None and st not in statuses:
-                    continue
-                if t0 is not None and (start is None or start < t0):
-                    continue
-                if t1 is not None and (start is None or start > t1):
-                    continue
-                if sweeps is not None:
-                    sw = rec.get("sweep")
-                    if not (isinstance(sw, str) and any(sw.startswith(x) for x in sweeps)):
-                        continue
-                if tags is not None:
-                    rtags = rec.get("tags") or ()
-                    if not all(t in rtags for t in tags):
-                        continue
-                out.append((rec, info_dir, st, duration))
+            if table is None:
+                table = self._refresh(progress)
+            status_, dur = self._judge_all(table)
+            sel = self._select(table, status_, exp=exp, statuses=statuses, since=since, until=until,
+                               sweep=sweep, tag=tag)
         finally:
             if gc_was:
                 gc.enable()
-        inf = float("inf")
-        out.sort(key=lambda r: (r[0]["_start"] if r[0]["_start"] is not None else inf, str(r[0].get("test_name"))))
-        return out
+        return table, sel, status_, dur
 
     def load(
         self,
@@ -562,13 +842,34 @@ class Watcher:
         import numpy as np
         import pandas as pd
 
-        rows = self.rows(exp=exp, status=status, since=since, until=until, sweep=sweep, tag=tag, progress=progress)
+        whole = not flatten and exp is None and status is None and since is None and until is None \
+            and sweep is None and tag is None
+        if whole:
+            gc_was = gc.isenabled()
+            gc.disable()
+            try:
+                cached = self._cached_frame(progress)
+            finally:
+                if gc_was:
+                    gc.enable()
+            if cached is not None and not isinstance(cached, dict):  # the frame cache's DataFrame
+                return cached if where is None else cached[where(cached)].reset_index(drop=True)
+        else:
+            cached = None
+        table, sel, status_, dur = self._rows_of(exp, status, since, until, sweep, tag, progress, cached)
         gc_was = gc.isenabled()
         gc.disable()
         try:
-            recs = [r[0] for r in rows]
+            cols, rkeys = table["cols"], table["rkeys"]
+            n = len(table["keys"]) if sel is None else len(sel)
+
+            def take(lst: list) -> list:
+                return lst if sel is None else [lst[i] for i in sel]
+
+            out: dict[str, Any] = {}
             if flatten:
-                flat = [_flat_row(r) for r in recs]
+                idx = range(len(rkeys)) if sel is None else sel
+                flat = [_flat_row({k: cols[k][i] for k in rkeys[i]}) for i in idx]
                 seen: dict[str, None] = {}
                 for f in flat:
                     seen.update(dict.fromkeys(f))
@@ -576,32 +877,39 @@ class Watcher:
                 rest = sorted((k for k in seen if k not in _FRONT_SET),
                               key=lambda k: rank.get(k.split(".", 1)[0], len(rank)))  # stable: first-seen order
                 data_keys = [k for k in _FRONT if k not in _NESTED_FRONT] + rest
-                src = flat
             else:
                 seen = dict.fromkeys(_FRONT + _RECORD_KEYS_LATER)
-                for r in recs:
-                    seen.update(dict.fromkeys(r))
-                data_keys = [k for k in seen if k[0] != "_"]
-                src = recs
-            cols: dict[str, Any] = {}
+                distinct = {id(t): t for t in take(rkeys)}  # rows share their key tuples
+                for t in distinct.values():
+                    seen.update(dict.fromkeys(t))
+                data_keys = [k for k in seen if k[:1] != "_"]
             for k in data_keys:
                 if k == "status":
-                    cols[k] = [r[2] for r in rows]
+                    out[k] = take(status_)
                 elif k == "info_dir":
-                    cols[k] = [r[1] for r in rows]
+                    out[k] = take(table["dirs"])
                 elif k == "duration":
-                    cols[k] = np.array([r[3] for r in rows], dtype=float)
+                    out[k] = dur if sel is None else dur[np.asarray(sel, dtype=np.intp)]
                 elif k in ("start", "end"):
-                    cols[k] = _to_local_time(np.array([r["_" + k] for r in recs], dtype=float))
-                elif k in ("params", "metrics", "metrics_last", "git", "progress", "execute", "lock", "hooks"):
-                    cols[k] = [r.get(k) or {} for r in src]
-                elif k == "tags":
-                    cols[k] = [r.get(k) or [] for r in src]
-                elif k == "note":
-                    cols[k] = [r.get(k) or "" for r in src]
+                    out[k] = _to_local_time(np.array(take(cols.get("_" + k) or [None] * len(rkeys)), dtype=float))
                 else:
-                    cols[k] = [r.get(k) for r in src]
-            df = pd.DataFrame(cols)
+                    if flatten:
+                        vals = [f.get(k) for f in flat]
+                    elif k in cols:
+                        vals = take(cols[k])
+                    else:
+                        vals = [None] * n
+                    if k in _DICT_COLS:
+                        vals = [v or {} for v in vals]
+                    elif k == "tags":
+                        vals = [v or [] for v in vals]
+                    elif k == "note":
+                        vals = [v or "" for v in vals]
+                    out[k] = vals
+            df = pd.DataFrame(out)
+            if whole:
+                self._save_frame(table, status_, df)
+                df = df.copy()
         finally:
             if gc_was:
                 gc.enable()
@@ -744,9 +1052,14 @@ class Watcher:
             pass
         if sweep_id in ids:
             return sweep_id
-        for rec, _ in self._sync():
-            if rec.get("sweep"):
-                ids.add(str(rec["sweep"]))
+        gc_was = gc.isenabled()
+        gc.disable()
+        try:
+            sws = self._refresh().get("cols", {}).get("sweep") or ()
+        finally:
+            if gc_was:
+                gc.enable()
+        ids.update(str(x) for x in sws if x)
         if sweep_id in ids:
             return sweep_id
         pref = sorted(i for i in ids if i.startswith(sweep_id))
@@ -762,20 +1075,21 @@ class Watcher:
 _SHARED_KEYS = ("lock", "hooks", "execute", "git", "tags", "info", "exception", "pinfo")
 
 
-def _share_equal_values(runs: dict[str, list]) -> None:
+def _share_equal_values(rows: list[dict]) -> None:
     """Make equal values of the usually repeated record keys (the lock, hooks, snapshot of a sweep, ...)
-    one object, so the index stores them once and loads create them once."""
-    memo: dict[bytes, Any] = {}
-    dumps = marshal.dumps
-    for entry in runs.values():
-        row = entry[3]
+    one object when they repeat from one run to the next (runs of a sweep are read together), so the
+    index stores them once and loads create them once."""
+    prev: dict[str, Any] = {}
+    for row in rows:
         for k in _SHARED_KEYS:
             v = row.get(k)
-            if v is not None:
-                try:
-                    row[k] = memo.setdefault(k.encode() + dumps(v), v)
-                except ValueError:  # pragma: no cover - not marshallable (cannot come from JSON)
-                    pass
+            if v is None:
+                continue
+            p = prev.get(k)
+            if p is not None and p is not v and type(p) is type(v) and p == v:
+                row[k] = p
+            else:
+                prev[k] = v
 
 
 def _job_num(hydra: Mapping[str, Any]) -> int | None:
@@ -807,14 +1121,18 @@ def _name_matches(name: str, pats: list[str]) -> bool:
 _LOCAL_TZ: Any = None
 
 
+def _local_tz() -> Any:
+    global _LOCAL_TZ
+    if _LOCAL_TZ is None:
+        _LOCAL_TZ = datetime.now().astimezone().tzinfo
+    return _LOCAL_TZ
+
+
 def _to_local_time(values: Any) -> "pd.Series":
     """Unix times (NaN for missing) as timezone-aware timestamps in the machine's current local offset."""
     import pandas as pd
 
-    global _LOCAL_TZ
-    if _LOCAL_TZ is None:
-        _LOCAL_TZ = datetime.now().astimezone().tzinfo
-    return pd.Series(pd.to_datetime(values, unit="s", utc=True)).dt.tz_convert(_LOCAL_TZ)
+    return pd.Series(pd.to_datetime(values, unit="s", utc=True)).dt.tz_convert(_local_tz())
 
 
 # --------------------------------------------------------------------------------------------------
