@@ -43,12 +43,20 @@ class LumoCallback(Callback):
         self.heartbeat_interval = float(heartbeat_interval)
         self.options: dict[str, Any] = dict(kwargs)
         self._launch: dict[str, Any] | None = None  # plain JSON-able data: travels to jobs
+        self._prep: Any = None  # LaunchPrep (holds the snapshot thread): launching process only
         self._exp: Any = None  # the job's Experiment, only inside a job process; never pickled
 
     def __getstate__(self) -> dict[str, Any]:
+        self._launch_data()  # a launcher pickles us for its jobs: the snapshot must be there first
         state = dict(self.__dict__)
         state["_exp"] = None
+        state["_prep"] = None
         return state
+
+    def _launch_data(self) -> dict[str, Any] | None:
+        if self._prep is not None:
+            self._launch, self._prep = self._prep.finish(), None
+        return self._launch
 
     # ---- Hydra hooks -----------------------------------------------------------------------------
 
@@ -71,10 +79,16 @@ class LumoCallback(Callback):
         from .hydra_record import start_job
 
         try:
-            self._exp = start_job(config, self._launch, exp_name=self.exp_name, home=self.home,
+            self._exp = start_job(config, self._launch_data(), exp_name=self.exp_name, home=self.home,
                                   switches=self.switches, heartbeat_interval=self.heartbeat_interval)
         except StoreError as e:  # never run a job unrecorded
             raise SystemExit(_message(e)) from None
+
+    def on_run_end(self, config: Any, **kwargs: Any) -> None:
+        self._launch_data()
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        self._launch_data()  # the sweep record is written even if no job started
 
     def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
         exp, self._exp = self._exp, None
@@ -92,8 +106,9 @@ class LumoCallback(Callback):
         from .hydra_record import prepare_launch
 
         try:
-            self._launch = prepare_launch(config, multirun=multirun, exp_name=self.exp_name, home=self.home,
-                                          switches=self.switches)
+            self._prep = prepare_launch(config, multirun=multirun, exp_name=self.exp_name, home=self.home,
+                                        switches=self.switches)
+            self._launch = None
         except StoreError as e:
             raise SystemExit(_message(e)) from None
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import numbers
 import os
-import shlex
 import sys
+import threading
 import time
 from typing import Any, Mapping
 
@@ -74,9 +74,54 @@ def _launcher_name(config: Any) -> str | None:
     return str(target) if target else None
 
 
+class LaunchPrep:
+    """The launching process's work for one run or sweep, with the git snapshot running in a background
+    thread so that it overlaps Hydra's own start-up (composing the first job's config).
+
+    :meth:`finish` waits for the snapshot, writes the sweep record (once) and returns the JSON-able
+    launch data that travels to every job. Holds a thread: never pickled (the callback calls
+    :meth:`finish` before it is pickled).
+    """
+
+    def __init__(self, launch: dict[str, Any], sweep: dict[str, Any] | None, snapshot_dir: str | None) -> None:
+        self.launch = launch
+        self._sweep = sweep
+        self._snapshot: dict[str, Any] | None = None
+        self._thread: threading.Thread | None = None
+        self._done = False
+        if snapshot_dir is not None:
+            self._thread = threading.Thread(target=self._take_snapshot, args=(snapshot_dir,),
+                                            name="lumo-hydra-snapshot", daemon=True)
+            self._thread.start()
+
+    def _take_snapshot(self, path: str) -> None:
+        try:
+            from .gitsnap import snapshot
+
+            self._snapshot = snapshot(path)
+        except BaseException as e:  # never lose the run over the snapshot: say what happened
+            self._snapshot = {"commit": None, "msg": f"snapshot failed: {type(e).__name__}: {e}"}
+
+    def finish(self) -> dict[str, Any]:
+        """Wait for the snapshot; write ``sweeps/<id>/sweep.json`` once; return the launch data."""
+        if not self._done:
+            self._done = True
+            if self._thread is not None:
+                self._thread.join()
+                self._thread = None
+                self.launch["snapshot"] = self._snapshot
+            if self._sweep is not None:
+                from ._io import atomic_write_json
+
+                folder = os.path.join(self.launch["home"], "sweeps", self.launch["sweep_id"])
+                atomic_write_json(os.path.join(folder, "sweep.json"), {**self._sweep, "git": self.launch["snapshot"]})
+        return self.launch
+
+
 def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: str | None,
-                   switches: Mapping[str, bool]) -> dict[str, Any]:
-    """Launching-process work, done once per run or sweep. Returns JSON-able launch data.
+                   switches: Mapping[str, bool]) -> LaunchPrep:
+    """Launching-process work, done once per run or sweep: the command, a store check, the sweep id,
+    and the git snapshot (started in the background; :meth:`LaunchPrep.finish` collects it).
 
     Never raises for environment problems (no git, no repository): those end up as messages in the
     record. A store root that cannot be written raises ``StoreError`` (a run is never silently
@@ -97,14 +142,16 @@ def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: s
         "t": time.time(),
     }
     _check_writable(launch["home"])
-    if switches.get("git", True):
-        from .gitsnap import snapshot
-
-        launch["snapshot"] = snapshot(cwd)
+    sweep: dict[str, Any] | None = None
     if multirun:
-        name = exp_name or str(_select(config, "hydra.job.name", "app"))
+        from .store import claim_dir, now_iso
+
+        sweep_id, folder = claim_dir(os.path.join(launch["home"], "sweeps"))
+        (folder / "jobs").mkdir()
+        launch["sweep_id"] = sweep_id
         sweep = {
-            "exp_name": name,
+            "sweep_id": sweep_id,
+            "exp_name": exp_name or str(_select(config, "hydra.job.name", "app")),
             "dir": str(_select(config, "hydra.sweep.dir", "")),
             "command": launch["command"],
             "argv": argv,
@@ -112,12 +159,12 @@ def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: s
                 "task": [str(o) for o in (_select(config, "hydra.overrides.task", []) or [])],
                 "hydra": [str(o) for o in (_select(config, "hydra.overrides.hydra", []) or [])],
             },
-            "git": launch["snapshot"],
+            "git": None,
+            "start": now_iso(launch["t"]),
             "launcher": _launcher_name(config),
             "sweeper": str(_select(config, "hydra.sweeper._target_", "") or "") or None,
         }
-        launch["sweep_id"] = write_sweep(launch["home"], sweep)
-    return launch
+    return LaunchPrep(launch, sweep, cwd if switches.get("git", True) else None)
 
 
 def _check_writable(home: str) -> None:
@@ -132,19 +179,6 @@ def _check_writable(home: str) -> None:
     except OSError as e:
         raise StoreError(f"cannot write the store {folder!r}: {e.strerror or e}; "
                          f"set LUMO_HOME or hydra.callbacks.lumo.home to a writable folder") from e
-
-
-def write_sweep(home: str | os.PathLike[str], sweep: dict[str, Any]) -> str:
-    """Claim a sweep id (``sweeps/<id>``, the run-id shape, exclusive create) and write ``sweep.json`` once."""
-    from pathlib import Path
-
-    from ._io import atomic_write_json
-    from .store import claim_dir, now_iso
-
-    sweep_id, folder = claim_dir(Path(home) / "sweeps")
-    (folder / "jobs").mkdir()
-    atomic_write_json(folder / "sweep.json", {"sweep_id": sweep_id, **sweep, "start": now_iso()})
-    return sweep_id
 
 
 def mark_sweep_job(home: str | os.PathLike[str], sweep_id: str, job_num: Any, test_name: str) -> None:

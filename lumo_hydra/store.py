@@ -56,6 +56,9 @@ def _rand2() -> str:
     return r.choice(_B36) + r.choice(_B36)
 
 
+_next_counter: dict[tuple[str, str], int] = {}  # (parent folder, day) -> next counter to try
+
+
 def _day_counter(parent: Path, day: str) -> int:
     """How many runs of ``day`` are in ``parent``, or the highest counter + 1 if that is larger."""
     n = 0
@@ -97,12 +100,18 @@ def claim_dir(parent: str | os.PathLike[str], test_name: str | None = None, *, m
             raise StoreError(f"cannot create the run folder {str(path)!r}: {e.strerror or e}") from e
         return test_name, path
     day = time.strftime("%y%m%d")
-    counter = _day_counter(parent, day)
+    key = (str(parent), day)
+    # The folder scan costs O(runs of the day); a process that already claimed here starts from its last
+    # id + 1 instead (a conflict with other processes just moves on to the next counter).
+    counter = _next_counter.get(key)
+    if counter is None:
+        counter = _day_counter(parent, day)
     for _ in range(max_tries):
         name = f"{day}.{counter:03d}.{_rand2()}t"
         path = parent / name
         try:
             os.mkdir(path)
+            _next_counter[key] = counter + 1
             return name, path
         except FileExistsError:
             counter += 1

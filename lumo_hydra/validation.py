@@ -165,6 +165,21 @@ def _sweep_values(ov: Any) -> tuple[list[Any], tuple[Any, Any] | None]:
     return [_unquote(ov.value())], None
 
 
+def _may_have_validator(cfg: Any, override: str) -> bool:
+    """Cheap pre-check on the raw override text: False only when its key surely has no validator."""
+    text = str(override).lstrip("+~")
+    key, sep, _ = text.partition("=")
+    key = key.partition("@")[0].strip()
+    if not key or not sep and not str(override).startswith("~"):
+        return True  # unusual form: let the real parser decide
+    if key == "hydra" or key.startswith("hydra."):
+        return False
+    try:
+        return validator_for_key(cfg, key) is not None
+    except Exception:
+        return True
+
+
 def validate_sweep(cfg: Any, overrides: Sequence[str] | None = None) -> None:
     """Check every value of every sweep override against the validator of its key.
 
@@ -180,6 +195,8 @@ def validate_sweep(cfg: Any, overrides: Sequence[str] | None = None) -> None:
         overrides = list(OmegaConf.select(cfg, "hydra.overrides.task", default=None) or [])
     if not overrides:
         return
+    if not any(_may_have_validator(cfg, o) for o in overrides):
+        return  # the common case: no override touches a validated key; skip building Hydra's parser
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     errors: list[ParamsValueError] = []
     seen: set[tuple[str, str]] = set()
