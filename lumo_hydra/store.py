@@ -56,7 +56,8 @@ def _rand2() -> str:
     return r.choice(_B36) + r.choice(_B36)
 
 
-_next_counter: dict[tuple[str, str], int] = {}  # (parent folder, day) -> next counter to try
+# (parent folder, day) -> (next counter, the parent's mtime_ns right after this process's last claim)
+_next_counter: dict[tuple[str, str], tuple[int, int]] = {}
 
 
 def _day_counter(parent: Path, day: str) -> int:
@@ -101,9 +102,16 @@ def claim_dir(parent: str | os.PathLike[str], test_name: str | None = None, *, m
         return test_name, path
     day = time.strftime("%y%m%d")
     key = (str(parent), day)
-    # The folder scan costs O(runs of the day); a process that already claimed here starts from its last
-    # id + 1 instead (a conflict with other processes just moves on to the next counter).
-    counter = _next_counter.get(key)
+    # The folder scan costs O(runs of the day). A process that claimed the last folder here (the parent's
+    # mtime has not changed since) knows the next counter without it.
+    cached = _next_counter.get(key)
+    counter = None
+    if cached is not None:
+        try:
+            if os.stat(parent).st_mtime_ns == cached[1]:
+                counter = cached[0]
+        except OSError:
+            pass
     if counter is None:
         counter = _day_counter(parent, day)
     for _ in range(max_tries):
@@ -111,7 +119,10 @@ def claim_dir(parent: str | os.PathLike[str], test_name: str | None = None, *, m
         path = parent / name
         try:
             os.mkdir(path)
-            _next_counter[key] = counter + 1
+            try:
+                _next_counter[key] = (counter + 1, os.stat(parent).st_mtime_ns)
+            except OSError:
+                _next_counter.pop(key, None)
             return name, path
         except FileExistsError:
             counter += 1
