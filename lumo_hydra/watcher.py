@@ -452,7 +452,9 @@ class Watcher:
         except (OSError, ValueError) as e:  # a read-only cache must not break loading
             warnings.warn(f"lumo-hydra: could not write the watcher index {path}: {e}", stacklevel=4)
 
-    def _scan(self, known: dict[str, dict[str, Any]] | None = None) -> tuple[list[tuple[RunRef, Any]], int]:
+    def _scan(
+        self, known: dict[str, dict[str, Any]] | None = None, pats: list[str] | None = None
+    ) -> tuple[list[tuple[RunRef, Any]], int]:
         """Every run folder with the signature ``(run.json sig, metrics.json sig)`` of its files (``None``
         when ``run.json`` cannot be stat'ed: just claimed, or unreadable: the reader decides), and how
         many of them have the signature ``known[exp_name][test_name]``."""
@@ -467,6 +469,8 @@ class Watcher:
             return out, 0
         for e in exps:
             ename = e.name
+            if pats is not None and not _name_matches(ename, pats):
+                continue
             get = (known.get(ename) or empty).get if known is not None else empty.get
             try:
                 it = os.scandir(e.path)
@@ -494,31 +498,35 @@ class Watcher:
         return out, same
 
     def _refresh(
-        self, progress: Callable[[int, int], None] | None = None, scanned: list[tuple[RunRef, Any]] | None = None
+        self, progress: Callable[[int, int], None] | None = None, scanned: list[tuple[RunRef, Any]] | None = None,
+        exp: str | Sequence[str] | None = None,
     ) -> dict[str, Any]:
-        """Bring the index table up to date with the store and return it (shared: do not modify)."""
+        """Bring the index table up to date with the store (only the experiments matching ``exp``, if
+        given; the others' rows are kept as they are) and return it (shared: do not modify)."""
         old = self._load_table() or {"keys": [], "dirs": [], "rkeys": [], "cols": {}, "sigs": {}}
         sigs = old["sigs"]
+        pats = _as_list(exp) if scanned is None else None
         todo: list[RunRef] = []
         hits: list[str] = []
         if not sigs and scanned is None:  # nothing indexed: no need to stat what will be read anyway
-            todo = list(self.iter_runs())
+            todo = list(self.iter_runs(pats))
         else:
             get = sigs.get
-            for ref, sig in self._scan()[0] if scanned is None else scanned:
+            for ref, sig in self._scan(None, pats)[0] if scanned is None else scanned:
                 key = ref[0] + "/" + ref[1]
                 if sig is not None and get(key) == sig:
                     hits.append(key)
                 else:
                     todo.append(ref)
         cached = len(hits)
-        if not todo and cached == len(sigs):  # every indexed run is still there, unchanged
+        others = [] if pats is None else [k for k in sigs if not _name_matches(k.split("/", 1)[0], pats)]
+        if not todo and cached + len(others) == len(sigs):  # every indexed run is still there, unchanged
             self._mem = old
             self.stats = {"scanned": cached, "read": 0, "cached": cached, "skipped": 0, "removed": 0}
             return old
         new, skipped = self._read_rows(todo, progress)
-        gone = len(sigs) - cached - sum(1 for r in todo if r[0] + "/" + r[1] in sigs)
-        table = _patch_table(old, set(hits), new)
+        gone = len(sigs) - cached - len(others) - sum(1 for r in todo if r[0] + "/" + r[1] in sigs)
+        table = _patch_table(old, set(hits).union(others), new)
         self.stats = {"scanned": cached + len(todo), "read": len(todo), "cached": cached, "skipped": skipped,
                       "removed": gone}
         self._save_table(table)
@@ -802,7 +810,7 @@ class Watcher:
         gc.disable()  # hundreds of thousands of small containers: the cyclic collector would triple the time
         try:
             if table is None:
-                table = self._refresh(progress)
+                table = self._refresh(progress, exp=exp)
             status_, dur = self._judge_all(table)
             sel = self._select(table, status_, exp=exp, statuses=statuses, since=since, until=until,
                                sweep=sweep, tag=tag)
