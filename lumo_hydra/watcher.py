@@ -144,11 +144,13 @@ def _read(path: str) -> tuple[tuple[int, int, int], bytes]:
     return (st.st_ino, st.st_mtime_ns, st.st_size), data
 
 
-def _progress_time(rec: Mapping[str, Any], key: str) -> float | None:
-    prog = rec.get("progress")
-    if isinstance(prog, dict):
-        return _status.parse_time(prog.get(key))
-    return None
+def _time_of(value: Any) -> float | None:
+    if type(value) is str:
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            pass
+    return _status.parse_time(value)
 
 
 # one run's files as read from disk: (run.json sig, run.json bytes or None, metrics sig, metrics bytes, error)
@@ -203,18 +205,23 @@ def _make_row(rec: dict, summary: Any, exp_name: str, test_name: str) -> dict:
     rec.setdefault("exp_name", exp_name)
     rec.setdefault("test_name", test_name)
     pinfo = rec.get("pinfo")
-    rec["host"] = pinfo.get("host") if isinstance(pinfo, dict) else None
+    rec["host"] = pinfo.get("host") if type(pinfo) is dict else None
     best: dict[str, Any] = {}
     last: dict[str, Any] = {}
-    if isinstance(summary, dict):
+    if type(summary) is dict:
         for k, v in summary.items():
-            if isinstance(v, dict):
-                best[k] = v.get("best", v.get("last"))
-                last[k] = v.get("last")
+            if type(v) is dict:
+                lv = v.get("last")
+                best[k] = v["best"] if "best" in v else lv
+                last[k] = lv
     rec["metrics"] = best
     rec["metrics_last"] = last
-    rec["_start"] = _progress_time(rec, "start")
-    rec["_end"] = _progress_time(rec, "end")
+    prog = rec.get("progress")
+    if type(prog) is dict:
+        rec["_start"] = _time_of(prog.get("start"))
+        rec["_end"] = _time_of(prog.get("end"))
+    else:
+        rec["_start"] = rec["_end"] = None
     return rec
 
 
@@ -1080,7 +1087,7 @@ class Watcher:
         raise RunNotFoundError(f"no sweep {sweep_id!r} in {self.root}{hint}")
 
 
-_SHARED_KEYS = ("lock", "hooks", "execute", "git", "tags", "info", "exception", "pinfo")
+_SHARED_KEYS = ("lock", "hooks", "execute", "git", "pinfo")  # usually equal for the runs of a sweep
 
 
 def _share_equal_values(rows: list[dict]) -> None:
