@@ -38,6 +38,7 @@ def same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 def check_all_loads(root: Path, *watchers: Watcher) -> pd.DataFrame:
     """Every way of loading (cached on disk in a new Watcher, cached in memory, no cache) agrees."""
     truth = Watcher(root, cache=False).load()
+    same(Watcher(root, cache=False, workers=3).load(), truth)  # read by threads, as on NFS
     for w in (*watchers, Watcher(root)):
         same(w.load(), truth)
         same(w.load(flatten=True), Watcher(root, cache=False).load(flatten=True))
