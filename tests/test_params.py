@@ -66,7 +66,7 @@ def test_seed_snippet_verbatim_as_subprocess(tmp_path: Path) -> None:
 
 
 def test_params_demo_example_runs() -> None:
-    out = subprocess.run([sys.executable, "-Werror", str(ROOT / "examples" / "params_demo.py"), "--dataset=cifar100",
+    out = subprocess.run([sys.executable, "-Werror", str(ROOT / "examples" / "quickstart" / "params_demo.py"), "--dataset=cifar100",
                           "--alpha=0.2"], capture_output=True, text=True, env=os.environ.copy(), timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["{'dataset': 'cifar100', 'alpha': 0.2}", "cifar100"]
