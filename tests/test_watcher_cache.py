@@ -96,6 +96,9 @@ def test_cached_loads_equal_uncached_loads_through_changes(store: Path) -> None:
 
     # same runs, one record rewritten (same size: only its inode and mtime change)
     p = exp_a[3] / "run.json"
+    p.write_text(json.dumps(json.loads(p.read_text())))  # the spaced form, so one space can go below
+    age(store)
+    Watcher(store).load()
     p.write_text(p.read_text().replace('"note": "', '"note": "X', 1).replace('"exp_name": "a"', '"exp_name":"a"', 1))
     age(store)
     w6 = Watcher(store)
