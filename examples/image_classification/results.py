@@ -20,12 +20,12 @@ EXP_NAME = "image_classification"
 
 #: tidy column -> where to find it in a flattened Watcher row (first present wins)
 COLUMNS = {
-    "method": ("params.method.name", "hydra.config.method.name"),
-    "model": ("params.model._target_", "hydra.config.model._target_"),
-    "labelled_fraction": ("params.labelled_fraction", "hydra.config.labelled_fraction"),
-    "seed": ("params.seed", "hydra.config.seed"),
-    "epochs": ("params.epochs", "hydra.config.epochs"),
-    "lr": ("params.optim.lr", "hydra.config.optim.lr"),
+    "method": ("params.method.name",),
+    "model": ("params.model._target_",),
+    "labelled_fraction": ("params.labelled_fraction",),
+    "seed": ("params.seed",),
+    "epochs": ("params.epochs",),
+    "lr": ("params.optim.lr",),
 }
 
 
