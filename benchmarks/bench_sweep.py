@@ -1,16 +1,27 @@
 """Cost of recording Hydra jobs: a sweep of N trivial jobs with and without ``hydra/callbacks=lumo``.
 
-Runs both side by side (alternating, several repeats, best time kept) in a temporary git repository
-and prints the ratio and the time added per job. Target (ANCHORS.md): at most 5% slower overall for 20
-jobs, under 50 ms added per job.
+Three variants of the same sweep, side by side in one run, in a temporary git repository with a dirty
+working tree:
 
-    python benchmarks/bench_sweep.py [--jobs 20] [--repeats 3] [--launcher basic]
+- ``bare``: Hydra alone (the anchor);
+- ``noop callback``: Hydra with a callback option that does nothing (``hydra/callbacks=noop``, a config
+  file holding only ``_target_: hydra.experimental.callback.Callback``): what selecting *any* callback
+  costs in Hydra 1.3 (composing the callbacks node into every job's config);
+- ``lumo``: ``hydra/callbacks=lumo`` with every hook on.
+
+Wall and CPU time are noisy on a shared 2-core machine, so ``--instructions`` also runs each variant
+once under ``valgrind --tool=callgrind`` and compares instruction counts, which repeat to 0.1%.
+Target (ANCHORS.md): at most 5% slower overall for 20 jobs, under 50 ms added per job.
+
+    python benchmarks/bench_sweep.py [--jobs 20] [--repeats 5] [--launcher basic] [--instructions]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -21,13 +32,19 @@ from pathlib import Path
 APP = '''
 import hydra
 
-@hydra.main(version_base="1.3", config_path=None, config_name=None)
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg):
     return {"acc": 0.5 + 0.01 * int(cfg.x)}
 
 if __name__ == "__main__":
     main()
 '''
+
+VARIANTS = {
+    "bare": [],
+    "noop callback": ["hydra/callbacks=noop"],
+    "lumo": ["hydra/callbacks=lumo"],
+}
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
@@ -40,11 +57,21 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
     return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
+def instructions(cmd: list[str], cwd: Path, env: dict[str, str]) -> int:
+    """Instructions executed by the Python process (not its git children), counted by callgrind."""
+    r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+                       cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    m = re.search(r"Collected : (\d+)", r.stderr)
+    assert m, r.stderr[-2000:]
+    return int(m.group(1))
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--jobs", type=int, default=20)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--launcher", default="basic")
+    ap.add_argument("--instructions", action="store_true", help="also count instructions with callgrind (slow)")
     a = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
@@ -52,6 +79,10 @@ def main() -> None:
         repo = tmp_p / "repo"
         repo.mkdir()
         (repo / "app.py").write_text(APP)
+        (repo / "conf" / "hydra" / "callbacks").mkdir(parents=True)
+        (repo / "conf" / "config.yaml").write_text("x: 0\n")
+        (repo / "conf" / "hydra" / "callbacks" / "noop.yaml").write_text(
+            "noop:\n  _target_: hydra.experimental.callback.Callback\n")
         for i in range(50):
             (repo / f"module_{i}.py").write_text(f"X = {i}\n")
         env = dict(os.environ)
@@ -64,23 +95,36 @@ def main() -> None:
             subprocess.run(["git", *c], cwd=repo, env=env, check=True)
         (repo / "module_0.py").write_text("X = 'changed'\n")  # a dirty tree, as in real work
 
-        sweep = "+x=" + ",".join(str(i) for i in range(a.jobs))
-        base = [sys.executable, "app.py", "-m", sweep, f"hydra/launcher={a.launcher}",
+        sweep = "x=" + ",".join(str(i) for i in range(a.jobs))
+        python = os.path.realpath(sys.executable)  # not a shim: valgrind must see the interpreter itself
+        base = [python, "app.py", "-m", sweep, f"hydra/launcher={a.launcher}",
                 f"hydra.sweep.dir={tmp_p}/multirun/${{now:%H%M%S%f}}"]
-        bare: list[tuple[float, float]] = []
-        ours: list[tuple[float, float]] = []
-        run(base, repo, env)  # warm caches (bytecode, dependency lock)
-        run(base + ["hydra/callbacks=lumo"], repo, env)
-        for _ in range(a.repeats):  # alternate, so both see the same machine load
-            bare.append(run(base, repo, env))
-            ours.append(run(base + ["hydra/callbacks=lumo"], repo, env))
+        times: dict[str, list[tuple[float, float]]] = {k: [] for k in VARIANTS}
+        for extra in VARIANTS.values():  # warm caches (bytecode, dependency lock)
+            run(base + extra, repo, env)
+        for _ in range(a.repeats):  # alternate, so every variant sees the same machine load
+            for name, extra in VARIANTS.items():
+                times[name].append(run(base + extra, repo, env))
         print(f"sweep of {a.jobs} trivial jobs, launcher={a.launcher}, {a.repeats} alternating repeats; "
               f"load average {os.getloadavg()[0]:.1f}")
-        for i, what in ((0, "wall (min)"), (1, "CPU (median)")):
-            pick = min if i == 0 else statistics.median
-            b, o = pick(x[i] for x in bare), pick(x[i] for x in ours)
-            print(f"  {what:13s} bare Hydra {b:6.3f} s | hydra/callbacks=lumo {o:6.3f} s | "
-                  f"ratio {o / b:5.3f} (target <= 1.05) | added per job {(o - b) / a.jobs * 1000:6.1f} ms (target < 50)")
+        counts: dict[str, int] = {}
+        if a.instructions and shutil.which("valgrind"):
+            for name, extra in VARIANTS.items():
+                counts[name] = instructions(base + extra, repo, env)
+        b_wall = min(x[0] for x in times["bare"])
+        b_cpu = statistics.median(x[1] for x in times["bare"])
+        print(f"  {'variant':14s} {'wall (min)':>11s} {'CPU (median)':>13s} {'instructions':>15s}   ratios to bare (wall / CPU / instr)")
+        for name in VARIANTS:
+            w = min(x[0] for x in times[name])
+            c = statistics.median(x[1] for x in times[name])
+            n = counts.get(name)
+            ratio_n = f"{n / counts['bare']:.3f}" if n else "-"
+            print(f"  {name:14s} {w:10.3f}s {c:12.3f}s {n or '-':>15}   {w / b_wall:.3f} / {c / b_cpu:.3f} / {ratio_n}")
+        w_l = min(x[0] for x in times["lumo"])
+        print(f"  lumo added per job (wall): {(w_l - b_wall) / a.jobs * 1000:.1f} ms (target < 50 ms)")
+        if counts:
+            print(f"  lumo / noop callback (instructions): {counts['lumo'] / counts['noop callback']:.3f}  "
+                  f"(what lumo-hydra itself adds, beyond Hydra's cost of having a callback)")
 
 
 if __name__ == "__main__":

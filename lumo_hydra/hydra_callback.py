@@ -21,7 +21,9 @@ class LumoCallback(Callback):
     (the store root; default ``$LUMO_HOME``), ``validate`` (check parameter values, default true),
     ``record`` (record jobs, default true), one switch per hook (``git``, ``lock``, ``last_cmd``,
     ``record_abort``, ``diary``, ``final_report``; all default true) and ``heartbeat_interval``
-    (seconds, default 10). Unknown options are kept in ``self.options`` and ignored.
+    (seconds, default 10). The shipped option file lists only ``_target_`` (every key of the node costs
+    each job's composition), so options are added on the command line with ``+``:
+    ``+hydra.callbacks.lumo.git=false``. An unknown option is a ``ValueError`` naming it.
 
     The launching process takes the git snapshot and the command once (``on_run_start`` /
     ``on_multirun_start``) and keeps them as plain data on ``self``; every job gets a pickled copy, so
@@ -32,7 +34,19 @@ class LumoCallback(Callback):
     def __init__(self, exp_name: str | None = None, home: str | None = None, validate: bool = True,
                  record: bool = True, git: bool = True, lock: bool = True, last_cmd: bool = True,
                  record_abort: bool = True, diary: bool = True, final_report: bool = True,
-                 heartbeat_interval: float = 10.0, **kwargs: Any) -> None:
+                 heartbeat_interval: float = 10.0, **unknown: Any) -> None:
+        if unknown:
+            import difflib
+
+            allowed = ["exp_name", "home", "validate", "record", "heartbeat_interval", "git", "lock",
+                       "last_cmd", "record_abort", "diary", "final_report"]
+            key = sorted(unknown)[0]
+            close = difflib.get_close_matches(key, allowed, n=1)
+            from .errors import LumoValueError
+
+            raise LumoValueError(
+                f"unknown option hydra.callbacks.lumo.{key}={unknown[key]!r}"
+                + (f"; did you mean {close[0]!r}?" if close else "") + f" allowed: {allowed}")
         self.exp_name = exp_name
         self.home = str(home) if home else None
         self.validate = bool(validate)
@@ -41,7 +55,6 @@ class LumoCallback(Callback):
                          "record_abort": bool(record_abort), "diary": bool(diary),
                          "final_report": bool(final_report)}
         self.heartbeat_interval = float(heartbeat_interval)
-        self.options: dict[str, Any] = dict(kwargs)
         self._launch: dict[str, Any] | None = None  # plain JSON-able data: travels to jobs
         self._prep: Any = None  # LaunchPrep (holds the snapshot thread): launching process only
         self._exp: Any = None  # the job's Experiment, only inside a job process; never pickled

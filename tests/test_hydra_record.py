@@ -200,7 +200,7 @@ def test_signals(project: Path, tmp_path: Path, sig: int, status: str) -> None:
     markers.mkdir()
     env = dict(os.environ, MARKER_DIR=str(markers))
     p = subprocess.Popen([sys.executable, "app.py", "hydra/callbacks=lumo", "mode=sleep",
-                          "hydra.callbacks.lumo.heartbeat_interval=0.2"], env=env,
+                          "+hydra.callbacks.lumo.heartbeat_interval=0.2"], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while not list(markers.iterdir()):
@@ -235,8 +235,8 @@ def test_decorator_records_and_passes_exp(project: Path, tmp_path: Path) -> None
 
 
 def test_switches_and_chdir(project: Path, tmp_path: Path) -> None:
-    run_python_script(["app.py", "hydra/callbacks=lumo", "hydra.callbacks.lumo.git=false",
-                       "hydra.callbacks.lumo.diary=false", "hydra.callbacks.lumo.exp_name=custom"])
+    run_python_script(["app.py", "hydra/callbacks=lumo", "+hydra.callbacks.lumo.git=false",
+                       "+hydra.callbacks.lumo.diary=false", "+hydra.callbacks.lumo.exp_name=custom"])
     [rec] = runs(store(tmp_path))
     assert rec["exp_name"] == "custom"
     assert rec["hooks"]["GitCommit"]["loaded"] is False
@@ -251,11 +251,11 @@ def test_switches_and_chdir(project: Path, tmp_path: Path) -> None:
 
 def test_home_from_config_and_unwritable_home(project: Path, tmp_path: Path) -> None:
     other = tmp_path / "other-store"
-    run_python_script(["app.py", "hydra/callbacks=lumo", f"hydra.callbacks.lumo.home={other}"])
+    run_python_script(["app.py", "hydra/callbacks=lumo", f"+hydra.callbacks.lumo.home={other}"])
     assert len(runs(other)) == 1
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    r = subprocess.run([sys.executable, "app.py", "hydra/callbacks=lumo", f"hydra.callbacks.lumo.home={blocker}/store"],
+    r = subprocess.run([sys.executable, "app.py", "hydra/callbacks=lumo", f"+hydra.callbacks.lumo.home={blocker}/store"],
                        capture_output=True, text=True)
     assert r.returncode != 0
     assert str(blocker) in r.stderr
@@ -277,3 +277,11 @@ def test_cli_rerun_of_a_sweep_job_runs_that_job_alone(project: Path, tmp_path: P
     assert len(new) == 1, [x["params"] for x in new]
     assert new[0]["params"] == job["params"] and new[0]["sweep"] is None
     assert len(runs(store(tmp_path))) == 3
+
+
+def test_unknown_option_is_an_error(project: Path, tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "app.py", "hydra/callbacks=lumo", "+hydra.callbacks.lumo.dairy=false"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "hydra.callbacks.lumo.dairy" in r.stderr and "did you mean 'diary'" in r.stderr
+    assert not (store(tmp_path) / "experiments").exists() or not runs(store(tmp_path))

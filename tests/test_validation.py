@@ -202,8 +202,10 @@ def test_validate_sweep_good_and_skipped_overrides() -> None:
 
 
 def test_callback_parameters_and_pickle() -> None:
-    cb = LumoCallback(exp_name="e", home="/tmp/h", validate=False, snapshot=True)
-    assert (cb.exp_name, cb.home, cb.validate, cb.options) == ("e", "/tmp/h", False, {"snapshot": True})
+    cb = LumoCallback(exp_name="e", home="/tmp/h", validate=False, git=False)
+    assert (cb.exp_name, cb.home, cb.validate, cb.switches["git"]) == ("e", "/tmp/h", False, False)
+    with pytest.raises(ValueError, match=r"lumo.gti=False; did you mean 'git'"):
+        LumoCallback(gti=False)  # a typo in +hydra.callbacks.lumo.<option> is an error, not ignored
     cb2 = pickle.loads(pickle.dumps(cb))
     assert vars(cb2) == vars(cb)
     bad = OmegaConf.merge(structured(), {"alpha": 30.0})
@@ -313,13 +315,11 @@ def test_one_callback_whether_or_not_the_option_is_selected(apps: Path, tmp_path
     cb_plain = yaml.safe_load(plain.stdout)["hydra"]["callbacks"]
     cb_selected = yaml.safe_load(selected.stdout)["hydra"]["callbacks"]
     assert cb_plain == {"lumo": {"_target_": "lumo_hydra.hydra_callback.LumoCallback"}}
-    assert list(cb_selected) == ["lumo"]
-    assert cb_selected["lumo"]["_target_"] == "lumo_hydra.hydra_callback.LumoCallback"
-    assert {k: cb_selected["lumo"][k] for k in ("exp_name", "home", "validate", "record", "git")} == {
-        "exp_name": None, "home": None, "validate": True, "record": True, "git": True}
+    # the option lists only _target_ (every key costs each job's composition); options are added with +
+    assert cb_selected == cb_plain
     # the user's switch reaches the one callback (and the job-side check): validation off, the task starts
     # (and TrainParams.from_config in the task still refuses the value)
-    r = run_app(apps / "app.py", "hydra/callbacks=lumo", "hydra.callbacks.lumo.validate=false", "alpha=20", cwd=tmp_path)
+    r = run_app(apps / "app.py", "hydra/callbacks=lumo", "+hydra.callbacks.lumo.validate=false", "alpha=20", cwd=tmp_path)
     assert "TASK STARTED alpha 20.0" in r.stdout, r.stderr
     assert r.returncode != 0 and "'alpha': 20.0" in r.stderr
     r = run_app(apps / "app.py", "alpha=20", cwd=tmp_path)
