@@ -319,7 +319,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     c = _console()
-    st = rec.get("status")
+    st = str(rec.get("status"))
     c.print(f"[bold]{rec.get('exp_name')}/{rec.get('test_name')}[/]  [{STATUS_STYLE.get(st, 'white')}]{st}[/]"
             + (f" (recorded: {rec.get('recorded_status')})" if rec.get("recorded_status") != st else ""))
     prog = rec.get("progress") or {}
@@ -416,7 +416,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if ga["commit"] == gb["commit"]:
             code = ""
         else:
-            repo = ga.get("repo") or gb.get("repo")
+            repo = str(ga.get("repo") or gb.get("repo") or "")
             try:
                 from .gitsnap import diff
 
