@@ -57,13 +57,19 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
     return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
-def instructions(cmd: list[str], cwd: Path, env: dict[str, str]) -> int:
-    """Instructions executed by the Python process (not its git children), counted by callgrind."""
-    r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
-                       cwd=cwd, env=env, capture_output=True, text=True, check=True)
-    m = re.search(r"Collected : (\d+)", r.stderr)
-    assert m, r.stderr[-2000:]
-    return int(m.group(1))
+def instructions(cmds: dict[str, list[str]], cwd: Path, env: dict[str, str]) -> dict[str, int]:
+    """Instructions executed by each Python process (not its git children), counted by callgrind; the
+    variants run side by side (counts do not depend on the machine's load)."""
+    procs = {name: subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+                                    cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for name, cmd in cmds.items()}
+    out = {}
+    for name, p in procs.items():
+        err = p.communicate()[1]
+        m = re.search(r"Collected : (\d+)", err)
+        assert p.returncode == 0 and m, err[-2000:]
+        out[name] = int(m.group(1))
+    return out
 
 
 def main() -> None:
@@ -109,8 +115,7 @@ def main() -> None:
               f"load average {os.getloadavg()[0]:.1f}")
         counts: dict[str, int] = {}
         if a.instructions and shutil.which("valgrind"):
-            for name, extra in VARIANTS.items():
-                counts[name] = instructions(base + extra, repo, env)
+            counts = instructions({name: base + extra for name, extra in VARIANTS.items()}, repo, env)
         b_wall = min(x[0] for x in times["bare"])
         b_cpu = statistics.median(x[1] for x in times["bare"])
         print(f"  {'variant':14s} {'wall (min)':>11s} {'CPU (median)':>13s} {'instructions':>15s}   ratios to bare (wall / CPU / instr)")
