@@ -258,7 +258,9 @@ def main() -> None:
         # anchors
         m = min(n, args.mlflow_runs)
         runs_json = work / f"runs-{n}-{m}.json"
-        if os.path.exists(MLFLOW_PY):
+        if m == 0:
+            print("MLflow: --mlflow-runs 0, skipped")
+        elif os.path.exists(MLFLOW_PY):
             db = work / f"mlflow-{m}.db"
             if not db.exists():
                 export_runs(str(root), m, str(runs_json))
@@ -282,7 +284,9 @@ def main() -> None:
         else:
             print("MLflow: not installed in /tmp/watcher-bench-mlflow, skipped")
         k = min(n, args.lumo_runs)
-        if os.path.exists(LUMO_PY):
+        if k == 0:
+            print("lumo 1.1.0: --lumo-runs 0, skipped")
+        elif os.path.exists(LUMO_PY):
             lroot = work / f"lumo-{k}"  # lumo 1.1 ignores LUMO_HOME: its store is $HOME/.lumo (.lumorc.json)
             if not (lroot / ".lumo").exists():
                 lroot.mkdir(exist_ok=True)
