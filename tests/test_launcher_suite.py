@@ -11,6 +11,13 @@ from hydra.test_utils.launcher_common_tests import LauncherTestSuite
 CB = ["hydra/callbacks=lumo"]
 
 
+@pytest.fixture(autouse=True)
+def _outside_this_repository(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite's jobs run in this process and are recorded: run them from a folder outside this
+    repository, so their code snapshots do not land in its refs."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.mark.parametrize(
     "launcher_name, overrides",
     [

@@ -245,7 +245,8 @@ def test_callback_override_goes_where_hydras_parser_accepts_it(argv: list[str], 
 # ---- real Hydra apps (subprocesses, -Werror) --------------------------------------------------
 
 
-def test_lumo_main_app_runs_clean_under_werror(apps: Path, tmp_path: Path) -> None:
+def test_lumo_main_app_runs_clean_under_werror(apps: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the run is recorded: its snapshot must not land in this repository
     out, err = run_python_script([str(apps / "app.py"), "alpha=2.5", "arch=cnn", "optim.lr=0.5",
                                   f"hydra.run.dir={tmp_path / 'run'}"])
     assert result(out) == ["2.5", "cnn", "sgd", "0.5", "10"]
@@ -326,7 +327,9 @@ def test_one_callback_whether_or_not_the_option_is_selected(apps: Path, tmp_path
     assert "TASK STARTED" not in r.stdout and r.returncode != 0
 
 
-def test_plain_hydra_main_with_callback_option_gets_the_same_checks(apps: Path, tmp_path: Path) -> None:
+def test_plain_hydra_main_with_callback_option_gets_the_same_checks(apps: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the run is recorded: its snapshot must not land in this repository
     out, _ = run_python_script([str(apps / "plain.py"), "hydra/callbacks=lumo", "alpha=3",
                                 f"hydra.run.dir={tmp_path / 'run'}"])
     assert result(out)[0] == "3.0"
