@@ -66,7 +66,7 @@ class GitCommit(ExpHook):
             git = dict(self.result)
             self.msg = "snapshot given by the launching process"
         else:
-            from .gitsnap import snapshot  # lazy: GitPython is heavy
+            from .gitsnap import snapshot  # lazy: only runs that snapshot need it
 
             git = snapshot(self.path or os.getcwd(), name=_ref_name(exp))
             self.msg = ""
