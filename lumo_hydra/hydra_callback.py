@@ -38,8 +38,9 @@ class LumoCallback(Callback):
         if unknown:
             import difflib
 
-            allowed = ["exp_name", "home", "validate", "record", "heartbeat_interval", "git", "lock",
-                       "last_cmd", "record_abort", "diary", "final_report"]
+            from .hydra_record import HOOK_SWITCHES
+
+            allowed = ["exp_name", "home", "validate", "record", "heartbeat_interval", *HOOK_SWITCHES]
             key = sorted(unknown)[0]
             close = difflib.get_close_matches(key, allowed, n=1)
             from .errors import LumoValueError
