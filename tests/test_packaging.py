@@ -78,6 +78,7 @@ def test_wheel_in_fresh_venv(tmp_path: Path) -> None:
     assert "lumo_hydra/conf/lumo/demo.yaml" in names
     assert "lumo_hydra/py.typed" in names
     assert "hydra_plugins/lumo_hydra_plugin/searchpath.py" in names
+    assert "hydra_plugins/lumo_hydra_plugin/config_source.py" in names
     assert not any(n.startswith("hydra_plugins/__init__") for n in names), "hydra_plugins must be a namespace package"
 
     env_dir = tmp_path / "venv"
