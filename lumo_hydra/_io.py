@@ -3,23 +3,30 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half of it.
 
-    A temporary file in the same folder is written, flushed, and renamed over ``path``.
-    The parent folder must exist.
+    A temporary file in the same folder (a random name, created exclusively: concurrent writers, even
+    on other hosts of a shared file system, never share one) is written and renamed over ``path``.
+    The parent folder must exist. The file gets the usual ``0o666 & ~umask`` permissions.
     """
     path = os.fspath(path)
-    d = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="~", dir=d)
+    d, base = os.path.split(path)
+    tmp = os.path.join(d, f".tmp-{base}.{os.urandom(6).hex()}~")
+    fd = os.open(tmp, _TMP_FLAGS, 0o666)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -64,13 +71,30 @@ def to_jsonable(obj: Any) -> Any:
     return repr(obj)
 
 
-def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Atomically write ``obj`` as compact JSON (non-JSON values are converted with ``to_jsonable``).
+def _default(obj: Any) -> Any:
+    out = to_jsonable(obj)
+    if out is obj:  # pragma: no cover  (to_jsonable always returns JSON types or a repr string)
+        return repr(obj)
+    return out
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON of ``obj``; values JSON does not know are converted with ``to_jsonable``.
 
     Compact, not indented: smaller files parse faster for the Watcher, and ``json.dumps`` uses its C
-    encoder only without indentation. ``lumo-hydra show`` is the readable view.
+    encoder only without indentation. The C encoder walks the data itself and calls back only for
+    the values it does not know; data it cannot encode at all (e.g. tuple keys) goes through
+    ``to_jsonable`` first.
     """
-    atomic_write_text(path, json.dumps(to_jsonable(obj), ensure_ascii=False, separators=(",", ":")))
+    try:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_default)
+    except (TypeError, ValueError):
+        return json.dumps(to_jsonable(obj), ensure_ascii=False, separators=(",", ":"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Atomically write ``obj`` as compact JSON (see :func:`dumps`). ``lumo-hydra show`` is the readable view."""
+    atomic_write_bytes(path, dumps(obj).encode("utf-8"))
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

@@ -161,12 +161,19 @@ def process_start_time(pid: int | None = None) -> float | None:
         return None
 
 
+_pinfo_memo: dict[int, tuple[str, float | None]] = {}
+
+
 def pinfo() -> dict[str, Any]:
-    """``{pid, host, pstart, pname, argv}`` of this process."""
+    """``{pid, host, pstart, pname, argv}`` of this process (host and start time looked up once per process)."""
+    pid = os.getpid()
+    known = _pinfo_memo.get(pid)
+    if known is None:
+        known = _pinfo_memo[pid] = (socket.gethostname(), process_start_time(pid))
     return {
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "pstart": process_start_time(),
+        "pid": pid,
+        "host": known[0],
+        "pstart": known[1],
         "pname": os.path.basename(sys.executable),
         "argv": list(sys.argv),
     }
@@ -232,9 +239,10 @@ def _after_fork_in_child() -> None:
     # lock the parent's heartbeat thread held at fork time.
     for w in list(_writers):
         w._lock = threading.RLock()
-        w._thread = None
+        w._beating = False
         w._forked = True
         w._buf = []
+    _Beater.reset()
 
 
 if hasattr(os, "register_at_fork"):
@@ -260,8 +268,7 @@ class RunWriter:
         self._buf: list[tuple[MetricState, Any, Any, float]] = []
         self._dirty = False
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._beating = False
         self._pid = os.getpid()
         self._forked = False
         _writers.add(self)
@@ -356,33 +363,96 @@ class RunWriter:
 
     # -- heartbeat -------------------------------------------------------------------------------
     def start_heartbeat(self, interval: float) -> None:
-        """Write ``heartbeat`` now and then every ``interval`` s from a daemon thread that also flushes metrics."""
+        """Write ``heartbeat`` now and then every ``interval`` s; buffered metrics are flushed at least
+        every ``FLUSH_INTERVAL`` s. The beating is done by one daemon thread per process, shared by all
+        open runs (so a job of a sweep does not start a thread of its own)."""
         self.write_heartbeat()
         if interval <= 0:
             return
-        self._stop.clear()
-        th = threading.Thread(target=self._beat, args=(float(interval),), name="lumo-hydra-heartbeat", daemon=True)
-        self._thread = th
-        th.start()
+        with self._lock:
+            self._beating = True
+        _Beater.add(self, float(interval))
 
-    def _beat(self, interval: float) -> None:
-        tick = min(FLUSH_INTERVAL, interval)
-        next_beat = time.monotonic() + interval
-        while not self._stop.wait(tick):
-            try:
-                self.flush()
-                if time.monotonic() >= next_beat:
-                    self.write_heartbeat()
-                    next_beat = time.monotonic() + interval
-            except Exception:  # a full disk must not kill the thread silently forever; try again later
-                pass
+    def beat(self, due: bool) -> None:
+        """One tick of the heartbeat thread: flush metrics, and write the heartbeat when ``due``."""
+        with self._lock:  # under the lock: once stop_heartbeat() returned, nothing more is written
+            if not self._beating:
+                return
+            self.flush()
+            if due:
+                self.write_heartbeat()
 
     def stop_heartbeat(self) -> None:
-        self._stop.set()
-        th = self._thread
-        self._thread = None
-        if th is not None and th is not threading.current_thread() and os.getpid() == self._pid:
-            th.join(timeout=5.0)
+        with self._lock:
+            self._beating = False
+        _Beater.remove(self)
+
+
+class _Beater:
+    """The heartbeat thread of this process. It wakes every ``min(FLUSH_INTERVAL, shortest interval)``
+    seconds, beats for the runs that are due, and ends after ``IDLE_EXIT`` seconds without open runs
+    (the next run starts it again). Adding a run wakes it only when that run needs a shorter tick, so
+    the jobs of a sweep cost it nothing but a dictionary entry."""
+
+    IDLE_EXIT = 30.0
+    _lock = threading.Lock()
+    _wake = threading.Event()
+    _runs: dict[RunWriter, list[float]] = {}  # writer -> [interval, next heartbeat (monotonic)]
+    _thread: threading.Thread | None = None
+    _tick = FLUSH_INTERVAL  # the timeout the thread is waiting with
+
+    @classmethod
+    def add(cls, w: RunWriter, interval: float) -> None:
+        with cls._lock:
+            cls._runs[w] = [interval, time.monotonic() + interval]
+            if cls._thread is None:
+                cls._tick = min(FLUSH_INTERVAL, interval)
+                th = cls._thread = threading.Thread(target=cls._run, name="lumo-hydra-heartbeat", daemon=True)
+                th.start()
+                return
+            wake = interval < cls._tick
+        if wake:
+            cls._wake.set()
+
+    @classmethod
+    def remove(cls, w: RunWriter) -> None:
+        with cls._lock:
+            cls._runs.pop(w, None)
+
+    @classmethod
+    def reset(cls) -> None:
+        """After a fork, in the child: no thread, no runs (the parent's runs are not ours)."""
+        cls._lock = threading.Lock()
+        cls._wake = threading.Event()
+        cls._runs = {}
+        cls._thread = None
+        cls._tick = FLUSH_INTERVAL
+
+    @classmethod
+    def _run(cls) -> None:
+        idle_since: float | None = None
+        while True:
+            cls._wake.wait(cls._tick)
+            cls._wake.clear()
+            now = time.monotonic()
+            with cls._lock:
+                runs = list(cls._runs.items())
+                if not runs:
+                    idle_since = idle_since if idle_since is not None else now
+                    if now - idle_since >= cls.IDLE_EXIT:
+                        cls._thread = None
+                        return
+                else:
+                    idle_since = None
+                cls._tick = min([FLUSH_INTERVAL, *(r[0] for _, r in runs)])
+            for w, r in runs:
+                due = now >= r[1]
+                if due:
+                    r[1] = now + r[0]
+                try:
+                    w.beat(due)
+                except Exception:  # a full disk must not kill the thread; try again next tick
+                    pass
 
 
 def read_metrics(info_dir: str | os.PathLike[str]) -> dict[str, Any]:

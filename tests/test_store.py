@@ -135,7 +135,9 @@ def test_metrics_flushed_by_heartbeat_thread_and_at_end(lumo_home: Path) -> None
     exp.end()
     hist = list(read_history(info))
     assert len(hist) == 1001 and hist[-1]["v"] == 0.0 and hist[-1]["s"] == 1000
-    assert not any(t.name == "lumo-hydra-heartbeat" and t.is_alive() for t in threading.enumerate())
+    from lumo_hydra.store import _Beater
+
+    assert exp._writer not in _Beater._runs  # the shared heartbeat thread no longer beats for it
     hb3 = float((info / "heartbeat").read_text())
     time.sleep(0.5)
     assert float((info / "heartbeat").read_text()) == hb3  # stopped at end
@@ -177,3 +179,62 @@ def test_a_forked_child_cannot_write_the_parents_run(lumo_home: Path) -> None:
     exp.dump_metric("a", 3.0)
     exp.end()
     assert [h["v"] for h in read_history(exp.info_dir)] == [1.0, 3.0]
+
+
+def test_one_heartbeat_thread_per_process_beats_for_every_open_run(lumo_home: Path) -> None:
+    """Runs share one daemon thread: sequential runs (the jobs of a sweep) start no thread each, and
+    concurrent runs each get their heartbeat; an ended run is not beaten for any more."""
+    def beat_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "lumo-hydra-heartbeat"]
+
+    for _ in range(5):
+        Experiment("seq", heartbeat_interval=0.1).start().end()
+    assert len(beat_threads()) <= 1
+    a = Experiment("a", heartbeat_interval=0.1).start()
+    b = Experiment("b", heartbeat_interval=0.1).start()
+    assert len(beat_threads()) == 1
+    first = {e: float((Path(e.info_dir) / "heartbeat").read_text()) for e in (a, b)}
+    a.dump_metric("m", 1.0)
+    time.sleep(0.5)
+    for e in (a, b):
+        assert float((Path(e.info_dir) / "heartbeat").read_text()) > first[e]
+    assert (Path(a.info_dir) / "metrics.json").exists()  # flushed by the shared thread
+    a.end()
+    ended = (Path(a.info_dir) / "heartbeat").read_text()
+    time.sleep(0.4)
+    assert (Path(a.info_dir) / "heartbeat").read_text() == ended
+    still = float((Path(b.info_dir) / "heartbeat").read_text())
+    time.sleep(0.4)
+    assert float((Path(b.info_dir) / "heartbeat").read_text()) > still
+    b.end()
+    assert len(beat_threads()) == 1  # it stays, asleep, for the next run
+
+
+def test_atomic_writes_leave_no_temporary_files_and_usual_permissions(tmp_path: Path) -> None:
+    from lumo_hydra._io import atomic_write_json
+
+    old = os.umask(0o022)
+    try:
+        for i in range(20):
+            atomic_write_json(tmp_path / "r.json", {"i": i, "t": (1, 2), "s": {3}, "p": tmp_path})
+    finally:
+        os.umask(old)
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    assert json.loads((tmp_path / "r.json").read_text()) == {"i": 19, "t": [1, 2], "s": [3], "p": str(tmp_path)}
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_json_of_values_json_does_not_know() -> None:
+    from lumo_hydra._io import dumps
+
+    class Obj:
+        def __repr__(self) -> str:
+            return "<obj>"
+
+    class Scalar:  # numpy/torch scalars have .item()
+        def item(self) -> float:
+            return 0.25
+
+    assert json.loads(dumps({"a": Obj(), "b": [Scalar(), float("nan")], 1: "int key"})) == {
+        "a": "<obj>", "b": [0.25, pytest.approx(float("nan"), nan_ok=True)], "1": "int key"}
+    assert json.loads(dumps({(1, 2): "tuple key"})) == {"(1, 2)": "tuple key"}  # to_jsonable's str(key)
