@@ -25,6 +25,8 @@ _CACHE_VERSION = 1
 _VERSION_OK = re.compile(r"^[0-9A-Za-z.+!_]+$")
 _DIGEST = re.compile(r"^[0-9a-f]{16}$")
 _memo: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+# the last lock write_lock saw, with its digest and canonical bytes
+_last_written: tuple[dict[str, Any], str, bytes] | None = None
 
 
 class LockNotFoundError(LumoValueError, LookupError):
@@ -242,15 +244,22 @@ def write_lock(root: str | os.PathLike[str], lock: dict[str, Any]) -> dict[str, 
     (plus ``"cuda"`` when the lock has it) that a run record stores."""
     if not isinstance(lock, dict) or not isinstance(lock.get("packages", {}), dict):
         raise LumoValueError(f"invalid lock {type(lock).__name__}: allowed is a dict as returned by collect_lock()")
-    data = _canonical(lock)
-    digest = hashlib.sha256(data).hexdigest()[:16]
+    global _last_written
+    last = _last_written
+    if last is not None and last[0] == lock:  # the same lock again (every job of a sweep): no re-encoding
+        digest = last[1]
+        data = None
+    else:
+        data = _canonical(lock)
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        _last_written = ({**lock, "packages": dict(lock.get("packages") or {})}, digest, data)
     folder = os.path.join(os.fspath(root), "locks")
     path = os.path.join(folder, f"{digest}.json")
     if not os.path.exists(path):
         from ._io import atomic_write_bytes
 
         os.makedirs(folder, exist_ok=True)
-        atomic_write_bytes(path, data)  # concurrent writers write identical bytes: either rename wins
+        atomic_write_bytes(path, data if data is not None else _canonical(lock))  # concurrent writers write identical bytes: either rename wins
     return _summary(digest, lock)
 
 
