@@ -235,18 +235,45 @@ class Experiment:
         for k, v in extra.items():
             rec[k] = to_jsonable(v)
         self._writer = w = RunWriter(info_dir, rec)
-        try:
-            w.write_record()
-        except OSError as e:
-            raise StoreError(f"cannot write the run record in {str(info_dir)!r}: {e.strerror or e}") from e
+        # A slow hook (a git snapshot taken here) gets a start record written before it runs; when every
+        # hook is quick (e.g. in a Hydra job, whose snapshot the launching process took), one write after
+        # the hooks is enough.
+        early = any(getattr(h, "enabled", True) and not getattr(h, "quick", False) for h in self._hooks)
+        if early:
+            self._first_write(w)
         self._started = True
         with _running_lock:
             _running.append(self)
         for hook in self._hooks:
             self._call_hook(hook, "on_start")
-        w.write_record()
+        if early:
+            w.write_record()
+        else:
+            try:
+                self._first_write(w)
+            except StoreError:
+                self._started = False
+                self._forget()
+                raise
         w.start_heartbeat(self.heartbeat_interval)
         return self
+
+    def _first_write(self, w: RunWriter) -> None:
+        try:
+            w.write_record()
+        except OSError as e:
+            raise StoreError(f"cannot write the run record in {str(w.info_dir)!r}: {e.strerror or e}") from e
+
+    def _forget(self) -> None:
+        """This process no longer tracks the run (ended, or its start failed)."""
+        with _running_lock:
+            try:
+                _running.remove(self)
+            except ValueError:
+                pass
+        abort = sys.modules.get("lumo_hydra.abort")
+        if abort is not None:
+            abort.unwatch(self)
 
     def _call_hook(self, hook: Any, method: str) -> None:
         name = getattr(hook, "name", None) or type(hook).__name__

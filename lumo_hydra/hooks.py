@@ -27,8 +27,13 @@ logger = logging.getLogger("lumo_hydra")
 class ExpHook:
     """Base class of experiment hooks. Subclasses override ``on_start`` and/or ``on_end``.
 
-    ``msg`` (set by the hook during ``on_start``) is recorded in ``hooks[name]['msg']``.
+    ``msg`` (set by the hook during ``on_start``) is recorded in ``hooks[name]['msg']``. ``quick``: the
+    hook's ``on_start`` takes no noticeable time; when every enabled hook is quick, the start record is
+    written once, after the hooks (otherwise also once before them, so a slow hook never leaves a run
+    folder without a record). Objects that are not ``ExpHook`` count as slow.
     """
+
+    quick = True
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = bool(enabled)
@@ -60,6 +65,10 @@ class GitCommit(ExpHook):
         super().__init__(enabled)
         self.result = result
         self.path = path
+
+    @property
+    def quick(self) -> bool:  # type: ignore[override]
+        return self.result is not None  # a snapshot taken here runs git
 
     def on_start(self, exp: "Experiment") -> None:
         if self.result is not None:

@@ -314,3 +314,46 @@ def test_pickling_gives_a_read_only_copy_or_a_fresh_unstarted_run(lumo_home: Pat
         copy.dump_metric("a", 2.0)
     exp.end()
     assert pickle.loads(pickle.dumps(copy)).status == "finished"
+
+
+def test_start_record_is_there_before_a_slow_hook_runs(lumo_home: Path) -> None:
+    """A hook that is not known to be quick (here a plain object) sees the start record on disk; when
+    every hook is quick, the record is written once, after them."""
+    from lumo_hydra.hooks import LastCmd
+
+    seen: list[bool] = []
+
+    class Plain:  # not an ExpHook: counts as slow
+        def on_start(self, exp: Experiment) -> None:
+            seen.append((Path(exp.info_dir) / "run.json").exists())
+
+        def on_end(self, exp: Experiment) -> None:
+            pass
+
+    Experiment("slow", hooks=[Plain()], heartbeat_interval=0).start().end()
+
+    class Quick(LastCmd):
+        def on_start(self, exp: Experiment) -> None:
+            seen.append((Path(exp.info_dir) / "run.json").exists())
+            super().on_start(exp)
+
+    exp = Experiment("quick", hooks=[Quick(command="x")], heartbeat_interval=0).start()
+    assert seen == [True, False]
+    assert json.loads((Path(exp.info_dir) / "run.json").read_text())["execute"]["command"] == "x"
+    exp.end()
+
+
+def test_a_start_that_cannot_write_its_record_is_not_left_open(lumo_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lumo_hydra import abort, current_experiment
+    from lumo_hydra.errors import StoreError
+    from lumo_hydra.hooks import RecordAbort
+    from lumo_hydra.store import RunWriter
+
+    def refuse(self: RunWriter) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(RunWriter, "write_record", refuse)
+    exp = Experiment("full", hooks=[RecordAbort()], heartbeat_interval=0)
+    with pytest.raises(StoreError, match="No space left"):
+        exp.start()
+    assert current_experiment() is not exp and exp not in abort.open_runs() and not exp.is_running
