@@ -34,38 +34,63 @@ _NOT_RERUN_PREFIXES = (
 )
 
 
-def hydra_facts(config: Any) -> dict[str, Any]:
-    """The job facts lumo-hydra records, read from the ``hydra`` node in one pass (``OmegaConf.select``
-    per key costs about 0.1 ms each; this is a few times cheaper). Missing values are ``None``."""
+def _raw(node: Any, path: tuple[str, ...]) -> Any:
+    """The value at ``path`` under an OmegaConf node, read without resolving anything on the way (no
+    ``OmegaConf.select``, whose per-key validation and interpolation parsing cost ~0.1 ms each).
+    Returns ``_RESOLVE`` for an interpolation, ``None`` for a missing key or ``???``."""
+    for key in path:
+        content = getattr(node, "_content", None)  # a DictConfig's children, by key
+        if not isinstance(content, dict):  # not a DictConfig, or one that is None, ??? or ${...} itself
+            return _RESOLVE if getattr(node, "_is_interpolation", lambda: False)() else None
+        node = content.get(key)
+        if node is None:
+            return None
+    try:
+        if node._is_missing():
+            return None
+        if node._is_interpolation():
+            return _RESOLVE
+        content = getattr(node, "_content", None)
+        if isinstance(content, list):  # a ListConfig: its items' raw values
+            return [_RESOLVE if c._is_interpolation() else c._value() for c in content]
+        return node._value()
+    except Exception:
+        return _RESOLVE
+
+
+_RESOLVE = object()
+
+
+def hydra_facts(config: Any, *, sweep_dir: str | None = None) -> dict[str, Any]:
+    """The job facts lumo-hydra records, read from the ``hydra`` node. Missing values are ``None``.
+
+    Values are read raw (they are plain in a job's config: Hydra fills them in); an interpolation
+    falls back to ``OmegaConf.select``. ``sweep_dir``: the sweep folder when the caller already knows it
+    (it is usually an interpolation such as ``${now:...}``, resolved once in the launching process).
+    """
     from omegaconf import OmegaConf
 
-    def get(node: Any, *path: str) -> Any:
-        for key in path:
+    def get(*path: str) -> Any:
+        v = _raw(config, ("hydra", *path))
+        if v is _RESOLVE or (isinstance(v, list) and any(x is _RESOLVE for x in v)):
             try:
-                if node is None or OmegaConf.is_missing(node, key):
-                    return None
-                node = node[key]
+                v = OmegaConf.select(config, ".".join(("hydra", *path)), default=None, throw_on_missing=False)
+                v = OmegaConf.to_container(v, resolve=False) if OmegaConf.is_config(v) else v
             except Exception:
                 return None
-        return node
+        return v
 
-    h = get(config, "hydra")
-    ov = get(h, "overrides")
-    try:
-        overrides = OmegaConf.to_container(ov, resolve=False) if ov is not None else {}
-    except Exception:
-        overrides = {}
-    mode = get(h, "mode")
+    mode = get("mode")
     return {
-        "task": [str(o) for o in (overrides.get("task") or [])],  # type: ignore[union-attr]
-        "hydra": [str(o) for o in (overrides.get("hydra") or [])],  # type: ignore[union-attr]
-        "output_dir": get(h, "runtime", "output_dir"),
-        "job_name": get(h, "job", "name"),
-        "job_num": get(h, "job", "num"),
-        "job_id": get(h, "job", "id"),
-        "sweep_dir": get(h, "sweep", "dir"),
-        "launcher": get(h, "launcher", "_target_"),
-        "sweeper": get(h, "sweeper", "_target_"),
+        "task": [str(o) for o in (get("overrides", "task") or [])],
+        "hydra": [str(o) for o in (get("overrides", "hydra") or [])],
+        "output_dir": get("runtime", "output_dir"),
+        "job_name": get("job", "name"),
+        "job_num": get("job", "num"),
+        "job_id": get("job", "id"),
+        "sweep_dir": sweep_dir if sweep_dir is not None else get("sweep", "dir"),
+        "launcher": get("launcher", "_target_"),
+        "sweeper": get("sweeper", "_target_"),
         "mode": str(mode) if mode is not None else None,
     }
 
@@ -167,6 +192,7 @@ def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: s
         (folder / "jobs").mkdir()
         launch["sweep_id"] = sweep_id
         facts = hydra_facts(config)
+        launch["sweep_dir"] = facts["sweep_dir"]
         sweep = {
             "sweep_id": sweep_id,
             "exp_name": exp_name or str(facts["job_name"] or "app"),
@@ -231,15 +257,13 @@ def _numeric_metrics(value: Any) -> dict[str, float]:
 def start_job(config: Any, launch: Mapping[str, Any] | None, *, exp_name: str | None,
               home: str | None, switches: Mapping[str, bool], heartbeat_interval: float) -> Any:
     """Start the experiment of one Hydra job (in the job process) and return it."""
-    from omegaconf import OmegaConf
-
     from .experiment import SimpleExperiment
     from . import hooks as H
     from .hooks import build_command
 
     if launch is None:  # e.g. a launcher that called on_job_start without on_run/multirun_start here
         launch = {"argv": user_argv(), "cwd": os.getcwd(), "snapshot": None, "sweep_id": None}
-    facts = hydra_facts(config)
+    facts = hydra_facts(config, sweep_dir=launch.get("sweep_dir"))
     name = exp_name or str(facts["job_name"] or "app")
     cwd = launch.get("cwd") or os.getcwd()
     argv = job_argv(launch, facts)
@@ -258,12 +282,7 @@ def start_job(config: Any, launch: Mapping[str, Any] | None, *, exp_name: str | 
         H.FinalReport(enabled=on["final_report"]),
     ]
 
-    task_cfg = {k: v for k, v in config.items() if k != "hydra"} if hasattr(config, "items") else {}
-    try:
-        resolved = OmegaConf.to_container(OmegaConf.create(task_cfg), resolve=True)
-    except Exception as e:  # an interpolation that only resolves inside the task: keep it unresolved
-        log.debug("config not resolvable at job start: %s", e)
-        resolved = OmegaConf.to_container(OmegaConf.create(task_cfg), resolve=False)
+    resolved = task_params(config)
     hydra_info = {  # the resolved config itself is recorded once, as ``params``
         "overrides": facts["task"],
         "hydra_overrides": facts["hydra"],
@@ -283,6 +302,27 @@ def start_job(config: Any, launch: Mapping[str, Any] | None, *, exp_name: str | 
     if sweep_id:
         mark_sweep_job(exp.root, sweep_id, hydra_info["job_num"], str(exp.test_name))
     return exp
+
+
+def task_params(config: Any) -> dict[str, Any]:
+    """The job's config without the ``hydra`` node, as plain data, resolved key by key in place (the
+    config itself is not copied): a top-level key whose interpolations do not resolve at job start (e.g.
+    a resolver only the task registers) is recorded unresolved, the others resolved."""
+    from omegaconf import OmegaConf
+
+    out: dict[str, Any] = {}
+    keys = getattr(config, "keys", None)
+    for k in (keys() if keys is not None else ()):
+        if k == "hydra":
+            continue
+        node = config._get_node(k) if hasattr(config, "_get_node") else config[k]
+        container = OmegaConf.is_config(node)
+        try:
+            out[str(k)] = OmegaConf.to_container(node, resolve=True) if container else config[k]
+        except Exception as e:
+            log.debug("config key %r not resolvable at job start: %s", k, e)
+            out[str(k)] = OmegaConf.to_container(node, resolve=False) if container else getattr(node, "_value", lambda: node)()
+    return out
 
 
 def end_job(exp: Any, job_return: Any) -> None:
