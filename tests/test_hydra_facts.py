@@ -17,8 +17,14 @@ def cfg(tmp_path: Path):
     (conf / "config.yaml").write_text(
         "x: 1\nname: run-${x}\nnested:\n  a: ${x}\n  b: [1, '${x}']\nlate: ${now:%Y}\nmissing: ???\n"
         "custom: ${only_in_task:1}\n")
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        c = compose("config", overrides=["x=3", "hydra/callbacks=lumo"], return_hydra_config=True)
+    from hydra.version import VersionBase
+
+    base = VersionBase.instance().version_base  # composing sets Hydra's global version base: restore it
+    try:
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            c = compose("config", overrides=["x=3", "hydra/callbacks=lumo"], return_hydra_config=True)
+    finally:
+        VersionBase.instance().version_base = base
     with open_dict(c):
         c.hydra.job.num = 4
         c.hydra.job.id = "job-4"
@@ -45,8 +51,12 @@ def test_facts_match_omegaconf_select(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     HydraConfig.instance().set_config(cfg)  # for ${hydra:...}
-    facts = hydra_facts(cfg)
-    assert facts == reference(cfg)
+    try:
+        facts = hydra_facts(cfg)
+        expected = reference(cfg)
+    finally:
+        HydraConfig.instance().cfg = None  # type: ignore[assignment]  (other in-process Hydra tests follow)
+    assert facts == expected
     assert facts["task"] == ["x=3"] and facts["hydra"] == ["hydra/callbacks=lumo"]
     assert facts["sweep_dir"].startswith("multirun/2")  # resolved
     assert hydra_facts(cfg, sweep_dir="/given")["sweep_dir"] == "/given"  # known by the launching process
