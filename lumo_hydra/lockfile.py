@@ -25,6 +25,8 @@ _CACHE_VERSION = 1
 _VERSION_OK = re.compile(r"^[0-9A-Za-z.+!_]+$")
 _DIGEST = re.compile(r"^[0-9a-f]{16}$")
 _memo: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+# (cwd if "" is on sys.path, *sys.path) -> (the sys.path folders, the cache key's source, the cache key)
+_keys: dict[tuple[Any, ...], tuple[list[str], str, str]] = {}
 # the last lock write_lock saw, with its digest and canonical bytes
 _last_written: tuple[dict[str, Any], str, bytes] | None = None
 
@@ -173,9 +175,14 @@ def collect_lock(*, use_cache: bool = True) -> dict[str, Any]:
     With ``use_cache`` the package list comes from the per-environment cache when no ``sys.path``
     folder changed since it was written.
     """
-    entries = _path_entries()
-    key_src = "\0".join([sys.prefix, sys.executable, sys.version, *entries])
-    key = hashlib.sha256(key_src.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    path_now = (os.getcwd() if "" in sys.path else None, *sys.path)
+    known = _keys.get(path_now)
+    if known is None:
+        entries = _path_entries()
+        key_src = "\0".join([sys.prefix, sys.executable, sys.version, *entries])
+        key = hashlib.sha256(key_src.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+        known = _keys[path_now] = (entries, key_src, key)
+    entries, key_src, key = known
     mt = _mtimes(entries)
     base: dict[str, Any] | None = None
     cache_file = None
