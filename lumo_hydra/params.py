@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy as _copy
 import dataclasses
-import difflib
 import functools
 import hashlib
 import json
@@ -127,6 +126,8 @@ class Choice(Validator):
         if found is dataclasses.MISSING:
             hint = ""
             if isinstance(value, str):
+                import difflib
+
                 close = difflib.get_close_matches(value, [c for c in self.choices if isinstance(c, str)], n=1)
                 if close:
                     hint = f"did you mean {close[0]!r}?"
@@ -523,6 +524,8 @@ class Params:
     def _unknown(self, key: str) -> UnknownKeyError:
         full = self._path + key
         keys = [self._path + k for k in _flat_keys(self)]
+        import difflib
+
         close = difflib.get_close_matches(full, keys, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         return UnknownKeyError(

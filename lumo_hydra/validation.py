@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .errors import ParamsValueError
-from .params import VALIDATOR_KEY, Validator
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .params import Validator
+# (lumo_hydra.params is imported only when a config has a structured node that may carry validators:
+# a Hydra job of a plain YAML app never pays for it)
 
 __all__ = ["ParamsValidationError", "validate_config", "validate_sweep", "validators_of", "validator_for_key"]
 
@@ -53,6 +57,8 @@ def validators_of(tp: Any) -> dict[str, Validator]:
     """``{field name: validator}`` of a structured type (empty for anything that is not a dataclass)."""
     if not (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
         return {}
+    from .params import VALIDATOR_KEY, Validator
+
     out: dict[str, Validator] = {}
     for f in dataclasses.fields(tp):
         v = f.metadata.get(VALIDATOR_KEY) if f.metadata else None

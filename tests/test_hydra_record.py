@@ -285,3 +285,28 @@ def test_unknown_option_is_an_error(project: Path, tmp_path: Path) -> None:
     assert r.returncode != 0
     assert "hydra.callbacks.lumo.dairy" in r.stderr and "did you mean 'diary'" in r.stderr
     assert not (store(tmp_path) / "experiments").exists() or not runs(store(tmp_path))
+
+
+LEAN = '''
+import sys
+import hydra
+
+@hydra.main(version_base="1.3", config_path=None, config_name="config")
+def main(cfg):
+    heavy = ("lumo_hydra.params", "lumo_hydra.watcher", "difflib", "pandas", "torch", "git", "psutil")
+    print("LOADED", sorted(m for m in heavy if m in sys.modules))
+
+if __name__ == "__main__":
+    from hydra.core.config_store import ConfigStore
+    ConfigStore.instance().store(name="config", node={"x": 1})
+    main()
+'''
+
+
+def test_recording_a_plain_app_loads_nothing_heavy(project: Path, tmp_path: Path) -> None:
+    """What a recorded job of a plain (no typed Params) app imports: none of the heavy or unneeded
+    modules (each costs every launching process its import time)."""
+    (project / "lean.py").write_text(LEAN)
+    out, _ = run_python_script(["lean.py", "-m", "x=1,2", "hydra/callbacks=lumo", f"hydra.sweep.dir={tmp_path}/mr"])
+    assert out.count("LOADED []") == 2, out
+    assert len(runs(store(tmp_path))) == 2
