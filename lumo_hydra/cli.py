@@ -820,7 +820,8 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
 
     g = p.add_argument_group("filters")
     g.add_argument("--exp", action="append", metavar="NAME", help="experiment name or glob (repeatable)")
-    g.add_argument("--status", action="append", choices=STATUSES, help="run status (repeatable)")
+    g.add_argument("--status", action="append", type=_status, metavar="{" + ",".join(STATUSES) + "}",
+                   help="run status (repeatable)")
     g.add_argument("--since", metavar="WHEN", help="started at/after: ISO date/time, Unix time or age (2h, 3d)")
     g.add_argument("--until", metavar="WHEN", help="started at/before: ISO date/time, Unix time or age")
     g.add_argument("--sweep", action="append", metavar="ID", help="sweep id or prefix (repeatable)")
@@ -842,6 +843,18 @@ def _positive_int(v: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
     return n
+
+
+def _status(v: str) -> str:
+    from .status import STATUSES
+
+    if v in STATUSES:
+        return v
+    import difflib
+
+    close = difflib.get_close_matches(v, list(STATUSES), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise argparse.ArgumentTypeError(f"invalid status: {v!r}{hint} allowed: {', '.join(STATUSES)}")
 
 
 def _stale(v: str) -> float:

@@ -66,6 +66,8 @@ def test_list_table_filters_sort_limit(store: Path) -> None:
 def test_usage_and_errors_exit_codes(store: Path) -> None:
     assert cli("list", "--bogus", root=store).returncode == 2
     assert cli("list", "--status", "done", root=store).returncode == 2
+    r = cli("list", "--status", "runing", root=store)
+    assert r.returncode == 2 and "did you mean 'running'?" in r.stderr and "crashed" in r.stderr
     r = cli("list", "--sort", "metrics.acc", root=store)
     assert r.returncode == 1 and "did you mean metrics.Acc" in r.stderr
     r = cli("list", "--since", "yesterday", root=store)
