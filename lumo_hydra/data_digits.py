@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from typing import Any, Optional, Sequence
+import zlib
+from typing import Any, Optional, Sequence, Union
 
 from .errors import LumoValueError
 
@@ -81,11 +82,14 @@ class RandomAugment:
     """Random shift (up to ``round(max_shift * strength)`` pixels each way) plus Gaussian noise
     (standard deviation ``noise * strength``) on a 2-D image; ``strength=0`` is the identity.
 
-    Randomness comes from a generator per process: seeded with ``(seed, worker id)`` when ``seed`` is
-    given (reproducible), else from fresh OS entropy, so DataLoader workers never repeat each other.
+    Randomness comes from a generator per process: seeded with ``(seed, salt, worker id)`` when ``seed``
+    is given (reproducible), else from fresh OS entropy, so DataLoader workers never repeat each other.
+    ``salt`` (an int or a string, e.g. the view's name) keeps two views seeded from the same run seed
+    from drawing the same numbers.
     """
 
-    def __init__(self, strength: float = 1.0, max_shift: int = 2, noise: float = 0.1, seed: Optional[int] = None):
+    def __init__(self, strength: float = 1.0, max_shift: int = 2, noise: float = 0.1, seed: Optional[int] = None,
+                 salt: Union[int, str] = 0):
         if not 0.0 <= float(strength) <= 10.0:
             raise LumoValueError(f"invalid value for 'strength': {strength!r}; allowed: [0, 10]")
         if int(max_shift) < 0:
@@ -95,7 +99,10 @@ class RandomAugment:
         self.strength = float(strength)
         self.max_shift = int(max_shift)
         self.noise = float(noise)
+        if isinstance(salt, bool) or not isinstance(salt, (int, str)) or (isinstance(salt, int) and salt < 0):
+            raise LumoValueError(f"invalid value for 'salt': {salt!r}; allowed: an int >= 0 or a string")
         self.seed = seed
+        self.salt = salt
         self._rng: Any = None
         self._pid: Optional[int] = None
 
@@ -107,7 +114,10 @@ class RandomAugment:
             if self.seed is None:
                 self._rng = np.random.default_rng()
             else:
-                self._rng = np.random.default_rng([int(self.seed), _worker_id()])
+                key = [int(self.seed), _worker_id()]
+                if self.salt != 0:  # (salt 0 keeps the streams of earlier versions)
+                    key.insert(1, self.salt if isinstance(self.salt, int) else zlib.crc32(self.salt.encode("utf-8")))
+                self._rng = np.random.default_rng(key)
             self._pid = pid
         return self._rng
 
@@ -132,7 +142,9 @@ class RandomAugment:
         return state
 
     def __repr__(self) -> str:
-        return f"RandomAugment(strength={self.strength}, max_shift={self.max_shift}, noise={self.noise}, seed={self.seed})"
+        salt = f", salt={self.salt!r}" if self.salt != 0 else ""
+        return (f"RandomAugment(strength={self.strength}, max_shift={self.max_shift}, noise={self.noise}, "
+                f"seed={self.seed}{salt})")
 
 
 class AddChannel:
