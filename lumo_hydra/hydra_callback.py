@@ -139,13 +139,29 @@ class LumoCallback(Callback):
             raise SystemExit(_message(e)) from None
 
     def _validate_multirun(self, config: Any) -> None:
-        """MULTIRUN, launching process, before the sweeper exists: check the base config and every
-        value of every sweep override, so a bad sweep stops before any job (or job folder) exists."""
+        """MULTIRUN, launching process, before the sweeper exists: check the base config, every value
+        of every sweep override, and every option of every swept config group, so a bad sweep stops
+        before any job (or job folder) exists."""
         from .errors import ParamsValueError
-        from .validation import validate_config, validate_sweep
+        from .validation import validate_config, validate_group_sweeps, validate_sweep
+
+        def group_sweeps(cfg: Any) -> None:
+            from hydra.core.global_hydra import GlobalHydra
+
+            try:
+                gh = GlobalHydra.instance()
+                if gh.is_initialized():
+                    loader = gh.config_loader()
+                    validate_group_sweeps(cfg, lambda ovs: loader.load_sweep_config(cfg, ovs))
+            except ParamsValueError:
+                raise
+            except Exception as e:  # an extra check: never the reason a sweep cannot start
+                import logging
+
+                logging.getLogger("lumo_hydra").debug("config-group sweep check skipped: %s", e)
 
         errors: list[ParamsValueError] = []
-        for check in (validate_config, validate_sweep):
+        for check in (validate_config, validate_sweep, group_sweeps):
             try:
                 check(config)
             except ParamsValueError as e:

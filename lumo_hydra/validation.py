@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # (lumo_hydra.params is imported only when a config has a structured node that may carry validators:
 # a Hydra job of a plain YAML app never pays for it)
 
-__all__ = ["ParamsValidationError", "validate_config", "validate_sweep", "validators_of", "validator_for_key"]
+__all__ = ["ParamsValidationError", "validate_config", "validate_sweep", "validate_group_sweeps", "validators_of",
+           "validator_for_key"]
 
 
 class ParamsValidationError(ParamsValueError):
@@ -229,4 +230,53 @@ def validate_sweep(cfg: Any, overrides: Sequence[str] | None = None) -> None:
                 if mark not in seen:
                     seen.add(mark)
                     errors.append(e)
+    _raise(errors)
+
+
+def validate_group_sweeps(cfg: Any, compose: Any, overrides: Sequence[str] | None = None) -> None:
+    """Check the options of every config-group sweep (``-m optim=sgd,adam``) before any job starts.
+
+    A group option can bring values that break a validator (its YAML sets ``lr: 20`` where the schema
+    allows ``[0, 1]``), which :func:`validate_sweep` cannot see from the override text. For each option
+    of each swept group, ``compose(overrides)`` composes the job config with just that selection (the
+    other keys keep their base values, which are checked separately) and :func:`validate_config` checks
+    it. Errors name the selection that causes them. Validators come only from ``lumo_hydra.params``, so
+    when it was never imported nothing is composed (plain YAML apps pay nothing).
+    """
+    import sys
+
+    from omegaconf import OmegaConf
+
+    if "lumo_hydra.params" not in sys.modules:
+        return
+    if overrides is None:
+        overrides = list(OmegaConf.select(cfg, "hydra.overrides.task", default=None) or [])
+    choices = OmegaConf.select(cfg, "hydra.runtime.choices", default=None)
+    groups = set(choices.keys()) if choices is not None else set()
+
+    def group_sweep(o: str) -> bool:  # text pre-check: parse only what may be a group sweep
+        key, sep, value = str(o).lstrip("+~").partition("=")
+        return bool(sep) and key.partition("@")[0].strip() in groups and ("," in value or "(" in value)
+
+    candidates = [o for o in overrides if group_sweep(o)]
+    if not candidates:
+        return
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
+
+    errors: list[ParamsValueError] = []
+    for ov in OverridesParser.create().parse_overrides(candidates):
+        if ov.is_delete() or not ov.is_sweep_override() or ov.value_type == ValueType.GLOB_CHOICE_SWEEP:
+            continue
+        for option in ov.sweep_string_iterator():
+            selection = f"{ov.get_key_element()}={option}"
+            try:
+                job_cfg = compose([selection])
+            except Exception:  # a missing option and the like: Hydra reports those itself
+                continue
+            try:
+                validate_config(job_cfg)
+            except ParamsValueError as e:
+                for err in getattr(e, "errors", [e]):
+                    errors.append(ParamsValueError(err.key, err.value, err.allowed, f"with {selection}"))
     _raise(errors)

@@ -356,11 +356,19 @@ def test_typed_example_app(tmp_path: Path) -> None:
     assert bad.returncode != 0 and "[0, 10]" in bad.stderr
 
 
-def test_lumo_main_checks_each_job_of_a_swept_config_group(apps: Path, tmp_path: Path) -> None:
-    # a config-group sweep is not expanded before launch; lumo_hydra.main checks each job's config instead
-    sweep = tmp_path / "group-sweep"
-    r = run_app(apps / "app.py", "-m", "--config-path", str(apps / "conf"), "--config-name", "config",
-                "optim=sgd,broken", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+@pytest.mark.parametrize("script, extra", [("app.py", []), ("plain.py", ["hydra/callbacks=lumo"])])
+def test_a_swept_config_group_is_checked_before_any_job(apps: Path, tmp_path: Path, script: str,
+                                                        extra: list[str]) -> None:
+    """Each option of a swept group is composed and checked before launch, for lumo_hydra.main and for
+    plain @hydra.main apps with hydra/callbacks=lumo; the error names the selection."""
+    sweep = tmp_path / f"group-sweep-{script}"
+    r = run_app(apps / script, "-m", "--config-path", str(apps / "conf"), "--config-name", "config",
+                "optim=sgd,broken", *extra, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert r.returncode != 0
-    assert r.stdout.count("TASK STARTED") == 1 and "RESULT 1.0 mlp sgd 0.2 3" in r.stdout
-    assert "'optim.lr': 5" in r.stderr
+    assert "TASK STARTED" not in r.stdout and "RESULT" not in r.stdout and "Launching" not in r.stdout + r.stderr
+    assert "'optim.lr': 5" in r.stderr and "with optim=broken" in r.stderr, r.stderr
+    assert not sweep.exists() or not any(sweep.iterdir())
+    ok = run_app(apps / script, "-m", "--config-path", str(apps / "conf"), "--config-name", "config",
+                 "optim=sgd,optim_schema", *extra, f"hydra.sweep.dir={sweep}-ok", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.count("RESULT") == 2
