@@ -111,10 +111,11 @@ def main() -> None:
         times: dict[str, list[tuple[float, float]]] = {k: [] for k in VARIANTS}
         for extra in VARIANTS.values():  # warm caches (bytecode, dependency lock)
             run(base + extra, repo, env)
-        for _ in range(a.repeats):  # alternate, so every variant sees the same machine load
-            for name, extra in VARIANTS.items():
-                times[name].append(run(base + extra, repo, env))
-        print(f"sweep of {a.jobs} trivial jobs, launcher={a.launcher}, {a.repeats} alternating repeats; "
+        names = list(VARIANTS)
+        for i in range(a.repeats):  # alternate, rotating the order: every variant sees the same load and
+            for name in names[i % len(names):] + names[:i % len(names)]:  # runs first, second, third alike
+                times[name].append(run(base + VARIANTS[name], repo, env))
+        print(f"sweep of {a.jobs} trivial jobs, launcher={a.launcher}, {a.repeats} rotating repeats; "
               f"load average {os.getloadavg()[0]:.1f}")
         counts: dict[str, int] = {}
         if a.instructions and shutil.which("valgrind"):
