@@ -110,3 +110,15 @@ def test_hydra_uses_it_for_our_configs(tmp_path: Path) -> None:
     out, _ = run_python_script([str(app), "+lumo=demo", f"hydra.run.dir={tmp_path}/out"])
     assert "('lumo-pkg', 'lumo_hydra.conf')" in out, out
     assert "MESSAGE hello from lumo-hydra" in out
+
+
+def test_a_package_that_appears_later_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ours, _ = sources("lumo_cs_later")
+    assert not ours.available()
+    pkg = tmp_path / "lumo_cs_later"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "c.yaml").write_text("a: 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    assert ours.available() and ours.load_config("c").config == {"a": 1}

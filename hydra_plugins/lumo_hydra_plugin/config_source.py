@@ -64,8 +64,10 @@ class LumoPackageConfigSource(ConfigSource):
                     dirs.add("")
                     _walk(root, "", dirs, files)
             except (ValueError, ModuleNotFoundError, TypeError, OSError):
-                pass
-            idx = _INDEX[self.path] = (root, frozenset(dirs), frozenset(files))
+                root = None
+            idx = (root, frozenset(dirs), frozenset(files))
+            if root is not None:  # (a package that cannot be found yet is looked for again next time)
+                _INDEX[self.path] = idx
         return idx
 
     @staticmethod
