@@ -71,13 +71,6 @@ def to_jsonable(obj: Any) -> Any:
     return repr(obj)
 
 
-def _default(obj: Any) -> Any:
-    out = to_jsonable(obj)
-    if out is obj:  # pragma: no cover  (to_jsonable always returns JSON types or a repr string)
-        return repr(obj)
-    return out
-
-
 def dumps(obj: Any) -> str:
     """Compact JSON of ``obj``; values JSON does not know are converted with ``to_jsonable``.
 
@@ -87,7 +80,7 @@ def dumps(obj: Any) -> str:
     ``to_jsonable`` first.
     """
     try:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_default)
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=to_jsonable)
     except (TypeError, ValueError):
         return json.dumps(to_jsonable(obj), ensure_ascii=False, separators=(",", ":"))
 

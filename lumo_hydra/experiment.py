@@ -344,11 +344,7 @@ class Experiment:
         for hook in reversed(self._hooks):
             self._call_hook(hook, "on_end")
         w.write_record()
-        with _running_lock:
-            try:
-                _running.remove(self)
-            except ValueError:
-                pass
+        self._forget()
 
     def _provisional_end(self, status: str, end_code: int, ended_by: str) -> None:
         """Write an end record now but keep the run open (a signal a Python handler may survive)."""

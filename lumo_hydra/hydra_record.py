@@ -34,6 +34,9 @@ _NOT_RERUN_PREFIXES = (
 )
 
 
+_RESOLVE = object()  # _raw's answer for a value that needs OmegaConf to resolve it
+
+
 def _raw(node: Any, path: tuple[str, ...]) -> Any:
     """The value at ``path`` under an OmegaConf node, read without resolving anything on the way (no
     ``OmegaConf.select``, whose per-key validation and interpolation parsing cost ~0.1 ms each).
@@ -56,9 +59,6 @@ def _raw(node: Any, path: tuple[str, ...]) -> Any:
         return node._value()
     except Exception:
         return _RESOLVE
-
-
-_RESOLVE = object()
 
 
 def hydra_facts(config: Any, *, sweep_dir: str | None = None) -> dict[str, Any]:

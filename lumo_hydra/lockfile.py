@@ -25,7 +25,7 @@ _CACHE_VERSION = 1
 _VERSION_OK = re.compile(r"^[0-9A-Za-z.+!_]+$")
 _DIGEST = re.compile(r"^[0-9a-f]{16}$")
 _memo: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-# (cwd if "" is on sys.path, *sys.path) -> (the sys.path folders, the cache key's source, the cache key)
+# (cwd, *sys.path) -> (the sys.path folders, the cache key's source, the cache key)
 _keys: dict[tuple[Any, ...], tuple[list[str], str, str]] = {}
 # the last lock write_lock saw, with its digest and canonical bytes
 _last_written: tuple[dict[str, Any], str, bytes] | None = None
@@ -175,7 +175,7 @@ def collect_lock(*, use_cache: bool = True) -> dict[str, Any]:
     With ``use_cache`` the package list comes from the per-environment cache when no ``sys.path``
     folder changed since it was written.
     """
-    path_now = (os.getcwd() if "" in sys.path else None, *sys.path)
+    path_now = (os.getcwd(), *sys.path)  # relative entries ("", "src") resolve against the cwd
     known = _keys.get(path_now)
     if known is None:
         entries = _path_entries()
@@ -254,8 +254,7 @@ def write_lock(root: str | os.PathLike[str], lock: dict[str, Any]) -> dict[str, 
     global _last_written
     last = _last_written
     if last is not None and last[0] == lock:  # the same lock again (every job of a sweep): no re-encoding
-        digest = last[1]
-        data = None
+        _, digest, data = last
     else:
         data = _canonical(lock)
         digest = hashlib.sha256(data).hexdigest()[:16]
@@ -266,7 +265,7 @@ def write_lock(root: str | os.PathLike[str], lock: dict[str, Any]) -> dict[str, 
         from ._io import atomic_write_bytes
 
         os.makedirs(folder, exist_ok=True)
-        atomic_write_bytes(path, data if data is not None else _canonical(lock))  # concurrent writers write identical bytes: either rename wins
+        atomic_write_bytes(path, data)  # concurrent writers write identical bytes: either rename wins
     return _summary(digest, lock)
 
 

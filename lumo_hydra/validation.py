@@ -172,11 +172,16 @@ def _sweep_values(ov: Any) -> tuple[list[Any], tuple[Any, Any] | None]:
     return [_unquote(ov.value())], None
 
 
+def _split_override(override: str) -> tuple[str, str, str]:
+    """``(key, "=", value)`` of an override's raw text, without Hydra's parser: prefixes (``+``, ``~``)
+    and a package (``@pkg``) dropped from the key; ``sep`` is empty when there is no ``=``."""
+    key, sep, value = str(override).lstrip("+~").partition("=")
+    return key.partition("@")[0].strip(), sep, value
+
+
 def _may_have_validator(cfg: Any, override: str) -> bool:
     """Cheap pre-check on the raw override text: False only when its key surely has no validator."""
-    text = str(override).lstrip("+~")
-    key, sep, _ = text.partition("=")
-    key = key.partition("@")[0].strip()
+    key, sep, _ = _split_override(override)
     if not key or not sep and not str(override).startswith("~"):
         return True  # unusual form: let the real parser decide
     if key == "hydra" or key.startswith("hydra."):
@@ -255,8 +260,8 @@ def validate_group_sweeps(cfg: Any, compose: Any, overrides: Sequence[str] | Non
     groups = set(choices.keys()) if choices is not None else set()
 
     def group_sweep(o: str) -> bool:  # text pre-check: parse only what may be a group sweep
-        key, sep, value = str(o).lstrip("+~").partition("=")
-        return bool(sep) and key.partition("@")[0].strip() in groups and ("," in value or "(" in value)
+        key, sep, value = _split_override(o)
+        return bool(sep) and key in groups and ("," in value or "(" in value)
 
     candidates = [o for o in overrides if group_sweep(o)]
     if not candidates:

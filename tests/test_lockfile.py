@@ -217,3 +217,17 @@ def test_concurrent_write_lock(fresh_cache: Path, tmp_path: Path) -> None:
     assert len({o["digest"] for o in outs}) == 1
     assert os.listdir(root / "locks") == [f"{outs[0]['digest']}.json"]
     json.loads((root / "locks" / f"{outs[0]['digest']}.json").read_text())
+
+
+def test_relative_sys_path_entries_follow_the_working_directory(fresh_cache: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative sys.path entry means another folder after a chdir (Hydra jobs may chdir): the lock follows."""
+    _dist(tmp_path / "a" / "rel", "in_a-1.0.dist-info", "in-a", "1.0")
+    _dist(tmp_path / "b" / "rel", "in_b-2.0.dist-info", "in-b", "2.0")
+    monkeypatch.setattr(sys, "path", [*sys.path, "rel"])
+    monkeypatch.chdir(tmp_path / "a")
+    first = collect_lock()["packages"]
+    monkeypatch.chdir(tmp_path / "b")
+    second = collect_lock()["packages"]
+    assert first.get("in-a") == "1.0" and "in-b" not in first
+    assert second.get("in-b") == "2.0" and "in-a" not in second
