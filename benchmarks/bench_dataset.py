@@ -23,8 +23,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lumo_hydra import DatasetBuilder
-from lumo_hydra.data_digits import AddChannelTo, Compose, Normalize, RandomAugment, load
-from lumo_hydra.data_spec import build
+from lumo_hydra.data.digits import AddChannelTo, Compose, Normalize, RandomAugment, load
+from lumo_hydra.data.spec import build
 
 
 class HandWrittenTwoView(Dataset):

@@ -24,14 +24,14 @@ def in_fresh_process(code: str, env: dict[str, str]) -> float:
 def main() -> None:
     # the job has imported lumo_hydra already; the import is measured separately below
     ours = "lock = collect_lock()"
-    pre = "from lumo_hydra.lockfile import collect_lock\n"
+    pre = "from lumo_hydra.record.lockfile import collect_lock\n"
     naive = ("import importlib.metadata as md\n"
              "lock = {d.metadata['Name']: d.version for d in md.distributions()}")
     cold, cached, meta, pip, imp = [], [], [], [], []
     for i in range(ROUNDS):
         with tempfile.TemporaryDirectory() as d:
             env = dict(os.environ, LUMO_CACHE_DIR=d)
-            imp.append(in_fresh_process("from lumo_hydra.lockfile import collect_lock", env))
+            imp.append(in_fresh_process("from lumo_hydra.record.lockfile import collect_lock", env))
             cold.append(in_fresh_process(pre + "\0" + ours, env))     # no cache file yet
             cached.append(in_fresh_process(pre + "\0" + ours, env))   # cache file written by the previous process
             meta.append(in_fresh_process(naive, env))
@@ -39,7 +39,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "pip", "freeze", "--all"], capture_output=True, check=True)
         pip.append(time.perf_counter() - t)
     # in-process: a second call in the same job (memo) and the scan alone
-    from lumo_hydra import lockfile
+    from lumo_hydra.record import lockfile
 
     n = len(lockfile.collect_lock()["packages"])
     t = time.perf_counter()
@@ -48,7 +48,7 @@ def main() -> None:
     memo = (time.perf_counter() - t) / 100
     med = statistics.median
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {n} distributions installed")
-    print(f"import lumo_hydra.lockfile (fresh process):          {med(imp) * 1000:7.2f} ms")
+    print(f"import lumo_hydra.record.lockfile (fresh process):          {med(imp) * 1000:7.2f} ms")
     print(f"ours cold   (fresh process, no cache file):          {med(cold) * 1000:7.2f} ms")
     print(f"ours cached (fresh process, cache file):             {med(cached) * 1000:7.2f} ms")
     print(f"ours again in the same process (memo):               {memo * 1000:7.3f} ms")

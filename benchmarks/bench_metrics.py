@@ -51,7 +51,7 @@ print(json.dumps(out))
 
 def bench_ours(n: int, home: Path) -> dict[str, float]:
     os.environ["LUMO_HOME"] = str(home)
-    from lumo_hydra.experiment import Experiment
+    from lumo_hydra.record.experiment import Experiment
 
     exp = Experiment("bench_metrics", heartbeat_interval=10).start()
     exp.dump_metric("warm", 0.0)

@@ -53,8 +53,8 @@ print(json.dumps({{"import": t_import, "first": t_first, "warm": t_warm}}))
 
 HYDRA_PATH = """
 import time
-from lumo_hydra.experiment import Experiment
-from lumo_hydra.hooks import Diary, FinalReport, GitCommit, LastCmd, LockFile, RecordAbort
+from lumo_hydra.record.experiment import Experiment
+from lumo_hydra.record.hooks import Diary, FinalReport, GitCommit, LastCmd, LockFile, RecordAbort
 def job():
     hooks = [GitCommit(result={"commit": "0" * 40, "msg": ""}), LastCmd(command="python app.py -m x=1,2"),
              LockFile(), RecordAbort(), Diary(), FinalReport()]

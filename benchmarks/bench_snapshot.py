@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 
-from lumo_hydra.gitsnap import snapshot
+from lumo_hydra.record.gitsnap import snapshot
 
 N_FILES = int(os.environ.get("BENCH_FILES", "10000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))

@@ -33,8 +33,8 @@ LUMO_PY = "/tmp/watcher-bench-lumo/bin/python"
 GEN = r"""
 import os, random, sys, time
 from lumo_hydra import Experiment
-from lumo_hydra.hooks import GitCommit, LockFile, LastCmd
-from lumo_hydra.gitsnap import snapshot
+from lumo_hydra.record.hooks import GitCommit, LockFile, LastCmd
+from lumo_hydra.record.gitsnap import snapshot
 root, n, repo = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 os.chdir(repo)
 snap = snapshot(repo)  # one snapshot shared by the whole 'sweep', as the Hydra callback does
@@ -81,7 +81,7 @@ print(json.dumps({"t": dt, "cpu": cpu, "t_second": dt2, "t_second_flat": dtf, "r
 
 TOUCH = r"""
 import json, os, sys
-from lumo_hydra._io import atomic_write_json
+from lumo_hydra.store.files import atomic_write_json
 root, k = sys.argv[1], int(sys.argv[2])
 exp = os.path.join(root, "experiments", "exp0")
 for name in sorted(os.listdir(exp))[:k]:

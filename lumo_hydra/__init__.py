@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from lumo_hydra._version import __version__
 
 # public name -> module that defines it
 _EXPORTS = {
@@ -17,13 +17,13 @@ _EXPORTS = {
     "arange": "lumo_hydra.params",
     "ParamsValueError": "lumo_hydra.errors",
     "LumoValueError": "lumo_hydra.errors",
-    "Experiment": "lumo_hydra.experiment",
-    "SimpleExperiment": "lumo_hydra.experiment",
-    "current_experiment": "lumo_hydra.experiment",
+    "Experiment": "lumo_hydra.record.experiment",
+    "SimpleExperiment": "lumo_hydra.record.experiment",
+    "current_experiment": "lumo_hydra.record.experiment",
     "Watcher": "lumo_hydra.watcher",
     "C": "lumo_hydra.watcher",
     "DatasetBuilder": "lumo_hydra.data",
-    "main": "lumo_hydra.main",
+    "main": "lumo_hydra._hydra.decorator",
 }
 
 __all__ = [
@@ -32,16 +32,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .errors import LumoValueError as LumoValueError, ParamsValueError as ParamsValueError
-    from .params import Params as Params, arange as arange, choice as choice
-    from .experiment import (
+    from lumo_hydra.errors import LumoValueError as LumoValueError, ParamsValueError as ParamsValueError
+    from lumo_hydra.params.params import Params as Params, arange as arange, choice as choice
+    from lumo_hydra.record.experiment import (
         Experiment as Experiment,
         SimpleExperiment as SimpleExperiment,
         current_experiment as current_experiment,
     )
-    from .watcher import C as C, Watcher as Watcher
-    from .data import DatasetBuilder as DatasetBuilder
-    from .main import main as main
+    from lumo_hydra.watcher.watcher import C as C, Watcher as Watcher
+    from lumo_hydra.data.builder import DatasetBuilder as DatasetBuilder
+    from lumo_hydra._hydra.decorator import main as main
 
 
 def __getattr__(name: str) -> Any:

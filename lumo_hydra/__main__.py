@@ -1,7 +1,7 @@
 """``python -m lumo_hydra`` is the ``lumo-hydra`` command."""
 import sys
 
-from .cli import main
+from lumo_hydra.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from lumo_hydra.status import judge_status, parse_heartbeat
+from lumo_hydra.store.status import judge_status, parse_heartbeat
 
 PY = sys.executable
 
 HEADER = """
 import os, signal, sys, time
-from lumo_hydra.experiment import Experiment
-from lumo_hydra.hooks import RecordAbort, LastCmd
+from lumo_hydra.record.experiment import Experiment
+from lumo_hydra.record.hooks import RecordAbort, LastCmd
 exp = Experiment('abort', hooks=[RecordAbort(), LastCmd()], heartbeat_interval={hb})
 exp.start()
 exp.dump_metric('step', 1)
@@ -98,8 +98,8 @@ def test_sigterm_chains_to_a_python_handler_installed_before(tmp_path: Path, lum
             print('previous handler called', flush=True)
             sys.exit(7)
         signal.signal(signal.SIGTERM, graceful)
-        from lumo_hydra.experiment import Experiment
-        from lumo_hydra.hooks import RecordAbort
+        from lumo_hydra.record.experiment import Experiment
+        from lumo_hydra.record.hooks import RecordAbort
         exp = Experiment('abort', hooks=[RecordAbort()]).start()
         open(os.path.join(os.environ['READY_DIR'], 'ready'), 'w').write(exp.info_dir)
         time.sleep(60)
@@ -168,8 +168,8 @@ def test_many_experiments_in_one_process_install_once(tmp_path: Path, lumo_home:
         for i in range(5):
             e = Experiment('abort2', hooks=[RecordAbort()]).start()
             e.end()
-        assert signal.getsignal(signal.SIGTERM).__module__ == 'lumo_hydra.abort'
-        from lumo_hydra import abort
+        assert signal.getsignal(signal.SIGTERM).__module__ == 'lumo_hydra.record.abort'
+        from lumo_hydra.record import abort
         assert abort._prev_handlers[signal.SIGTERM] is signal.SIG_DFL, abort._prev_handlers
         exp = Experiment('abort', hooks=[RecordAbort()]).start()
     """))
@@ -205,8 +205,8 @@ def test_start_from_a_thread_records_that_signals_are_not_handled(tmp_path: Path
     script = tmp_path / "thread.py"
     script.write_text(textwrap.dedent("""
         import json, signal, threading
-        from lumo_hydra.experiment import Experiment
-        from lumo_hydra.hooks import RecordAbort
+        from lumo_hydra.record.experiment import Experiment
+        from lumo_hydra.record.hooks import RecordAbort
         out = {}
         def job():
             exp = Experiment('abort', hooks=[RecordAbort()], heartbeat_interval=0).start()
@@ -229,8 +229,8 @@ def test_sigterm_survived_by_a_python_handler_keeps_the_run_open(tmp_path: Path,
         import json, os, signal, sys, time
         got = []
         signal.signal(signal.SIGTERM, lambda s, f: got.append(s))
-        from lumo_hydra.experiment import Experiment
-        from lumo_hydra.hooks import RecordAbort
+        from lumo_hydra.record.experiment import Experiment
+        from lumo_hydra.record.hooks import RecordAbort
         exp = Experiment('abort', hooks=[RecordAbort()]).start()
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.1)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lumo_hydra import DatasetBuilder
-from lumo_hydra.data import DataIndexError, DataTypeError, DataValueError
+from lumo_hydra.data.builder import DataIndexError, DataTypeError, DataValueError
 from lumo_hydra.errors import LumoValueError
 
 
@@ -275,7 +275,7 @@ def test_chain_order_is_the_order_outputs_were_added(keys):
 # ---------------------------------------------------------------------- torch DataLoader
 
 def _digits_twoview_builder():
-    from lumo_hydra.data_digits import Normalize, RandomAugment, load
+    from lumo_hydra.data.digits import Normalize, RandomAugment, load
 
     d = load("all", limit=64)
     return (DatasetBuilder().add_input("xs", d["images"], Normalize()).add_input("ys", d["targets"])
@@ -324,7 +324,7 @@ def test_random_augment_salt_separates_views_seeded_alike():
     each stays reproducible; salt 0 keeps the streams of earlier versions; bad salts are refused."""
     import numpy as np
 
-    from lumo_hydra.data_digits import RandomAugment
+    from lumo_hydra.data.digits import RandomAugment
 
     img = np.zeros((8, 8), dtype=np.float32)
 
@@ -339,7 +339,7 @@ def test_random_augment_salt_separates_views_seeded_alike():
     old = np.random.default_rng([3, 0])  # the pre-salt seeding: (seed, worker id)
     dy, dx = old.integers(-2, 3, size=2)
     first = RandomAugment(1.0, noise=0.0, seed=3)(np.arange(64, dtype=np.float32).reshape(8, 8))
-    from lumo_hydra.data_digits import _shift2d
+    from lumo_hydra.data.digits import _shift2d
 
     assert np.array_equal(first, _shift2d(np.arange(64, dtype=np.float32).reshape(8, 8), int(dy), int(dx)))
     for bad in (-1, 1.5, True, None):

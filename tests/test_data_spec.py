@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from lumo_hydra import DatasetBuilder
-from lumo_hydra.data_spec import DatasetSpecError, build, build_from_spec
+from lumo_hydra.data.spec import DatasetSpecError, build, build_from_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = __name__  # the module name Hydra imports the targets below from

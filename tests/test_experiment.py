@@ -11,9 +11,15 @@ from pathlib import Path
 import pytest
 
 from lumo_hydra.errors import LumoValueError, StoreError
-from lumo_hydra.experiment import Experiment, ExperimentStateError, SimpleExperiment, current_experiment
-from lumo_hydra.hooks import Diary, LastCmd
-from lumo_hydra.store import RUN_ID_RE, read_history
+from lumo_hydra.record.experiment import (
+    Experiment,
+    ExperimentStateError,
+    SimpleExperiment,
+    current_experiment,
+)
+from lumo_hydra.record.hooks import Diary, LastCmd
+from lumo_hydra.store.ids import RUN_ID_RE
+from lumo_hydra.store.reader import read_history
 
 PY = sys.executable
 
@@ -294,7 +300,7 @@ def test_simple_experiment_has_all_standard_hooks() -> None:
 
 
 def test_import_is_light() -> None:
-    code = ("import sys, lumo_hydra.experiment, lumo_hydra.hooks, lumo_hydra.store, lumo_hydra.abort; "
+    code = ("import sys, lumo_hydra.record.experiment, lumo_hydra.record.hooks, lumo_hydra.store.writer, lumo_hydra.record.abort; "
             "bad = [m for m in ('torch', 'pandas', 'git', 'hydra', 'omegaconf', 'psutil') if m in sys.modules]; "
             "print(bad)")
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
@@ -319,7 +325,7 @@ def test_pickling_gives_a_read_only_copy_or_a_fresh_unstarted_run(lumo_home: Pat
 def test_start_record_is_there_before_a_slow_hook_runs(lumo_home: Path) -> None:
     """A hook that is not known to be quick (here a plain object) sees the start record on disk; when
     every hook is quick, the record is written once, after them."""
-    from lumo_hydra.hooks import LastCmd
+    from lumo_hydra.record.hooks import LastCmd
 
     seen: list[bool] = []
 
@@ -344,10 +350,11 @@ def test_start_record_is_there_before_a_slow_hook_runs(lumo_home: Path) -> None:
 
 
 def test_a_start_that_cannot_write_its_record_is_not_left_open(lumo_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lumo_hydra import abort, current_experiment
+    from lumo_hydra import current_experiment
+    from lumo_hydra.record import abort
     from lumo_hydra.errors import StoreError
-    from lumo_hydra.hooks import RecordAbort
-    from lumo_hydra.store import RunWriter
+    from lumo_hydra.record.hooks import RecordAbort
+    from lumo_hydra.store.writer import RunWriter
 
     def refuse(self: RunWriter) -> None:
         raise OSError(28, "No space left on device")

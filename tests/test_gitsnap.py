@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lumo_hydra.errors import LumoValueError
-from lumo_hydra.gitsnap import GitError, diff, find_repo, snapshot, worktree
+from lumo_hydra.record.gitsnap import GitError, diff, find_repo, snapshot, worktree
 
 from conftest import git
 
@@ -254,7 +254,7 @@ def test_repository_path_with_spaces_and_non_ascii(tmp_path: Path) -> None:
 def test_git_not_installed(git_repo: Path, tmp_path: Path) -> None:
     code = textwrap.dedent(f"""
         import json
-        from lumo_hydra.gitsnap import snapshot, find_repo
+        from lumo_hydra.record.gitsnap import snapshot, find_repo
         print(json.dumps([snapshot({str(git_repo)!r}), find_repo({str(git_repo)!r})]))
     """)
     empty = tmp_path / "emptybin"
@@ -276,7 +276,7 @@ def test_concurrent_snapshots_from_8_processes(git_repo: Path) -> None:
     (git_repo / "train.py").write_text("print('dirty')\n")
     (git_repo / "new.py").write_text("N = 1\n")
     before = _user_state(git_repo)
-    code = ("import json,sys\nfrom lumo_hydra.gitsnap import snapshot\n"
+    code = ("import json,sys\nfrom lumo_hydra.record.gitsnap import snapshot\n"
             "print(json.dumps(snapshot(sys.argv[1])))\n")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(git_repo)], stdout=subprocess.PIPE, text=True)
              for _ in range(8)]
@@ -419,7 +419,7 @@ def test_private_index_gets_refreshed_stat_data(git_repo: Path) -> None:
 
 def test_fallback_tree_with_git_add(git_repo: Path, tmp_path: Path) -> None:
     """The `git add -A` path used when the fast path's write-tree fails honours ignores and exclusions."""
-    from lumo_hydra import gitsnap
+    from lumo_hydra.record import gitsnap
 
     (git_repo / "big [1].bin").write_bytes(b"x" * 100)
     (git_repo / "new file.py").write_text("n\n")

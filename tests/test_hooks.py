@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from lumo_hydra.experiment import Experiment
-from lumo_hydra.hooks import (
+from lumo_hydra.record.experiment import Experiment
+from lumo_hydra.record.hooks import (
     Diary,
     ExpHook,
     FinalReport,
@@ -112,8 +112,8 @@ def test_last_cmd_is_re_runnable(tmp_path: Path, lumo_home: Path) -> None:
     work.mkdir()
     (work / "train.py").write_text(
         "import sys, json\n"
-        "from lumo_hydra.experiment import Experiment\n"
-        "from lumo_hydra.hooks import LastCmd\n"
+        "from lumo_hydra.record.experiment import Experiment\n"
+        "from lumo_hydra.record.hooks import LastCmd\n"
         "exp = Experiment('cmd', hooks=[LastCmd()], heartbeat_interval=0).start()\n"
         "exp.end()\n"
         "print(json.dumps(sys.argv[1:]))\n"
@@ -135,7 +135,7 @@ def test_build_command_module_and_explicit() -> None:
     assert build_command(["-c"], cwd="/w", executable="/py") == "cd /w && /py -c"
     out = subprocess.run([PY, "-m", "json.tool", "--help"], capture_output=True, text=True)  # sanity: -m runs
     assert out.returncode == 0
-    code = "import runpy, sys; from lumo_hydra.hooks import build_command; print(build_command())"
+    code = "import runpy, sys; from lumo_hydra.record.hooks import build_command; print(build_command())"
     r = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True, cwd="/")
     assert r.stdout.strip() == f"cd / && {shlex.quote(PY)} -c"
 
@@ -161,7 +161,7 @@ def test_final_report_logs_to_the_lumo_hydra_logger(lumo_home: Path, caplog: pyt
 
 
 def test_final_report_without_logging_goes_to_stderr_unless_quiet(tmp_path: Path, lumo_home: Path) -> None:
-    code = ("from lumo_hydra.experiment import Experiment; from lumo_hydra.hooks import FinalReport; "
+    code = ("from lumo_hydra.record.experiment import Experiment; from lumo_hydra.record.hooks import FinalReport; "
             "Experiment('r', hooks=[FinalReport()], heartbeat_interval=0).start().end()")
     r = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout == "" and "lumo-hydra run r/" in r.stderr

@@ -212,7 +212,7 @@ def test_signals(project: Path, tmp_path: Path, sig: int, status: str) -> None:
     [rec] = runs(store(tmp_path))
     assert rec["status"] == status, rec
     if sig == signal.SIGKILL:  # no handler can run: the record stays open, the heartbeat goes stale
-        from lumo_hydra.status import judge_status  # type: ignore[attr-defined]
+        from lumo_hydra.store.status import judge_status  # type: ignore[attr-defined]
 
         hb = float((Path(rec["paths"]["info_dir"]) / "heartbeat").read_text())
         assert time.time() - hb < 30
@@ -293,7 +293,7 @@ import hydra
 
 @hydra.main(version_base="1.3", config_path=None, config_name="config")
 def main(cfg):
-    heavy = ("lumo_hydra.params", "lumo_hydra.watcher", "difflib", "pandas", "torch", "git", "psutil")
+    heavy = ("lumo_hydra.params.params", "lumo_hydra.watcher", "difflib", "pandas", "torch", "git", "psutil")
     print("LOADED", sorted(m for m in heavy if m in sys.modules))
 
 if __name__ == "__main__":

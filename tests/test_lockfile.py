@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lumo_hydra import lockfile
+from lumo_hydra.record import lockfile
 from lumo_hydra.errors import LumoValueError
-from lumo_hydra.lockfile import LockNotFoundError, collect_lock, read_lock, write_lock
+from lumo_hydra.record.lockfile import LockNotFoundError, collect_lock, read_lock, write_lock
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ def test_unwritable_cache_still_works(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_fresh_process_imports_nothing_heavy(tmp_path: Path) -> None:
-    code = ("import sys, json\nfrom lumo_hydra.lockfile import collect_lock\nlock = collect_lock()\n"
+    code = ("import sys, json\nfrom lumo_hydra.record.lockfile import collect_lock\nlock = collect_lock()\n"
             "print(json.dumps({'mods': [m for m in ('pkg_resources', 'pip', 'torch', 'importlib.metadata', 'email')"
             " if m in sys.modules], 'n': len(lock['packages']), 'cuda': 'cuda' in lock}))\n")
     env = dict(os.environ, LUMO_CACHE_DIR=str(tmp_path / "c"))
@@ -156,7 +156,7 @@ def test_fresh_process_imports_nothing_heavy(tmp_path: Path) -> None:
 
 
 def test_cuda_facts_only_when_torch_is_imported(tmp_path: Path) -> None:
-    code = ("import json, torch\nfrom lumo_hydra.lockfile import collect_lock, write_lock\n"
+    code = ("import json, torch\nfrom lumo_hydra.record.lockfile import collect_lock, write_lock\n"
             "lock = collect_lock()\nprint(json.dumps([lock.get('cuda'), write_lock(sys.argv[1], lock)]))\n")
     code = "import sys\n" + code
     env = dict(os.environ, LUMO_CACHE_DIR=str(tmp_path / "c"))
@@ -208,7 +208,7 @@ def test_read_lock_errors(tmp_path: Path) -> None:
 
 def test_concurrent_write_lock(fresh_cache: Path, tmp_path: Path) -> None:
     root = tmp_path / "store"
-    code = ("import sys, json\nfrom lumo_hydra.lockfile import collect_lock, write_lock\n"
+    code = ("import sys, json\nfrom lumo_hydra.record.lockfile import collect_lock, write_lock\n"
             "print(json.dumps(write_lock(sys.argv[1], collect_lock())))\n")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(root)], stdout=subprocess.PIPE, text=True)
              for _ in range(6)]

@@ -80,6 +80,9 @@ def test_wheel_in_fresh_venv(tmp_path: Path) -> None:
     assert "hydra_plugins/lumo_hydra_plugin/searchpath.py" in names
     assert "hydra_plugins/lumo_hydra_plugin/config_source.py" in names
     assert not any(n.startswith("hydra_plugins/__init__") for n in names), "hydra_plugins must be a namespace package"
+    # every module of the library ships (setup.cfg lists the packages one by one)
+    sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "lumo_hydra").rglob("*.py") if "__pycache__" not in p.parts}
+    assert sources - set(names) == set(), "modules missing from the wheel (add their package to setup.cfg)"
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)

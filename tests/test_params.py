@@ -13,7 +13,7 @@ import pytest
 
 from lumo_hydra import Params, arange, choice
 from lumo_hydra.errors import LumoValueError, ParamsValueError, UnknownKeyError
-from lumo_hydra.params import Arange, Choice, ParamsArgsError, ParamsFileError
+from lumo_hydra.params.params import Arange, Choice, ParamsArgsError, ParamsFileError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -404,7 +404,7 @@ def test_imperative_params_store() -> None:
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
-    from lumo_hydra.validation import validate_config
+    from lumo_hydra.params.validation import validate_config
 
     p = seed_params()
     p.store(name="test_params_imperative")

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from lumo_hydra.errors import StoreError
-from lumo_hydra.experiment import Experiment
-from lumo_hydra.store import RUN_ID_RE, claim_dir, process_start_time, read_history
+from lumo_hydra.record.experiment import Experiment
+from lumo_hydra.store.ids import RUN_ID_RE, claim_dir
+from lumo_hydra.store.procinfo import process_start_time
+from lumo_hydra.store.reader import read_history
 
 PY = sys.executable
 
@@ -35,7 +37,7 @@ def test_claim_dir_shape_and_counter(tmp_path: Path) -> None:
 
 def _start_one(home: str, barrier, out) -> None:  # runs in a child process
     os.environ["LUMO_HOME"] = home
-    from lumo_hydra.experiment import Experiment
+    from lumo_hydra.record.experiment import Experiment
 
     exp = Experiment("race", heartbeat_interval=0)
     barrier.wait()
@@ -135,7 +137,7 @@ def test_metrics_flushed_by_heartbeat_thread_and_at_end(lumo_home: Path) -> None
     exp.end()
     hist = list(read_history(info))
     assert len(hist) == 1001 and hist[-1]["v"] == 0.0 and hist[-1]["s"] == 1000
-    from lumo_hydra.store import _Beater
+    from lumo_hydra.store.writer import _Beater
 
     assert exp._writer not in _Beater._runs  # the shared heartbeat thread no longer beats for it
     hb3 = float((info / "heartbeat").read_text())
@@ -211,7 +213,7 @@ def test_one_heartbeat_thread_per_process_beats_for_every_open_run(lumo_home: Pa
 
 
 def test_atomic_writes_leave_no_temporary_files_and_usual_permissions(tmp_path: Path) -> None:
-    from lumo_hydra._io import atomic_write_json
+    from lumo_hydra.store.files import atomic_write_json
 
     old = os.umask(0o022)
     try:
@@ -225,7 +227,7 @@ def test_atomic_writes_leave_no_temporary_files_and_usual_permissions(tmp_path: 
 
 
 def test_json_of_values_json_does_not_know() -> None:
-    from lumo_hydra._io import dumps
+    from lumo_hydra.store.files import dumps
 
     class Obj:
         def __repr__(self) -> str:

@@ -16,9 +16,14 @@ from omegaconf import OmegaConf
 
 from lumo_hydra import Params, arange, choice
 from lumo_hydra.errors import ParamsValueError
-from lumo_hydra.hydra_callback import LumoCallback
-from lumo_hydra.main import CALLBACK_OVERRIDE, with_callback_override
-from lumo_hydra.validation import ParamsValidationError, validate_config, validate_sweep, validator_for_key
+from lumo_hydra._hydra.callback import LumoCallback
+from lumo_hydra._hydra.decorator import CALLBACK_OVERRIDE, with_callback_override
+from lumo_hydra.params.validation import (
+    ParamsValidationError,
+    validate_config,
+    validate_sweep,
+    validator_for_key,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,7 +55,7 @@ import lumo_hydra
 
 @lumo_hydra.main(config_name="train", version_base="1.3")
 def task(cfg):
-    from lumo_hydra.main import ORIGINAL_ARGV
+    from lumo_hydra._hydra.decorator import ORIGINAL_ARGV
     print("TASK STARTED alpha", cfg.alpha)
     p = TrainParams.from_config(cfg)
     print("RESULT", p.alpha, p.arch, p.optim.name, p.optim.lr, p.epochs)

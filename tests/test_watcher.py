@@ -16,7 +16,7 @@ import pytest
 
 from lumo_hydra import C, Watcher
 from lumo_hydra.errors import LumoValueError, RunNotFoundError
-from lumo_hydra.status import judge_status
+from lumo_hydra.store.status import judge_status
 from test_watcher_fake import this_host, write_run
 
 
@@ -222,7 +222,7 @@ def test_retrieve_history_sweep_and_resolve(store: Path) -> None:
 _WRITER = r"""
 import json, os, sys, time
 sys.path.insert(0, {tests!r})
-from lumo_hydra._io import atomic_write_json
+from lumo_hydra.store.files import atomic_write_json
 d = sys.argv[1]
 i = 0
 end = time.time() + float(sys.argv[2])

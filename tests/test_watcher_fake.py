@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lumo_hydra._io import atomic_write_json, atomic_write_text
+from lumo_hydra.store.files import atomic_write_json, atomic_write_text
 
 
 def iso(t: float) -> str:

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from lumo_hydra.data_digits import RandomAugment, load
+from lumo_hydra.data.digits import RandomAugment, load
 
 np.set_printoptions(precision=2, suppress=True, linewidth=100)  # a readable print(ds[0])
 

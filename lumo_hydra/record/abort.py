@@ -32,8 +32,9 @@ import sys
 import threading
 from typing import Any, Callable
 
+from lumo_hydra.record import registry
+
 _lock = threading.RLock()
-_open: list[Any] = []  # experiments to end (in start order)
 _installed_pid: int | None = None
 _prev_excepthook: Callable[..., Any] | None = None
 _prev_handlers: dict[int, Any] = {}
@@ -43,25 +44,19 @@ _orig_exit: Callable[..., Any] | None = None
 
 def open_runs() -> list[Any]:
     """The experiments this process will end on an abort (copy)."""
-    with _lock:
-        return list(_open)
+    return registry.open_runs(watched=True)
 
 
 def watch(exp: Any) -> str:
     """Install the handlers (once) and add ``exp`` to the open runs. Returns a short status message."""
     msg = install()
-    with _lock:
-        if exp not in _open:
-            _open.append(exp)
+    registry.watch(exp)
     return msg
 
 
 def unwatch(exp: Any) -> None:
-    with _lock:
-        try:
-            _open.remove(exp)
-        except ValueError:
-            pass
+    """Stop ending ``exp`` on an abort (it stays an open run)."""
+    registry.watch(exp, on=False)
 
 
 def _end_all(status: str | None, end_code: int | None, exception: Any = None, ended_by: str = "") -> None:

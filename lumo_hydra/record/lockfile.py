@@ -17,7 +17,7 @@ import re
 import sys
 from typing import Any
 
-from .errors import LumoValueError
+from lumo_hydra.errors import LockNotFoundError, LumoValueError
 
 __all__ = ["collect_lock", "write_lock", "read_lock", "lock_digest", "LockNotFoundError"]
 
@@ -29,10 +29,6 @@ _memo: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 _keys: dict[tuple[Any, ...], tuple[list[str], str, str]] = {}
 # the last lock write_lock saw, with its digest and canonical bytes
 _last_written: tuple[dict[str, Any], str, bytes] | None = None
-
-
-class LockNotFoundError(LumoValueError, LookupError):
-    """No lock file with that digest in the store."""
 
 
 def _normalize(name: str) -> str:
@@ -191,7 +187,7 @@ def collect_lock(*, use_cache: bool = True) -> dict[str, Any]:
         if memo is not None and memo[0] == mt:
             base = memo[1]
         else:
-            from .paths import cache_dir
+            from lumo_hydra.store.layout import cache_dir
 
             cache_file = cache_dir("locks") / f"{key}.json"
             try:
@@ -210,8 +206,8 @@ def collect_lock(*, use_cache: bool = True) -> dict[str, Any]:
         }
         if use_cache:
             try:
-                from ._io import atomic_write_text
-                from .paths import cache_dir
+                from lumo_hydra.store.files import atomic_write_text
+                from lumo_hydra.store.layout import cache_dir
 
                 cache_file = cache_file or cache_dir("locks") / f"{key}.json"
                 os.makedirs(cache_file.parent, exist_ok=True)
@@ -262,7 +258,7 @@ def write_lock(root: str | os.PathLike[str], lock: dict[str, Any]) -> dict[str, 
     folder = os.path.join(os.fspath(root), "locks")
     path = os.path.join(folder, f"{digest}.json")
     if not os.path.exists(path):
-        from ._io import atomic_write_bytes
+        from lumo_hydra.store.files import atomic_write_bytes
 
         os.makedirs(folder, exist_ok=True)
         atomic_write_bytes(path, data)  # concurrent writers write identical bytes: either rename wins

@@ -36,9 +36,9 @@ import numbers
 import os
 import sys
 import typing
-from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, ClassVar, Iterator, Mapping, Sequence, TypeVar
 
-from .errors import LumoValueError, ParamsValueError, UnknownKeyError
+from lumo_hydra.errors import LumoValueError, ParamsArgsError, ParamsFileError, ParamsValueError, UnknownKeyError
 
 __all__ = [
     "Params",
@@ -58,14 +58,6 @@ VALIDATOR_KEY = "lumo_validator"
 DOC_KEY = "lumo_doc"
 
 _P = TypeVar("_P", bound="Params")
-
-
-class ParamsFileError(LumoValueError):
-    """A parameter file is missing, unreadable or malformed (the message names the path and the line)."""
-
-
-class ParamsArgsError(LumoValueError):
-    """A command-line argument that ``Params.from_args`` cannot understand."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -657,7 +649,7 @@ class Params:
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """The values as JSON text; also written atomically to ``path`` when given."""
-        from ._io import atomic_write_text, to_jsonable
+        from lumo_hydra.store.files import atomic_write_text, to_jsonable
 
         text = json.dumps(to_jsonable(self.to_dict()), indent=2, ensure_ascii=False) + "\n"
         if path is not None:
@@ -668,7 +660,7 @@ class Params:
         """The values as YAML text; also written atomically to ``path`` when given."""
         import yaml  # type: ignore[import-untyped, unused-ignore]
 
-        from ._io import atomic_write_text, to_jsonable
+        from lumo_hydra.store.files import atomic_write_text, to_jsonable
 
         text: str = yaml.safe_dump(to_jsonable(self.to_dict()), sort_keys=False, allow_unicode=True)
         if path is not None:
@@ -677,7 +669,7 @@ class Params:
 
     def hash(self) -> str:
         """A digest of the values: equal parameters give the same hash in every process, whatever the key order."""
-        from ._io import to_jsonable
+        from lumo_hydra.store.files import to_jsonable
 
         text = json.dumps(to_jsonable(self.to_dict()), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
@@ -816,7 +808,7 @@ class Params:
         from hydra.initialize import get_gh_backup, restore_gh_from_backup
         from omegaconf import OmegaConf
 
-        from .validation import validate_config
+        from lumo_hydra.params.validation import validate_config
 
         schema_name = None
         if config_name is None:

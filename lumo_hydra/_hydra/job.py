@@ -20,6 +20,8 @@ import threading
 import time
 from typing import Any, Mapping
 
+from lumo_hydra._hydra.argv import user_argv
+
 log = logging.getLogger("lumo_hydra")
 
 #: Names of the hooks that ``hydra.callbacks.lumo.<switch>`` can turn off.
@@ -95,13 +97,6 @@ def hydra_facts(config: Any, *, sweep_dir: str | None = None) -> dict[str, Any]:
     }
 
 
-def user_argv() -> list[str]:
-    """The command line the user typed (``lumo_hydra.main`` adds an override to ``sys.argv``; this undoes it)."""
-    main_mod = sys.modules.get("lumo_hydra.main")
-    original = getattr(main_mod, "ORIGINAL_ARGV", None) if main_mod is not None else None
-    return list(original) if original else list(sys.argv)
-
-
 def job_argv(launch: Mapping[str, Any], facts: Mapping[str, Any]) -> list[str]:
     """The argv that re-runs one job alone: the user's script (absolute) with this job's overrides
     (``facts`` from :func:`hydra_facts`), no ``-m`` and no launcher or sweep options."""
@@ -138,7 +133,7 @@ class LaunchPrep:
 
     def _take_snapshot(self, path: str) -> None:
         try:
-            from .gitsnap import snapshot
+            from lumo_hydra.record.gitsnap import snapshot
 
             self._snapshot = snapshot(path)
         except BaseException as e:  # never lose the run over the snapshot: say what happened
@@ -153,7 +148,7 @@ class LaunchPrep:
                 self._thread = None
                 self.launch["snapshot"] = self._snapshot
             if self._sweep is not None:
-                from ._io import atomic_write_json
+                from lumo_hydra.store.files import atomic_write_json
 
                 folder = os.path.join(self.launch["home"], "sweeps", self.launch["sweep_id"])
                 atomic_write_json(os.path.join(folder, "sweep.json"), {**self._sweep, "git": self.launch["snapshot"]})
@@ -169,8 +164,8 @@ def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: s
     record. A store root that cannot be written raises ``StoreError`` (a run is never silently
     unrecorded).
     """
-    from .hooks import build_command
-    from .paths import lumo_home
+    from lumo_hydra.record.hooks import build_command
+    from lumo_hydra.store.layout import lumo_home
 
     argv = user_argv()
     cwd = os.getcwd()  # the original working directory: Hydra has not changed it yet
@@ -186,7 +181,8 @@ def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: s
     _check_writable(launch["home"])
     sweep: dict[str, Any] | None = None
     if multirun:
-        from .store import claim_dir, now_iso
+        from lumo_hydra.store.ids import claim_dir
+        from lumo_hydra.store.times import now_iso
 
         sweep_id, folder = claim_dir(os.path.join(launch["home"], "sweeps"))
         (folder / "jobs").mkdir()
@@ -210,7 +206,7 @@ def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: s
 
 def _check_writable(home: str) -> None:
     """Fail before any job starts when the store cannot be written (a run is never silently unrecorded)."""
-    from .errors import StoreError
+    from lumo_hydra.errors import StoreError
 
     folder = os.path.join(home, "experiments")
     try:
@@ -257,9 +253,9 @@ def _numeric_metrics(value: Any) -> dict[str, float]:
 def start_job(config: Any, launch: Mapping[str, Any] | None, *, exp_name: str | None,
               home: str | None, switches: Mapping[str, bool], heartbeat_interval: float) -> Any:
     """Start the experiment of one Hydra job (in the job process) and return it."""
-    from .experiment import SimpleExperiment
-    from . import hooks as H
-    from .hooks import build_command
+    from lumo_hydra.record.experiment import SimpleExperiment
+    from lumo_hydra.record import hooks as H
+    from lumo_hydra.record.hooks import build_command
 
     if launch is None:  # e.g. a launcher that called on_job_start without on_run/multirun_start here
         launch = {"argv": user_argv(), "cwd": os.getcwd(), "snapshot": None, "sweep_id": None}

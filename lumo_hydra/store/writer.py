@@ -8,176 +8,23 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import re
-import socket
-import sys
 import threading
 import time
 import weakref
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from ._io import atomic_write_json, atomic_write_text, to_jsonable
-from .errors import LumoValueError, StoreError
+from lumo_hydra.store.files import atomic_write_json, atomic_write_text, to_jsonable
+from lumo_hydra.store.times import now_iso
+from lumo_hydra.errors import ForkedWriterError, LumoValueError
 
 RECORD_VERSION = 1
-
-NAME_RE = re.compile(r"[A-Za-z0-9_.+-]+")
-RUN_ID_RE = re.compile(r"(\d{6})\.(\d{3,})\.([0-9a-z]{2})t")
-_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _CMPS = ("max", "min", None)
 
 #: how often the background thread flushes buffered metrics (seconds, at most)
 FLUSH_INTERVAL = 2.0
 #: buffered metric points that trigger a flush from ``dump_metric`` itself (bounds memory)
 MAX_BUFFER = 200_000
-
-
-def validate_name(value: Any, key: str = "exp_name") -> str:
-    """Return ``value`` if it is a valid experiment name (``[A-Za-z0-9_.+-]+``, not ``.``/``..``)."""
-    if not isinstance(value, str) or not NAME_RE.fullmatch(value) or value in (".", ".."):
-        raise LumoValueError(
-            f"invalid {key}: {value!r}; allowed: a non-empty string of letters, digits and _ . + - "
-            f"(no slashes or spaces, not '.' or '..')"
-        )
-    return value
-
-
-def now_iso(t: float | None = None) -> str:
-    """Local time with offset, ISO-8601, milliseconds (``2026-11-28T10:00:00.123+08:00``)."""
-    dt = datetime.fromtimestamp(time.time() if t is None else t).astimezone()
-    return dt.isoformat(timespec="milliseconds")
-
-
-def _rand2() -> str:
-    r = random.SystemRandom()
-    return r.choice(_B36) + r.choice(_B36)
-
-
-# (parent folder, day) -> (next counter, the parent's mtime_ns right after this process's last claim)
-_next_counter: dict[tuple[str, str], tuple[int, int]] = {}
-
-
-def _day_counter(parent: Path, day: str) -> int:
-    """How many runs of ``day`` are in ``parent``, or the highest counter + 1 if that is larger."""
-    n = 0
-    top = -1
-    try:
-        with os.scandir(parent) as it:
-            for e in it:
-                if e.name.startswith(day):
-                    m = RUN_ID_RE.fullmatch(e.name)
-                    if m:
-                        n += 1
-                        top = max(top, int(m.group(2)))
-    except FileNotFoundError:
-        return 0
-    return max(n, top + 1)
-
-
-def claim_dir(parent: str | os.PathLike[str], test_name: str | None = None, *, max_tries: int = 10_000) -> tuple[str, Path]:
-    """Claim a new run folder under ``parent`` atomically (``os.mkdir``) and return ``(test_name, path)``.
-
-    Without ``test_name`` a fresh id ``YYMMDD.NNN.RRt`` is made; on a conflict the next counter with
-    new random characters is tried. With ``test_name`` exactly that folder is claimed (``StoreError`` if
-    it exists). Any other failure to create folders raises ``StoreError`` naming the path.
-    """
-    parent = Path(parent)
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise StoreError(f"cannot create the store folder {str(parent)!r}: {e.strerror or e}; "
-                         f"set LUMO_HOME (or home=...) to a writable folder") from e
-    if test_name is not None:
-        validate_name(test_name, "test_name")
-        path = parent / test_name
-        try:
-            os.mkdir(path)
-        except FileExistsError as e:
-            raise StoreError(f"run folder {str(path)!r} already exists; test_name {test_name!r} is taken") from e
-        except OSError as e:
-            raise StoreError(f"cannot create the run folder {str(path)!r}: {e.strerror or e}") from e
-        return test_name, path
-    day = time.strftime("%y%m%d")
-    key = (str(parent), day)
-    # The folder scan costs O(runs of the day). A process that claimed the last folder here (the parent's
-    # mtime has not changed since) knows the next counter without it.
-    cached = _next_counter.get(key)
-    counter = None
-    if cached is not None:
-        try:
-            if os.stat(parent).st_mtime_ns == cached[1]:
-                counter = cached[0]
-        except OSError:
-            pass
-    if counter is None:
-        counter = _day_counter(parent, day)
-    for _ in range(max_tries):
-        name = f"{day}.{counter:03d}.{_rand2()}t"
-        path = parent / name
-        try:
-            os.mkdir(path)
-            try:
-                _next_counter[key] = (counter + 1, os.stat(parent).st_mtime_ns)
-            except OSError:
-                _next_counter.pop(key, None)
-            return name, path
-        except FileExistsError:
-            counter += 1
-        except OSError as e:
-            raise StoreError(f"cannot create the run folder {str(path)!r}: {e.strerror or e}") from e
-    raise StoreError(f"could not claim a run id under {str(parent)!r} after {max_tries} tries")  # pragma: no cover
-
-
-def process_start_time(pid: int | None = None) -> float | None:
-    """The process start time as a Unix float, as ``psutil.Process(pid).create_time()`` reports it.
-
-    On Linux it is read from ``/proc`` (the same formula psutil uses, without importing psutil).
-    """
-    pid = os.getpid() if pid is None else pid
-    if sys.platform.startswith("linux"):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-            fields = stat[stat.rfind(b")") + 2:].split()
-            ticks = int(fields[19])
-            with open("/proc/stat", "rb") as f:
-                for line in f:
-                    if line.startswith(b"btime"):
-                        btime = float(line.split()[1])
-                        break
-                else:
-                    raise OSError("no btime")
-            return btime + ticks / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            pass
-    try:
-        import psutil
-
-        return float(psutil.Process(pid).create_time())
-    except Exception:  # pragma: no cover
-        return None
-
-
-_pinfo_memo: dict[int, tuple[str, float | None]] = {}
-
-
-def pinfo() -> dict[str, Any]:
-    """``{pid, host, pstart, pname, argv}`` of this process (host and start time looked up once per process)."""
-    pid = os.getpid()
-    known = _pinfo_memo.get(pid)
-    if known is None:
-        known = _pinfo_memo[pid] = (socket.gethostname(), process_start_time(pid))
-    return {
-        "pid": pid,
-        "host": known[0],
-        "pstart": known[1],
-        "pname": os.path.basename(sys.executable),
-        "argv": list(sys.argv),
-    }
-
 
 def _num(v: Any) -> Any:
     """A metric value as int/float when possible (numpy/torch scalars via ``.item()``)."""
@@ -247,10 +94,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-class ForkedWriterError(LumoValueError, RuntimeError):
-    """A forked child process tried to write the run of its parent (one writer per run folder)."""
 
 
 class RunWriter:
@@ -453,29 +296,3 @@ class _Beater:
                     w.beat(due)
                 except Exception:  # a full disk must not kill the thread; try again next tick
                     pass
-
-
-def read_metrics(info_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """``metrics.json`` of a run folder, ``{}`` if missing or unreadable."""
-    try:
-        with open(Path(info_dir) / "metrics.json", "rb") as f:
-            data = json.loads(f.read())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def read_history(info_dir: str | os.PathLike[str]) -> Iterable[dict[str, Any]]:
-    """The lines of ``history.jsonl`` (a last line without newline is ignored, as the contract says)."""
-    try:
-        with open(Path(info_dir) / "history.jsonl", "rb") as f:
-            data = f.read()
-    except OSError:
-        return []
-    out = []
-    for line in data.split(b"\n")[:-1]:
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out

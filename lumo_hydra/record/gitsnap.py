@@ -19,7 +19,7 @@ import time
 import uuid
 from typing import Any
 
-from .errors import LumoValueError
+from lumo_hydra.errors import GitError, LumoValueError
 
 __all__ = ["snapshot", "find_repo", "diff", "worktree", "GitError"]
 
@@ -31,10 +31,6 @@ _EMPTY_TREES = {"4b825dc642cb6eb9a060e54bf8d69288fbee4904",  # sha1 and sha256 r
 # no split index files written next to the user's index, no pagers or prompts.
 _GIT_OPTS = ("-c", f"core.hooksPath={os.devnull}", "-c", "core.splitIndex=false")
 _BAD_REF = re.compile(r"(^[./])|(/\.)|(\.\.)|(@\{)|([\x00-\x20\x7f~^:?*\[\\])|(\.lock$)|(\.lock/)|(//)|([/.]$)|(^@$)")
-
-
-class GitError(LumoValueError):
-    """A git operation asked for by the user failed (unknown commit, destination exists, no git)."""
 
 
 def _git_exe() -> str | None:

@@ -12,38 +12,15 @@ import dataclasses
 import functools
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from .errors import ParamsValueError
+from lumo_hydra.errors import ParamsValidationError, ParamsValueError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .params import Validator
+    from lumo_hydra.params.params import Validator
 # (lumo_hydra.params is imported only when a config has a structured node that may carry validators:
 # a Hydra job of a plain YAML app never pays for it)
 
 __all__ = ["ParamsValidationError", "validate_config", "validate_sweep", "validate_group_sweeps", "validators_of",
            "validator_for_key"]
-
-
-class ParamsValidationError(ParamsValueError):
-    """Several parameters have invalid values; ``errors`` lists each :class:`ParamsValueError`.
-
-    ``key``/``value``/``allowed`` are those of the first error.
-    """
-
-    def __init__(self, errors: Sequence[ParamsValueError]) -> None:
-        errs = list(errors)
-        if not errs:
-            raise ValueError("ParamsValidationError needs at least one error")
-        first = errs[0]
-        super().__init__(first.key, first.value, first.allowed)
-        self.errors = errs
-        if len(errs) > 1:
-            lines = [f"{len(errs)} invalid parameter values:"] + [f"  - {e}" for e in errs]
-            self.args = ("\n".join(lines),)
-        else:
-            self.args = first.args
-
-    def __reduce__(self) -> Any:
-        return (type(self), (self.errors,))
 
 
 def _raise(errors: list[ParamsValueError]) -> None:
@@ -58,7 +35,7 @@ def validators_of(tp: Any) -> dict[str, Validator]:
     """``{field name: validator}`` of a structured type (empty for anything that is not a dataclass)."""
     if not (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
         return {}
-    from .params import VALIDATOR_KEY, Validator
+    from lumo_hydra.params.params import VALIDATOR_KEY, Validator
 
     out: dict[str, Validator] = {}
     for f in dataclasses.fields(tp):
@@ -148,7 +125,7 @@ def _sweep_values(ov: Any) -> tuple[list[Any], tuple[Any, Any] | None]:
     """The values an override stands for, and ``(start, end)`` for an interval sweep."""
     from hydra.core.override_parser.types import IntervalSweep, RangeSweep, ValueType
 
-    from .params import _unquote
+    from lumo_hydra.params.params import _unquote
 
     vt = ov.value_type
     if vt == ValueType.INTERVAL_SWEEP:
@@ -252,7 +229,7 @@ def validate_group_sweeps(cfg: Any, compose: Any, overrides: Sequence[str] | Non
 
     from omegaconf import OmegaConf
 
-    if "lumo_hydra.params" not in sys.modules:
+    if "lumo_hydra.params.params" not in sys.modules:
         return
     if overrides is None:
         overrides = list(OmegaConf.select(cfg, "hydra.overrides.task", default=None) or [])

@@ -10,16 +10,14 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-import types
 import typing
 from typing import Any, Callable, TypeVar
 
-from .errors import LumoValueError
+from lumo_hydra._hydra.argv import ORIGINAL_ARGV
+from lumo_hydra.errors import LumoValueError
 
 __all__ = ["main", "ORIGINAL_ARGV", "CALLBACK_OVERRIDE"]
 
-#: ``sys.argv`` as the user typed it, captured when the decorated main is called (empty before)
-ORIGINAL_ARGV: list[str] = []
 
 #: the override that makes the callback active (merges into ``hydra/callbacks=lumo`` if selected)
 CALLBACK_OVERRIDE = "++hydra.callbacks.lumo._target_=lumo_hydra.hydra_callback.LumoCallback"
@@ -51,7 +49,7 @@ def main(
 
         @functools.wraps(task_function)  # Hydra unwraps __wrapped__ to find the user's file/module
         def job(cfg: Any) -> Any:
-            from .validation import validate_config
+            from lumo_hydra.params.validation import validate_config
 
             if _validation_enabled():
                 validate_config(cfg)
@@ -128,7 +126,7 @@ _Provider = Callable[[Any], Any]
 
 
 def _current_experiment(cfg: Any) -> Any:
-    from .experiment import current_experiment
+    from lumo_hydra.record.experiment import current_experiment
 
     return current_experiment()
 
@@ -138,7 +136,7 @@ _NAMED_PROVIDERS: dict[str, _Provider] = {"exp": _current_experiment}
 
 def _task_caller(task: Callable[..., Any]) -> Callable[[Any], Any]:
     """Build ``call(cfg)`` from the task's signature (checked once, at decoration time)."""
-    from .params import Params
+    from lumo_hydra.params.params import Params
 
     sig = inspect.signature(task)
     try:
@@ -184,14 +182,3 @@ def _identity(cfg: Any) -> Any:
 
 def _from_config(cls: Any, cfg: Any) -> Any:
     return cls.from_config(cfg)
-
-
-class _CallableModule(types.ModuleType):
-    """``import lumo_hydra.main`` binds the package attribute ``main`` to this module; keep
-    ``@lumo_hydra.main(...)`` working in that case too."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return main(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

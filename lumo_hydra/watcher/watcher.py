@@ -24,12 +24,12 @@ import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from . import status as _status
-from .errors import LumoValueError, RunNotFoundError
-from .paths import cache_dir, lumo_home
+from lumo_hydra.store import status as _status
+from lumo_hydra.errors import LumoValueError, RunNotFoundError
+from lumo_hydra.store.layout import cache_dir, lumo_home
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -473,7 +473,7 @@ class Watcher:
         self._mem = table
         if not self.cache:
             return
-        from ._io import atomic_write_bytes
+        from lumo_hydra.store.files import atomic_write_bytes
 
         path = self.index_path
         try:
@@ -628,7 +628,7 @@ class Watcher:
         header["index"] = [st.st_ino, st.st_mtime_ns, st.st_size]
         import pickle
 
-        from ._io import atomic_write_bytes
+        from lumo_hydra.store.files import atomic_write_bytes
 
         path = self.frame_path
         try:
@@ -1026,7 +1026,7 @@ class Watcher:
     def retrieve(self, test_name: str) -> Any:
         """The ``Experiment`` of run ``test_name`` (``Experiment.from_disk``)."""
         ref = self.resolve(test_name)
-        from .experiment import Experiment
+        from lumo_hydra.record.experiment import Experiment
 
         return Experiment.from_disk(ref[2])
 

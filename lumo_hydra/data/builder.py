@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
-from .errors import LumoValueError
+from lumo_hydra.errors import DataIndexError, DataTypeError, DataValueError
 
 __all__ = ["DatasetBuilder", "DataValueError", "DataTypeError", "DataIndexError"]
 
@@ -36,18 +36,6 @@ Transform = Callable[[Any], Any]
 DictTransform = Callable[[dict], Any]
 
 _MODES = ("zip", "chain", "item")
-
-
-class DataValueError(LumoValueError):
-    """A bad value given to a ``DatasetBuilder`` (duplicate names, unknown inputs, lengths, ...)."""
-
-
-class DataTypeError(LumoValueError, TypeError):
-    """A value of the wrong kind (a source that cannot be indexed, a transform that is not callable, ...)."""
-
-
-class DataIndexError(LumoValueError, IndexError):
-    """An index out of range of the builder or of the view it indexes."""
 
 
 class _Output(NamedTuple):
@@ -518,7 +506,7 @@ class DatasetBuilder:
     @classmethod
     def from_spec(cls, spec: Any, **overrides: Any) -> "DatasetBuilder":
         """Build from a YAML DAG spec (a path, a dict or a DictConfig); see ``lumo_hydra.data_spec``."""
-        from .data_spec import build_from_spec
+        from lumo_hydra.data.spec import build_from_spec
 
         return build_from_spec(spec, **overrides)
 

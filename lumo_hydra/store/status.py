@@ -7,8 +7,9 @@ tests can judge any situation without waiting. Only ``process_alive`` touches th
 from __future__ import annotations
 
 import socket
-from datetime import datetime
 from typing import Any, Callable, Mapping
+
+from lumo_hydra.store.times import parse_time
 
 RUNNING = "running"
 FINISHED = "finished"
@@ -35,23 +36,6 @@ def this_host() -> str:
     if _HOSTNAME is None:
         _HOSTNAME = socket.gethostname()
     return _HOSTNAME
-
-
-def parse_time(value: Any) -> float | None:
-    """A Unix time from an ISO-8601 string (with or without offset) or a number; ``None`` if unknown."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str) and value:
-        try:
-            return datetime.fromisoformat(value).timestamp()
-        except ValueError:
-            try:
-                return float(value)
-            except ValueError:
-                return None
-    return None
 
 
 def parse_heartbeat(data: bytes | str | None) -> float | None:

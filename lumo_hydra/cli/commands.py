@@ -19,21 +19,17 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from ._version import __version__
-from .errors import LumoValueError
+from lumo_hydra._version import __version__
+from lumo_hydra.errors import CLIError, LumoValueError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from rich.console import Console
 
-    from .watcher import Watcher
+    from lumo_hydra.watcher.watcher import Watcher
 
 STATUS_STYLE = {"running": "cyan", "finished": "green", "failed": "red", "interrupted": "yellow",
                 "killed": "magenta", "crashed": "bold red"}
-
-
-class CLIError(LumoValueError):
-    """An error reported by the command line (exit code 1)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -50,7 +46,7 @@ def _console(stderr: bool = False) -> "Console":
 
 
 def _watcher(args: argparse.Namespace) -> "Watcher":
-    from .watcher import Watcher
+    from lumo_hydra.watcher.watcher import Watcher
 
     return Watcher(root=getattr(args, "root", None), stale_after=getattr(args, "stale_after", 120.0))
 
@@ -387,7 +383,7 @@ def _lock_packages(root: str, rec: dict[str, Any]) -> dict[str, str] | None:
     if not ref:
         return None
     try:
-        from .lockfile import read_lock
+        from lumo_hydra.record.lockfile import read_lock
 
         return dict((read_lock(root, ref) or {}).get("packages") or {})
     except (LumoValueError, OSError, ValueError):
@@ -418,7 +414,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         else:
             repo = str(ga.get("repo") or gb.get("repo") or "")
             try:
-                from .gitsnap import diff
+                from lumo_hydra.record.gitsnap import diff
 
                 code = diff(repo, ga["commit"], gb["commit"])
             except (LumoValueError, OSError) as e:
@@ -463,8 +459,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _edit_record(args: argparse.Namespace, run: str, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-    from ._io import atomic_write_json, read_json
-    from .watcher import Watcher
+    from lumo_hydra.store.files import atomic_write_json, read_json
 
     w: Watcher = _watcher(args)
     ref = w.resolve(run)
@@ -584,7 +579,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     w = _watcher(args)
     rec = w.record(args.run)
     repo, commit = _git_of(rec, "rerun", w)
-    from .gitsnap import worktree
+    from lumo_hydra.record.gitsnap import worktree
 
     tmp = tempfile.mkdtemp(prefix="lumo-rerun-")
     dest = os.path.join(tmp, "code")
@@ -621,7 +616,7 @@ def cmd_checkout(args: argparse.Namespace) -> int:
         raise CLIError(f"cannot check out into {dest!r}: it exists and is not an empty folder")
     if os.path.isdir(dest):
         os.rmdir(dest)
-    from .gitsnap import worktree
+    from lumo_hydra.record.gitsnap import worktree
 
     worktree(repo, commit, dest)
     _console().print(f"checked out the code of {rec.get('test_name')} (snapshot {commit[:12]}) into {dest}\n"
@@ -636,14 +631,14 @@ def cmd_checkout(args: argparse.Namespace) -> int:
 def _known_repos_file(root: str) -> str:
     import hashlib
 
-    from .paths import cache_dir
+    from lumo_hydra.store.layout import cache_dir
 
     return os.path.join(str(cache_dir("watcher")), hashlib.sha256(root.encode()).hexdigest()[:16] + "-repos.json")
 
 
 def _remember_repos(root: str, repos: Iterable[str]) -> None:
     """Repositories of removed runs, so that `gc` still finds their snapshot refs (reader-side cache)."""
-    from ._io import atomic_write_json
+    from lumo_hydra.store.files import atomic_write_json
 
     path = _known_repos_file(root)
     known = set(_known_repos(root)) | {r for r in repos if r}
@@ -816,7 +811,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def _add_filters(p: argparse.ArgumentParser) -> None:
-    from .status import STATUSES
+    from lumo_hydra.store.status import STATUSES
 
     g = p.add_argument_group("filters")
     g.add_argument("--exp", action="append", metavar="NAME", help="experiment name or glob (repeatable)")
@@ -846,7 +841,7 @@ def _positive_int(v: str) -> int:
 
 
 def _status(v: str) -> str:
-    from .status import STATUSES
+    from lumo_hydra.store.status import STATUSES
 
     if v in STATUSES:
         return v

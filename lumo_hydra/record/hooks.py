@@ -1,0 +1,227 @@
+"""The standard experiment hooks (lumo's ExpHooks): GitCommit, LockFile, LastCmd, RecordAbort, Diary, FinalReport.
+
+A hook gets the ``Experiment`` at ``on_start`` (after the start record is written) and at ``on_end``
+(after the end status is set, before the end record is written). A hook that raises is recorded as
+``hooks[Name] = {loaded: False, msg: ...}`` and never breaks the run; ``enabled=False`` switches a
+hook off (recorded as ``disabled``). Hooks hold only plain data, so they pickle (the Hydra callback
+carries them to remote jobs). No Hydra here.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lumo_hydra.record.experiment import Experiment
+
+__all__ = ["ExpHook", "GitCommit", "LockFile", "LastCmd", "RecordAbort", "Diary", "FinalReport",
+           "default_hooks", "build_command", "format_metrics"]
+
+logger = logging.getLogger("lumo_hydra")
+
+
+class ExpHook:
+    """Base class of experiment hooks. Subclasses override ``on_start`` and/or ``on_end``.
+
+    ``msg`` (set by the hook during ``on_start``) is recorded in ``hooks[name]['msg']``. ``quick``: the
+    hook's ``on_start`` takes no noticeable time; when every enabled hook is quick, the start record is
+    written once, after the hooks (otherwise also once before them, so a slow hook never leaves a run
+    folder without a record). Objects that are not ``ExpHook`` count as slow.
+    """
+
+    quick = True
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = bool(enabled)
+        self.msg = ""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def on_start(self, exp: "Experiment") -> None:
+        """Called once the run folder is claimed and the start record written."""
+
+    def on_end(self, exp: "Experiment") -> None:
+        """Called when the run ends (status, end time and exception already set)."""
+
+    def __repr__(self) -> str:
+        return f"{self.name}(enabled={self.enabled})"
+
+
+class GitCommit(ExpHook):
+    """Record the code snapshot as ``run.json['git']``.
+
+    ``result``: a snapshot already made (e.g. once per sweep by the launching process): recorded as is,
+    with no git work. Otherwise ``lumo_hydra.gitsnap.snapshot(path or cwd)`` is called, with a ref name
+    that includes ``<exp_name>/<test_name>``.
+    """
+
+    def __init__(self, result: dict[str, Any] | None = None, path: str | None = None, enabled: bool = True) -> None:
+        super().__init__(enabled)
+        self.result = result
+        self.path = path
+
+    @property
+    def quick(self) -> bool:  # type: ignore[override]
+        return self.result is not None  # a snapshot taken here runs git
+
+    def on_start(self, exp: "Experiment") -> None:
+        if self.result is not None:
+            git = dict(self.result)
+            self.msg = "snapshot given by the launching process"
+        else:
+            from lumo_hydra.record.gitsnap import snapshot  # lazy: only runs that snapshot need it
+
+            git = snapshot(self.path or os.getcwd(), name=_ref_name(exp))
+            self.msg = ""
+        exp.record["git"] = git
+        if isinstance(git, dict) and git.get("repo"):
+            exp.record["execute"]["repo"] = git["repo"]
+
+
+def _ref_name(exp: "Experiment") -> str:
+    """``<exp_name>/<test_name>`` made safe for a git ref name (no ``..``, no leading dot, no ``.lock``)."""
+    import re
+
+    parts = []
+    for p in (exp.exp_name, str(exp.test_name)):
+        p = re.sub(r"\.{2,}", ".", p).lstrip(".")
+        if p.endswith(".lock"):
+            p = p[:-5] + "_lock"
+        parts.append(p.rstrip(".") or "_")
+    return "/".join(parts)
+
+
+class LockFile(ExpHook):
+    """Record the dependency lock: ``collect_lock()`` + ``write_lock(root, lock)`` -> ``run.json['lock']``."""
+
+    def on_start(self, exp: "Experiment") -> None:
+        from lumo_hydra.record.lockfile import collect_lock, write_lock
+
+        lock = collect_lock()
+        exp.record["lock"] = write_lock(exp.root, lock)
+
+
+def build_command(argv: list[str] | None = None, cwd: str | None = None, executable: str | None = None) -> str:
+    """The shell-quoted command that reruns this process: ``cd <cwd> && <python> <script|-m mod> <args>``."""
+    this_process = argv is None
+    argv = list(sys.argv if argv is None else argv)
+    cwd = os.getcwd() if cwd is None else cwd
+    exe = sys.executable if executable is None else executable
+    head: list[str] = [exe]
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None) if this_process else None
+    if argv and argv[0] == "-c":
+        head.append("-c")
+        rest = argv[1:]
+    elif argv and spec is not None and getattr(spec, "name", None):  # python -m <module>
+        mod = spec.name
+        if mod.endswith(".__main__"):
+            mod = mod[: -len(".__main__")]
+        head += ["-m", mod]
+        rest = argv[1:]
+    else:
+        rest = argv
+    return f"cd {shlex.quote(cwd)} && " + " ".join(shlex.quote(a) for a in [*head, *rest])
+
+
+class LastCmd(ExpHook):
+    """Record the exact re-runnable command in ``execute.command``: ``command`` if given (captured in
+    the launching process), else built from ``sys.executable``, ``sys.argv`` and the cwd. Writes
+    nothing into the user's folder."""
+
+    def __init__(self, command: str | None = None, enabled: bool = True) -> None:
+        super().__init__(enabled)
+        self.command = command
+
+    def on_start(self, exp: "Experiment") -> None:
+        exp.record["execute"]["command"] = self.command if self.command is not None else build_command()
+
+
+class RecordAbort(ExpHook):
+    """Record exceptions, Ctrl-C, SIGTERM, ``sys.exit`` and exit without ``end()`` (see ``lumo_hydra.abort``)."""
+
+    def on_start(self, exp: "Experiment") -> None:
+        from lumo_hydra.record import abort
+
+        self.msg = abort.watch(exp)
+
+    def on_end(self, exp: "Experiment") -> None:
+        from lumo_hydra.record import abort
+
+        abort.unwatch(exp)
+
+
+def format_metrics(metrics: dict[str, Any], limit: int = 8) -> str:
+    """``Acc=0.93(max) loss=0.12(min)`` from a ``metrics.json`` mapping (best values)."""
+    parts = []
+    for k, m in list(metrics.items())[:limit]:
+        if not isinstance(m, dict):
+            continue
+        v = m.get("best")
+        vs = f"{v:.6g}" if isinstance(v, float) else str(v)
+        parts.append(f"{k}={vs}" + (f"({m['cmp']})" if m.get("cmp") else ""))
+    if len(metrics) > limit:
+        parts.append(f"... {len(metrics) - limit} more")
+    return " ".join(parts)
+
+
+class Diary(ExpHook):
+    """At end, append one tab-separated line to ``<root>/diary/<YYYY-MM-DD>.log`` with a single O_APPEND
+    write: ``time  exp_name  test_name  status  best-metrics  command``."""
+
+    def on_end(self, exp: "Experiment") -> None:
+        from lumo_hydra.store.times import now_iso
+
+        rec = exp.record
+        cmd = (rec.get("execute") or {}).get("command") or " ".join(shlex.quote(a) for a in sys.argv)
+        fields = [now_iso(), exp.exp_name, str(exp.test_name), str(rec.get("status")),
+                  format_metrics(exp.metrics) or "-", cmd]
+        line = "\t".join(f.replace("\t", " ").replace("\n", " ") for f in fields) + "\n"
+        d = exp.root / "diary"
+        d.mkdir(parents=True, exist_ok=True)
+        fd = os.open(d / (time.strftime("%Y-%m-%d") + ".log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+
+
+class FinalReport(ExpHook):
+    """At end, log a short summary (id, status, duration, best metrics, info folder) to the ``lumo_hydra``
+    logger at INFO. When no logging handler is configured at all (a plain script), the summary is
+    written to stderr instead, unless ``fallback_stderr=False`` or ``LUMO_QUIET=1``."""
+
+    def __init__(self, fallback_stderr: bool = True, enabled: bool = True) -> None:
+        super().__init__(enabled)
+        self.fallback_stderr = fallback_stderr
+
+    @staticmethod
+    def summary(exp: "Experiment") -> str:
+        rec = exp.record
+        lines = [f"lumo-hydra run {exp.exp_name}/{exp.test_name}: {rec.get('status')} "
+                 f"in {exp.duration:.2f} s"]
+        m = format_metrics(exp.metrics)
+        if m:
+            lines.append(f"  best: {m}")
+        exc = rec.get("exception")
+        if isinstance(exc, dict) and exc.get("type"):
+            lines.append(f"  exception: {exc.get('type')}: {exc.get('msg')}")
+        lines.append(f"  info: {exp.info_dir}")
+        return "\n".join(lines)
+
+    def on_end(self, exp: "Experiment") -> None:
+        text = self.summary(exp)
+        if logger.hasHandlers():
+            logger.info(text)
+        elif self.fallback_stderr and os.environ.get("LUMO_QUIET", "") in ("", "0"):
+            print(text, file=sys.stderr, flush=True)
+
+
+def default_hooks() -> list[ExpHook]:
+    """A fresh list of every standard hook (what ``SimpleExperiment`` uses)."""
+    return [GitCommit(), LockFile(), LastCmd(), RecordAbort(), Diary(), FinalReport()]
