@@ -12,7 +12,7 @@ __all__ = [
     "LumoError", "LumoValueError", "ParamsValueError", "ParamsValidationError", "ParamsFileError",
     "ParamsArgsError", "UnknownKeyError", "StoreError", "RunNotFoundError", "ForkedWriterError",
     "ExperimentStateError", "GitError", "LockNotFoundError", "CLIError", "DataValueError", "DataTypeError",
-    "DataIndexError", "DatasetSpecError",
+    "DataIndexError", "DatasetSpecError", "StoreWarning",
 ]
 
 
@@ -130,3 +130,8 @@ class DataIndexError(LumoValueError, IndexError):
 
 class DatasetSpecError(DataValueError):
     """A dataset spec is invalid: unknown key or reference, cycle, or a node that failed to build."""
+
+
+# -- warnings ----------------------------------------------------------------------------------
+class StoreWarning(UserWarning):
+    """A file of the store was damaged or unreadable and was skipped (the message names the file)."""
