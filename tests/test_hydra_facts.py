@@ -7,7 +7,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
-from lumo_hydra._hydra.job import hydra_facts, task_params
+from lumo_hydra._hydra.facts import hydra_facts, task_params
 
 
 @pytest.fixture

@@ -310,3 +310,38 @@ def test_recording_a_plain_app_loads_nothing_heavy(project: Path, tmp_path: Path
     out, _ = run_python_script(["lean.py", "-m", "x=1,2", "hydra/callbacks=lumo", f"hydra.sweep.dir={tmp_path}/mr"])
     assert out.count("LOADED []") == 2, out
     assert len(runs(store(tmp_path))) == 2
+
+
+COUNTED = '''
+import lumo_hydra
+import lumo_hydra.params.validation as V
+
+calls = []
+_orig = V.validate_config
+
+def counting(cfg, **kw):
+    calls.append(1)
+    return _orig(cfg, **kw)
+
+V.validate_config = counting
+
+@lumo_hydra.main(version_base="1.3", config_path=None, config_name="config")
+def main(cfg):
+    print("VALIDATED", len(calls))
+
+if __name__ == "__main__":
+    from hydra.core.config_store import ConfigStore
+    ConfigStore.instance().store(name="config", node={"x": 1})
+    main()
+'''
+
+
+def test_a_run_mode_job_validates_its_config_once(project: Path, tmp_path: Path) -> None:
+    """RUN mode: the callback checks the config in on_run_start, and the job (same process) does not check
+    the same values again; each job of a multirun still checks its own composed config."""
+    (project / "counted.py").write_text(COUNTED)
+    out, _ = run_python_script(["counted.py", f"hydra.run.dir={tmp_path}/run"])
+    assert "VALIDATED 1" in out, out
+    out, _ = run_python_script(["counted.py", "-m", "x=1,2", f"hydra.sweep.dir={tmp_path}/mr"])
+    # the launching process checks the base config (1 call), then each job its own (basic launcher: same process)
+    assert "VALIDATED 2" in out and "VALIDATED 3" in out, out

@@ -11,6 +11,10 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
+from lumo_hydra._hydra import session
+from lumo_hydra.errors import LumoValueError, ParamsValueError, StoreError
+from lumo_hydra.record.hooks import HOOK_SWITCHES
+
 __all__ = ["LumoCallback"]
 
 
@@ -32,29 +36,23 @@ class LumoCallback(Callback):
     """
 
     def __init__(self, exp_name: str | None = None, home: str | None = None, validate: bool = True,
-                 record: bool = True, git: bool = True, lock: bool = True, last_cmd: bool = True,
-                 record_abort: bool = True, diary: bool = True, final_report: bool = True,
-                 heartbeat_interval: float = 10.0, **unknown: Any) -> None:
+                 record: bool = True, heartbeat_interval: float = 10.0, **switches: Any) -> None:
+        unknown = sorted(set(switches) - set(HOOK_SWITCHES))
         if unknown:
             import difflib
 
-            from lumo_hydra._hydra.job import HOOK_SWITCHES
-
             allowed = ["exp_name", "home", "validate", "record", "heartbeat_interval", *HOOK_SWITCHES]
-            key = sorted(unknown)[0]
+            key = unknown[0]
             close = difflib.get_close_matches(key, allowed, n=1)
-            from lumo_hydra.errors import LumoValueError
-
             raise LumoValueError(
-                f"unknown option hydra.callbacks.lumo.{key}={unknown[key]!r}"
+                f"unknown option hydra.callbacks.lumo.{key}={switches[key]!r}"
                 + (f"; did you mean {close[0]!r}?" if close else "") + f" allowed: {allowed}")
         self.exp_name = exp_name
         self.home = str(home) if home else None
         self.validate = bool(validate)
         self.record = bool(record)
-        self.switches = {"git": bool(git), "lock": bool(lock), "last_cmd": bool(last_cmd),
-                         "record_abort": bool(record_abort), "diary": bool(diary),
-                         "final_report": bool(final_report)}
+        #: one switch per row of lumo_hydra.record.hooks.HOOKS (all on by default)
+        self.switches = {name: bool(switches.get(name, True)) for name in HOOK_SWITCHES}
         self.heartbeat_interval = float(heartbeat_interval)
         self._launch: dict[str, Any] | None = None  # plain JSON-able data: travels to jobs
         self._prep: Any = None  # LaunchPrep (holds the snapshot thread): launching process only
@@ -89,7 +87,6 @@ class LumoCallback(Callback):
     def on_job_start(self, config: Any, **kwargs: Any) -> None:
         if not self.record:
             return
-        from lumo_hydra.errors import StoreError
         from lumo_hydra._hydra.job import start_job
 
         try:
@@ -116,7 +113,6 @@ class LumoCallback(Callback):
     def _prepare(self, config: Any, *, multirun: bool) -> None:
         """Launching process: snapshot, command, sweep record, once. A store that cannot be written
         stops everything here, before any job starts."""
-        from lumo_hydra.errors import StoreError
         from lumo_hydra._hydra.job import prepare_launch
 
         try:
@@ -130,19 +126,18 @@ class LumoCallback(Callback):
 
     def _validate_run(self, config: Any) -> None:
         """RUN mode, launching process (= the job): check the composed config."""
-        from lumo_hydra.errors import ParamsValueError
         from lumo_hydra.params.validation import validate_config
 
         try:
             validate_config(config)
         except ParamsValueError as e:
             raise SystemExit(_message(e)) from None
+        session.mark_run_validated()
 
     def _validate_multirun(self, config: Any) -> None:
         """MULTIRUN, launching process, before the sweeper exists: check the base config, every value
         of every sweep override, and every option of every swept config group, so a bad sweep stops
         before any job (or job folder) exists."""
-        from lumo_hydra.errors import ParamsValueError
         from lumo_hydra.params.validation import validate_config, validate_group_sweeps, validate_sweep
 
         def group_sweeps(cfg: Any) -> None:

@@ -2,8 +2,8 @@
 
 The decorator adds the override ``++hydra.callbacks.lumo._target_=...LumoCallback`` to the arguments
 Hydra parses (idempotent when the user also selected ``hydra/callbacks=lumo``), so every run and
-sweep is validated before it starts; in the job, the composed config is validated again before the
-task runs. The user's command line is kept in :data:`ORIGINAL_ARGV`.
+sweep is validated before it starts; each job of a multirun (whose config a sweeper may have chosen)
+validates its composed config again before the task runs. The user's command line is kept in :data:`ORIGINAL_ARGV`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import sys
 import typing
 from typing import Any, Callable, TypeVar
 
-from lumo_hydra._hydra.argv import ORIGINAL_ARGV
+from lumo_hydra._hydra import session
+from lumo_hydra._hydra.session import ORIGINAL_ARGV
 from lumo_hydra.errors import LumoValueError
 
 __all__ = ["main", "ORIGINAL_ARGV", "CALLBACK_OVERRIDE"]
@@ -51,7 +52,8 @@ def main(
         def job(cfg: Any) -> Any:
             from lumo_hydra.params.validation import validate_config
 
-            if _validation_enabled():
+            # in RUN mode the callback checked these values in on_run_start, in this process: once is enough
+            if not session.take_run_validated() and _validation_enabled():
                 validate_config(cfg)
             return call(cfg)
 

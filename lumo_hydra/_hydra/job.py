@@ -20,12 +20,11 @@ import threading
 import time
 from typing import Any, Mapping
 
-from lumo_hydra._hydra.argv import user_argv
+from lumo_hydra._hydra.facts import hydra_facts, task_params
+from lumo_hydra._hydra.session import user_argv
+from lumo_hydra.store.layout import StoreLayout
 
 log = logging.getLogger("lumo_hydra")
-
-#: Names of the hooks that ``hydra.callbacks.lumo.<switch>`` can turn off.
-HOOK_SWITCHES = ("git", "lock", "last_cmd", "record_abort", "diary", "final_report")
 
 # Hydra-level overrides that describe *how* a sweep ran, not *what* a job computes: left out of a job's
 # re-runnable command (a rerun is one job, in a fresh output folder).
@@ -34,67 +33,6 @@ _NOT_RERUN_PREFIXES = (
     "hydra.run.dir=", "hydra.mode=", "hydra.job.num=", "hydra.job.id=",
     "++hydra.callbacks.lumo._target_=",
 )
-
-
-_RESOLVE = object()  # _raw's answer for a value that needs OmegaConf to resolve it
-
-
-def _raw(node: Any, path: tuple[str, ...]) -> Any:
-    """The value at ``path`` under an OmegaConf node, read without resolving anything on the way (no
-    ``OmegaConf.select``, whose per-key validation and interpolation parsing cost ~0.1 ms each).
-    Returns ``_RESOLVE`` for an interpolation, ``None`` for a missing key or ``???``."""
-    for key in path:
-        content = getattr(node, "_content", None)  # a DictConfig's children, by key
-        if not isinstance(content, dict):  # not a DictConfig, or one that is None, ??? or ${...} itself
-            return _RESOLVE if getattr(node, "_is_interpolation", lambda: False)() else None
-        node = content.get(key)
-        if node is None:
-            return None
-    try:
-        if node._is_missing():
-            return None
-        if node._is_interpolation():
-            return _RESOLVE
-        content = getattr(node, "_content", None)
-        if isinstance(content, list):  # a ListConfig: its items' raw values
-            return [_RESOLVE if c._is_interpolation() else c._value() for c in content]
-        return node._value()
-    except Exception:
-        return _RESOLVE
-
-
-def hydra_facts(config: Any, *, sweep_dir: str | None = None) -> dict[str, Any]:
-    """The job facts lumo-hydra records, read from the ``hydra`` node. Missing values are ``None``.
-
-    Values are read raw (they are plain in a job's config: Hydra fills them in); an interpolation
-    falls back to ``OmegaConf.select``. ``sweep_dir``: the sweep folder when the caller already knows it
-    (it is usually an interpolation such as ``${now:...}``, resolved once in the launching process).
-    """
-    from omegaconf import OmegaConf
-
-    def get(*path: str) -> Any:
-        v = _raw(config, ("hydra", *path))
-        if v is _RESOLVE or (isinstance(v, list) and any(x is _RESOLVE for x in v)):
-            try:
-                v = OmegaConf.select(config, ".".join(("hydra", *path)), default=None, throw_on_missing=False)
-                v = OmegaConf.to_container(v, resolve=False) if OmegaConf.is_config(v) else v
-            except Exception:
-                return None
-        return v
-
-    mode = get("mode")
-    return {
-        "task": [str(o) for o in (get("overrides", "task") or [])],
-        "hydra": [str(o) for o in (get("overrides", "hydra") or [])],
-        "output_dir": get("runtime", "output_dir"),
-        "job_name": get("job", "name"),
-        "job_num": get("job", "num"),
-        "job_id": get("job", "id"),
-        "sweep_dir": sweep_dir if sweep_dir is not None else get("sweep", "dir"),
-        "launcher": get("launcher", "_target_"),
-        "sweeper": get("sweeper", "_target_"),
-        "mode": str(mode) if mode is not None else None,
-    }
 
 
 def job_argv(launch: Mapping[str, Any], facts: Mapping[str, Any]) -> list[str]:
@@ -150,8 +88,8 @@ class LaunchPrep:
             if self._sweep is not None:
                 from lumo_hydra.store.files import atomic_write_json
 
-                folder = os.path.join(self.launch["home"], "sweeps", self.launch["sweep_id"])
-                atomic_write_json(os.path.join(folder, "sweep.json"), {**self._sweep, "git": self.launch["snapshot"]})
+                path = StoreLayout(self.launch["home"]).sweep_record(self.launch["sweep_id"])
+                atomic_write_json(path, {**self._sweep, "git": self.launch["snapshot"]})
         return self.launch
 
 
@@ -165,7 +103,6 @@ def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: s
     unrecorded).
     """
     from lumo_hydra.record.hooks import build_command
-    from lumo_hydra.store.layout import lumo_home
 
     argv = user_argv()
     cwd = os.getcwd()  # the original working directory: Hydra has not changed it yet
@@ -173,7 +110,7 @@ def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: s
         "argv": argv,
         "cwd": cwd,
         "command": build_command([_abs_script(argv[0], cwd), *argv[1:]] if argv else [], cwd),
-        "home": str(lumo_home(home)),
+        "home": str(StoreLayout(home).root),
         "snapshot": None,
         "sweep_id": None,
         "t": time.time(),
@@ -184,8 +121,9 @@ def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: s
         from lumo_hydra.store.ids import claim_dir
         from lumo_hydra.store.times import now_iso
 
-        sweep_id, folder = claim_dir(os.path.join(launch["home"], "sweeps"))
-        (folder / "jobs").mkdir()
+        layout = StoreLayout(launch["home"])
+        sweep_id, _ = claim_dir(layout.sweeps_dir)
+        layout.sweep_jobs_dir(sweep_id).mkdir()
         launch["sweep_id"] = sweep_id
         facts = hydra_facts(config)
         launch["sweep_dir"] = facts["sweep_dir"]
@@ -208,23 +146,21 @@ def _check_writable(home: str) -> None:
     """Fail before any job starts when the store cannot be written (a run is never silently unrecorded)."""
     from lumo_hydra.errors import StoreError
 
-    folder = os.path.join(home, "experiments")
+    folder = StoreLayout(home).experiments_dir
     try:
         os.makedirs(folder, exist_ok=True)
         if not os.access(folder, os.W_OK):
             raise PermissionError(13, "Permission denied")
     except OSError as e:
-        raise StoreError(f"cannot write the store {folder!r}: {e.strerror or e}; "
+        raise StoreError(f"cannot write the store {str(folder)!r}: {e.strerror or e}; "
                          f"set LUMO_HOME or hydra.callbacks.lumo.home to a writable folder") from e
 
 
 def mark_sweep_job(home: str | os.PathLike[str], sweep_id: str, job_num: Any, test_name: str) -> None:
     """Link a job to its sweep: an empty marker ``sweeps/<id>/jobs/<job_num>.<test_name>``, made by the job."""
-    from pathlib import Path
-
-    folder = Path(home) / "sweeps" / sweep_id / "jobs"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{job_num}.{test_name}").touch()
+    marker = StoreLayout(home).sweep_marker(sweep_id, job_num, test_name)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
 
 
 def _json_or_none(value: Any) -> Any:
@@ -266,17 +202,12 @@ def start_job(config: Any, launch: Mapping[str, Any] | None, *, exp_name: str | 
     # what the job runs, seen from the user's side (a launcher's worker has its own argv and __main__)
     execute = {"cwd": cwd, "exec_bin": sys.executable, "exec_file": argv[0] or None, "exec_argv": argv,
                "repo": None, "command": None}
-    on = {k: bool(switches.get(k, True)) for k in HOOK_SWITCHES}
     snap = launch.get("snapshot")
     # switched-off hooks are still passed, disabled, so the record says {"loaded": false, "msg": "disabled"}
-    hooks: list[Any] = [
-        H.GitCommit(result=snap, enabled=on["git"]) if snap else H.GitCommit(path=launch.get("cwd"), enabled=on["git"]),
-        H.LockFile(enabled=on["lock"]),
-        H.LastCmd(command=build_command(argv, cwd), enabled=on["last_cmd"]),
-        H.RecordAbort(enabled=on["record_abort"]),
-        H.Diary(enabled=on["diary"]),
-        H.FinalReport(enabled=on["final_report"]),
-    ]
+    hooks = H.build_hooks(switches, {
+        "git": {"result": snap} if snap else {"path": launch.get("cwd")},
+        "last_cmd": {"command": build_command(argv, cwd)},
+    })
 
     resolved = task_params(config)
     hydra_info = {  # the resolved config itself is recorded once, as ``params``
@@ -298,27 +229,6 @@ def start_job(config: Any, launch: Mapping[str, Any] | None, *, exp_name: str | 
     if sweep_id:
         mark_sweep_job(exp.root, sweep_id, hydra_info["job_num"], str(exp.test_name))
     return exp
-
-
-def task_params(config: Any) -> dict[str, Any]:
-    """The job's config without the ``hydra`` node, as plain data, resolved key by key in place (the
-    config itself is not copied): a top-level key whose interpolations do not resolve at job start (e.g.
-    a resolver only the task registers) is recorded unresolved, the others resolved."""
-    from omegaconf import OmegaConf
-
-    out: dict[str, Any] = {}
-    keys = getattr(config, "keys", None)
-    for k in (keys() if keys is not None else ()):
-        if k == "hydra":
-            continue
-        node = config._get_node(k) if hasattr(config, "_get_node") else config[k]
-        container = OmegaConf.is_config(node)
-        try:
-            out[str(k)] = OmegaConf.to_container(node, resolve=True) if container else config[k]
-        except Exception as e:
-            log.debug("config key %r not resolvable at job start: %s", k, e)
-            out[str(k)] = OmegaConf.to_container(node, resolve=False) if container else getattr(node, "_value", lambda: node)()
-    return out
 
 
 def end_job(exp: Any, job_return: Any) -> None:

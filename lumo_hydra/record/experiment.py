@@ -21,12 +21,12 @@ from typing import Any, Iterable, Sequence
 from lumo_hydra.record import registry
 from lumo_hydra.store.files import read_json, to_jsonable
 from lumo_hydra.errors import ExperimentStateError, LumoValueError, StoreError
-from lumo_hydra.store.layout import lumo_home
+from lumo_hydra.store.layout import ENV_RERUN_OF, PARAMS_JSON, StoreLayout, lumo_home
 from lumo_hydra.store.writer import RECORD_VERSION, RunWriter
 from lumo_hydra.store.ids import claim_dir, validate_name
 from lumo_hydra.store.times import now_iso
 from lumo_hydra.store.procinfo import pinfo
-from lumo_hydra.store.reader import read_metrics
+from lumo_hydra.store.reader import read_metrics, read_record
 
 __all__ = ["Experiment", "SimpleExperiment", "current_experiment", "ExperimentStateError"]
 
@@ -179,9 +179,9 @@ class Experiment:
         if bad:
             raise LumoValueError(f"invalid extra record keys for start(): {bad}; allowed: any key except {sorted(RESERVED_KEYS)}")
         self._t0 = time.time()
-        root = self.root
-        info_root, blob_root, cache_root = root / "experiments", root / "blob", root / "cache"
-        test_name, info_dir = claim_dir(info_root / self._exp_name, self._test_name)
+        layout = StoreLayout(self.root)
+        info_root, blob_root, cache_root = layout.experiments_dir, layout.blob_root, layout.cache_root
+        test_name, info_dir = claim_dir(layout.exp_dir(self._exp_name), self._test_name)
         self._test_name = test_name
         self._info_dir = info_dir
         cwd = os.getcwd()
@@ -216,7 +216,7 @@ class Experiment:
             "exception": None,
             "info": {},
         }
-        rerun_of = os.environ.get("LUMO_RERUN_OF")
+        rerun_of = os.environ.get(ENV_RERUN_OF)
         if rerun_of:
             rec["rerun_of"] = rerun_of
         for k, v in extra.items():
@@ -314,7 +314,7 @@ class Experiment:
             rv = to_jsonable(return_value)
             rec["return_value"] = rv
         if rec.get("params") is None and self._info_dir is not None:
-            pj = self._info_dir / "params.json"
+            pj = self._info_dir / PARAMS_JSON
             if pj.is_file():
                 try:
                     rec["params"] = read_json(pj)
@@ -523,9 +523,9 @@ class Experiment:
         for k, v in (props.get("info") or {}).items():
             props.setdefault(k, v)
         props["metrics"] = self.metrics
-        if props.get("params") is None and self._info_dir is not None and (self._info_dir / "params.json").is_file():
+        if props.get("params") is None and self._info_dir is not None and (self._info_dir / PARAMS_JSON).is_file():
             try:  # the seed writes params.json with params.to_json(exp.mk_ipath('params.json'))
-                props["params"] = read_json(self._info_dir / "params.json")
+                props["params"] = read_json(self._info_dir / PARAMS_JSON)
             except (OSError, ValueError):
                 pass
         lock = props.get("lock")
@@ -545,26 +545,23 @@ class Experiment:
         """Load a recorded run (read-only) from its info folder. Raises ``StoreError`` if there is no valid record."""
         info_dir = Path(info_dir).absolute()
         try:
-            rec = read_json(info_dir / "run.json")
-        except (OSError, ValueError) as e:
-            raise StoreError(f"no valid run record in {str(info_dir)!r}: {e}") from e
-        if not isinstance(rec, dict):
-            raise StoreError(f"no valid run record in {str(info_dir)!r}: run.json is not an object")
-        exp_name = rec.get("exp_name") or info_dir.parent.name
+            rec = read_record(info_dir)
+        except StoreError as e:
+            raise StoreError(f"no valid run record in {str(info_dir)!r}: {e}") from None
+        layout, dir_exp, dir_test = StoreLayout.of_info_dir(info_dir)
+        exp_name = rec.get("exp_name")
         self = cls.__new__(cls)
-        Experiment.__init__(self, exp_name if isinstance(exp_name, str) and exp_name else info_dir.parent.name,
-                            heartbeat_interval=0)
-        self._test_name = rec.get("test_name") or info_dir.name
+        Experiment.__init__(self, exp_name if isinstance(exp_name, str) and exp_name else dir_exp, heartbeat_interval=0)
+        self._test_name = rec.get("test_name") or dir_test
         self._readonly = True
         self._record = rec
         self._info_dir = info_dir
         rec.setdefault("info", {})
         paths = rec.setdefault("paths", {})
         paths.setdefault("info_dir", str(info_dir))
-        root = info_dir.parent.parent.parent
-        paths.setdefault("blob_dir", str(root / "blob" / self._exp_name / self._test_name))
-        paths.setdefault("cache_dir", str(root / "cache" / self._exp_name / self._test_name))
-        self._root = root
+        paths.setdefault("blob_dir", str(layout.blob_dir(self._exp_name, self._test_name)))
+        paths.setdefault("cache_dir", str(layout.cache_dir(self._exp_name, self._test_name)))
+        self._root = layout.root
         self._loaded_metrics = read_metrics(info_dir)
         return self
 

@@ -13,13 +13,15 @@ import os
 import shlex
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
+
+from lumo_hydra.store.layout import StoreLayout
 
 if TYPE_CHECKING:  # pragma: no cover
     from lumo_hydra.record.experiment import Experiment
 
 __all__ = ["ExpHook", "GitCommit", "LockFile", "LastCmd", "RecordAbort", "Diary", "FinalReport",
-           "default_hooks", "build_command", "format_metrics"]
+           "HOOKS", "HOOK_SWITCHES", "HookSpec", "build_hooks", "default_hooks", "build_command", "format_metrics"]
 
 logger = logging.getLogger("lumo_hydra")
 
@@ -182,9 +184,9 @@ class Diary(ExpHook):
         fields = [now_iso(), exp.exp_name, str(exp.test_name), str(rec.get("status")),
                   format_metrics(exp.metrics) or "-", cmd]
         line = "\t".join(f.replace("\t", " ").replace("\n", " ") for f in fields) + "\n"
-        d = exp.root / "diary"
-        d.mkdir(parents=True, exist_ok=True)
-        fd = os.open(d / (time.strftime("%Y-%m-%d") + ".log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        path = StoreLayout(exp.root).diary_file(time.strftime("%Y-%m-%d"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line.encode("utf-8"))
         finally:
@@ -222,6 +224,42 @@ class FinalReport(ExpHook):
             print(text, file=sys.stderr, flush=True)
 
 
+class HookSpec(NamedTuple):
+    """One row of :data:`HOOKS`: the switch name (``hydra.callbacks.lumo.<switch>``) and the hook class."""
+
+    switch: str
+    cls: type[ExpHook]
+
+
+#: The standard hooks, in the order they run at start (reversed at end). ``SimpleExperiment``'s
+#: defaults, the callback's switches (``hydra.callbacks.lumo.git=false``...) and the hooks of a Hydra
+#: job all derive from this one table: a new hook is one new row.
+HOOKS: tuple[HookSpec, ...] = (
+    HookSpec("git", GitCommit),
+    HookSpec("lock", LockFile),
+    HookSpec("last_cmd", LastCmd),
+    HookSpec("record_abort", RecordAbort),
+    HookSpec("diary", Diary),
+    HookSpec("final_report", FinalReport),
+)
+
+#: the switch names, in :data:`HOOKS` order
+HOOK_SWITCHES: tuple[str, ...] = tuple(h.switch for h in HOOKS)
+
+
+def build_hooks(switches: Mapping[str, bool] | None = None,
+                options: Mapping[str, Mapping[str, Any]] | None = None) -> list[ExpHook]:
+    """A fresh hook of every row of :data:`HOOKS`.
+
+    ``switches[name]`` false builds that hook disabled (recorded as ``disabled``); missing switches are on.
+    ``options[name]`` are keyword arguments for that hook's class (e.g. ``{"git": {"result": snap}}``).
+    """
+    switches = switches or {}
+    options = options or {}
+    return [spec.cls(**options.get(spec.switch, {}), enabled=bool(switches.get(spec.switch, True)))
+            for spec in HOOKS]
+
+
 def default_hooks() -> list[ExpHook]:
     """A fresh list of every standard hook (what ``SimpleExperiment`` uses)."""
-    return [GitCommit(), LockFile(), LastCmd(), RecordAbort(), Diary(), FinalReport()]
+    return build_hooks()

@@ -17,6 +17,7 @@ import re
 import sys
 from typing import Any
 
+from lumo_hydra.store.layout import StoreLayout
 from lumo_hydra.errors import LockNotFoundError, LumoValueError
 
 __all__ = ["collect_lock", "write_lock", "read_lock", "lock_digest", "LockNotFoundError"]
@@ -234,7 +235,7 @@ def lock_digest(lock: dict[str, Any]) -> str:
 
 
 def _summary(digest: str, lock: dict[str, Any]) -> dict[str, Any]:
-    s: dict[str, Any] = {"digest": digest, "file": f"locks/{digest}.json", "python": lock.get("python"),
+    s: dict[str, Any] = {"digest": digest, "file": StoreLayout.lock_relpath(digest), "python": lock.get("python"),
                          "platform": lock.get("platform"), "packages": len(lock.get("packages") or {})}
     if "cuda" in lock:
         s["cuda"] = lock["cuda"]
@@ -255,12 +256,12 @@ def write_lock(root: str | os.PathLike[str], lock: dict[str, Any]) -> dict[str, 
         data = _canonical(lock)
         digest = hashlib.sha256(data).hexdigest()[:16]
         _last_written = ({**lock, "packages": dict(lock.get("packages") or {})}, digest, data)
-    folder = os.path.join(os.fspath(root), "locks")
-    path = os.path.join(folder, f"{digest}.json")
+    layout = StoreLayout(root)
+    path = layout.lock_file(digest)
     if not os.path.exists(path):
         from lumo_hydra.store.files import atomic_write_bytes
 
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(layout.locks_dir, exist_ok=True)
         atomic_write_bytes(path, data)  # concurrent writers write identical bytes: either rename wins
     return _summary(digest, lock)
 
@@ -268,13 +269,13 @@ def write_lock(root: str | os.PathLike[str], lock: dict[str, Any]) -> dict[str, 
 def read_lock(root: str | os.PathLike[str], digest: str) -> dict[str, Any]:
     """The lock stored under ``digest`` (the summary's ``digest``, or its ``file``) in the store ``root``."""
     d = str(digest)
-    if d.startswith("locks/"):
-        d = d[len("locks/"):]
+    if d.startswith(StoreLayout.LOCKS + "/"):
+        d = d[len(StoreLayout.LOCKS) + 1:]
     if d.endswith(".json"):
         d = d[: -len(".json")]
     if not _DIGEST.match(d):
         raise LumoValueError(f"invalid lock digest {digest!r}: allowed are 16 lowercase hex digits")
-    path = os.path.join(os.fspath(root), "locks", f"{d}.json")
+    path = StoreLayout(root).lock_file(d)
     try:
         with open(path, "rb") as f:
             raw = f.read()

@@ -146,9 +146,10 @@ class StoreLayout:
     def locks_dir(self) -> Path:
         return self.root / self.LOCKS
 
-    def lock_relpath(self, digest: str) -> str:
+    @classmethod
+    def lock_relpath(cls, digest: str) -> str:
         """The lock file's path relative to the root, as ``run.json['lock']['file']`` records it."""
-        return f"{self.LOCKS}/{digest}.json"
+        return f"{cls.LOCKS}/{digest}.json"
 
     def lock_file(self, digest: str) -> Path:
         return self.root / self.lock_relpath(digest)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lumo_hydra.store.files import atomic_write_json, atomic_write_text, to_jsonable
+from lumo_hydra.store.layout import HEARTBEAT, HISTORY_JSONL, METRICS_JSON, RUN_JSON
 from lumo_hydra.store.times import now_iso
 from lumo_hydra.errors import ForkedWriterError, LumoValueError
 
@@ -130,10 +131,10 @@ class RunWriter:
             prog = self.record.get("progress")
             if isinstance(prog, dict):
                 prog["last_edit_time"] = now_iso()
-            atomic_write_json(self.info_dir / "run.json", self.record)
+            atomic_write_json(self.info_dir / RUN_JSON, self.record)
 
     def write_heartbeat(self, t: float | None = None) -> None:
-        atomic_write_text(self.info_dir / "heartbeat", repr(time.time() if t is None else t))
+        atomic_write_text(self.info_dir / HEARTBEAT, repr(time.time() if t is None else t))
 
     # -- metrics ---------------------------------------------------------------------------------
     def dump_metric(self, key: str, value: Any, cmp: str | None = None, step: Any = None,
@@ -189,7 +190,7 @@ class RunWriter:
                     f'{{"k": {st.jkey}, "v": {jn(v)}, "s": '
                     f'{jn(s) if type(s) is int or type(s) is float else json.dumps(to_jsonable(s))}, "t": {t!r}}}\n'
                     for st, v, s, t in buf]).encode("utf-8")
-                fd = os.open(self.info_dir / "history.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                fd = os.open(self.info_dir / HISTORY_JSONL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
                     view = memoryview(data)
                     while view:
@@ -197,7 +198,7 @@ class RunWriter:
                         view = view[n:]
                 finally:
                     os.close(fd)
-            atomic_write_json(self.info_dir / "metrics.json", self.metrics_dict())
+            atomic_write_json(self.info_dir / METRICS_JSON, self.metrics_dict())
             self._dirty = False
 
     def metrics_dict(self) -> dict[str, dict[str, Any]]:
