@@ -12,29 +12,22 @@ Importing this module is cheap: no torch, pandas, git or hydra.
 from __future__ import annotations
 
 import os
-import sys
 import time
-import traceback as _tb
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from lumo_hydra.record import registry
+from lumo_hydra.record.runrecord import RESERVED_KEYS, clean_tags, exception_record, start_record
 from lumo_hydra.store.files import read_json, to_jsonable
 from lumo_hydra.errors import ExperimentStateError, LumoValueError, StoreError
 from lumo_hydra.store.layout import ENV_RERUN_OF, PARAMS_JSON, StoreLayout, lumo_home
-from lumo_hydra.store.writer import RECORD_VERSION, RunWriter
+from lumo_hydra.store.writer import RunWriter
 from lumo_hydra.store.ids import claim_dir, validate_name
 from lumo_hydra.store.times import now_iso
-from lumo_hydra.store.procinfo import pinfo
 from lumo_hydra.store.reader import read_metrics, read_record
 
 __all__ = ["Experiment", "SimpleExperiment", "current_experiment", "ExperimentStateError"]
 
-#: top-level run.json keys an experiment manages itself; ``start(**extra)`` / ``update_record`` refuse them
-RESERVED_KEYS = frozenset({
-    "version", "exp_name", "test_name", "status", "paths", "pinfo", "progress", "hooks", "exception",
-    "note", "tags", "info", "metrics",
-})
 #: the status values a run may end with
 END_STATUSES = ("finished", "failed", "interrupted", "killed")
 
@@ -44,20 +37,6 @@ def current_experiment() -> "Experiment | None":
     """The running ``Experiment`` of this process (the most recently started, not yet ended), or ``None``."""
     exp: Experiment | None = registry.current()
     return exp
-
-
-def exception_record(exc: BaseException | dict | None) -> dict[str, Any] | None:
-    """``{type, msg, traceback}`` for an exception (a dict is passed through)."""
-    if exc is None:
-        return None
-    if isinstance(exc, dict):
-        return {"type": exc.get("type"), "msg": exc.get("msg"), "traceback": exc.get("traceback")}
-    return {
-        "type": type(exc).__qualname__ if type(exc).__module__ == "builtins" else
-        f"{type(exc).__module__}.{type(exc).__qualname__}",
-        "msg": str(exc),
-        "traceback": "".join(_tb.format_exception(type(exc), exc, exc.__traceback__)),
-    }
 
 
 class Experiment:
@@ -180,42 +159,10 @@ class Experiment:
             raise LumoValueError(f"invalid extra record keys for start(): {bad}; allowed: any key except {sorted(RESERVED_KEYS)}")
         self._t0 = time.time()
         layout = StoreLayout(self.root)
-        info_root, blob_root, cache_root = layout.experiments_dir, layout.blob_root, layout.cache_root
         test_name, info_dir = claim_dir(layout.exp_dir(self._exp_name), self._test_name)
         self._test_name = test_name
         self._info_dir = info_dir
-        cwd = os.getcwd()
-        main = sys.modules.get("__main__")
-        exec_file = getattr(main, "__file__", None)
-        self._record = rec = {
-            "version": RECORD_VERSION,
-            "exp_name": self._exp_name,
-            "test_name": test_name,
-            "status": "running",
-            "paths": {
-                "info_root": str(info_root), "blob_root": str(blob_root), "cache_root": str(cache_root),
-                "info_dir": str(info_dir),
-                "blob_dir": str(blob_root / self._exp_name / test_name),
-                "cache_dir": str(cache_root / self._exp_name / test_name),
-            },
-            "execute": {
-                "cwd": cwd, "exec_bin": sys.executable,
-                "exec_file": os.path.abspath(exec_file) if exec_file else None,
-                "exec_argv": list(sys.argv), "repo": None, "command": None,
-            },
-            "pinfo": pinfo(),
-            "progress": {"start": now_iso(self._t0), "end": None, "end_code": None, "ratio": 0.0,
-                         "last_edit_time": None},
-            "git": {"msg": "no snapshot: the GitCommit hook is not used"},
-            "lock": None,
-            "hooks": {},
-            "params": None,
-            "sweep": None,
-            "note": "",
-            "tags": [],
-            "exception": None,
-            "info": {},
-        }
+        self._record = rec = start_record(layout, self._exp_name, test_name, info_dir, self._t0)
         rerun_of = os.environ.get(ENV_RERUN_OF)
         if rerun_of:
             rec["rerun_of"] = rerun_of
@@ -426,7 +373,7 @@ class Experiment:
         """Add tags (kept in order, without duplicates); returns the tags."""
         self._need_writable("add_tags")
         cur = self.record["tags"]
-        for t in _tags(tags):
+        for t in clean_tags(tags):
             if t not in cur:
                 cur.append(t)
         self._save()
@@ -435,7 +382,7 @@ class Experiment:
     def remove_tags(self, *tags: str) -> list[str]:
         """Remove tags (unknown tags are ignored); returns the tags."""
         self._need_writable("remove_tags")
-        drop = set(_tags(tags))
+        drop = set(clean_tags(tags))
         self.record["tags"] = [t for t in self.record["tags"] if t not in drop]
         self._save()
         return list(self.record["tags"])
@@ -443,7 +390,7 @@ class Experiment:
     def dump_tags(self, *tags: str) -> list[str]:
         """Set the tags to exactly ``tags`` (lumo's ``dump_tags``); returns them."""
         self._need_writable("dump_tags")
-        self.record["tags"] = list(dict.fromkeys(_tags(tags)))
+        self.record["tags"] = list(dict.fromkeys(clean_tags(tags)))
         self._save()
         return list(self.record["tags"])
 
@@ -590,18 +537,6 @@ def _new_experiment(cls: type, exp_name: str, home: Any, hooks: list[Any], heart
     Experiment.__init__(exp, exp_name, home=home, hooks=hooks, heartbeat_interval=heartbeat_interval,
                         test_name=test_name)
     return exp
-
-
-def _tags(tags: Iterable[Any]) -> list[str]:
-    out: list[str] = []
-    for t in tags:
-        if isinstance(t, (list, tuple, set)):
-            out.extend(_tags(t))
-        elif isinstance(t, str) and t:
-            out.append(t)
-        else:
-            raise LumoValueError(f"invalid tag: {t!r}; allowed: a non-empty string")
-    return out
 
 
 class SimpleExperiment(Experiment):
