@@ -220,7 +220,7 @@ class Experiment:
         end_code: int | None = 0,
         *,
         status: str | None = None,
-        exception: BaseException | dict | None = None,
+        exception: BaseException | dict[str, Any] | None = None,
         return_value: Any = None,
         ended_by: str | None = None,
     ) -> None:

@@ -58,7 +58,7 @@ def start_record(layout: StoreLayout, exp_name: str, test_name: str, info_dir: P
     }
 
 
-def exception_record(exc: BaseException | dict | None) -> dict[str, Any] | None:
+def exception_record(exc: BaseException | dict[str, Any] | None) -> dict[str, Any] | None:
     """``{type, msg, traceback}`` for an exception (a dict is passed through)."""
     if exc is None:
         return None

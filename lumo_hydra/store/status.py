@@ -73,7 +73,7 @@ def process_alive(pid: Any, pstart: Any, tolerance: float = PSTART_TOLERANCE) ->
     start = parse_time(pstart)
     if start is None:
         return True
-    return abs(created - start) <= tolerance
+    return bool(abs(float(created) - start) <= tolerance)
 
 
 def last_sign_of_life(record: Mapping[str, Any], heartbeat: float | None) -> float | None:
