@@ -12,7 +12,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from conftest import git
 from test_watcher_fake import this_host, write_run
 

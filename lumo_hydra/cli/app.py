@@ -1,0 +1,70 @@
+"""The ``lumo-hydra`` command line (also ``python -m lumo_hydra``): parse, run the command, map errors to exit codes.
+
+Subcommands: list, show, diff, note, tag, rerun, checkout, export, rm, gc. ``--root`` (default
+``$LUMO_HOME``) chooses the store. Run ids may be abbreviated when unambiguous; an unknown id gets a
+"did you mean" with the closest ids.
+
+Exit codes: 0 success, 1 error, 2 usage.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from lumo_hydra.cli.code import cmd_checkout, cmd_diff, cmd_rerun
+from lumo_hydra.cli.maintenance import cmd_gc, cmd_rm
+from lumo_hydra.cli.parser import FILTER_KEYS, build_parser
+from lumo_hydra.cli.runs import cmd_export, cmd_list, cmd_note, cmd_show, cmd_tag
+from lumo_hydra.errors import LumoValueError
+
+__all__ = ["main", "COMMANDS"]
+
+#: the function that runs each subcommand of :func:`~lumo_hydra.cli.parser.build_parser`
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "list": cmd_list,
+    "show": cmd_show,
+    "diff": cmd_diff,
+    "note": cmd_note,
+    "tag": cmd_tag,
+    "rerun": cmd_rerun,
+    "checkout": cmd_checkout,
+    "export": cmd_export,
+    "rm": cmd_rm,
+    "gc": cmd_gc,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``lumo-hydra`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    func = COMMANDS.get(args.command)
+    if func is None:  # pragma: no cover
+        parser.print_help()
+        return 2
+    for k in FILTER_KEYS:
+        if not hasattr(args, k):
+            setattr(args, k, None)
+    try:
+        return int(func(args) or 0)
+    except LumoValueError as e:
+        print(f"lumo-hydra {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lumo-hydra: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `lumo-hydra list | head`
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (stays open: it is stdout now)
+        except OSError:
+            pass
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""The commands about a run's code and environment: ``diff``, ``rerun``, ``checkout``.
+
+Every git operation goes through :mod:`lumo_hydra.record.gitsnap` (no user hooks, fsmonitor, pager or
+editor). Only ``rerun`` starts a process of its own: the user's recorded command.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from lumo_hydra.cli.common import watcher
+from lumo_hydra.cli.render import console, dump_json, flat, print_run_diff
+from lumo_hydra.errors import CLIError, LumoValueError
+from lumo_hydra.store.layout import ENV_HOME, ENV_RERUN_OF
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lumo_hydra.watcher import Watcher
+
+__all__ = ["cmd_diff", "cmd_rerun", "cmd_checkout", "rerun_argv"]
+
+
+def _git_of(rec: dict[str, Any], what: str, w: Watcher | None = None) -> tuple[str, str]:
+    """The repository and snapshot commit of run ``rec``; ``CLIError`` saying why there is none to ``what``."""
+    git = rec.get("git") or {}
+    commit, repo = git.get("commit"), git.get("repo") or (rec.get("execute") or {}).get("repo")
+    seen = set()
+    while repo and not os.path.isdir(repo) and w is not None and rec.get("rerun_of") and rec["rerun_of"] not in seen:
+        # a rerun ran in a temporary worktree, now removed: its snapshot lives in the original's repository
+        seen.add(rec["rerun_of"])
+        try:
+            rec = w.record(rec["rerun_of"])
+        except LumoValueError:
+            break
+        repo = (rec.get("git") or {}).get("repo") or repo
+    if not commit or not repo:
+        msg = git.get("msg") or "no snapshot was recorded"
+        raise CLIError(f"run {rec.get('test_name')!r} has no code snapshot to {what}: {msg}")
+    if not os.path.isdir(repo):
+        raise CLIError(f"the repository {repo!r} of run {rec.get('test_name')!r} does not exist any more")
+    return repo, commit
+
+
+# -- diff ------------------------------------------------------------------------------------------
+def _lock_packages(root: str, rec: dict[str, Any]) -> dict[str, str] | None:
+    """The ``{package: version}`` of the run's lock file, or ``None`` when it has none or it cannot be read."""
+    lock = rec.get("lock") or {}
+    ref = lock.get("digest") or lock.get("file")
+    if not ref:
+        return None
+    try:
+        from lumo_hydra.record.lockfile import read_lock
+
+        return dict((read_lock(root, ref) or {}).get("packages") or {})
+    except (LumoValueError, OSError, ValueError):
+        return None
+
+
+def _changed(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any]]:
+    """``{key: [a's value, b's value]}`` of the keys whose values differ."""
+    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def _code_diff(ga: dict[str, Any], gb: dict[str, Any]) -> tuple[str | None, str]:
+    """The code diff of two snapshots (``""``: the same commit) and, when there is none, why not."""
+    if not (ga.get("commit") and gb.get("commit")):
+        return None, "code diff unavailable: " + ("run A" if not ga.get("commit") else "run B") + " has no snapshot"
+    if ga["commit"] == gb["commit"]:
+        return "", ""
+    repo = str(ga.get("repo") or gb.get("repo") or "")
+    try:
+        from lumo_hydra.record.gitsnap import diff
+
+        return diff(repo, ga["commit"], gb["commit"]), ""
+    except (LumoValueError, OSError) as e:
+        return None, f"code diff unavailable: {e}"
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """``lumo-hydra diff``: the params, best metrics, packages and code that differ between two runs."""
+    w = watcher(args)
+    a, b = w.record(args.run_a), w.record(args.run_b)
+    data: dict[str, Any] = {"a": a.get("test_name"), "b": b.get("test_name")}
+    data["params"] = _changed(flat(a.get("params") or {}), flat(b.get("params") or {}))
+    ma, mb = a.get("metrics") or {}, b.get("metrics") or {}
+    data["metrics"] = {k: [(ma.get(k) or {}).get("best"), (mb.get(k) or {}).get("best")]
+                       for k in sorted(set(ma) | set(mb))}
+    la, lb = _lock_packages(w.root, a), _lock_packages(w.root, b)
+    data["packages"] = _changed(la, lb) if la is not None and lb is not None else None
+    data["code"], code_msg = _code_diff(a.get("git") or {}, b.get("git") or {})
+    if args.json:
+        dump_json(data, sys.stdout)
+    else:
+        print_run_diff(console(), a, b, data, code_msg)
+    return 0
+
+
+# -- rerun / checkout ------------------------------------------------------------------------------
+def _within(path: str, root: str) -> str | None:
+    try:
+        rel = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
+    except ValueError:
+        return None
+    return None if rel == ".." or rel.startswith(".." + os.sep) else rel
+
+
+def rerun_argv(rec: dict[str, Any], worktree: str, overrides: Sequence[str] = ()) -> tuple[list[str], str]:
+    """The command (argv) and working folder that rerun run ``rec`` in ``worktree`` (its snapshot)."""
+    ex = rec.get("execute") or {}
+    git = rec.get("git") or {}
+    repo = git.get("repo") or ex.get("repo")
+    cwd = ex.get("cwd") or repo
+    argv = list(ex.get("exec_argv") or [])
+    exe = ex.get("exec_bin") or sys.executable
+    if not argv:
+        cmd = ex.get("command")
+        if not cmd:
+            raise CLIError(f"run {rec.get('test_name')!r} recorded no command to rerun")
+        parts = shlex.split(cmd.split("&&", 1)[-1]) if "&&" in cmd else shlex.split(cmd)
+        exe, argv = parts[0], parts[1:]
+    rel_cwd = _within(cwd, repo) if (cwd and repo) else None
+    new_cwd = os.path.join(worktree, rel_cwd) if rel_cwd is not None else worktree
+
+    def remap(a: str) -> str:
+        if repo and os.path.isabs(a):
+            rel = _within(a, repo)
+            if rel is not None:
+                return os.path.join(worktree, rel)
+        return a
+
+    if argv and argv[0] != "-m":
+        first = argv[0] if os.path.isabs(argv[0]) or not cwd else os.path.join(cwd, argv[0])
+        argv[0] = remap(first) if _within(first, repo or "/") is not None and repo else argv[0]
+    argv = [argv[0]] + [remap(a) for a in argv[1:]] if argv else argv
+    return [exe, *argv, *overrides], new_cwd
+
+
+def _remove_worktree(repo: str, path: str) -> None:
+    """Remove the temporary worktree ``path`` of ``repo`` (and git's record of it), whatever state it is in."""
+    from lumo_hydra.record.gitsnap import remove_worktree
+
+    try:
+        remove_worktree(repo, path)
+    except (LumoValueError, OSError):
+        shutil.rmtree(path, ignore_errors=True)
+        try:
+            remove_worktree(repo, path)  # the folder is gone: this prunes git's record of it
+        except (LumoValueError, OSError):
+            pass
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    """``lumo-hydra rerun``: run a run's command again on its code snapshot, in a temporary worktree."""
+    w = watcher(args)
+    rec = w.record(args.run)
+    repo, commit = _git_of(rec, "rerun", w)
+    from lumo_hydra.record.gitsnap import worktree
+
+    tmp = tempfile.mkdtemp(prefix="lumo-rerun-")
+    dest = os.path.join(tmp, "code")
+    err = console(stderr=True)
+    try:
+        worktree(repo, commit, dest)
+        argv, cwd = rerun_argv(rec, dest, args.overrides)
+        env = dict(os.environ)
+        env[ENV_RERUN_OF] = str(rec.get("test_name"))
+        env[ENV_HOME] = w.root  # the new run goes to the store the original run is in
+        err.print(f"rerun of {rec.get('exp_name')}/{rec.get('test_name')} on snapshot {commit[:12]} "
+                  f"in a temporary worktree", markup=False)
+        err.print("  " + " ".join(shlex.quote(a) for a in argv), markup=False)
+        if args.dry_run:
+            return 0
+        if not os.path.isdir(cwd):
+            os.makedirs(cwd, exist_ok=True)
+        proc = subprocess.run(argv, cwd=cwd, env=env)  # the user's own command, not git
+        if proc.returncode != 0:
+            err.print(f"the rerun exited with code {proc.returncode}")
+            return 1
+        return 0
+    finally:
+        _remove_worktree(repo, dest)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cmd_checkout(args: argparse.Namespace) -> int:
+    """``lumo-hydra checkout``: a git worktree of a run's code snapshot in a new (or empty) folder."""
+    w = watcher(args)
+    rec = w.record(args.run)
+    repo, commit = _git_of(rec, "check out", w)
+    dest = os.path.abspath(args.dir)
+    if os.path.exists(dest) and (not os.path.isdir(dest) or os.listdir(dest)):
+        raise CLIError(f"cannot check out into {dest!r}: it exists and is not an empty folder")
+    if os.path.isdir(dest):
+        os.rmdir(dest)
+    from lumo_hydra.record.gitsnap import worktree
+
+    worktree(repo, commit, dest)
+    console().print(f"checked out the code of {rec.get('test_name')} (snapshot {commit[:12]}) into {dest}\n"
+                    f"remove it with: git -C {shlex.quote(repo)} worktree remove {shlex.quote(dest)}", markup=False)
+    return 0

@@ -1,0 +1,163 @@
+"""The ``lumo-hydra`` argument parser and its argument types.
+
+The parser only parses: ``args.command`` names the subcommand, and :mod:`lumo_hydra.cli.app` runs the
+command function that goes with it (so this module imports no command).
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+
+from lumo_hydra._version import __version__
+from lumo_hydra.store.layout import SNAPSHOT_REF_PREFIX
+from lumo_hydra.store.status import STATUSES
+
+__all__ = ["build_parser", "positive_int", "status", "stale_seconds", "FILTER_KEYS"]
+
+#: the ``args`` attributes the filter options set (``None`` for commands without filters)
+FILTER_KEYS = ("exp", "status", "since", "until", "sweep", "tag")
+
+
+# -- argument types --------------------------------------------------------------------------------
+def positive_int(v: str) -> int:
+    """An integer >= 1 (``--limit``)."""
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {v!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
+
+def status(v: str) -> str:
+    """One of the run statuses (``--status``), with a did-you-mean for a typo."""
+    if v in STATUSES:
+        return v
+    close = difflib.get_close_matches(v, list(STATUSES), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise argparse.ArgumentTypeError(f"invalid status: {v!r}{hint} allowed: {', '.join(STATUSES)}")
+
+
+def stale_seconds(v: str) -> float:
+    """Seconds > 0 (``--stale-after``)."""
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid seconds: {v!r}") from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
+    return x
+
+
+# -- the parser ------------------------------------------------------------------------------------
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("filters")
+    g.add_argument("--exp", action="append", metavar="NAME", help="experiment name or glob (repeatable)")
+    g.add_argument("--status", action="append", type=status, metavar="{" + ",".join(STATUSES) + "}",
+                   help="run status (repeatable)")
+    g.add_argument("--since", metavar="WHEN", help="started at/after: ISO date/time, Unix time or age (2h, 3d)")
+    g.add_argument("--until", metavar="WHEN", help="started at/before: ISO date/time, Unix time or age")
+    g.add_argument("--sweep", action="append", metavar="ID", help="sweep id or prefix (repeatable)")
+    g.add_argument("--tag", action="append", metavar="TAG", help="has this tag (repeatable: all of them)")
+    s = p.add_argument_group("order")
+    s.add_argument("--sort", metavar="COLUMN", help="sort by any column, e.g. metrics.Acc or params.lr "
+                   "(default: start, newest first)")
+    s.add_argument("--desc", action="store_true", help="sort descending")
+    s.add_argument("--asc", action="store_true", help="sort ascending")
+    s.add_argument("--limit", type=positive_int, metavar="N", help="at most N runs")
+    s.add_argument("--columns", metavar="A,B,...", help="the columns to show/export")
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """``--root`` and ``--stale-after``, accepted after the subcommand too."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--root", default=argparse.SUPPRESS, metavar="DIR",
+                        help="the store root (default: $LUMO_HOME, else ~/.lumo-hydra)")
+    common.add_argument("--stale-after", type=stale_seconds, default=argparse.SUPPRESS, metavar="SECONDS",
+                        help="a run without end record and heartbeat for this long is crashed (default 120)")
+    return common
+
+
+def _add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                      common: argparse.ArgumentParser) -> None:
+    """list, show, diff, note, tag."""
+    p = sub.add_parser("list", parents=[common], help="a table of runs", description="A table of runs, newest first.")
+    _add_filters(p)
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="JSON records instead of a table")
+    fmt.add_argument("--csv", action="store_true", help="CSV instead of a table")
+
+    p = sub.add_parser("show", parents=[common], help="everything about one run")
+    p.add_argument("run", help="run id (test_name, exp/test_name, or an unambiguous prefix)")
+    p.add_argument("--json", action="store_true", help="the record as JSON")
+
+    p = sub.add_parser("diff", parents=[common], help="params, metrics, packages and code of two runs")
+    p.add_argument("run_a")
+    p.add_argument("run_b")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("note", parents=[common], help="set a run's note")
+    p.add_argument("run")
+    p.add_argument("text", nargs="+")
+    p.add_argument("--append", action="store_true", help="add a line instead of replacing the note")
+    p.add_argument("--force", action="store_true", help="edit even while the run is running")
+
+    p = sub.add_parser("tag", parents=[common], help="add (+a) or remove (-b) tags",
+                       usage="lumo-hydra tag [--force] RUN +add -remove ...")
+    p.add_argument("--force", action="store_true", help="edit even while the run is running")
+    p.add_argument("run")
+    p.add_argument("tags", nargs=argparse.REMAINDER, help="+name adds, -name removes")
+
+
+def _add_code_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                       common: argparse.ArgumentParser) -> None:
+    """rerun, checkout."""
+    p = sub.add_parser("rerun", parents=[common], help="run a run's command again on its own code snapshot")
+    p.add_argument("--dry-run", action="store_true", help="print the command, do not run it")
+    p.add_argument("run")
+    p.add_argument("overrides", nargs=argparse.REMAINDER, help="extra arguments/overrides appended")
+
+    p = sub.add_parser("checkout", parents=[common], help="a git worktree of a run's code snapshot")
+    p.add_argument("run")
+    p.add_argument("dir")
+
+
+def _add_store_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                        common: argparse.ArgumentParser) -> None:
+    """export, rm, gc."""
+    p = sub.add_parser("export", parents=[common], help="all (filtered) runs to csv, parquet or json")
+    _add_filters(p)
+    p.add_argument("--format", choices=("csv", "parquet", "json"), default="csv")
+    p.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout; required for parquet)")
+    p.add_argument("--nested", action="store_true", help="lumo's nested columns instead of flat dotted ones")
+
+    p = sub.add_parser("rm", parents=[common], help="remove runs (info, blob and cache folders)")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--force", action="store_true", help="also remove runs that are still running")
+
+    p = sub.add_parser("gc", parents=[common], help="remove snapshot refs and folders no run needs any more")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    p.add_argument("--repo", action="append", metavar="DIR",
+                   help=f"also look for {SNAPSHOT_REF_PREFIX}/ in this repository")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lumo-hydra`` parser; ``args.command`` is the subcommand's name (``None`` without one)."""
+    parser = argparse.ArgumentParser(
+        prog="lumo-hydra",
+        description="Inspect and manage the experiments recorded by lumo-hydra "
+                    "(store: $LUMO_HOME, default ~/.lumo-hydra).",
+    )
+    parser.add_argument("--version", action="version", version=f"lumo-hydra {__version__}")
+    parser.add_argument("--root", default=None, metavar="DIR", help="the store root (default: $LUMO_HOME)")
+    parser.add_argument("--stale-after", type=stale_seconds, default=120.0, metavar="SECONDS",
+                        help="a run without end record and heartbeat for this long is crashed (default 120)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _common_options()
+    _add_run_commands(sub, common)
+    _add_code_commands(sub, common)
+    _add_store_commands(sub, common)
+    return parser

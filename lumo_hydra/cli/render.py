@@ -1,0 +1,298 @@
+"""Rendering for the command line: the rich console, cell formatting, tables, JSON and CSV output.
+
+Nothing here reads the store: the commands hand over records and frames, these functions print them.
+``rich`` and ``pandas`` are imported where they are used (start-up speed of ``lumo-hydra --help``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    from rich.console import Console
+
+STATUS_STYLE = {"running": "cyan", "finished": "green", "failed": "red", "interrupted": "yellow",
+                "killed": "magenta", "crashed": "bold red"}
+
+
+# -- the console -----------------------------------------------------------------------------------
+def console(stderr: bool = False) -> Console:
+    """A rich console on stdout (or stderr); 200 columns (or ``$COLUMNS``) when not a terminal."""
+    from rich.console import Console
+
+    width = None
+    if not (sys.stderr if stderr else sys.stdout).isatty():
+        width = int(os.environ.get("COLUMNS", "0") or 0) or 200
+    return Console(stderr=stderr, width=width, highlight=False, soft_wrap=False)
+
+
+def progress_cb(con: Console, label: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A rich progress bar shown only for long work (many runs to read) on a terminal: ``(update, close)``."""
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if total < 500 or not con.is_terminal:
+            return
+        if "p" not in state:
+            from rich.progress import Progress
+
+            p = Progress(transient=True, console=con)
+            p.start()
+            state["p"] = p
+            state["t"] = p.add_task(label, total=total)
+        state["p"].update(state["t"], completed=done)
+
+    def close() -> None:
+        if "p" in state:
+            state["p"].stop()
+
+    return update, close
+
+
+def styled_status(status: Any) -> str:
+    """``status`` with its colour markup."""
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+# -- cells -----------------------------------------------------------------------------------------
+def fmt(v: Any) -> str:
+    """One table cell: empty for None/NaN/NaT, 6 significant digits, lists joined by commas."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        return f"{v:.6g}"
+    if isinstance(v, (list, tuple)):
+        return ",".join(str(x) for x in v)
+    if hasattr(v, "strftime"):
+        try:
+            return str(v.strftime("%Y-%m-%d %H:%M:%S"))
+        except ValueError:  # NaT
+            return ""
+    return str(v)
+
+
+def fmt_duration(v: Any) -> str:
+    """Seconds as ``12.3s``, ``4m05s`` or ``2h03m``; empty when not a number."""
+    try:
+        s = float(v)
+    except (TypeError, ValueError):
+        return ""
+    if math.isnan(s):
+        return ""
+    if s < 60:
+        return f"{s:.1f}s"
+    if s < 3600:
+        return f"{int(s // 60)}m{int(s % 60):02d}s"
+    return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
+
+
+def flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested dict as ``{"a.b.c": value}`` (empty dicts stay values)."""
+    out: dict[str, Any] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict) and v:
+                out.update(flat(v, key))
+            else:
+                out[key] = v
+    return out
+
+
+# -- JSON and CSV ----------------------------------------------------------------------------------
+def to_json_records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of ``df`` as JSON-able dicts (times as ISO strings, NaN/NaT as None, numpy scalars unwrapped)."""
+    out = []
+    cols = list(df.columns)
+    for row in df.itertuples(index=False, name=None):
+        d = {}
+        for c, v in zip(cols, row):
+            if hasattr(v, "isoformat"):
+                try:
+                    v = v.isoformat()
+                except ValueError:
+                    v = None
+            elif isinstance(v, float) and math.isnan(v):
+                v = None
+            elif v is not None and type(v).__module__ == "numpy":
+                v = v.item()
+            d[c] = v
+        out.append(d)
+    return out
+
+
+def dump_json(obj: Any, fh: Any) -> None:
+    """``obj`` as indented JSON and a newline to the text file ``fh``."""
+    json.dump(obj, fh, indent=1, ensure_ascii=False, default=str, allow_nan=False)
+    fh.write("\n")
+
+
+def csv_ready(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose list and dict cells are JSON strings (for CSV and parquet)."""
+    df = df.copy()
+    for c in df.columns:
+        if df[c].dtype == object:
+            df[c] = df[c].map(lambda v: json.dumps(v, default=str) if isinstance(v, (list, dict)) else v)
+    return df
+
+
+# -- tables ----------------------------------------------------------------------------------------
+def print_runs_table(con: Console, df: pd.DataFrame, cols: list[str]) -> None:
+    """The ``list`` table of the runs in ``df`` (columns ``cols``) and the run count."""
+    from rich.table import Table
+
+    table = Table(show_lines=False, header_style="bold")
+    for c in cols:
+        short = c[len("metrics."):] if c.startswith("metrics.") else c
+        table.add_column(short, no_wrap=c in ("test_name", "start", "status"), overflow="fold",
+                         justify="right" if c.startswith(("metrics.", "duration")) else "left")
+    for rec in df[cols].itertuples(index=False, name=None):
+        cells = []
+        for c, v in zip(cols, rec):
+            if c == "status":
+                cells.append(styled_status(v))
+            elif c == "duration":
+                cells.append(fmt_duration(v))
+            else:
+                cells.append(fmt(v))
+        table.add_row(*cells)
+    con.print(table)
+    total = len(df)
+    con.print(f"{total} run{'s' if total != 1 else ''}", style="dim")
+
+
+def print_ab_table(con: Console, title: str, rows: Mapping[str, Any]) -> None:
+    """A ``key | A | B`` table of the differing values of two runs (``-`` for a missing value)."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", header_style="bold")
+    t.add_column("key", no_wrap=True)
+    t.add_column("A", overflow="fold")
+    t.add_column("B", overflow="fold")
+    for k, (x, y) in rows.items():
+        t.add_row(k, fmt(x) if x is not None else "-", fmt(y) if y is not None else "-")
+    con.print(t)
+
+
+# -- one run (``show``) ----------------------------------------------------------------------------
+def print_run(con: Console, rec: Mapping[str, Any]) -> None:
+    """Everything about one run record, section by section (the ``show`` command)."""
+    _print_head(con, rec)
+    _print_params(con, rec)
+    _print_metrics(con, rec)
+    _print_code(con, rec)
+    _print_failure(con, rec)
+    _print_files(con, rec)
+
+
+def _print_head(con: Console, rec: Mapping[str, Any]) -> None:
+    st = str(rec.get("status"))
+    con.print(f"[bold]{rec.get('exp_name')}/{rec.get('test_name')}[/]  {styled_status(st)}"
+              + (f" (recorded: {rec.get('recorded_status')})" if rec.get("recorded_status") != st else ""))
+    prog = rec.get("progress") or {}
+    pinfo = rec.get("pinfo") or {}
+    con.print(f"start {prog.get('start') or '?'}   end {prog.get('end') or '-'}   "
+              f"host {pinfo.get('host') or '?'}   pid {pinfo.get('pid') or '?'}")
+    for key in ("sweep", "rerun_of", "note"):
+        if rec.get(key):
+            con.print(f"{key}: {rec[key]}")
+    if rec.get("tags"):
+        con.print("tags: " + ", ".join(rec["tags"]))
+
+
+def _print_params(con: Console, rec: Mapping[str, Any]) -> None:
+    params = flat(rec.get("params") or {})
+    if not params:
+        return
+    from rich.table import Table
+
+    t = Table(title="params", title_justify="left", header_style="bold")
+    t.add_column("key", no_wrap=True)
+    t.add_column("value", overflow="fold")
+    for k, v in params.items():
+        t.add_row(k, json.dumps(v, default=str) if not isinstance(v, str) else v)
+    con.print(t)
+
+
+def _print_metrics(con: Console, rec: Mapping[str, Any]) -> None:
+    metrics = rec.get("metrics") or {}
+    if not metrics:
+        return
+    from rich.table import Table
+
+    t = Table(title="metrics", title_justify="left", header_style="bold")
+    for col in ("name", "best", "cmp", "best step", "last", "count"):
+        t.add_column(col, justify="left" if col in ("name", "cmp") else "right")
+    for name, m in metrics.items():
+        m = m if isinstance(m, dict) else {}
+        t.add_row(name, fmt(m.get("best")), str(m.get("cmp") or ""), fmt(m.get("best_step")),
+                  fmt(m.get("last")), fmt(m.get("count")))
+    con.print(t)
+
+
+def _print_code(con: Console, rec: Mapping[str, Any]) -> None:
+    ex = rec.get("execute") or {}
+    if ex.get("command"):
+        con.print("[bold]command[/]")
+        con.print("  " + ex["command"], markup=False)
+    git = rec.get("git") or {}
+    con.print("[bold]code snapshot[/]")
+    if git.get("commit"):
+        con.print(f"  commit {git.get('commit')}  (base {git.get('base')}, branch {git.get('branch')}, "
+                  f"dirty {git.get('dirty')})", markup=False)
+        con.print(f"  repo {git.get('repo')}  ref {git.get('ref')}", markup=False)
+        if git.get("skipped"):
+            con.print(f"  skipped: {', '.join(map(str, git['skipped']))}", markup=False)
+    else:
+        con.print(f"  none: {git.get('msg') or 'not recorded'}", markup=False)
+    lock = rec.get("lock") or {}
+    if lock:
+        con.print(f"[bold]environment[/]  python {lock.get('python')}  {lock.get('packages')} packages  "
+                  f"lock {lock.get('file')}")
+
+
+def _print_failure(con: Console, rec: Mapping[str, Any]) -> None:
+    exc = rec.get("exception")
+    if exc:
+        con.print(f"[bold red]exception[/] {exc.get('type')}: {exc.get('msg')}", markup=True)
+        if exc.get("traceback"):
+            con.print(str(exc["traceback"]).rstrip(), markup=False)
+
+
+def _print_files(con: Console, rec: Mapping[str, Any]) -> None:
+    paths = rec.get("paths") or {}
+    con.print("[bold]files[/]")
+    con.print(f"  info  {rec.get('info_dir')}", markup=False)
+    for k in ("blob_dir", "cache_dir"):
+        if paths.get(k):
+            con.print(f"  {k[:-4]:5} {paths[k]}", markup=False)
+
+
+# -- two runs (``diff``) ---------------------------------------------------------------------------
+def print_run_diff(con: Console, a: Mapping[str, Any], b: Mapping[str, Any], data: Mapping[str, Any],
+                   code_msg: str) -> None:
+    """The ``diff`` of runs ``a`` and ``b``: ``data`` holds the differing params, metrics, packages, code."""
+    con.print(f"[bold]A[/] {a.get('exp_name')}/{data['a']}   [bold]B[/] {b.get('exp_name')}/{data['b']}")
+    for title, rows in (("params", data["params"]), ("metrics (best)", data["metrics"]),
+                        ("packages", data["packages"])):
+        if rows is None:
+            con.print(f"{title}: lock files unavailable")
+        elif not rows:
+            con.print(f"{title}: identical")
+        else:
+            print_ab_table(con, title, rows)
+    code = data["code"]
+    if code is None:
+        con.print(code_msg)
+    elif code == "":
+        con.print("code: identical snapshots")
+    else:
+        con.print("[bold]code[/]")
+        con.print(code.rstrip(), markup=False, highlight=False)
