@@ -62,6 +62,10 @@ def test_import_does_not_import_torch():
     code = "import sys, lumo_hydra.data, lumo_hydra.data_spec, lumo_hydra.data_digits; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+    # nor hydra: only lumo_hydra/_hydra/ imports it, and the spec engine reaches it on first build only
+    code = "import sys, lumo_hydra.data, lumo_hydra.data.spec, lumo_hydra.data_spec; print('hydra' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_seed_snippet():
@@ -128,6 +132,26 @@ def test_copy_is_a_real_copy():
     assert len(cp) == 2 and cp[1] == [2, 3]
     sub = ds.subset([0, 5], copy=True)
     assert len(ds) == 6 and len(sub) == 2 and sub[1] == {"x": 5}
+
+
+class TaggedBuilder(DatasetBuilder):
+    """A subclass with its own attribute and method."""
+
+    tag = "base"
+
+    def first(self):
+        return self[0]
+
+
+def test_copy_of_a_subclass_is_that_subclass():
+    ds = TaggedBuilder().add_input("x", list(range(4))).add_output("x", "x")
+    ds.tag = "mine"
+    cp = ds.copy()
+    sub = ds.subset([3], copy=True)
+    assert type(cp) is TaggedBuilder and type(sub) is TaggedBuilder
+    assert cp.tag == "mine" and sub.first() == {"x": 3}
+    cp.add_output("x", "y")
+    assert ds.output_names == ["x"]
 
 
 def test_iteration_equals_indexing_with_views_and_global_transform():

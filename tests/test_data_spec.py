@@ -163,7 +163,8 @@ def test_cycle_is_named():
 
 def test_unknown_references_name_the_path_and_known_nodes():
     nodes = {"src": {"_target_": f"{HERE}.Loader"}, "f": {"_target_": f"{HERE}.Scale"}}
-    with pytest.raises(DatasetSpecError, match=r"unknown reference '@scale' at outputs\.x\.transform; known nodes: \['f', 'src'\]"):
+    with pytest.raises(DatasetSpecError,
+                       match=r"unknown reference '@scale' at outputs\.x\.transform; known nodes: \['f', 'src'\]"):
         build(nodes=nodes, inputs={"x": "@src.data.x"}, outputs={"x": {"input": "x", "transform": "@scale"}})
     with pytest.raises(DatasetSpecError, match=r"unknown reference '@nope' at nodes\.f\.factor"):
         build(nodes={**nodes, "f": {"_target_": f"{HERE}.Scale", "factor": "@nope"}})
@@ -171,7 +172,8 @@ def test_unknown_references_name_the_path_and_known_nodes():
         build(nodes={**nodes, "c": {"_target_": f"{HERE}.Chain", "steps": ["@f", "@zz"]}})
     with pytest.raises(DatasetSpecError, match=r"unknown input 'xx' at outputs\.x\.input; known inputs: \['x'\]"):
         build(nodes=nodes, inputs={"x": "@src.data.x"}, outputs={"x": {"input": "xx"}})
-    with pytest.raises(DatasetSpecError, match=r"@src\.data has no key 'q' \(reference at inputs\.x\); keys: \['x', 'y'\]"):
+    with pytest.raises(DatasetSpecError,
+                       match=r"@src\.data has no key 'q' \(reference at inputs\.x\); keys: \['x', 'y'\]"):
         build(nodes=nodes, inputs={"x": "@src.data.q"}, outputs={"x": {"input": "x"}})
     with pytest.raises(DatasetSpecError, match=r"unknown dataset spec key\(s\) \['output'\]; allowed: \['nodes'"):
         build(output={})
@@ -182,12 +184,14 @@ def test_unknown_references_name_the_path_and_known_nodes():
 
 
 def test_node_constructor_errors_name_the_node():
-    with pytest.raises(DatasetSpecError, match=r"node 'disk' \(.*broken\) failed to build at nodes\.disk: RuntimeError: the disk is on fire") as e:
+    with pytest.raises(DatasetSpecError, match=r"node 'disk' \(.*broken\) failed to build at nodes\.disk: "
+                                                r"RuntimeError: the disk is on fire") as e:
         build(nodes={"disk": {"_target_": f"{HERE}.broken"}}, inputs={"x": "@disk"}, outputs={"x": {"input": "x"}})
     assert isinstance(e.value, ValueError)
     with pytest.raises(DatasetSpecError, match=r"node 'digits' .*invalid value for 'split': 'bogus'"):
         build_from_spec(ROOT / "conf/lumo/dataset/digits.yaml", nodes={"digits": {"split": "bogus"}})
-    with pytest.raises(DatasetSpecError, match=r"the config at outputs\.x\.transform \(no\.such\.Thing\) failed to build"):
+    with pytest.raises(DatasetSpecError,
+                       match=r"the config at outputs\.x\.transform \(no\.such\.Thing\) failed to build"):
         build(inputs={"x": [1]}, outputs={"x": {"input": "x", "transform": {"_target_": "no.such.Thing"}}})
 
 
@@ -242,3 +246,78 @@ def test_hydra_app_swaps_dataset_and_overrides_a_transform(tmp_path):
     assert "xs2: xs -> Normalize(mean=0.5, std=0.25) -> RandomAugment(strength=0.5," in out
     assert "items: 359" in out
     assert "batch: {'xs1': (32, 1, 8, 8), 'xs2': (32, 1, 8, 8), 'ys': (32,)}" in out
+
+
+class DigitsBuilder(DatasetBuilder):
+    """A user's subclass that adds a method: ``from_spec`` must build this class."""
+
+    def labels(self):
+        return [int(item["ys"]) for item in self]
+
+
+def test_from_spec_on_a_subclass_builds_the_subclass(tmp_path):
+    shipped = ROOT / "lumo_hydra" / "conf" / "lumo" / "dataset" / "digits.yaml"
+    path = tmp_path / "digits.yaml"
+    path.write_text(shipped.read_text())
+    ds = DigitsBuilder.from_spec(path, nodes={"digits": {"split": "test", "limit": 5}})
+    assert type(ds) is DigitsBuilder
+    assert len(ds) == 5 and len(ds.labels()) == 5 and ds[0]["xs"].shape == (1, 8, 8)
+    from_dict = DigitsBuilder.from_spec(
+        {"inputs": {"ys": [3, 1, 4]}, "outputs": {"ys": "ys", "i": {"idx": True}}, "subset": [2, 0]},
+        outputs={"ys": {"input": "ys", "transform": {"_target_": f"{HERE}.offset", "_partial_": True, "by": 1}}},
+    )
+    assert type(from_dict) is DigitsBuilder and from_dict.labels() == [5, 4]
+    assert from_dict[0] == {"ys": 5, "i": 2}
+    from_config = DigitsBuilder.from_spec(OmegaConf.create({"inputs": {"ys": [7]}, "outputs": {"ys": None}}))
+    assert type(from_config) is DigitsBuilder and from_config.labels() == [7]
+    # the plain entry points still build the plain class
+    assert type(DatasetBuilder.from_spec({"inputs": {"ys": [7]}, "outputs": {"ys": None}})) is DatasetBuilder
+    assert type(build_from_spec({"inputs": {"ys": [7]}, "outputs": {"ys": None}})) is DatasetBuilder
+
+
+OLD_NAMES_SPEC = """
+_target_: lumo_hydra.data_spec.build
+_recursive_: false
+nodes:
+  digits: {_target_: lumo_hydra.data_digits.load, split: test, limit: 6}
+  normalize: {_target_: lumo_hydra.data_digits.Normalize, mean: 0.5, std: 0.25}
+  aug:
+    _target_: lumo_hydra.data_digits.Compose
+    transforms:
+      - {_target_: lumo_hydra.data_digits.RandomAugment, strength: 0.5, seed: 0}
+      - {_target_: lumo_hydra.data_digits.AddChannel}
+inputs:
+  xs: {source: "@digits.images", transform: "@normalize"}
+  ys: "@digits.targets"
+outputs:
+  xs1: {input: xs, transform: "@aug"}
+  xs2: {input: xs}
+  ys: {input: ys}
+global_transform: {_target_: lumo_hydra.data_digits.AddChannelTo, keys: [xs2]}
+"""
+
+
+def test_old_target_names_still_build():
+    # users' YAML written before the package layout names lumo_hydra.data_spec / lumo_hydra.data_digits
+    old = instantiate(OmegaConf.create(OLD_NAMES_SPEC))
+    new = instantiate(OmegaConf.create(
+        OLD_NAMES_SPEC.replace("lumo_hydra.data_spec.", "lumo_hydra.data.spec.")
+        .replace("lumo_hydra.data_digits.", "lumo_hydra.data.digits.")
+    ))
+    assert type(old) is DatasetBuilder and len(old) == 6
+    for i in range(6):  # the same objects: same digits, same normalisation, same seeded augmentation
+        a, b = old[i], new[i]
+        assert a["xs1"].shape == a["xs2"].shape == (1, 8, 8) and a["ys"].dtype == np.int64
+        for key in ("xs1", "xs2", "ys"):
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_data_modules_reach_hydra_only_through_the_hydra_edge():
+    # no module of lumo_hydra/data imports hydra, at module level or inside a function
+    import ast
+
+    for path in sorted((ROOT / "lumo_hydra" / "data").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not [n for n in names if n == "hydra" or n.startswith("hydra.")], f"{path.name} imports hydra"

@@ -22,25 +22,37 @@ dataset; ``ds.DataLoader(**kwargs)`` imports torch only when called. See ``docs/
 """
 from __future__ import annotations
 
-import operator
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, TypeVar
 
+from lumo_hydra.data.checks import (
+    as_index_list,
+    as_int,
+    check_callable,
+    check_name,
+    describe,
+    is_dataframe,
+    non_negative_int,
+    source_length,
+)
+from lumo_hydra.data.spec_engine import build_from_spec_with
 from lumo_hydra.errors import DataIndexError, DataTypeError, DataValueError
 
 __all__ = ["DatasetBuilder", "DataValueError", "DataTypeError", "DataIndexError"]
 
 Transform = Callable[[Any], Any]
+_B = TypeVar("_B", bound="DatasetBuilder")
 DictTransform = Callable[[dict], Any]
 
 _MODES = ("zip", "chain", "item")
 
 
 class _Output(NamedTuple):
-    input: Optional[str]  # None: the item's (mapped) index, see add_idx
-    transform: Optional[Transform]
+    input: str | None  # None: the item's (mapped) index, see add_idx
+    transform: Transform | None
 
 
 class _Plan(NamedTuple):
@@ -48,32 +60,12 @@ class _Plan(NamedTuple):
 
     reads: tuple  # ((source or None for the index, input transform or None), ...) for used inputs only
     writes: tuple  # ((outkey, position in reads, transform or None), ...) in the order outputs were added
-    glob: Optional[DictTransform]
+    glob: DictTransform | None
     mode: str
     keys: tuple  # output names, in order
-    n: Optional[int]  # the view's length (None: unsized)
+    n: int | None  # the view's length (None: unsized)
     mod: int  # when the view is stretched (scale_to_size/repeat): the length it cycles through, else 0
-    sub: Optional[array]  # the explicit source index map of subset(), if any
-
-
-def _describe(obj: Any) -> str:
-    if obj is None:
-        return "None"
-    name = getattr(obj, "__qualname__", None)
-    if isinstance(name, str):  # functions and classes: their name; instances: their repr
-        return name
-    text = repr(obj)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _check_callable(what: str, fn: Any) -> None:
-    if fn is not None and not callable(fn):
-        raise DataTypeError(f"{what} must be callable or None, got {type(fn).__name__}: {fn!r:.80}")
-
-
-def _check_name(what: str, name: Any) -> None:
-    if not isinstance(name, str) or not name:
-        raise DataValueError(f"{what} must be a non-empty string, got {name!r}")
+    sub: array | None  # the explicit source index map of subset(), if any
 
 
 class DatasetBuilder:
@@ -86,24 +78,24 @@ class DatasetBuilder:
 
     def __init__(self) -> None:
         self._sources: dict[str, Any] = {}
-        self._input_tf: dict[str, Optional[Transform]] = {}
-        self._lengths: dict[str, Optional[int]] = {}  # None: the input is not sized
+        self._input_tf: dict[str, Transform | None] = {}
+        self._lengths: dict[str, int | None] = {}  # None: the input is not sized
         self._outputs: dict[str, _Output] = {}
-        self._global_tf: Optional[DictTransform] = None
+        self._global_tf: DictTransform | None = None
         self._mode = "zip"
         # The view: item i of the builder is source item sub[i % base] (sub None: i % base).
-        self._sub: Optional[array] = None
-        self._size: Optional[int] = None  # length set by scale_to_size/repeat (None: the base length)
-        self._plan: Optional[_Plan] = None
+        self._sub: array | None = None
+        self._size: int | None = None  # length set by scale_to_size/repeat (None: the base length)
+        self._plan: _Plan | None = None
 
     # ------------------------------------------------------------------ building
-    def add_input(self, name: str, source: Any, transform: Optional[Transform] = None) -> "DatasetBuilder":
+    def add_input(self, name: str, source: Any, transform: Transform | None = None) -> DatasetBuilder:
         """Add a data source named ``name``; ``transform`` runs once per item, shared by its outputs."""
-        _check_name("input name", name)
+        check_name("input name", name)
         if name in self._sources:
             raise DataValueError(f"duplicate input name {name!r}; inputs so far: {list(self._sources)}")
-        _check_callable(f"transform of input {name!r}", transform)
-        if isinstance(source, Mapping) or _is_dataframe(source):
+        check_callable(f"transform of input {name!r}", transform)
+        if isinstance(source, Mapping) or is_dataframe(source):
             cols = list(source.keys())[:10]
             raise DataTypeError(
                 f"input {name!r} is a dict-like source ({type(source).__name__}) indexed by keys, not by "
@@ -116,7 +108,7 @@ class DatasetBuilder:
                 f"input {name!r} must be indexable (have __getitem__, like a list, a numpy array or a tensor) "
                 f"or iterable, got {type(source).__name__}"
             )
-        length = _length(source)
+        length = source_length(source)
         if length is not None:
             sized = {k: n for k, n in self._lengths.items() if n is not None}
             if sized and length != next(iter(sized.values())):
@@ -133,75 +125,75 @@ class DatasetBuilder:
         self._plan = None
         return self
 
-    def add_input_transform(self, name: str, transform: Optional[Transform] = None) -> "DatasetBuilder":
+    def add_input_transform(self, name: str, transform: Transform | None = None) -> DatasetBuilder:
         """Set the transform of input ``name`` (runs once per item, before its outputs' transforms)."""
         self._known_input(name, "input")
-        _check_callable(f"transform of input {name!r}", transform)
+        check_callable(f"transform of input {name!r}", transform)
         self._input_tf[name] = transform
         self._plan = None
         return self
 
     set_input_transform = add_input_transform
 
-    def add_output(self, name: str, outkey: str, transform: Optional[Transform] = None) -> "DatasetBuilder":
+    def add_output(self, name: str, outkey: str, transform: Transform | None = None) -> DatasetBuilder:
         """Add output ``outkey`` that takes input ``name`` through ``transform`` (None: unchanged)."""
         self._known_input(name, "input of output " + repr(outkey))
         self._new_output(outkey)
-        _check_callable(f"transform of output {outkey!r}", transform)
+        check_callable(f"transform of output {outkey!r}", transform)
         self._outputs[outkey] = _Output(name, transform)
         self._plan = None
         return self
 
-    def add_output_transform(self, outkey: str, transform: Optional[Transform] = None) -> "DatasetBuilder":
+    def add_output_transform(self, outkey: str, transform: Transform | None = None) -> DatasetBuilder:
         """Set the transform of output ``outkey``."""
         if outkey not in self._outputs:
             raise DataValueError(f"unknown output {outkey!r}; outputs: {list(self._outputs)}")
-        _check_callable(f"transform of output {outkey!r}", transform)
+        check_callable(f"transform of output {outkey!r}", transform)
         self._outputs[outkey] = self._outputs[outkey]._replace(transform=transform)
         self._plan = None
         return self
 
     set_output_transform = add_output_transform
 
-    def add_idx(self, name: str) -> "DatasetBuilder":
+    def add_idx(self, name: str) -> DatasetBuilder:
         """Add output ``name`` holding the item's index into the sources (after subset/repeat mapping)."""
         self._new_output(name)
         self._outputs[name] = _Output(None, None)
         self._plan = None
         return self
 
-    def add_global_transform(self, transform: Optional[DictTransform]) -> "DatasetBuilder":
+    def add_global_transform(self, transform: DictTransform | None) -> DatasetBuilder:
         """Set a transform that gets the dict of all outputs and returns the new dict (None removes it)."""
-        _check_callable("global transform", transform)
+        check_callable("global transform", transform)
         self._global_tf = transform
         self._plan = None
         return self
 
-    def zip(self) -> "DatasetBuilder":
+    def zip(self) -> DatasetBuilder:
         """Items are dicts ``{outkey: value}`` in the order outputs were added (the default)."""
         return self._set_mode("zip")
 
-    def chain(self) -> "DatasetBuilder":
+    def chain(self) -> DatasetBuilder:
         """Items are lists of output values, in the order outputs were added."""
         return self._set_mode("chain")
 
-    def item(self) -> "DatasetBuilder":
+    def item(self) -> DatasetBuilder:
         """Items are the value of the single output (exactly one output is required)."""
         return self._set_mode("item")
 
-    def _set_mode(self, mode: str) -> "DatasetBuilder":
+    def _set_mode(self, mode: str) -> DatasetBuilder:
         self._mode = mode
         self._plan = None
         return self
 
-    def set_mode(self, mode: str) -> "DatasetBuilder":
+    def set_mode(self, mode: str) -> DatasetBuilder:
         """Set the mode by name: ``'zip'``, ``'chain'`` or ``'item'``."""
         if mode not in _MODES:
             raise DataValueError(f"invalid mode {mode!r}; allowed: {list(_MODES)}")
         return self._set_mode(mode)
 
     # ------------------------------------------------------------------ views
-    def subset(self, indices: Sequence[int] | Any, copy: bool = False) -> "DatasetBuilder":
+    def subset(self, indices: Sequence[int] | Any, copy: bool = False) -> DatasetBuilder:
         """Keep only the items at ``indices`` (positions in the current view; a boolean mask works too).
 
         Changes this builder and returns it, or a changed copy when ``copy=True``. Views compose:
@@ -209,15 +201,15 @@ class DatasetBuilder:
         """
         target = self.copy() if copy else self
         n = target._view_len("subset()")
-        idx = _as_index_list(indices, n)
+        idx = as_index_list(indices, n)
         target._sub = array("q", (target.map_index(i) for i in idx))
         target._size = None
         target._plan = None
         return target
 
-    def scale_to_size(self, size: int) -> "DatasetBuilder":
+    def scale_to_size(self, size: int) -> DatasetBuilder:
         """Make the builder exactly ``size`` items long, cycling through the current view."""
-        size = _non_negative_int("scale_to_size(size)", size)
+        size = non_negative_int("scale_to_size(size)", size)
         base = self._view_len("scale_to_size()")
         if base == 0 and size > 0:
             raise DataValueError(f"scale_to_size({size}): the builder is empty, there is nothing to repeat")
@@ -226,9 +218,9 @@ class DatasetBuilder:
         self._plan = None
         return self
 
-    def repeat(self, multiple: int) -> "DatasetBuilder":
+    def repeat(self, multiple: int) -> DatasetBuilder:
         """Make the builder ``multiple`` times as long, cycling through the current view."""
-        multiple = _non_negative_int("repeat(multiple)", multiple)
+        multiple = non_negative_int("repeat(multiple)", multiple)
         base = self._view_len("repeat()")
         self._materialize_stretch()
         self._size = base * multiple
@@ -244,7 +236,7 @@ class DatasetBuilder:
     def map_index(self, index: int) -> int:
         """Map a position in the builder to the index read from the sources."""
         n = self._view_len_or_none()
-        i = _as_int(index)
+        i = as_int(index)
         if n is None:
             return i
         if i < 0:
@@ -256,7 +248,7 @@ class DatasetBuilder:
             i %= len(sub) if sub is not None else self._base_len()  # type: ignore[operator]
         return sub[i] if sub is not None else i
 
-    def _base_len(self) -> Optional[int]:
+    def _base_len(self) -> int | None:
         if self._sub is not None:
             return len(self._sub)
         for n in self._lengths.values():
@@ -264,7 +256,7 @@ class DatasetBuilder:
                 return n
         return None
 
-    def _view_len_or_none(self) -> Optional[int]:
+    def _view_len_or_none(self) -> int | None:
         return self._size if self._size is not None else self._base_len()
 
     def _view_len(self, what: str) -> int:
@@ -278,7 +270,7 @@ class DatasetBuilder:
 
     # ------------------------------------------------------------------ reading
     def _compile(self) -> _Plan:
-        used: dict[Optional[str], int] = {}
+        used: dict[str | None, int] = {}
         reads: list = []
         writes: list = []
         for key, out in self._outputs.items():
@@ -303,7 +295,7 @@ class DatasetBuilder:
 
     def __getitem__(self, index: int) -> Any:
         reads, writes, glob, mode, keys, n, mod, sub = self._plan or self._compile()
-        i = index if type(index) is int else _as_int(index)
+        i = index if type(index) is int else as_int(index)
         if n is not None:
             if i < 0:
                 i += n
@@ -426,7 +418,7 @@ class DatasetBuilder:
         return list(self._outputs)
 
     @property
-    def subindices(self) -> Optional[list[int]]:
+    def subindices(self) -> list[int] | None:
         """The explicit source index map set by ``subset`` (None when there is none)."""
         return None if self._sub is None else list(self._sub)
 
@@ -435,26 +427,29 @@ class DatasetBuilder:
         self._known_input(name, "input")
         return self._sources[name]
 
-    def get_input_transform(self, name: str) -> Optional[Transform]:
+    def get_input_transform(self, name: str) -> Transform | None:
         """The transform of input ``name`` (None when there is none)."""
         self._known_input(name, "input")
         return self._input_tf[name]
 
-    def get_output_transform(self, outkey: str) -> Optional[Transform]:
+    def get_output_transform(self, outkey: str) -> Transform | None:
         """The transform of output ``outkey`` (None when there is none)."""
         if outkey not in self._outputs:
             raise DataValueError(f"unknown output {outkey!r}; outputs: {list(self._outputs)}")
         return self._outputs[outkey].transform
 
     @property
-    def global_transform(self) -> Optional[DictTransform]:
+    def global_transform(self) -> DictTransform | None:
         """The global transform (None when there is none)."""
         return self._global_tf
 
-    def copy(self) -> "DatasetBuilder":
-        """An independent builder: changing the copy never changes this one (sources and transform
-        objects themselves are shared, not duplicated)."""
-        new = DatasetBuilder.__new__(DatasetBuilder)
+    def copy(self: _B) -> _B:
+        """An independent builder of the same class: changing the copy never changes this one (sources
+        and transform objects themselves are shared, not duplicated; a subclass's own attributes are
+        copied shallowly)."""
+        cls = type(self)
+        new = cls.__new__(cls)
+        new.__dict__.update(self.__dict__)
         new._sources = dict(self._sources)
         new._input_tf = dict(self._input_tf)
         new._lengths = dict(self._lengths)
@@ -478,12 +473,14 @@ class DatasetBuilder:
         for key, out in self._outputs.items():
             src = "<idx>" if out.input is None else out.input
             itf = None if out.input is None else self._input_tf.get(out.input)
-            chain = [src] + [_describe(f) for f in (itf, out.transform) if f is not None]
+            chain = [src] + [describe(f) for f in (itf, out.transform) if f is not None]
             flows.append(f"{key}: {' -> '.join(chain)}")
         size = self._view_len_or_none()
-        parts = [f"outputs={{{', '.join(flows)}}}", f"mode={self._mode}", f"size={size if size is not None else 'unsized'}"]
+        parts = [
+            f"outputs={{{', '.join(flows)}}}", f"mode={self._mode}", f"size={size if size is not None else 'unsized'}"
+        ]
         if self._global_tf is not None:
-            parts.append(f"global={_describe(self._global_tf)}")
+            parts.append(f"global={describe(self._global_tf)}")
         unused = [k for k in self._sources if k not in {o.input for o in self._outputs.values()}]
         if unused:
             parts.append(f"unused_inputs={unused}")
@@ -498,17 +495,21 @@ class DatasetBuilder:
         """
         from torch.utils.data import DataLoader
 
-        dataset: Any = self if self.sized else _iterable_dataset(self)
+        dataset: Any = self
+        if not self.sized:
+            from lumo_hydra.data.torch_iterable import iterable_dataset  # imports torch
+
+            dataset = iterable_dataset(self)
         return DataLoader(dataset, **kwargs)
 
     DL = DataLoader
 
     @classmethod
-    def from_spec(cls, spec: Any, **overrides: Any) -> "DatasetBuilder":
-        """Build from a YAML DAG spec (a path, a dict or a DictConfig); see ``lumo_hydra.data_spec``."""
-        from lumo_hydra.data.spec import build_from_spec
-
-        return build_from_spec(spec, **overrides)
+    def from_spec(cls: type[_B], spec: str | Path | Mapping | Any, **overrides: Any) -> _B:
+        """Build a ``cls`` from a YAML DAG spec (a path, a dict or a DictConfig) merged with nested
+        ``overrides``; see ``lumo_hydra.data.spec``. Called on a subclass, it builds that subclass
+        (``cls()`` with no arguments, then the spec's inputs, outputs and views)."""
+        return build_from_spec_with(cls, spec, **overrides)
 
     # ------------------------------------------------------------------ helpers
     def _known_input(self, name: str, what: str) -> None:
@@ -516,105 +517,14 @@ class DatasetBuilder:
             raise DataValueError(f"unknown {what} {name!r}; inputs: {list(self._sources)}")
 
     def _new_output(self, outkey: str) -> None:
-        _check_name("output name", outkey)
+        check_name("output name", outkey)
         if outkey in self._outputs:
             raise DataValueError(f"duplicate output name {outkey!r}; outputs so far: {list(self._outputs)}")
 
 
-# ---------------------------------------------------------------------- module helpers
-def _length(source: Any) -> Optional[int]:
-    try:
-        return len(source)
-    except (TypeError, NotImplementedError):
-        return None
-
-
-def _is_dataframe(source: Any) -> bool:
-    # pandas/polars frames index columns with [], not rows; detect without importing pandas
-    return type(source).__name__ == "DataFrame" and hasattr(source, "columns") and hasattr(source, "keys")
-
-
-def _as_int(index: Any) -> int:
-    if type(index) is int:
-        return index
-    if isinstance(index, bool):
-        raise DataTypeError(f"DatasetBuilder indices must be integers, got {index!r}")
-    try:
-        return operator.index(index)
-    except TypeError:
-        raise DataTypeError(
-            f"DatasetBuilder indices must be integers, got {type(index).__name__}: {index!r:.60}"
-            + ("; use ds.subset(...) to select several items" if isinstance(index, (slice, list, tuple)) else "")
-        ) from None
-
-
-def _non_negative_int(what: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            value = operator.index(value)
-        except TypeError:
-            raise DataTypeError(f"{what} must be an int >= 0, got {type(value).__name__}: {value!r}") from None
-    if value < 0:
-        raise DataValueError(f"{what} must be an int >= 0, got {value}")
-    return int(value)
-
-
-def _as_index_list(indices: Any, n: int) -> list[int]:
-    """Normalise subset indices (ints, negatives, numpy/torch arrays, boolean masks) against length ``n``."""
-    if isinstance(indices, (str, bytes)) or isinstance(indices, Mapping):
-        raise DataTypeError(f"subset() indices must be a sequence of ints or a boolean mask, got {indices!r:.60}")
-    if hasattr(indices, "tolist") and not isinstance(indices, (list, tuple, range)):
-        indices = indices.tolist()  # numpy arrays and torch tensors
-    try:
-        items = list(indices)
-    except TypeError:
-        raise DataTypeError(
-            f"subset() indices must be a sequence of ints or a boolean mask, got {type(indices).__name__}"
-        ) from None
-    if items and all(isinstance(x, bool) for x in items):
-        if len(items) != n:
-            raise DataValueError(f"subset() boolean mask has length {len(items)}, the builder has {n} items")
-        return [i for i, keep in enumerate(items) if keep]
-    out = []
-    for x in items:
-        i = _as_int(x)
-        j = i + n if i < 0 else i
-        if not 0 <= j < n:
-            raise DataIndexError(f"subset() index {i} out of range for a DatasetBuilder of length {n}")
-        out.append(j)
-    return out
-
-
-def _make_iterable_cls() -> Any:
-    from torch.utils.data import IterableDataset, get_worker_info
-
-    class _BuilderIterable(IterableDataset):  # type: ignore[misc,type-arg]
-        """An unsized builder as a torch ``IterableDataset``, items split between DataLoader workers."""
-
-        def __init__(self, builder: DatasetBuilder) -> None:
-            self.builder = builder
-
-        def __iter__(self) -> Iterator[Any]:
-            info = get_worker_info()
-            it = iter(self.builder)
-            if info is None or info.num_workers <= 1:
-                return it
-            import itertools
-
-            return itertools.islice(it, info.id, None, info.num_workers)
-
-    _BuilderIterable.__module__ = __name__
-    _BuilderIterable.__qualname__ = "_BuilderIterable"
-    globals()["_BuilderIterable"] = _BuilderIterable  # so pickle finds it (also in spawned workers)
-    return _BuilderIterable
-
-
 def __getattr__(name: str) -> Any:
-    if name == "_BuilderIterable":  # created on first use, because it subclasses a torch class
-        return _make_iterable_cls()
+    if name == "_BuilderIterable":  # its older home; created on first use (it subclasses a torch class)
+        from lumo_hydra.data.torch_iterable import _BuilderIterable
+
+        return _BuilderIterable
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _iterable_dataset(builder: DatasetBuilder) -> Any:
-    cls = globals().get("_BuilderIterable") or _make_iterable_cls()
-    return cls(builder)

@@ -10,7 +10,8 @@ import functools
 import os
 import sys
 import zlib
-from typing import Any, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 from lumo_hydra.errors import LumoValueError
 
@@ -24,7 +25,7 @@ def _all_digits() -> tuple:
     import numpy as np
 
     try:
-        from sklearn.datasets import load_digits  # type: ignore[import-untyped]
+        from sklearn.datasets import load_digits
     except ImportError as e:  # pragma: no cover - scikit-learn is a dev/test extra
         raise ImportError("lumo_hydra.data_digits needs scikit-learn (pip install scikit-learn)") from e
     bunch = load_digits()
@@ -35,7 +36,7 @@ def _all_digits() -> tuple:
     return images, targets
 
 
-def load(split: str = "train", test_fraction: float = 0.2, seed: int = 0, limit: Optional[int] = None) -> dict:
+def load(split: str = "train", test_fraction: float = 0.2, seed: int = 0, limit: int | None = None) -> dict:
     """The digits as ``{'images': float32 (N, 8, 8) in [0, 1], 'targets': int64 (N,)}``.
 
     ``split`` is ``'train'``, ``'test'`` or ``'all'``; the test split is a fixed random ``test_fraction``
@@ -88,8 +89,8 @@ class RandomAugment:
     from drawing the same numbers.
     """
 
-    def __init__(self, strength: float = 1.0, max_shift: int = 2, noise: float = 0.1, seed: Optional[int] = None,
-                 salt: Union[int, str] = 0):
+    def __init__(self, strength: float = 1.0, max_shift: int = 2, noise: float = 0.1, seed: int | None = None,
+                 salt: int | str = 0):
         if not 0.0 <= float(strength) <= 10.0:
             raise LumoValueError(f"invalid value for 'strength': {strength!r}; allowed: [0, 10]")
         if int(max_shift) < 0:
@@ -104,7 +105,7 @@ class RandomAugment:
         self.seed = seed
         self.salt = salt
         self._rng: Any = None
-        self._pid: Optional[int] = None
+        self._pid: int | None = None
 
     def _generator(self) -> Any:
         pid = os.getpid()
