@@ -115,9 +115,9 @@ def main() -> None:
         rows.append((f"DataLoader epoch, batch 64, {workers} workers", t_o * 1e3, t_h * 1e3, "ms"))
 
     # 50-node spec: 10 Normalize + 40 Compose nodes, each Compose referencing two earlier nodes
-    nodes: dict = {f"n{k}": {"_target_": "lumo_hydra.data_digits.Normalize", "mean": 0.1 * k} for k in range(10)}
+    nodes: dict = {f"n{k}": {"_target_": "lumo_hydra.data.digits.Normalize", "mean": 0.1 * k} for k in range(10)}
     for k in range(10, 50):
-        nodes[f"n{k}"] = {"_target_": "lumo_hydra.data_digits.Compose", "transforms": [f"@n{k - 1}", f"@n{k // 2}"]}
+        nodes[f"n{k}"] = {"_target_": "lumo_hydra.data.digits.Compose", "transforms": [f"@n{k - 1}", f"@n{k // 2}"]}
     spec = dict(nodes=nodes, inputs={"x": [1.0, 2.0]}, outputs={"x": {"input": "x", "transform": "@n49"}})
 
     def direct():
@@ -128,9 +128,9 @@ def main() -> None:
     def naive_hydra():
         from hydra.utils import instantiate
 
-        objs = [instantiate({"_target_": "lumo_hydra.data_digits.Normalize", "mean": 0.1 * k}) for k in range(10)]
+        objs = [instantiate({"_target_": "lumo_hydra.data.digits.Normalize", "mean": 0.1 * k}) for k in range(10)]
         for k in range(10, 50):
-            objs.append(instantiate({"_target_": "lumo_hydra.data_digits.Compose",
+            objs.append(instantiate({"_target_": "lumo_hydra.data.digits.Compose",
                                      "transforms": [objs[k - 1], objs[k // 2]]}))
 
     build(**spec)
