@@ -208,3 +208,64 @@ def test_rerun_checkout_and_gc_on_a_real_repo(git_repo: Path, tmp_path: Path) ->
     left = git(git_repo, "for-each-ref", "--format=%(refname)", "refs/lumo/").split()
     assert left == [new["git"]["ref"]]
     assert "nothing to collect" in cli("gc", "--yes", root=store).stdout
+
+
+def _snapshot_run(store: Path, repo: Path, test_name: str, commit: str, ref: str) -> None:
+    """A fake run whose code snapshot is ``commit`` of ``repo`` (its command: ``python train.py``)."""
+    git(repo, "update-ref", ref, commit)
+    write_run(store, "cls", test_name=test_name, start=time.time() - 100,
+              git={"commit": commit, "repo": str(repo), "ref": ref, "base": commit, "branch": "main", "dirty": False},
+              extra={"execute": {"cwd": str(repo), "exec_bin": sys.executable, "exec_argv": [str(repo / "train.py")],
+                                 "repo": str(repo), "command": "python train.py"}})
+
+
+def test_gc_collects_only_snapshot_refs_and_skips_unreadable_sweep_records(git_repo: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    head = git(git_repo, "rev-parse", "HEAD").strip()
+    (git_repo / "train.py").write_text("print('two')\n")
+    git(git_repo, "commit", "-qam", "two")
+    second = git(git_repo, "rev-parse", "HEAD").strip()
+    _snapshot_run(store, git_repo, "261101.001.aat", head, "refs/lumo/snapshots/cls/261101.001.aat")
+    git(git_repo, "update-ref", "refs/lumo/snapshots/cls/261101.009.gone", second)  # its run is gone
+    git(git_repo, "update-ref", "refs/lumo/other", second)  # not a snapshot: not gc's to remove
+    for sid, text in (("s1", "{not json"), ("s2", "[1, 2]"), ("s3", None)):
+        (store / "sweeps" / sid).mkdir(parents=True)
+        if text is not None:
+            (store / "sweeps" / sid / "sweep.json").write_text(text)
+    r = cli("gc", "--yes", "--repo", str(git_repo), root=store)
+    assert r.returncode == 0, r.stderr
+    assert "will remove 1 snapshot ref(s) and 0 orphan folder(s)" in r.stdout
+    assert "refs/lumo/snapshots/cls/261101.009.gone" in r.stdout and "refs/lumo/other" not in r.stdout
+    left = git(git_repo, "for-each-ref", "--format=%(refname)", "refs/lumo/").split()
+    assert left == ["refs/lumo/other", "refs/lumo/snapshots/cls/261101.001.aat"]
+
+
+def test_checkout_rerun_and_gc_run_none_of_the_users_hooks(git_repo: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    head = git(git_repo, "rev-parse", "HEAD").strip()
+    _snapshot_run(store, git_repo, "261101.001.aat", head, "refs/lumo/snapshots/cls/261101.001.aat")
+    _snapshot_run(store, git_repo, "261101.002.bbt", head, "refs/lumo/snapshots/cls/261101.002.bbt")
+    marker = tmp_path / "hook-ran"
+    hooks = git_repo / ".git" / "hooks"
+    hooks.mkdir(exist_ok=True)
+    for name in ("post-checkout", "reference-transaction"):
+        (hooks / name).write_text(f"#!/bin/sh\necho {name} >> '{marker}'\nexit 1\n")
+        (hooks / name).chmod(0o755)
+    monitor = tmp_path / "monitor.sh"
+    monitor.write_text(f"#!/bin/sh\necho fsmonitor >> '{marker}'\nexit 1\n")
+    monitor.chmod(0o755)
+    git(git_repo, "config", "core.fsmonitor", str(monitor))
+    r = cli("checkout", "261101.001", str(tmp_path / "co"), root=store)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "co" / "train.py").read_text() == "print('hello')\n"
+    r = cli("rerun", "261101.001", root=store)
+    assert r.returncode == 0, r.stderr
+    assert "hello" in r.stdout
+    assert git(git_repo, "worktree", "list").count("\n") == 2  # the repository and the checkout
+    # a removed run's ref sharing a commit with a live run is kept; -d of an unshared one runs no hook
+    assert cli("rm", "261101.002", "--yes", root=store).returncode == 0
+    git(git_repo, "-c", f"core.hooksPath={os.devnull}", "update-ref", "refs/lumo/snapshots/cls/x", head + "^{tree}")
+    r = cli("gc", "--yes", root=store)
+    assert r.returncode == 0, r.stderr
+    assert "refs/lumo/snapshots/cls/x" in r.stdout and "cls/261101.002.bbt" not in r.stdout
+    assert not marker.exists(), marker.read_text()

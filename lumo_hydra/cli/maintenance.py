@@ -6,7 +6,6 @@ reader, refs from :mod:`lumo_hydra.record.gitsnap` (no git process is started he
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 from collections.abc import Iterable
@@ -29,6 +28,8 @@ __all__ = ["cmd_rm", "cmd_gc"]
 
 # -- the repositories of removed runs (a reader-side cache) -----------------------------------------
 def _known_repos_file(root: str) -> str:
+    import hashlib  # lazy: loading OpenSSL costs ~10 ms of every command's start-up
+
     return os.path.join(str(cache_dir("watcher")), hashlib.sha256(root.encode()).hexdigest()[:16] + "-repos.json")
 
 

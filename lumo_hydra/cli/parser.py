@@ -6,10 +6,9 @@ command function that goes with it (so this module imports no command).
 from __future__ import annotations
 
 import argparse
-import difflib
 
 from lumo_hydra._version import __version__
-from lumo_hydra.store.layout import SNAPSHOT_REF_PREFIX
+from lumo_hydra.store.layout import DEFAULT_HOME, ENV_HOME, SNAPSHOT_REF_PREFIX
 from lumo_hydra.store.status import STATUSES
 
 __all__ = ["build_parser", "positive_int", "status", "stale_seconds", "FILTER_KEYS"]
@@ -34,6 +33,8 @@ def status(v: str) -> str:
     """One of the run statuses (``--status``), with a did-you-mean for a typo."""
     if v in STATUSES:
         return v
+    import difflib  # lazy, like every import only an error message needs
+
     close = difflib.get_close_matches(v, list(STATUSES), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise argparse.ArgumentTypeError(f"invalid status: {v!r}{hint} allowed: {', '.join(STATUSES)}")
@@ -73,7 +74,7 @@ def _common_options() -> argparse.ArgumentParser:
     """``--root`` and ``--stale-after``, accepted after the subcommand too."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--root", default=argparse.SUPPRESS, metavar="DIR",
-                        help="the store root (default: $LUMO_HOME, else ~/.lumo-hydra)")
+                        help=f"the store root (default: ${ENV_HOME}, else {DEFAULT_HOME})")
     common.add_argument("--stale-after", type=stale_seconds, default=argparse.SUPPRESS, metavar="SECONDS",
                         help="a run without end record and heartbeat for this long is crashed (default 120)")
     return common
@@ -149,10 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lumo-hydra",
         description="Inspect and manage the experiments recorded by lumo-hydra "
-                    "(store: $LUMO_HOME, default ~/.lumo-hydra).",
+                    f"(store: ${ENV_HOME}, default {DEFAULT_HOME}).",
     )
     parser.add_argument("--version", action="version", version=f"lumo-hydra {__version__}")
-    parser.add_argument("--root", default=None, metavar="DIR", help="the store root (default: $LUMO_HOME)")
+    parser.add_argument("--root", default=None, metavar="DIR", help=f"the store root (default: ${ENV_HOME})")
     parser.add_argument("--stale-after", type=stale_seconds, default=120.0, metavar="SECONDS",
                         help="a run without end record and heartbeat for this long is crashed (default 120)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -5,7 +5,6 @@ Reads go through the Watcher; the note/tag edits through :func:`lumo_hydra.store
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ from lumo_hydra.cli.common import filtered, load, watcher
 from lumo_hydra.cli.parser import stale_seconds
 from lumo_hydra.cli.render import console, csv_ready, dump_json, print_run, print_runs_table, to_json_records
 from lumo_hydra.errors import CLIError
+from lumo_hydra.store.layout import RUN_JSON
 from lumo_hydra.store.reader import edit_record
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,6 +24,8 @@ DEFAULT_COLUMNS = ["test_name", "exp_name", "status", "start", "duration", "swee
 
 # -- list / export ---------------------------------------------------------------------------------
 def _unknown_column(what: str, name: str, df: pd.DataFrame) -> CLIError:
+    import difflib  # lazy: only an error message needs it
+
     close = difflib.get_close_matches(name, [str(c) for c in df.columns], n=3, cutoff=0.4)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return CLIError(f"{what} {name!r}{hint}")
@@ -123,7 +125,7 @@ def _edit(args: argparse.Namespace, run: str, edit: Callable[[dict[str, Any]], N
     rec = w.record(ref.info_dir)
     if rec["status"] == "running" and not args.force:
         raise CLIError(
-            f"run {ref.test_name!r} is still running and its process rewrites run.json (one writer per run): "
+            f"run {ref.test_name!r} is still running and its process rewrites {RUN_JSON} (one writer per run): "
             f"editing it now could be lost or lose the run's own update; wait until it ends, or pass --force"
         )
     return edit_record(ref.info_dir, edit)
