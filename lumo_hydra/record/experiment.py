@@ -21,16 +21,13 @@ from lumo_hydra.record.runrecord import RESERVED_KEYS, clean_tags, exception_rec
 from lumo_hydra.store.files import read_json, to_jsonable
 from lumo_hydra.errors import ExperimentStateError, LumoValueError, StoreError
 from lumo_hydra.store.layout import ENV_RERUN_OF, PARAMS_JSON, StoreLayout, lumo_home
+from lumo_hydra.store.status import END_STATUSES, STATUSES
 from lumo_hydra.store.writer import RunWriter
 from lumo_hydra.store.ids import claim_dir, validate_name
 from lumo_hydra.store.times import now_iso
 from lumo_hydra.store.reader import read_metrics, read_record
 
 __all__ = ["Experiment", "SimpleExperiment", "current_experiment", "ExperimentStateError"]
-
-#: the status values a run may end with
-END_STATUSES = ("finished", "failed", "interrupted", "killed")
-
 
 
 def current_experiment() -> "Experiment | None":
@@ -234,7 +231,7 @@ class Experiment:
         if status is None:
             status = "finished" if not end_code and exception is None else "failed"
         if status not in END_STATUSES:
-            raise LumoValueError(f"invalid status: {status!r}; allowed: one of {list(END_STATUSES)}")
+            raise LumoValueError(f"invalid status: {status!r}; allowed: one of {[x for x in STATUSES if x in END_STATUSES]}")
         if end_code is None and status == "finished":
             end_code = 0
         self._ended = True
