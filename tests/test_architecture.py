@@ -57,7 +57,7 @@ class Import:
     target: str        # imported module (for a lumo_hydra module: its dotted name, submodules resolved)
     line: int
     function: str      # qualified name of the enclosing function, "" at module level (class bodies too)
-    how: str           # "import", "from", "relative", "sys.modules" or "import_module"
+    how: str           # "import", "from", "relative", "sys.modules", "import_module" or "lazy export"
 
     @property
     def module_level(self) -> bool:
@@ -109,7 +109,8 @@ class _ImportCollector(ast.NodeVisitor):
     """Collects every import of one module, with the function it sits in.
 
     Besides ``import`` statements, a module named by a string literal in ``sys.modules.get(...)``,
-    ``sys.modules[...]``, ``importlib.import_module(...)`` or ``__import__(...)`` counts (a hidden import).
+    ``sys.modules[...]``, ``importlib.import_module(...)`` or ``__import__(...)`` counts (a hidden import),
+    and so does each module of a package's lazy ``_EXPORTS`` table (imported by its ``__getattr__``).
     A membership test (``"x" in sys.modules``) does not: it loads nothing. ``if TYPE_CHECKING:`` bodies are
     skipped (they never run).
     """
@@ -170,6 +171,17 @@ class _ImportCollector(ast.NodeVisitor):
         for alias in node.names:
             sub = f"{base}.{alias.name}"
             self._add(sub if sub in known else base, node, how)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        # A package's lazy exports (``_EXPORTS = {"Params": "lumo_hydra.params.params", ...}`` read by its
+        # module ``__getattr__``) import those modules when the name is first used.
+        if not self.stack and any(isinstance(t, ast.Name) and t.id == "_EXPORTS" for t in node.targets) \
+                and isinstance(node.value, ast.Dict):
+            for value in node.value.values:
+                name = _literal(value)
+                if name and name in sources():
+                    self.found.append(Import(name, value.lineno, "__getattr__", "lazy export"))
+        self.generic_visit(node)
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
         name = _literal(node.slice)
@@ -276,6 +288,36 @@ def test_store_record_and_watcher_never_load_hydra_or_omegaconf_at_import() -> N
             if chain:
                 offenders.append("  " + " -> ".join(chain))
     assert not offenders, "module-level hydra/omegaconf in the Hydra-free packages:\n" + "\n".join(offenders)
+
+
+def test_the_import_collector() -> None:
+    source = """
+import sys
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from lumo_hydra.watcher import watcher
+from lumo_hydra.store import files, layout as L
+def f():
+    import hydra.utils
+    m = sys.modules.get("lumo_hydra.record.abort")
+    n = sys.modules["lumo_hydra.store.status"]
+    if "lumo_hydra.params.params" in sys.modules:
+        from . import ids
+class A:
+    import omegaconf
+    def g(self):
+        import importlib
+        return importlib.import_module("lumo_hydra.errors")
+"""
+    collector = _ImportCollector("lumo_hydra.store.example", is_package=False)
+    collector.visit(ast.parse(source))
+    found = [(i.target, i.function, i.how) for i in collector.found
+             if i.target.startswith(("lumo_hydra", "hydra", "omegaconf"))]
+    assert found == [
+        ("lumo_hydra.store.files", "", "from"), ("lumo_hydra.store.layout", "", "from"),
+        ("hydra.utils", "f", "import"), ("lumo_hydra.record.abort", "f", "sys.modules"),
+        ("lumo_hydra.store.status", "f", "sys.modules"), ("lumo_hydra.store.ids", "f", "relative"),
+        ("omegaconf", "", "import"), ("lumo_hydra.errors", "A.g", "import_module")]
 
 
 def test_the_contract_follows_chains_of_imports() -> None:
