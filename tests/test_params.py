@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from lumo_hydra import Params, arange, choice
-from lumo_hydra.errors import LumoValueError, ParamsValueError, UnknownKeyError
-from lumo_hydra.params.params import Arange, Choice, ParamsArgsError, ParamsFileError
+from lumo_hydra.errors import LumoValueError, ParamsArgsError, ParamsFileError, ParamsValueError, UnknownKeyError
+from lumo_hydra.params.validators import Arange, Choice
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,8 +66,9 @@ def test_seed_snippet_verbatim_as_subprocess(tmp_path: Path) -> None:
 
 
 def test_params_demo_example_runs() -> None:
-    out = subprocess.run([sys.executable, "-Werror", str(ROOT / "examples" / "quickstart" / "params_demo.py"), "--dataset=cifar100",
-                          "--alpha=0.2"], capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    demo = ROOT / "examples" / "quickstart" / "params_demo.py"
+    out = subprocess.run([sys.executable, "-Werror", str(demo), "--dataset=cifar100", "--alpha=0.2"],
+                         capture_output=True, text=True, env=os.environ.copy(), timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["{'dataset': 'cifar100', 'alpha': 0.2}", "cifar100"]
 
@@ -77,7 +78,8 @@ def test_seed_snippet_bad_value_fails_naming_key_value_and_range(tmp_path: Path)
     script.write_text(SEED)
     out = subprocess.run([sys.executable, str(script), "--alpha=20"], capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
-    assert "ParamsValueError" in out.stderr and "'alpha'" in out.stderr and "20" in out.stderr and "[0, 10]" in out.stderr
+    assert "ParamsValueError" in out.stderr and "'alpha'" in out.stderr
+    assert "20" in out.stderr and "[0, 10]" in out.stderr
 
 
 # ---- from_args --------------------------------------------------------------------------------
@@ -342,7 +344,7 @@ def test_access_iteration_membership() -> None:
     t["optim.lr"] = 0.2
     assert t.optim.lr == 0.2
     with pytest.raises(AttributeError, match="did you mean 'alpha'"):
-        t.alpah
+        _ = t.alpah
     with pytest.raises(UnknownKeyError):
         t["optim.zz.a"] = 1
 
@@ -413,3 +415,148 @@ def test_imperative_params_store() -> None:
     node.alpha = 11.0
     with pytest.raises(ParamsValueError, match="'alpha'"):
         validate_config(node)
+
+
+# ---- errors, the package's names and modules ----------------------------------------------------
+
+
+def test_a_params_value_error_with_a_hint_pickles_with_its_whole_message() -> None:
+    from lumo_hydra.errors import ParamsValidationError
+
+    e = ParamsValueError("optim.lr", 20, "[0, 1]", "with optim=sgd")
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is ParamsValueError and str(back) == str(e)
+    assert str(back) == "invalid value for parameter 'optim.lr': 20; allowed: [0, 1] (with optim=sgd)"
+    assert (back.key, back.value, back.allowed, back.hint) == ("optim.lr", 20, "[0, 1]", "with optim=sgd")
+    many = ParamsValidationError([e, ParamsValueError("alpha", 30, "[0, 10]")])
+    back_many = pickle.loads(pickle.dumps(many))
+    assert str(back_many) == str(many) and "(with optim=sgd)" in str(back_many)
+    assert [str(x) for x in back_many.errors] == [str(x) for x in many.errors]
+
+
+def test_every_public_name_is_exported_from_its_documented_paths() -> None:
+    import lumo_hydra
+    import lumo_hydra.params as package
+    import lumo_hydra.params.params as old
+    from lumo_hydra import errors
+    from lumo_hydra.params import argv, validators
+
+    homes = {"Params": old, "parse_value": argv, "ParamsArgsError": errors, "ParamsFileError": errors,
+             "ParamsValueError": errors,
+             **dict.fromkeys(("choice", "arange", "Validator", "Choice", "Arange", "VALIDATOR_KEY"), validators)}
+    assert sorted(package.__all__) == sorted(homes)
+    for name, home in homes.items():
+        assert getattr(package, name) is getattr(home, name), name
+        assert getattr(old, name) is getattr(home, name), name  # lumo_hydra.params.params keeps every name
+    assert (lumo_hydra.Params, lumo_hydra.choice, lumo_hydra.arange) == (old.Params, validators.choice,
+                                                                          validators.arange)
+    assert set(package.__all__) <= set(dir(package)) and "validators" in dir(package)
+    with pytest.raises(AttributeError):
+        _ = package.nothing_here
+
+
+def test_importing_params_loads_no_hydra_and_the_validators_load_nothing_else() -> None:
+    code = textwrap.dedent("""
+        import sys
+        from lumo_hydra.params import choice
+        print(sorted(m for m in sys.modules if m.startswith("lumo_hydra.")), "hydra" in sys.modules)
+        import lumo_hydra.params.params
+        print("hydra" in sys.modules, "omegaconf" in sys.modules)
+        from lumo_hydra import Params
+        p = Params()
+        p.x = p.choice(1, 2)
+        p.from_dict({"x": 2})
+        print("hydra" in sys.modules)
+        p.from_args(["x=1"])  # the value grammar is Hydra's
+        print("hydra" in sys.modules)
+    """)
+    r = run(code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        str(["lumo_hydra._version", "lumo_hydra.errors", "lumo_hydra.params", "lumo_hydra.params.validators"])
+        + " False",
+        "False False", "False", "True"]
+
+
+PICKLED_APP = '''
+from lumo_hydra import Params, arange, choice
+
+
+class OptimParams(Params):
+    name: str = choice("sgd", "adam")
+    lr: float = arange(default=0.1, left=0, right=1)
+
+
+class TrainParams(Params):
+    alpha: float = arange(default=1, left=0, right=10)
+    optim: OptimParams = OptimParams()
+
+
+TrainParams.store(name="pickled_train")
+'''
+
+
+def test_class_based_params_and_their_dataclass_unpickle_in_a_fresh_process(tmp_path: Path) -> None:
+    """What a joblib/submitit worker does: unpickle what the launcher pickled, importing only the user's module."""
+    (tmp_path / "pickled_app.py").write_text(PICKLED_APP)
+    dump = textwrap.dedent("""
+        import pickle, sys
+        from pickled_app import TrainParams
+        p = TrainParams(alpha=2)
+        p.optim.name = "adam"
+        dc = TrainParams.dataclass()
+        sys.stdout.buffer.write(pickle.dumps((p, dc, dc(alpha=3.0), p.optim._validators["lr"])))
+    """)
+    load = textwrap.dedent("""
+        import pickle, sys
+        p, dc, inst, lr = pickle.loads(sys.stdin.buffer.read())
+        print(type(p).__module__, type(p).__qualname__, p.to_dict())
+        print(dc.__qualname__, inst.alpha, type(inst.optim).__qualname__, lr)
+        p.alpha = 5
+        try:
+            p.alpha = 50
+        except ValueError as e:
+            print(type(e).__name__)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    first = subprocess.run([sys.executable, "-c", dump], capture_output=True, env=env, cwd=tmp_path, timeout=120)
+    assert first.returncode == 0, first.stderr.decode()
+    second = subprocess.run([sys.executable, "-c", load], input=first.stdout, capture_output=True, env=env,
+                            cwd=tmp_path, timeout=120)
+    assert second.returncode == 0, second.stderr.decode()
+    assert second.stdout.decode().splitlines() == [
+        "pickled_app TrainParams {'alpha': 2.0, 'optim': {'name': 'adam', 'lr': 0.1}}",
+        "TrainParams.__lumo_dataclass__ 3.0 OptimParams.__lumo_dataclass__ arange(0, 1)",
+        "ParamsValueError",
+    ]
+
+
+class NeedsParams(Params):
+    name: str
+    loose: NotDefinedAnywhere = 1  # noqa: F821 - an annotation that does not resolve: the key is untyped
+
+
+def test_a_required_parameter_and_an_untyped_key_survive_pickling() -> None:
+    n = NeedsParams()
+    back = pickle.loads(pickle.dumps(n))
+    assert back.to_dict() == {"name": "???", "loose": 1}
+    with pytest.raises(AttributeError, match="required"):
+        _ = back.name
+    back.name = "x"
+    back.loose = [1, "anything"]
+    assert back.to_dict() == {"name": "x", "loose": [1, "anything"]}
+    with pytest.raises(ParamsValueError, match="'name'"):
+        back.name = [1]
+
+
+def test_parse_argv_returns_files_and_operations_in_order() -> None:
+    from lumo_hydra.params.argv import ArgvOp, parse_argv
+
+    parsed = parse_argv(["--a=1", "-c", "x.yaml,y.json", "+b=[1,2]", "++c='s'", "~d", "--flag", "--e", "v",
+                         "-c=z.yaml"])
+    assert parsed.files == ["x.yaml", "y.json", "z.yaml"] and not parsed.help
+    assert parsed.ops == [ArgvOp("set", "a", 1), ArgvOp("add", "b", [1, 2]), ArgvOp("force", "c", "s"),
+                          ArgvOp("del", "d"), ArgvOp("set", "flag", True), ArgvOp("set", "e", "v")]
+    assert parse_argv(["a=1", "--help", "oops"]).help  # parsing stops at --help
+    with pytest.raises(ParamsArgsError, match="bad parameter name"):
+        parse_argv(["a..b=1"])

@@ -6,22 +6,21 @@ import os
 import pickle
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 from hydra.test_utils.test_utils import run_python_script
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from lumo_hydra import Params, arange, choice
-from lumo_hydra.errors import ParamsValueError
 from lumo_hydra._hydra.callback import LumoCallback
 from lumo_hydra._hydra.decorator import CALLBACK_OVERRIDE, with_callback_override
+from lumo_hydra._hydra.sweep import validate_sweep
+from lumo_hydra.errors import ParamsValueError
 from lumo_hydra.params.validation import (
     ParamsValidationError,
     validate_config,
-    validate_sweep,
     validator_for_key,
 )
 
@@ -206,6 +205,52 @@ def test_validate_sweep_good_and_skipped_overrides() -> None:
     assert [(x.key, x.value) for x in e.value.errors] == [("alpha", 30), ("arch", "x")]
 
 
+def test_validate_group_sweeps_composes_each_option_and_names_the_selection() -> None:
+    from lumo_hydra._hydra.sweep import validate_group_sweeps
+
+    cfg = with_task_overrides(structured(), ["optim=sgd,adam,missing", "alpha=1,2", "+x=1"])
+    with open_dict(cfg):
+        cfg.hydra.runtime = {"choices": {"optim": "sgd"}}
+    composed: list[list[str]] = []
+
+    def compose(overrides: list[str]) -> object:
+        composed.append(overrides)
+        if overrides == ["optim=missing"]:
+            raise RuntimeError("no such option")  # Hydra reports those itself
+        return OmegaConf.merge(structured(), {"optim": {"lr": 0.5 if overrides == ["optim=sgd"] else 5.0}})
+
+    with pytest.raises(ParamsValueError) as e:
+        validate_group_sweeps(cfg, compose)
+    assert composed == [["optim=sgd"], ["optim=adam"], ["optim=missing"]]  # only the group sweep is composed
+    assert (e.value.key, e.value.value, e.value.hint) == ("optim.lr", 5.0, "with optim=adam")
+    validate_group_sweeps(cfg, compose, ["optim=sgd"])  # not a sweep: nothing composed
+    assert len(composed) == 3
+
+
+PLAIN_PROCESS = """
+import sys
+from omegaconf import OmegaConf
+from lumo_hydra._hydra.sweep import validate_group_sweeps, validate_sweep
+from lumo_hydra.params.validation import validate_config
+
+cfg = OmegaConf.create({"optim": {"lr": 5}, "hydra": {"overrides": {"task": ["optim=a,b", "optim.lr=1,2"]},
+                                                       "runtime": {"choices": {"optim": "a"}}}})
+validate_config(cfg)
+validate_sweep(cfg)
+calls = []
+validate_group_sweeps(cfg, lambda overrides: calls.append(overrides))
+print(calls, sorted(m for m in sys.modules if m.startswith("lumo_hydra.params")))
+"""
+
+
+def test_a_process_without_validators_composes_nothing_for_a_group_sweep() -> None:
+    """A plain YAML app never imports the validators: the config-group check composes nothing there."""
+    r = subprocess.run([sys.executable, "-Werror", "-c", PLAIN_PROCESS], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[] ['lumo_hydra.params', 'lumo_hydra.params.validation']"
+
+
 def test_callback_parameters_and_pickle() -> None:
     cb = LumoCallback(exp_name="e", home="/tmp/h", validate=False, git=False)
     assert (cb.exp_name, cb.home, cb.validate, cb.switches["git"]) == ("e", "/tmp/h", False, False)
@@ -325,7 +370,8 @@ def test_one_callback_whether_or_not_the_option_is_selected(apps: Path, tmp_path
     assert cb_selected == cb_plain
     # the user's switch reaches the one callback (and the job-side check): validation off, the task starts
     # (and TrainParams.from_config in the task still refuses the value)
-    r = run_app(apps / "app.py", "hydra/callbacks=lumo", "+hydra.callbacks.lumo.validate=false", "alpha=20", cwd=tmp_path)
+    r = run_app(apps / "app.py", "hydra/callbacks=lumo", "+hydra.callbacks.lumo.validate=false", "alpha=20",
+                cwd=tmp_path)
     assert "TASK STARTED alpha 20.0" in r.stdout, r.stderr
     assert r.returncode != 0 and "'alpha': 20.0" in r.stderr
     r = run_app(apps / "app.py", "alpha=20", cwd=tmp_path)
