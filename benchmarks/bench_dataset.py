@@ -18,7 +18,6 @@ import platform
 import sys
 import time
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -101,7 +100,8 @@ def main() -> None:
             .add_output("xs", "xs1", aug1).add_output("xs", "xs2", aug2).add_output("ys", "ys")
             .add_global_transform(glob))
     hand = HandWrittenTwoView(images, targets, norm, aug1, aug2, glob)
-    plain_ours = DatasetBuilder().add_input("xs", images).add_input("ys", targets).add_output("xs", "xs").add_output("ys", "ys")
+    plain_ours = (DatasetBuilder().add_input("xs", images).add_input("ys", targets)
+                  .add_output("xs", "xs").add_output("ys", "ys"))
     plain_hand = HandWrittenPlain(images, targets)
     n = len(ours)
     rows = []
@@ -118,7 +118,7 @@ def main() -> None:
     nodes: dict = {f"n{k}": {"_target_": "lumo_hydra.data.digits.Normalize", "mean": 0.1 * k} for k in range(10)}
     for k in range(10, 50):
         nodes[f"n{k}"] = {"_target_": "lumo_hydra.data.digits.Compose", "transforms": [f"@n{k - 1}", f"@n{k // 2}"]}
-    spec = dict(nodes=nodes, inputs={"x": [1.0, 2.0]}, outputs={"x": {"input": "x", "transform": "@n49"}})
+    spec = {"nodes": nodes, "inputs": {"x": [1.0, 2.0]}, "outputs": {"x": {"input": "x", "transform": "@n49"}}}
 
     def direct():
         objs = [Normalize(mean=0.1 * k) for k in range(10)]
