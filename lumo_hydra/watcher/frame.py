@@ -1,0 +1,210 @@
+"""The Watcher's DataFrames: the column order of ``load()``, flattening, times, and the bytes of the
+frame cache file (the DataFrame of the last unfiltered load, see ``lumo_hydra.watcher.index``).
+
+Built from the index table (``lumo_hydra.watcher.index``): one list per record key, one row per run.
+"""
+from __future__ import annotations
+
+import marshal
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["build_frame", "frame_to_bytes", "frame_from_bytes", "split_frame_file", "to_local_time", "local_tz"]
+
+FRAME_MAGIC = b"LUMOFRM1"
+
+# columns whose missing or empty values are ``{}``
+_DICT_COLS = frozenset({"params", "metrics", "metrics_last", "git", "progress", "execute", "lock", "hooks"})
+
+# column order of ``load()``: lumo's columns, then ours, then any other record keys
+_FRONT = [
+    "exp_name", "test_name", "status", "host", "start", "end", "duration", "sweep",
+    "params", "metrics", "git", "progress", "execute", "exception", "note", "tags", "lock", "hooks",
+    "info_dir",
+]
+_RECORD_KEYS_LATER = ["pinfo", "paths", "hydra", "info", "return_value", "rerun_of", "version"]
+_NOT_FLATTENED = {"hydra.config"}  # the resolved composed config repeats params; kept in the nested column
+_NESTED_FRONT = {"params", "metrics", "git", "progress", "execute", "exception", "lock", "hooks"}
+_FRONT_SET = set(_FRONT)
+_FLAT_ORDER = ["params", "metrics", "git", "progress", "execute", "exception", "lock", "hooks", "pinfo", "paths",
+               "hydra", "info", "return_value", "rerun_of"]
+
+
+# --------------------------------------------------------------------------------------------------
+# flattening
+
+
+def _flatten_into(out: dict[str, Any], prefix: str, value: Any) -> None:
+    if isinstance(value, dict):
+        if not value:
+            return
+        for k, v in value.items():
+            key = f"{prefix}.{k}"
+            if key in _NOT_FLATTENED:
+                continue
+            _flatten_into(out, key, v)
+    else:
+        out[prefix] = value
+
+
+def _flat_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if k == "metrics":
+            last = row.get("metrics_last") or {}
+            for name, best in v.items():
+                out["metrics." + name] = best
+                out["metrics." + name + ".last"] = last.get(name)
+        elif k == "metrics_last" or k[0] == "_":
+            continue
+        elif type(v) is dict:
+            _flatten_into(out, k, v)
+        else:
+            out[k] = v
+    return out
+
+
+def _flat_rows(table: dict[str, Any], sel: list[int] | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """The flattened rows ``sel`` (all if ``None``) of ``table`` and the columns of ``load(flatten=True)``."""
+    cols, rkeys = table["cols"], table["rkeys"]
+    idx = range(len(rkeys)) if sel is None else sel
+    flat = [_flat_row({k: cols[k][i] for k in rkeys[i]}) for i in idx]
+    seen: dict[str, None] = {}
+    for f in flat:
+        seen.update(dict.fromkeys(f))
+    rank = {p: i for i, p in enumerate(_FLAT_ORDER)}
+    rest = sorted((k for k in seen if k not in _FRONT_SET),
+                  key=lambda k: rank.get(k.split(".", 1)[0], len(rank)))  # stable: first-seen order
+    return flat, [k for k in _FRONT if k not in _NESTED_FRONT] + rest
+
+
+def _nested_keys(rkeys: list[tuple[str, ...]]) -> list[str]:
+    """The columns of ``load()``: lumo's, then ours, then every other record key of the rows."""
+    seen = dict.fromkeys(_FRONT + _RECORD_KEYS_LATER)
+    distinct = {id(t): t for t in rkeys}  # rows share their key tuples
+    for t in distinct.values():
+        seen.update(dict.fromkeys(t))
+    return [k for k in seen if k[:1] != "_"]
+
+
+def _filled(k: str, vals: list[Any]) -> list[Any]:
+    """``vals`` of column ``k`` with the missing values of the dict, list and text columns filled."""
+    if k in _DICT_COLS:
+        return [v or {} for v in vals]
+    if k == "tags":
+        return [v or [] for v in vals]
+    if k == "note":
+        return [v or "" for v in vals]
+    return vals
+
+
+def build_frame(table: dict[str, Any], sel: list[int] | None, status: list[Any], dur: Any,
+                flatten: bool) -> pd.DataFrame:
+    """The DataFrame of ``load()`` from the index ``table``: the rows ``sel`` (all if ``None``), with the
+    ``status`` and ``dur`` (a float array, NaN unknown) of every row of the table judged now."""
+    import numpy as np
+    import pandas as pd
+
+    cols, rkeys = table["cols"], table["rkeys"]
+    n = len(table["keys"]) if sel is None else len(sel)
+
+    def take(lst: list[Any]) -> list[Any]:
+        return lst if sel is None else [lst[i] for i in sel]
+
+    flat: list[dict[str, Any]] = []
+    if flatten:
+        flat, data_keys = _flat_rows(table, sel)
+    else:
+        data_keys = _nested_keys(take(rkeys))
+    out: dict[str, Any] = {}
+    for k in data_keys:
+        if k == "status":
+            out[k] = take(status)
+        elif k == "info_dir":
+            out[k] = take(table["dirs"])
+        elif k == "duration":
+            out[k] = dur if sel is None else dur[np.asarray(sel, dtype=np.intp)]
+        elif k in ("start", "end"):
+            out[k] = to_local_time(np.array(take(cols.get("_" + k) or [None] * len(rkeys)), dtype=float))
+        elif flatten:
+            out[k] = _filled(k, [f.get(k) for f in flat])
+        else:
+            out[k] = _filled(k, take(cols[k]) if k in cols else [None] * n)
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# times
+
+
+_LOCAL_TZ: Any = None
+
+
+def local_tz() -> Any:
+    """The machine's current local time zone (as an offset), looked up once per process."""
+    global _LOCAL_TZ
+    if _LOCAL_TZ is None:
+        _LOCAL_TZ = datetime.now().astimezone().tzinfo
+    return _LOCAL_TZ
+
+
+def to_local_time(values: Any) -> pd.Series:
+    """Unix times (NaN for missing) as timezone-aware timestamps in the machine's current local offset."""
+    import pandas as pd
+
+    return pd.Series(pd.to_datetime(values, unit="s", utc=True)).dt.tz_convert(local_tz())
+
+
+# --------------------------------------------------------------------------------------------------
+# the frame cache file: MAGIC, len(header), marshal(header), len(lists), marshal(lists), pickle(typed)
+
+
+def frame_to_bytes(header: dict[str, Any], df: pd.DataFrame) -> bytes:
+    """The frame cache file of ``df`` (``header`` gets the ``columns`` and ``obj`` keys it needs).
+
+    Object columns (the records' nested values) are stored as lists with marshal, several times faster
+    than pickling them; the typed columns (strings, times, numbers) with pickle. Raises ``ValueError``
+    or ``pickle.PicklingError`` for values that cannot be stored.
+    """
+    import pickle
+
+    obj = [str(k) for k in df.columns if df[k].dtype == object]
+    header["columns"] = [str(k) for k in df.columns]
+    header["obj"] = obj
+    hb = marshal.dumps(header)
+    lists = marshal.dumps([df[k].tolist() for k in obj])
+    typed = pickle.dumps(df.drop(columns=obj), protocol=pickle.HIGHEST_PROTOCOL)
+    return FRAME_MAGIC + len(hb).to_bytes(8, "little") + hb + len(lists).to_bytes(8, "little") + lists + typed
+
+
+def split_frame_file(data: bytes) -> tuple[Any, memoryview] | None:
+    """``(header, payload)`` of a frame cache file's bytes (the header not checked yet), ``None`` if it is
+    not one. Raises ``ValueError``/``EOFError``/``TypeError`` for a damaged header."""
+    if data[:8] != FRAME_MAGIC:
+        return None
+    n = int.from_bytes(data[8:16], "little")
+    return marshal.loads(data[16:16 + n]), memoryview(data)[16 + n:]
+
+
+def frame_from_bytes(header: dict[str, Any], data: memoryview) -> pd.DataFrame:
+    """The DataFrame of a frame cache file's payload (see :func:`frame_to_bytes`); raises on damage."""
+    import pickle
+
+    import pandas as pd
+
+    n = int.from_bytes(data[:8], "little")
+    lists = marshal.loads(data[8:8 + n])
+    typed = pickle.loads(data[8 + n:])
+    obj = header["obj"]
+    if not (isinstance(lists, list) and len(lists) == len(obj) and isinstance(typed, pd.DataFrame)
+            and all(type(x) is list and len(x) == len(typed) for x in lists)):
+        raise ValueError("damaged frame cache")
+    by_name = dict(zip(obj, lists))
+    df = pd.DataFrame({k: by_name[k] if k in by_name else typed[k] for k in header["columns"]})
+    if [str(k) for k in df.columns if df[k].dtype == object] != obj:
+        raise ValueError("frame cache columns changed type")
+    return df

@@ -1,0 +1,362 @@
+"""The Watcher's caches of one store root, local to the reader (``cache_dir("watcher")``), both safe to
+delete at any time (see ``docs/watcher.md``):
+
+- the **index**: a table, one list per record key (the raw values of ``run.json`` plus the reader's
+  derived keys ``host, metrics, metrics_last, _start, _end``), its rows in the order ``load()`` returns
+  them, and per run the signature ``(inode, mtime_ns, size)`` of its two files. A load where nothing
+  changed costs one scan, two ``stat`` calls per run and building the DataFrame from those lists: no
+  per-run Python work. Changed, new and deleted runs patch the lists.
+- the **frame cache**: the DataFrame of the last unfiltered ``load()`` with the signatures it was built
+  from. When a scan finds exactly those signatures, it is returned as is, after judging the status of
+  its runs without an end record again (a running run can crash without any file changing).
+  Otherwise the index is brought up to date and the frame is rebuilt.
+"""
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from lumo_hydra.store import status as _status
+from lumo_hydra.store.layout import METRICS_JSON, RUN_JSON, StoreLayout, cache_dir
+from lumo_hydra.watcher.frame import frame_from_bytes, frame_to_bytes, local_tz, split_frame_file
+from lumo_hydra.watcher.query import name_matches
+from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, iter_runs, judge, read_rows
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["RunIndex", "INDEX_VERSION", "FRAME_VERSION"]
+
+INDEX_VERSION = 2
+FRAME_VERSION = 1
+_RUN = "/" + RUN_JSON
+_METRICS = "/" + METRICS_JSON
+# a cache that cannot be written warns at the caller of ``Watcher.load`` (save_frame <- Watcher.load;
+# _save_table <- refresh <- Watcher._rows_of <- Watcher.load)
+_WARN_FRAME = 3
+_WARN_TABLE = 5
+
+Table = dict[str, Any]
+
+
+def _empty_table() -> Table:
+    return {"keys": [], "dirs": [], "rkeys": [], "cols": {}, "sigs": {}}
+
+
+class RunIndex:
+    """The index table and the frame cache of one store root, on disk and in memory.
+
+    ``cache=False`` keeps both in memory only; ``workers`` as for the Watcher. After each refresh,
+    ``stats`` says how many runs were scanned, read, taken from the index, skipped and removed.
+    """
+
+    def __init__(self, layout: StoreLayout, cache: bool = True, workers: int | None = None) -> None:
+        self.layout = layout
+        self.root = str(layout.root)
+        self.experiments_dir = str(layout.experiments_dir)
+        self.cache = cache
+        self.workers = workers
+        self.stats: dict[str, int] = {}
+        self.mem: Table | None = None  # the index, kept between loads of this object
+        self.frame: tuple[dict[str, Any], Any] | None = None  # the frame cache, kept likewise
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["mem"] = None
+        state["frame"] = None
+        return state
+
+    # ---- paths -----------------------------------------------------------------------------------
+
+    @property
+    def index_path(self) -> str:
+        """The index file of this root (local to the reader, safe to delete)."""
+        digest = hashlib.sha256(self.root.encode("utf-8")).hexdigest()[:16]
+        tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
+        return os.path.join(str(cache_dir("watcher")), f"{digest}-{tag}.index")
+
+    @property
+    def frame_path(self) -> str:
+        """The frame cache file of this root (local to the reader, safe to delete)."""
+        return self.index_path[: -len(".index")] + ".frame"
+
+    def clear(self) -> None:
+        """Forget the index and the frame cache, in memory and on disk."""
+        self.mem = None
+        self.frame = None
+        for path in (self.index_path, self.frame_path):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    # ---- the index -------------------------------------------------------------------------------
+
+    def _load_table(self) -> Table | None:
+        if self.mem is not None:
+            return self.mem
+        if not self.cache:
+            return None
+        try:
+            with open(self.index_path, "rb") as f:
+                blob = marshal.loads(f.read())
+            if isinstance(blob, dict) and blob.get("version") == INDEX_VERSION and blob.get("root") == self.root:
+                t = blob["table"]
+                n = len(t["keys"])
+                if (len(t["dirs"]) == n and len(t["rkeys"]) == n and isinstance(t["sigs"], dict)
+                        and all(type(c) is list and len(c) == n for c in t["cols"].values())):
+                    return t  # type: ignore[no-any-return]
+        except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
+            pass
+        return None
+
+    def _save_table(self, table: Table) -> None:
+        self.mem = table
+        if not self.cache:
+            return
+        from lumo_hydra.store.files import atomic_write_bytes
+
+        path = self.index_path
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            atomic_write_bytes(path, marshal.dumps({"version": INDEX_VERSION, "root": self.root, "table": table}))
+        except (OSError, ValueError) as e:  # a read-only cache must not break loading
+            warnings.warn(f"lumo-hydra: could not write the watcher index {path}: {e}", stacklevel=_WARN_TABLE)
+
+    def scan(
+        self, known: dict[str, dict[str, Any]] | None = None, pats: list[str] | None = None
+    ) -> tuple[list[tuple[RunRef, Any]], int]:
+        """Every run folder with the signature ``(run.json sig, metrics.json sig)`` of its files (``None``
+        when ``run.json`` cannot be stat'ed: just claimed, or unreadable: the reader decides), and how
+        many of them have the signature ``known[exp_name][test_name]``."""
+        stat = os.stat
+        out: list[tuple[RunRef, Any]] = []
+        same = 0
+        empty: dict[str, Any] = {}
+        try:
+            exps = [e for e in os.scandir(self.experiments_dir)
+                    if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+        except FileNotFoundError:
+            return out, 0
+        for e in exps:
+            ename = e.name
+            if pats is not None and not name_matches(ename, pats):
+                continue
+            get = (known.get(ename) or empty).get if known is not None else empty.get
+            try:
+                it = os.scandir(e.path)
+            except OSError:
+                continue
+            with it:
+                for r in it:
+                    name = r.name
+                    if name[0] == "." or not r.is_dir(follow_symlinks=False):
+                        continue
+                    d = r.path
+                    try:
+                        st = stat(d + _RUN)
+                    except OSError:
+                        out.append(((ename, name, d), None))  # type: ignore[arg-type]
+                        continue
+                    try:
+                        mt = stat(d + _METRICS)
+                        sig: Any = ((st.st_ino, st.st_mtime_ns, st.st_size), (mt.st_ino, mt.st_mtime_ns, mt.st_size))
+                    except OSError:
+                        sig = ((st.st_ino, st.st_mtime_ns, st.st_size), None)
+                    out.append(((ename, name, d), sig))  # type: ignore[arg-type]
+                    if get(name) == sig:
+                        same += 1
+        return out, same
+
+    def refresh(
+        self, progress: Callable[[int, int], None] | None = None, scanned: list[tuple[RunRef, Any]] | None = None,
+        pats: list[str] | None = None,
+    ) -> Table:
+        """Bring the index table up to date with the store (only the experiments matching ``pats``, if
+        given; the others' rows are kept as they are) and return it (shared: do not modify)."""
+        old = self._load_table() or _empty_table()
+        sigs = old["sigs"]
+        if scanned is not None:
+            pats = None
+        todo: list[RunRef] = []
+        hits: list[str] = []
+        if not sigs and scanned is None:  # nothing indexed: no need to stat what will be read anyway
+            todo = list(iter_runs(self.experiments_dir, pats))
+        else:
+            get = sigs.get
+            for ref, sig in self.scan(None, pats)[0] if scanned is None else scanned:
+                key = ref[0] + "/" + ref[1]
+                if sig is not None and get(key) == sig:
+                    hits.append(key)
+                else:
+                    todo.append(ref)
+        cached = len(hits)
+        others = [] if pats is None else [k for k in sigs if not name_matches(k.split("/", 1)[0], pats)]
+        if not todo and cached + len(others) == len(sigs):  # every indexed run is still there, unchanged
+            self.mem = old
+            self.stats = {"scanned": cached, "read": 0, "cached": cached, "skipped": 0, "removed": 0}
+            return old
+        new, skipped = read_rows(todo, progress, self.workers)
+        gone = len(sigs) - cached - len(others) - sum(1 for r in todo if r[0] + "/" + r[1] in sigs)
+        table = patch_table(old, set(hits).union(others), new)
+        self.stats = {"scanned": cached + len(todo), "read": len(todo), "cached": cached, "skipped": skipped,
+                      "removed": gone}
+        self._save_table(table)
+        return table
+
+    # ---- the frame cache -------------------------------------------------------------------------
+
+    def _frame_key(self) -> list[str]:
+        import pandas as pd
+
+        return [str(FRAME_VERSION), self.root, pd.__version__, repr(local_tz())]
+
+    def _load_frame(self) -> tuple[dict[str, Any], Any] | None:
+        """``(header, frame payload bytes or DataFrame)`` of the frame cache, if it is usable."""
+        if self.frame is not None:
+            return self.frame
+        if not self.cache:
+            return None
+        try:
+            with open(self.frame_path, "rb") as f:
+                split = split_frame_file(f.read())
+            if split is None:
+                return None
+            header, payload = split
+            if not (isinstance(header, dict) and header.get("key") == self._frame_key()
+                    and isinstance(header.get("sigs"), dict) and isinstance(header.get("live"), list)
+                    and isinstance(header.get("n"), int)):
+                return None
+            st = os.stat(self.index_path)  # derived from exactly this index file (deleted: both rebuilt)
+            if header.get("index") != [st.st_ino, st.st_mtime_ns, st.st_size]:
+                return None
+            return header, payload
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+
+    def save_frame(self, table: Table, df: pd.DataFrame) -> None:
+        """Keep ``df``, the unfiltered load built from ``table``, as the frame cache (memory and disk)."""
+        sigs = table["sigs"]
+        if any(v is None for v in sigs.values()):
+            self.frame = None  # some runs were written too recently to be trusted: no frame cache yet
+            return
+        ends = _status.END_STATUSES
+        cols, rkeys, dirs = table["cols"], table["rkeys"], table["dirs"]
+        rec_status = cols.get("status") or [None] * len(dirs)
+        live = [(i, {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]}, dirs[i])
+                for i, st in enumerate(rec_status) if st not in ends]
+        nested: dict[str, dict[str, Any]] = {}
+        for key, sig in sigs.items():
+            e, _, t = key.partition("/")
+            nested.setdefault(e, {})[t] = sig
+        header: dict[str, Any] = {"key": self._frame_key(), "sigs": nested, "n": len(sigs), "live": live}
+        self.frame = (header, df)
+        if not self.cache:
+            return
+        try:
+            st = os.stat(self.index_path)
+        except OSError:
+            return
+        header["index"] = [st.st_ino, st.st_mtime_ns, st.st_size]
+        import pickle
+
+        from lumo_hydra.store.files import atomic_write_bytes
+
+        path = self.frame_path
+        try:
+            atomic_write_bytes(path, frame_to_bytes(header, df))
+        except (OSError, ValueError, pickle.PicklingError) as e:
+            warnings.warn(f"lumo-hydra: could not write the watcher frame cache {path}: {e}", stacklevel=_WARN_FRAME)
+
+    def cached_frame(
+        self, progress: Callable[[int, int], None] | None, stale_after: float
+    ) -> pd.DataFrame | Table | None:
+        """The frame cache's DataFrame with fresh statuses when no run changed; else the index table,
+        brought up to date with the same scan (``None`` without a frame cache)."""
+        fr = self._load_frame()
+        if fr is None:
+            return None
+        header, df = fr
+        scanned, same = self.scan(header["sigs"])
+        n = header["n"]
+        if not (same == n == len(scanned)):
+            self.frame = None
+            return self.refresh(progress, scanned)
+        if isinstance(df, memoryview):  # not unpickled yet
+            try:
+                df = frame_from_bytes(header, df)
+            except Exception:  # a damaged cache file: rebuild it
+                self.frame = None
+                return self.refresh(progress, scanned)
+            self.frame = (header, df)
+        self.stats = {"scanned": n, "read": 0, "cached": n, "skipped": 0, "removed": 0}
+        return _judged_again(df.copy(), header["live"], stale_after)  # the cached frame stays as it is
+
+
+def _judged_again(df: pd.DataFrame, live: list[Any], stale_after: float) -> pd.DataFrame:
+    """``df`` with the status and duration of its runs without an end record (``live``) judged now."""
+    if not live:
+        return df
+    import numpy as np
+
+    now = time.time()
+    host = _status.this_host()
+    status = df["status"].tolist()
+    dur = df["duration"].to_numpy(dtype=float, copy=True)
+    for i, rec, info_dir in live:
+        status[i], dur[i] = judge(rec, info_dir, now, stale_after, host)
+    df["status"] = status
+    df["duration"] = np.asarray(dur, dtype=float)
+    return df
+
+
+def patch_table(old: Table, keep: set[str], new: list[tuple[RunRef, dict[str, Any], Any]]) -> Table:
+    """The rows of ``old`` whose key is in ``keep``, plus the ``new`` rows, sorted as ``load()`` returns them."""
+    keys, dirs, rkeys, cols, sigs = old["keys"], old["dirs"], old["rkeys"], old["cols"], old["sigs"]
+    idx: list[int] | None = [i for i, k in enumerate(keys) if k in keep]
+    if idx is not None and len(idx) == len(keys):
+        idx = None
+
+    def kept(lst: list[Any]) -> list[Any]:
+        return list(lst) if idx is None else [lst[i] for i in idx]
+
+    nkeys, ndirs, nrkeys = kept(keys), kept(dirs), kept(rkeys)
+    n_kept = len(nkeys)
+    memo = {t: t for t in {id(t): t for t in nrkeys}.values()}  # one tuple object per distinct key list
+    names: dict[str, None] = {}
+    for t in memo:
+        names.update(dict.fromkeys(t))
+    nsigs = {k: sigs[k] for k in nkeys}
+    inf = float("inf")
+    # new rows in order first: a first load then needs no reordering of the columns
+    new = sorted(new, key=lambda x: (x[1]["_start"] if x[1]["_start"] is not None else inf,
+                                     str(x[1]["test_name"]), x[0][0] + "/" + x[0][1]))
+    for ref, row, sig in new:
+        key = ref[0] + "/" + ref[1]
+        nkeys.append(key)
+        ndirs.append(ref[2])
+        t = tuple(row)
+        nrkeys.append(memo.setdefault(t, t))
+        names.update(dict.fromkeys(t))
+        nsigs[key] = sig
+    ncols: dict[str, list[Any]] = {}
+    new_rows = [x[1] for x in new]
+    for name in names:
+        col = cols.get(name)
+        vals = kept(col) if col is not None else [None] * n_kept
+        vals.extend([row.get(name) for row in new_rows])
+        ncols[name] = vals
+    n = len(nkeys)
+    starts = ncols.get("_start") or [None] * n
+    tns = ncols.get("test_name") or [None] * n
+    order = sorted(range(n), key=lambda i: (starts[i] if starts[i] is not None else inf, str(tns[i]), nkeys[i]))
+    if order != list(range(n)):
+        nkeys, ndirs, nrkeys = [nkeys[i] for i in order], [ndirs[i] for i in order], [nrkeys[i] for i in order]
+        ncols = {name: [c[i] for i in order] for name, c in ncols.items()}
+    return {"keys": nkeys, "dirs": ndirs, "rkeys": nrkeys, "cols": ncols, "sigs": nsigs}

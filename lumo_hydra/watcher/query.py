@@ -1,0 +1,343 @@
+"""The query language of the Watcher: ``C`` conditions on its DataFrames, time values (``parse_when``)
+and the filters of ``load()``/``rows()`` (``exp``, ``status``, ``since``, ``until``, ``sweep``, ``tag``).
+
+``C`` is the condition helper: ``df[C['params.lr'] >= 0.1]`` or ``w.load(where=C['status'] == 'finished')``.
+Pure: no file is read here.
+"""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import operator
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from lumo_hydra.errors import LumoValueError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["C", "Column", "Condition", "parse_when", "as_list", "name_matches", "select_rows"]
+
+# --------------------------------------------------------------------------------------------------
+# time filters
+
+
+_REL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_when(value: Any, *, now: float | None = None, key: str = "since") -> float:
+    """A Unix time from a number, a ``datetime``/``date``, an ISO-8601 string (local time unless it has
+    an offset) or a relative age like ``'90m'``, ``'2h'``, ``'3d'``, ``'1w'`` (that long before now)."""
+    if isinstance(value, bool):
+        raise LumoValueError(f"invalid value for '{key}': {value!r}; allowed: a time or an age like '2h'")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day).timestamp()
+    ts = getattr(value, "timestamp", None)  # pandas.Timestamp
+    if callable(ts) and not isinstance(value, str):
+        return float(ts())
+    if isinstance(value, str):
+        m = _REL.match(value)
+        if m:
+            base = time.time() if now is None else now
+            return base - float(m.group(1)) * _UNITS[m.group(2)]
+        try:
+            return datetime.fromisoformat(value.strip()).timestamp()
+        except ValueError:
+            pass
+    raise LumoValueError(
+        f"invalid value for '{key}': {value!r}; allowed: a Unix time, an ISO date/time like "
+        f"'2025-11-28' or '2025-11-28T14:00', or an age like '30m', '2h', '3d', '1w'"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# the filters of load() and rows()
+
+
+def as_list(v: str | Sequence[str] | None) -> list[str] | None:
+    """``None``, ``[v]`` for one string, else the strings of ``v``."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return [v]
+    return [str(x) for x in v]
+
+
+def name_matches(name: str, pats: list[str]) -> bool:
+    """``name`` equals one of ``pats`` or matches one of its glob patterns (``*?[``)."""
+    for p in pats:
+        if any(c in p for c in "*?["):
+            if fnmatch.fnmatchcase(name, p):
+                return True
+        elif name == p:
+            return True
+    return False
+
+
+def check_filters(status: str | Sequence[str] | None, since: Any, until: Any) -> list[str] | None:
+    """The statuses asked for (``None``: all); a bad status or time fails here, before any reading."""
+    from lumo_hydra.store.status import STATUSES
+
+    statuses = as_list(status)
+    if statuses is not None:
+        bad = [s for s in statuses if s not in STATUSES]
+        if bad:
+            raise LumoValueError(f"invalid value for 'status': {bad[0]!r}; allowed: one of {list(STATUSES)}")
+    if since is not None:
+        parse_when(since, key="since")
+    if until is not None:
+        parse_when(until, key="until")
+    return statuses
+
+
+def select_rows(
+    table: dict[str, Any], status: list[Any], *, exp: Any, statuses: list[str] | None, since: Any, until: Any,
+    sweep: Any, tag: Any,
+) -> list[int] | None:
+    """The rows of the index ``table`` that pass the filters (``None``: all rows); ``status`` is the
+    status of every row, judged now."""
+    if exp is None and statuses is None and since is None and until is None and sweep is None and tag is None:
+        return None
+    t0 = parse_when(since, key="since") if since is not None else None
+    t1 = parse_when(until, key="until") if until is not None else None
+    pats, sweeps, tags = as_list(exp), as_list(sweep), as_list(tag)
+    keys, cols = table["keys"], table["cols"]
+    n = len(keys)
+    starts = cols.get("_start") or [None] * n
+    sws = cols.get("sweep") or [None] * n
+    tgs = cols.get("tags") or [None] * n
+    sel = []
+    for i in range(n):
+        if statuses is not None and status[i] not in statuses:
+            continue
+        start = starts[i]
+        if t0 is not None and (start is None or start < t0):
+            continue
+        if t1 is not None and (start is None or start > t1):
+            continue
+        if sweeps is not None:
+            sw = sws[i]
+            if not (isinstance(sw, str) and any(sw.startswith(x) for x in sweeps)):
+                continue
+        if tags is not None:
+            rtags = tgs[i] or ()
+            if not all(t in rtags for t in tags):
+                continue
+        if pats is not None and not name_matches(keys[i].split("/", 1)[0], pats):
+            continue
+        sel.append(i)
+    return sel
+
+
+# --------------------------------------------------------------------------------------------------
+# the condition helper C
+
+
+_MISSING = object()
+
+
+def _dig(value: Any, path: Sequence[str]) -> Any:
+    for p in path:
+        if isinstance(value, dict):
+            value = value.get(p, _MISSING)
+            if value is _MISSING:
+                return None
+        else:
+            return None
+    return value
+
+
+def _column(df: pd.DataFrame, key: str) -> pd.Series:
+    """The values of the dotted ``key`` in ``df``: a flat column, or a path into a nested column."""
+    if key in df.columns:
+        return df[key]
+    parts = key.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:i])
+        rest = parts[i:]
+        if head == "metrics" and "metrics" in df.columns:
+            name = ".".join(rest)
+            col = "metrics"
+            if len(rest) > 1 and rest[-1] in ("last", "best"):
+                name, col = ".".join(rest[:-1]), ("metrics_last" if rest[-1] == "last" else "metrics")
+            if col in df.columns:
+                return df[col].map(lambda m, name=name: m.get(name) if isinstance(m, dict) else None)
+        if head in df.columns:
+            return df[head].map(lambda v, rest=rest: _dig(v, rest))
+    close = difflib.get_close_matches(key, [str(c) for c in df.columns], n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise LumoValueError(f"unknown column {key!r} in condition{hint}")
+
+
+def _mask(s: pd.Series) -> pd.Series:
+    import pandas as pd
+
+    return pd.Series(s, index=s.index).fillna(False).astype(bool)
+
+
+def _compare(series: pd.Series, op: Callable[[Any, Any], Any], other: Any) -> pd.Series:
+    import pandas as pd
+
+    if isinstance(other, (int, float)) and not isinstance(other, bool) and op not in (operator.eq, operator.ne):
+        series = pd.to_numeric(series, errors="coerce")
+    try:
+        res = op(series, other)
+        if isinstance(res, pd.Series):
+            return _mask(res)
+    except TypeError:
+        pass
+
+    def one(v: Any) -> bool:
+        try:
+            return bool(op(v, other))
+        except TypeError:
+            return False
+
+    return series.map(one).astype(bool)
+
+
+class Condition:
+    """A row filter built with ``C``: call it on a DataFrame to get a boolean mask.
+
+    Works as ``df[cond]``, ``df.loc[cond]``, ``cond.apply(df)`` and ``w.load(where=cond)``; combine
+    with ``&``, ``|`` and ``~``.
+    """
+
+    def __init__(self, fn: Callable[[pd.DataFrame], pd.Series], text: str) -> None:
+        self._fn = fn
+        self._text = text
+
+    def __call__(self, df: pd.DataFrame) -> pd.Series:
+        return _mask(self._fn(df))
+
+    def apply(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``df`` that satisfy the condition."""
+        return df[self(df)]
+
+    def __and__(self, other: Condition) -> Condition:
+        return Condition(lambda df: self(df) & other(df), f"({self._text}) & ({other._text})")
+
+    def __or__(self, other: Condition) -> Condition:
+        return Condition(lambda df: self(df) | other(df), f"({self._text}) | ({other._text})")
+
+    def __invert__(self) -> Condition:
+        return Condition(lambda df: ~self(df), f"~({self._text})")
+
+    def __bool__(self) -> bool:
+        raise TypeError("a Condition has no truth value: use & | ~ instead of and/or/not, and a == b chains")
+
+    def __repr__(self) -> str:
+        return f"<Condition {self._text}>"
+
+
+class Column:
+    """``C['params.lr']``: a column of a Watcher DataFrame, nested (``params`` dict) or flat."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def values(self, df: pd.DataFrame) -> pd.Series:
+        """The column's values in ``df``."""
+        return _column(df, self.key)
+
+    def _op(self, op: Callable[[Any, Any], Any], sym: str, other: Any) -> Condition:
+        return Condition(lambda df: _compare(self.values(df), op, other), f"{self.key} {sym} {other!r}")
+
+    def __eq__(self, other: Any) -> Condition:  # type: ignore[override]
+        return self._op(operator.eq, "==", other)
+
+    def __ne__(self, other: Any) -> Condition:  # type: ignore[override]
+        return self._op(operator.ne, "!=", other)
+
+    def __lt__(self, other: Any) -> Condition:
+        return self._op(operator.lt, "<", other)
+
+    def __le__(self, other: Any) -> Condition:
+        return self._op(operator.le, "<=", other)
+
+    def __gt__(self, other: Any) -> Condition:
+        return self._op(operator.gt, ">", other)
+
+    def __ge__(self, other: Any) -> Condition:
+        return self._op(operator.ge, ">=", other)
+
+    def isin(self, values: Iterable[Any]) -> Condition:
+        """The value is one of ``values``."""
+        vals = list(values)
+        return Condition(lambda df: self.values(df).map(lambda v: _in(v, vals)), f"{self.key} in {vals!r}")
+
+    def contains(self, item: Any) -> Condition:
+        """A list value (e.g. ``tags``) holds ``item``, or a string value contains the substring ``item``."""
+
+        def one(v: Any) -> bool:
+            if isinstance(v, str):
+                return isinstance(item, str) and item in v
+            if isinstance(v, (list, tuple, set, dict)):
+                return item in v
+            return False
+
+        return Condition(lambda df: self.values(df).map(one), f"{self.key} contains {item!r}")
+
+    def matches(self, pattern: str) -> Condition:
+        """A string value matches the regular expression ``pattern`` (``re.search``)."""
+        rx = re.compile(pattern)
+        return Condition(lambda df: self.values(df).map(lambda v: isinstance(v, str) and rx.search(v) is not None),
+                         f"{self.key} matches {pattern!r}")
+
+    def between(self, low: Any, high: Any) -> Condition:
+        """``low <= value <= high``."""
+        above: Condition = self >= low
+        below: Condition = self <= high
+        return above & below
+
+    def isna(self) -> Condition:
+        """The value is missing."""
+        import pandas as pd
+
+        return Condition(lambda df: self.values(df).map(lambda v: v is None or (isinstance(v, float) and pd.isna(v))),
+                         f"{self.key} is missing")
+
+    def notna(self) -> Condition:
+        """The value is present."""
+        return ~self.isna()
+
+    def __repr__(self) -> str:
+        return f"C[{self.key!r}]"
+
+
+def _in(v: Any, vals: list[Any]) -> bool:
+    try:
+        return v in vals
+    except TypeError:
+        return False
+
+
+class _ConditionFactory:
+    """``C['params.lr'] >= 0.1``: build row conditions for Watcher DataFrames (see ``Condition``)."""
+
+    def __getitem__(self, key: str) -> Column:
+        if not isinstance(key, str) or not key:
+            raise LumoValueError(f"invalid column {key!r} for C[...]; allowed: a column name like 'params.lr'")
+        return Column(key)
+
+    def __getattr__(self, key: str) -> Column:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return Column(key)
+
+    def __repr__(self) -> str:
+        return "C"
+
+
+C = _ConditionFactory()
