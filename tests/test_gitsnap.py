@@ -11,11 +11,19 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import git
 
 from lumo_hydra.errors import LumoValueError
-from lumo_hydra.record.gitsnap import GitError, diff, find_repo, snapshot, worktree
-
-from conftest import git
+from lumo_hydra.record.gitsnap import (
+    GitError,
+    delete_ref,
+    diff,
+    find_repo,
+    list_refs,
+    remove_worktree,
+    snapshot,
+    worktree,
+)
 
 
 def _show(repo: Path, commit: str, path: str) -> str:
@@ -37,7 +45,10 @@ def _user_state(repo: Path) -> dict:
     st = idx.stat()
     state = {"index": idx.read_bytes(), "index_mtime": st.st_mtime_ns}  # read before anything else
     env = dict(os.environ, GIT_OPTIONAL_LOCKS="0")
-    run = lambda *a: subprocess.run(["git", *a], cwd=repo, env=env, check=True, capture_output=True).stdout
+
+    def run(*a: str) -> bytes:
+        return subprocess.run(["git", *a], cwd=repo, env=env, check=True, capture_output=True).stdout
+
     state["head"] = run("rev-parse", "HEAD")
     state["symbolic"] = run("symbolic-ref", "-q", "HEAD")
     state["branches"] = run("for-each-ref", "refs/heads", "refs/tags", "refs/stash", "refs/remotes")
@@ -465,3 +476,147 @@ def test_stale_private_index_files_are_removed(git_repo: Path) -> None:
     fresh.write_bytes(b"y")
     assert snapshot(git_repo)["commit"]
     assert not old.exists() and fresh.exists()
+
+
+# -- the readers and ref/worktree operations the command line uses ----------------------------------
+def test_default_ref_prefix_is_the_layouts() -> None:
+    from lumo_hydra.record.gitsnap import DEFAULT_REF_PREFIX
+    from lumo_hydra.store.layout import SNAPSHOT_REF_PREFIX
+
+    assert DEFAULT_REF_PREFIX == SNAPSHOT_REF_PREFIX == "refs/lumo/snapshots"
+    assert snapshot.__kwdefaults__["ref_prefix"] == SNAPSHOT_REF_PREFIX
+
+
+def test_list_refs(git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lumo_hydra.store.layout import REF_NAMESPACE
+
+    a = snapshot(git_repo, name="exp/a")
+    b = snapshot(git_repo, name="exp/b")
+    s = snapshot(git_repo, ref_prefix="refs/lumo/sweeps", name="s1")
+    head = git(git_repo, "rev-parse", "HEAD").strip()
+    git(git_repo, "update-ref", "refs/lumo/snapshots-other/x", head)  # a sibling, not under the prefix
+    git(git_repo, "update-ref", "refs/heads/side", head)
+    assert list_refs(git_repo) == [(a["commit"], "refs/lumo/snapshots/exp/a"),
+                                   (b["commit"], "refs/lumo/snapshots/exp/b")]
+    assert list_refs(git_repo, "refs/lumo/snapshots/") == list_refs(git_repo)
+    assert list_refs(git_repo, REF_NAMESPACE) == [  # sorted as git sorts: '-' before '/'
+        (head, "refs/lumo/snapshots-other/x"), (a["commit"], "refs/lumo/snapshots/exp/a"),
+        (b["commit"], "refs/lumo/snapshots/exp/b"), (s["commit"], "refs/lumo/sweeps/s1")]
+    assert list_refs(git_repo / "train.py") == [] and list_refs(tmp_path / "missing") == []
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert list_refs(plain) == []
+    for bad in ("lumo/snapshots", "refs/lumo/*", "refs/a b", ""):
+        with pytest.raises(LumoValueError, match="invalid prefix") as ei:
+            list_refs(git_repo, bad)
+        assert isinstance(ei.value, ValueError) and repr(bad) in str(ei.value)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert list_refs(git_repo) == []
+
+
+def test_delete_ref(git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = snapshot(git_repo, name="exp/a")
+    b = snapshot(git_repo, name="exp/b")
+    delete_ref(git_repo, a["ref"])
+    assert [r for _, r in list_refs(git_repo)] == [b["ref"]]
+    assert git(git_repo, "cat-file", "-t", a["commit"]).strip() == "commit"  # only the ref goes
+    delete_ref(git_repo, a["ref"])  # already gone: no error
+    with pytest.raises(GitError, match="refs/lumo/snapshots/exp/b") as ei:
+        delete_ref(git_repo, b["ref"], a["commit"])  # it points elsewhere now: kept
+    assert isinstance(ei.value, ValueError)
+    assert list_refs(git_repo) == [(b["commit"], b["ref"])]
+    delete_ref(git_repo, b["ref"], b["commit"])
+    assert list_refs(git_repo) == []
+    head = git(git_repo, "rev-parse", "HEAD").strip()
+    for bad in ("refs/heads/main", "HEAD", "refs/lumo/../heads/main", "refs/lumo/a b", "-d", None):
+        with pytest.raises(GitError, match="invalid ref") as ei:
+            delete_ref(git_repo, bad)  # type: ignore[arg-type]
+        assert repr(bad) in str(ei.value)
+    assert git(git_repo, "rev-parse", "refs/heads/main").strip() == head
+    with pytest.raises(GitError, match="does not exist"):
+        delete_ref(tmp_path / "missing", "refs/lumo/snapshots/x")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(GitError, match="no git"):
+        delete_ref(git_repo, "refs/lumo/snapshots/x")
+
+
+def test_remove_worktree(git_repo: Path, tmp_path: Path) -> None:
+    base = snapshot(git_repo)["commit"]
+    dest = tmp_path / "wt one"
+    worktree(git_repo, base, dest)
+    (dest / "scratch.txt").write_text("untracked in the worktree\n")  # --force: removed too
+    remove_worktree(git_repo, dest)
+    assert not dest.exists() and str(dest) not in git(git_repo, "worktree", "list")
+    remove_worktree(git_repo, dest)  # already removed: no error
+    # a folder deleted by hand: git's record of it is pruned
+    worktree(git_repo, base, dest)
+    import shutil
+
+    shutil.rmtree(dest)
+    assert str(dest) in git(git_repo, "worktree", "list")
+    remove_worktree(git_repo, dest)
+    assert str(dest) not in git(git_repo, "worktree", "list")
+    remove_worktree(tmp_path / "no repo", tmp_path / "no folder")  # nothing left to do: no error
+    plain = tmp_path / "not a worktree"
+    plain.mkdir()
+    with pytest.raises(GitError, match="not a worktree") as ei:
+        remove_worktree(git_repo, plain)
+    assert isinstance(ei.value, ValueError) and plain.exists()
+    assert git(git_repo, "rev-parse", "HEAD").strip() == git(git_repo, "rev-parse", "main").strip()
+
+
+def test_snapshot_files_and_read_snapshot_file(git_repo: Path, tmp_path: Path) -> None:
+    from lumo_hydra.record.gitsnap import read_snapshot_file, snapshot_files
+
+    (git_repo / "pkg" / "sub").mkdir(parents=True)
+    (git_repo / "pkg" / "sub" / "mod.py").write_text("M = 1\n")
+    (git_repo / "données été.txt").write_text("é\n", encoding="utf-8")
+    (git_repo / "blob.bin").write_bytes(bytes(range(256)))
+    (git_repo / "link").symlink_to("train.py")
+    (git_repo / "train.py").write_text("print('unstaged')\n")
+    (git_repo / "x.log").write_text("ignored\n")
+    inner = git_repo / "inner"  # an embedded repository with a commit: a gitlink, not a file
+    inner.mkdir()
+    git(inner, "init", "-q")
+    (inner / "i.py").write_text("i\n")
+    git(inner, "add", "-A")
+    git(inner, "commit", "-q", "-m", "i")
+    r = snapshot(git_repo)
+    assert r["commit"], r["msg"]
+    files = snapshot_files(git_repo, r["commit"])
+    assert files == sorted([".gitignore", "blob.bin", "données été.txt", "link", "pkg/sub/mod.py", "train.py"])
+    assert snapshot_files(git_repo / "pkg", r["ref"]) == files  # a subfolder of the repository, a ref
+    assert read_snapshot_file(git_repo, r["commit"], "train.py") == b"print('unstaged')\n"
+    assert read_snapshot_file(git_repo, r["commit"], "pkg/sub/mod.py") == b"M = 1\n"
+    assert read_snapshot_file(git_repo, r["commit"], "données été.txt") == "é\n".encode()
+    assert read_snapshot_file(git_repo, r["commit"], "blob.bin") == bytes(range(256))
+    assert read_snapshot_file(git_repo, r["commit"], "link") == b"train.py"
+    base = git(git_repo, "rev-parse", "HEAD").strip()
+    assert read_snapshot_file(git_repo, base, "train.py") == b"print('hello')\n"
+    for missing in ("nope.py", "pkg/sub", "pkg/sub/mod.py/x", "inner"):
+        with pytest.raises(GitError, match="no file") as ei:
+            read_snapshot_file(git_repo, r["commit"], missing)
+        assert isinstance(ei.value, ValueError)
+        assert repr(missing) in str(ei.value) and r["commit"] in str(ei.value)
+    for bad in ("deadbeef", "0" * 40, f"{base}^{{tree}}"):
+        with pytest.raises(GitError, match="no commit") as ei:
+            snapshot_files(git_repo, bad)
+        assert repr(bad) in str(ei.value)
+        with pytest.raises(GitError, match="no commit"):
+            read_snapshot_file(git_repo, bad, "train.py")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(GitError, match="not inside a git repository"):
+        snapshot_files(plain, "HEAD")
+    with pytest.raises(GitError, match="does not exist"):
+        read_snapshot_file(tmp_path / "missing", "HEAD", "train.py")
+
+
+def test_readers_without_git(git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lumo_hydra.record.gitsnap import read_snapshot_file, snapshot_files
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    for call in (lambda: snapshot_files(git_repo, "HEAD"), lambda: read_snapshot_file(git_repo, "HEAD", "a"),
+                 lambda: worktree(git_repo, "HEAD", tmp_path / "wt"), lambda: remove_worktree(git_repo, git_repo)):
+        with pytest.raises(GitError, match="no git executable"):
+            call()

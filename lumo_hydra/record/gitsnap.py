@@ -1,11 +1,16 @@
-"""The git code snapshot (DESIGN.md section 5): the whole working tree as a commit on a side ref.
+"""The git code snapshot (DESIGN.md section 5), and every other git call of lumo-hydra.
 
 Nothing the user owns is touched: not HEAD, not the index (``.git/index`` keeps its exact bytes), not
 branches, the stash or the working tree. The tree is built with a private index file kept warm in
 ``<git-dir>/lumo/`` (git-private), so a snapshot of a large repository with a few changed files costs
-about one ``git status``. Git runs through ``subprocess`` (no GitPython: it is slow to import), user
-hooks are disabled, and every environment problem (no git, no repository, no commits, a read-only
-repository) is reported in the returned ``msg`` instead of raised.
+about one ``git status``. :func:`snapshot` runs git through ``subprocess`` (raw plumbing: it runs on
+every recorded run, and GitPython costs ~70 ms to import), and every environment problem (no git, no
+repository, no commits, a read-only repository) is reported in the returned ``msg`` instead of raised.
+
+The snapshot readers (:func:`snapshot_files`, :func:`read_snapshot_file`) use GitPython, imported on
+first use; refs, worktrees and :func:`diff` are raw calls. Every git process, raw or GitPython's, gets
+the same safety options (``_GIT_OPTS``, ``_SAFE_ENV``): no user hooks, no file-system monitor, no pager,
+no editor, no prompt, no optional locks. No other module runs git (tests/test_git_safety.py checks it).
 """
 from __future__ import annotations
 
@@ -20,16 +25,31 @@ import uuid
 from typing import Any
 
 from lumo_hydra.errors import GitError, LumoValueError
+from lumo_hydra.store.layout import REF_NAMESPACE, SNAPSHOT_REF_PREFIX
 
-__all__ = ["snapshot", "find_repo", "diff", "worktree", "GitError"]
+__all__ = ["snapshot", "find_repo", "diff", "worktree", "remove_worktree", "list_refs", "delete_ref",
+           "snapshot_files", "read_snapshot_file", "GitError", "DEFAULT_REF_PREFIX"]
 
-DEFAULT_REF_PREFIX = "refs/lumo/snapshots"
+DEFAULT_REF_PREFIX = SNAPSHOT_REF_PREFIX  # the former name, kept for callers and tests
 _NULL_SHA = "0" * 40
 _EMPTY_TREES = {"4b825dc642cb6eb9a060e54bf8d69288fbee4904",  # sha1 and sha256 repositories
                 "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321"}
-# -c options for every git call we make: no user hooks (update-ref runs reference-transaction),
-# no split index files written next to the user's index, no pagers or prompts.
-_GIT_OPTS = ("-c", f"core.hooksPath={os.devnull}", "-c", "core.splitIndex=false")
+# Config of every git process we start, raw or GitPython's (git hands -c options on to the git processes
+# it starts itself, e.g. worktree add's checkout): no user hooks (update-ref runs reference-transaction,
+# worktree add post-checkout, update-index post-index-change); no file-system monitor program (empty is
+# "off" for every git: a bool since 2.36, a hook path before); no split index files beside the user's.
+# Other settings naming programs are not reached: core.pager/editor (GIT_PAGER/GIT_EDITOR below win),
+# diff.external/textconv (--no-ext-diff --no-textconv), gpg.program (--no-gpg-sign), credential and ssh
+# helpers (no network); core.untrackedCache runs nothing. Clean/smudge filters (.gitattributes, git-lfs)
+# do run: they define a file's content, as for `git add` and `git checkout`.
+_SAFE_CONFIG = (("core.hooksPath", os.devnull), ("core.fsmonitor", ""), ("core.splitIndex", "false"))
+_GIT_OPTS = ("--no-pager", *(a for k, v in _SAFE_CONFIG for a in ("-c", f"{k}={v}")))
+# environment for every git process: no pager, no editor (":" is git's no-op editor), no prompt for
+# credentials, no optional locks (a `git status` would otherwise refresh the user's index)
+_SAFE_ENV = {"GIT_PAGER": "cat", "PAGER": "cat", "GIT_EDITOR": ":", "GIT_SEQUENCE_EDITOR": ":",
+             "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+# dropped from the caller's environment: another index file, an external diff, a test-only monitor
+_DROP_ENV = ("GIT_INDEX_FILE", "GIT_EXTERNAL_DIFF", "GIT_TEST_FSMONITOR")
 _BAD_REF = re.compile(r"(^[./])|(/\.)|(\.\.)|(@\{)|([\x00-\x20\x7f~^:?*\[\\])|(\.lock$)|(\.lock/)|(//)|([/.]$)|(^@$)")
 
 
@@ -38,21 +58,23 @@ def _git_exe() -> str | None:
 
 
 def _env(index_file: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment with the safety variables (``_SAFE_ENV``), for one git process."""
     env = dict(os.environ)
-    env.pop("GIT_INDEX_FILE", None)
+    for k in _DROP_ENV:
+        env.pop(k, None)
     if index_file is not None:
         env["GIT_INDEX_FILE"] = index_file
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    env["GIT_OPTIONAL_LOCKS"] = "0"
+    env.update(_SAFE_ENV)
     if extra:
         env.update(extra)
     return env
 
 
-def _run(git: str, args: list[str], cwd: str, env: dict[str, str], stdin: bytes | None = None,
+def _run(git: str, args: list[str], cwd: str, env: dict[str, str] | None = None, stdin: bytes | None = None,
          check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    p = subprocess.run([git, *_GIT_OPTS, *args], cwd=cwd, env=env, input=stdin,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    """Every raw git call goes through here or :func:`_spawn`: ``git <_GIT_OPTS> <args>``."""
+    p = subprocess.run([git, *_GIT_OPTS, *args], cwd=cwd, env=_env() if env is None else env, input=stdin,
+                       capture_output=True)
     if check and p.returncode != 0:
         raise _GitFailed(args, p)
     return p
@@ -72,8 +94,11 @@ def _wait(p: subprocess.Popen[bytes], args: list[str]) -> bytes:
 
 class _GitFailed(Exception):
     def __init__(self, args: list[str], p: subprocess.CompletedProcess[bytes]) -> None:
-        err = (p.stderr or b"").decode("utf-8", "replace").strip()
-        super().__init__(f"git {' '.join(args[:2])} failed (exit {p.returncode}): {err}")
+        super().__init__(f"git {' '.join(args[:2])} failed (exit {p.returncode}): {_err(p)}")
+
+
+def _err(p: subprocess.CompletedProcess[bytes]) -> str:
+    return (p.stderr or b"").decode("utf-8", "replace").strip() or f"git exited with {p.returncode}"
 
 
 def _decode(b: bytes) -> str:
@@ -87,7 +112,7 @@ _REV_PARSE = ["rev-parse", "--show-toplevel", "--absolute-git-dir", "--revs-only
 def _parse_rev_parse(git: str, path: str, p: subprocess.CompletedProcess[bytes]) -> tuple[dict[str, Any] | None, str]:
     """toplevel, git dir, HEAD, HEAD's tree and branch from one rev-parse; (None, why) if not a repo."""
     if p.returncode != 0:
-        err = (p.stderr or b"").decode("utf-8", "replace").strip()
+        err = _err(p)
         if "not a git repository" in err:
             return None, f"not inside a git repository: {path}"
         return None, f"git rev-parse failed in {path}: {err}"
@@ -101,8 +126,7 @@ def _parse_rev_parse(git: str, path: str, p: subprocess.CompletedProcess[bytes])
         sym = rest[2]
         info["branch"] = sym[len("refs/heads/"):] if sym.startswith("refs/heads/") else None
     else:  # no commits yet: HEAD is unborn, but it still names a branch
-        q = subprocess.run([git, *_GIT_OPTS, "symbolic-ref", "-q", "HEAD"], cwd=path, env=_env(),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        q = _run(git, ["symbolic-ref", "-q", "HEAD"], path, check=False)
         sym = _decode(q.stdout.strip())
         info["branch"] = sym[len("refs/heads/"):] if q.returncode == 0 and sym.startswith("refs/heads/") else None
     return info, ""
@@ -144,8 +168,7 @@ def find_repo(path: str | os.PathLike[str] = ".") -> str | None:
             p = os.path.dirname(p)
         else:
             return None
-    q = subprocess.run([git, "rev-parse", "--show-toplevel"], cwd=p, env=_env(),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    q = _run(git, ["rev-parse", "--show-toplevel"], p, check=False)
     if q.returncode != 0:
         return None
     top = _decode(q.stdout.strip())
@@ -175,12 +198,9 @@ def _remove_stale(lumo_dir: str, age: float = 3600.0) -> None:
             for e in it:
                 # the creation time is in the name: copy2 gives the file the warm index's mtime
                 parts = e.name.split(".")
-                if len(parts) >= 4 and parts[0] == "index" and parts[-1] == "tmp" and parts[1].isdigit():
-                    if now - int(parts[1]) > age:
-                        try:
-                            os.unlink(e.path)
-                        except OSError:
-                            pass
+                if (len(parts) >= 4 and parts[0] == "index" and parts[-1] == "tmp" and parts[1].isdigit()
+                        and now - int(parts[1]) > age):
+                    _unlink(e.path)
     except OSError:
         pass
 
@@ -229,14 +249,11 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
     res: dict[str, Any] = {"commit": None, "base": None, "branch": None, "dirty": None, "repo": None,
                            "ref": None, "skipped": [], "msg": ""}
     git = _git_exe()
-    if git is None:
-        res["msg"] = "no git executable found on PATH; code not recorded"
-        return res
     p = os.path.abspath(os.fspath(path))
+    if git is None or not os.path.exists(p):
+        res["msg"] = f"path does not exist: {p}" if git else "no git executable found on PATH; code not recorded"
+        return res
     if not os.path.isdir(p):
-        if not os.path.exists(p):
-            res["msg"] = f"path does not exist: {p}"
-            return res
         p = os.path.dirname(p)
     guess = _guess_repo(p)
     tmp: str | None = None
@@ -244,12 +261,8 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
     pending: dict[str, Any] = {}
     try:
         if guess is not None:  # start the slow scan while rev-parse confirms the repository
-            user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(guess[1], "index")
-            tmp, warm = _prepare_index(guess[1], user_index)
-            pending = _start_scan(git, guess[0], tmp)
-        rp = subprocess.run([git, *_GIT_OPTS, *_REV_PARSE], cwd=p, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-        info, why = _parse_rev_parse(git, p, rp)
+            tmp, warm, pending = _begin(git, *guess)
+        info, why = _parse_rev_parse(git, p, _run(git, _REV_PARSE, p, check=False))
         if info is None:
             _cancel(pending)
             res["msg"] = why
@@ -259,9 +272,7 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
             _cancel(pending)
             if tmp is not None:
                 _unlink(tmp)
-            user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(info["gitdir"], "index")
-            tmp, warm = _prepare_index(info["gitdir"], user_index)
-            pending = _start_scan(git, info["repo"], tmp)
+            tmp, warm, pending = _begin(git, info["repo"], info["gitdir"])
         assert tmp is not None
         commit, tree, skipped = _build(git, info, tmp, max_file_size, ref, message, pending)
         res.update(commit=commit, ref=ref, skipped=skipped,
@@ -280,6 +291,13 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
     return res
 
 
+def _begin(git: str, repo: str, gitdir: str) -> tuple[str, str | None, dict[str, Any]]:
+    """The private index (temp, warm) of a snapshot and its running scan."""
+    user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(gitdir, "index")
+    tmp, warm = _prepare_index(gitdir, user_index)
+    return tmp, warm, _start_scan(git, repo, tmp)
+
+
 def _unlink(path: str) -> None:
     try:
         os.unlink(path)
@@ -289,7 +307,7 @@ def _unlink(path: str) -> None:
 
 def _same(guess: tuple[str, str], info: dict[str, Any]) -> bool:
     r = os.path.realpath
-    return r(guess[0]) == r(info["repo"]) and r(guess[1]) == r(info["gitdir"])
+    return bool(r(guess[0]) == r(info["repo"]) and r(guess[1]) == r(info["gitdir"]))
 
 
 # `status` on the private index refreshes its stat data (and writes it back), so files whose stat data
@@ -340,16 +358,10 @@ def _cancel(pending: dict[str, Any]) -> None:
 def _identity_env(cfg_out: bytes) -> dict[str, str]:
     """A fallback author/committer (env vars) for what the user's git config lacks."""
     have = {k.split(b"\n", 1)[0].decode("utf-8", "replace") for k in cfg_out.split(b"\0") if k}
-    extra: dict[str, str] = {}
-    if "user.name" not in have:
-        for k in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
-            if not os.environ.get(k):
-                extra[k] = "lumo-hydra"
-    if "user.email" not in have:
-        for k in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
-            if not os.environ.get(k):
-                extra[k] = "lumo-hydra@localhost"
-    return extra
+    fallback = {"name": "lumo-hydra", "email": "lumo-hydra@localhost"}
+    keys = [(f"GIT_{who}_{what.upper()}", value) for what, value in fallback.items() if f"user.{what}" not in have
+            for who in ("AUTHOR", "COMMITTER")]
+    return {k: v for k, v in keys if not os.environ.get(k)}
 
 
 def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
@@ -372,9 +384,7 @@ def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
         if rel.endswith(b"/"):  # an embedded repository: a gitlink if it has a commit, else skip it
             rel = rel.rstrip(b"/")
             sub = os.path.join(repo, _decode(rel))
-            q = subprocess.run([git, "rev-parse", "-q", "--verify", "HEAD"], cwd=sub, env=_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            if q.returncode == 0:
+            if _run(git, ["rev-parse", "-q", "--verify", "HEAD"], sub, check=False).returncode == 0:
                 update.append(rel)
             continue
         try:
@@ -433,10 +443,7 @@ def _fallback_tree(git: str, info: dict[str, Any], env: dict[str, str], tmp: str
     try:
         shutil.copy2(user_index, tmp)
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink(tmp)
     spec = b"".join(b":(exclude,literal)" + x + b"\0" for x in skipped)
     _run(git, ["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"], repo, env,
          stdin=b":/\0" + spec)
@@ -445,17 +452,36 @@ def _fallback_tree(git: str, info: dict[str, Any], env: dict[str, str], tmp: str
     return _run(git, ["write-tree"], repo, env).stdout.decode().strip()
 
 
-def diff(repo: str | os.PathLike[str], commit_a: str, commit_b: str) -> str:
-    """The unified diff between two commits (e.g. two runs' snapshots) of ``repo``, as text."""
-    git = _git_exe()
+def _ready(repo: str | os.PathLike[str], what: str) -> tuple[str, str]:
+    """(git executable, repository folder) for a user-asked operation, or :class:`GitError`."""
+    git, d = _git_exe(), os.fspath(repo)
     if git is None:
-        raise GitError("no git executable found on PATH; cannot diff")
-    p = subprocess.run([git, *_GIT_OPTS, "diff", "--no-color", "--no-ext-diff", "--no-textconv",
-                        f"{commit_a}", f"{commit_b}", "--"], cwd=os.fspath(repo), env=_env(),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        raise GitError(f"no git executable found on PATH; cannot {what}")
+    if not os.path.isdir(d):
+        raise GitError(f"cannot {what}: the repository folder repo={d!r} does not exist")
+    return git, d
+
+
+def _check_rev(value: Any, what: str) -> str:
+    """A commit or ref given by a caller; a leading '-' would be read by git as an option."""
+    if not isinstance(value, str) or not value or value.startswith("-") or "\0" in value or "\n" in value:
+        raise GitError(f"invalid {what}={value!r}: allowed is a commit sha or a ref name (not starting with '-')")
+    return value
+
+
+def diff(repo: str | os.PathLike[str], commit_a: str, commit_b: str) -> str:
+    """The unified diff between two commits (e.g. two runs' snapshots) of ``repo``, as text.
+
+    A raw ``git diff``, not GitPython: its ``Diff`` objects hold each file's hunks without the unified
+    headers (``diff --git``, modes, ``---``/``+++``), and ``Repo.git.diff`` is this same process behind
+    more layers. No external diff program or textconv filter runs.
+    """
+    git, d = _ready(repo, "diff")
+    args = ["diff", "--no-color", "--no-ext-diff", "--no-textconv", _check_rev(commit_a, "commit_a"),
+            _check_rev(commit_b, "commit_b"), "--"]
+    p = _run(git, args, d, check=False)
     if p.returncode != 0:
-        err = p.stderr.decode("utf-8", "replace").strip()
-        raise GitError(f"cannot diff {commit_a!r} and {commit_b!r} in {os.fspath(repo)!r}: {err}; "
+        raise GitError(f"cannot diff {commit_a!r} and {commit_b!r} in {d!r}: {_err(p)}; "
                        "allowed are commits (or refs) of that repository")
     return p.stdout.decode("utf-8", "replace")
 
@@ -463,17 +489,111 @@ def diff(repo: str | os.PathLike[str], commit_a: str, commit_b: str) -> str:
 def worktree(repo: str | os.PathLike[str], commit: str, dest: str | os.PathLike[str]) -> None:
     """Check out ``commit`` of ``repo`` into the new folder ``dest`` (``git worktree add --detach``).
 
-    The user's own work tree, HEAD and branches are not touched.
+    The user's own work tree, HEAD and branches are not touched, and none of the user's hooks runs (a
+    failing ``post-checkout`` hook cannot fail it). Remove it with :func:`remove_worktree`.
     """
-    git = _git_exe()
-    if git is None:
-        raise GitError("no git executable found on PATH; cannot check out")
+    git, r = _ready(repo, "check out")
     d = os.path.abspath(os.fspath(dest))
     if os.path.exists(d) and (not os.path.isdir(d) or os.listdir(d)):
         raise GitError(f"cannot check out into dest={d!r}: it exists and is not an empty folder; "
                        "allowed is a new or empty folder")
-    p = subprocess.run([git, "worktree", "add", "--detach", d, commit], cwd=os.fspath(repo), env=_env(),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = _run(git, ["worktree", "add", "--detach", d, _check_rev(commit, "commit")], r, check=False)
     if p.returncode != 0:
-        err = p.stderr.decode("utf-8", "replace").strip()
-        raise GitError(f"cannot check out commit={commit!r} of {os.fspath(repo)!r} into {d!r}: {err}")
+        raise GitError(f"cannot check out commit={commit!r} of {r!r} into {d!r}: {_err(p)}")
+
+
+def remove_worktree(repo: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Remove the worktree ``path`` of ``repo`` (``git worktree remove --force``, then ``prune``).
+
+    A folder already gone is no error (its leftover entry is pruned if ``repo`` still exists); a folder
+    that exists but cannot be removed raises :class:`GitError`.
+    """
+    d = os.path.abspath(os.fspath(path))
+    if not os.path.lexists(d):
+        git = _git_exe()
+        if git is not None and os.path.isdir(os.fspath(repo)):
+            _run(git, ["worktree", "prune"], os.fspath(repo), check=False)
+        return
+    git, r = _ready(repo, f"remove the worktree {d!r}")
+    for args in (["worktree", "remove", "--force", d], ["worktree", "prune"]):
+        p = _run(git, args, r, check=False)
+        if p.returncode != 0:
+            raise GitError(f"cannot remove the worktree path={d!r} of {r!r} (git worktree {args[1]}): "
+                           f"{_err(p)}; delete the folder by hand, then run: git -C {r!r} worktree prune")
+
+
+def list_refs(repo: str | os.PathLike[str], prefix: str = SNAPSHOT_REF_PREFIX) -> list[tuple[str, str]]:
+    """``(sha, refname)`` of every ref under ``prefix`` (``REF_NAMESPACE`` for all of lumo-hydra's),
+    sorted by name; ``[]`` when ``repo`` is not a repository or git is missing."""
+    pre = prefix.rstrip("/") if isinstance(prefix, str) else ""
+    if not pre.startswith("refs/") or _BAD_REF.search(pre[5:]):
+        raise LumoValueError(f"invalid prefix {prefix!r}: allowed is a ref name starting with 'refs/'")
+    git, d = _git_exe(), os.fspath(repo)
+    if git is None or not os.path.isdir(d):
+        return []
+    p = _run(git, ["for-each-ref", "--format=%(objectname) %(refname)", pre], d, check=False)
+    pairs = (ln.partition(" ") for ln in p.stdout.decode("utf-8", "replace").splitlines() if p.returncode == 0)
+    return [(sha, name) for sha, _, name in pairs if name.startswith(pre + "/")]
+
+
+def delete_ref(repo: str | os.PathLike[str], ref: str, old_sha: str | None = None) -> None:
+    """Delete ``ref`` of ``repo`` (``git update-ref --no-deref -d``); with ``old_sha`` only while the ref
+    still points there. Only refs under ``REF_NAMESPACE`` (``refs/lumo/``) are accepted. A ref already
+    gone is no error without ``old_sha``; every failure raises :class:`GitError`."""
+    if not isinstance(ref, str) or not ref.startswith(REF_NAMESPACE) or _BAD_REF.search(ref[5:]):
+        raise GitError(f"invalid ref={ref!r}: allowed are refs under {REF_NAMESPACE!r} (lumo-hydra's own)")
+    args = ["update-ref", "--no-deref", "-d", ref, *([] if old_sha is None else [_check_rev(old_sha, "old_sha")])]
+    git, r = _ready(repo, f"delete the ref {ref!r}")
+    p = _run(git, args, r, check=False)
+    if p.returncode != 0:
+        raise GitError(f"cannot delete ref={ref!r} in {r!r}: {_err(p)}")
+
+
+def _open_repo(repo: str | os.PathLike[str], what: str) -> Any:
+    """A GitPython ``Repo`` (imported here, on first use) whose git processes get the same ``_GIT_OPTS``
+    and ``_SAFE_ENV`` as the raw calls. The readers only read objects through it (``git cat-file
+    --batch``: no hook, monitor or filter runs). Use it in a ``with`` block: that ends those processes."""
+    _git, d = _ready(repo, what)
+    import git as gitpython  # lazy: ~70 ms to import, and snapshot() never needs it
+
+    try:
+        r = gitpython.Repo(d, search_parent_directories=True)
+    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
+        raise GitError(f"cannot {what}: repo={d!r} is not inside a git repository") from None
+    r.git.set_persistent_git_options(no_pager=True, c=[f"{k}={v}" for k, v in _SAFE_CONFIG])
+    r.git.update_environment(**_SAFE_ENV)
+    return r
+
+
+def _tree(r: Any, repo: str | os.PathLike[str], commit: str, what: str) -> Any:
+    from git.exc import BadName, BadObject
+
+    _check_rev(commit, "commit")
+    try:
+        return r.commit(commit).tree
+    except (BadName, BadObject, ValueError) as e:
+        raise GitError(f"cannot {what}: no commit={commit!r} in {os.fspath(repo)!r} ({e})") from None
+
+
+def snapshot_files(repo: str | os.PathLike[str], commit: str) -> list[str]:
+    """The paths (``/``-separated, sorted) of the files of snapshot ``commit`` of ``repo``: regular files
+    and symlinks; submodules are left out."""
+    with _open_repo(repo, "list the files of a snapshot") as r:
+        tree = _tree(r, repo, commit, "list the files of a snapshot")
+        return sorted(str(b.path) for b in tree.traverse() if b.type == "blob")
+
+
+def read_snapshot_file(repo: str | os.PathLike[str], commit: str, path: str) -> bytes:
+    """The bytes of file ``path`` (``/``-separated, relative to the repository's top) in snapshot
+    ``commit`` of ``repo``; a symlink gives its target. :class:`GitError` names commit and path if missing."""
+    rel = str(path).replace(os.sep, "/").strip("/")
+    with _open_repo(repo, "read a file of a snapshot") as r:
+        tree = _tree(r, repo, commit, f"read {path!r} of a snapshot")
+        try:
+            obj = tree / rel if rel else tree
+        except KeyError:
+            obj = None
+        if obj is None or obj.type != "blob":
+            raise GitError(f"no file path={path!r} in snapshot commit={commit!r} of {os.fspath(repo)!r}"
+                           + ("" if obj is None else f" (it is a {obj.type})"))
+        return bytes(obj.data_stream.read())
