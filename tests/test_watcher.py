@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -13,11 +16,12 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
+from test_watcher_fake import this_host, write_run
 
 from lumo_hydra import C, Watcher
-from lumo_hydra.errors import LumoValueError, RunNotFoundError
+from lumo_hydra.errors import LumoValueError, RunNotFoundError, StoreError, StoreWarning
 from lumo_hydra.store.status import judge_status
-from test_watcher_fake import this_host, write_run
+from lumo_hydra.watcher import RunRef
 
 
 def age(root: Path, seconds: float = 30.0, pattern: str = "*/*/*.json") -> None:
@@ -142,7 +146,6 @@ def test_incremental_index_reads_only_changed_runs(store: Path) -> None:
     m = json.loads((d / "metrics.json").read_text())
     m["Acc"]["best"] = 0.99
     (d / "metrics.json").write_text(json.dumps(m))
-    import shutil
 
     shutil.rmtree(w2.load(exp="gan")["info_dir"][1])
     write_run(store, "new", counter=1)
@@ -197,6 +200,33 @@ def test_corrupt_and_truncated_records_are_skipped_with_warning(store: Path) -> 
     with pytest.warns(UserWarning) as rec2:
         Watcher(store).load()
     assert any("expected a JSON object" in str(r.message) for r in rec2)
+
+
+def test_damaged_files_warn_through_the_reader_and_record_names_the_file(store: Path) -> None:
+    bad = write_run(store, "cls", counter=9)
+    (bad / "run.json").write_text("{")
+    with pytest.warns(StoreWarning, match="skipped corrupt or truncated record " + re.escape(str(bad / "run.json"))):
+        assert len(Watcher(store).load()) == 5
+    with pytest.raises(StoreError, match=re.escape(str(bad / "run.json"))):
+        Watcher(store).record(bad.name)
+    shutil.rmtree(bad)
+    sweep = store / "sweeps" / "261128.000.swt"
+    sweep.mkdir(parents=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no sweep.json is normal: no warning
+        assert "sweep" not in Watcher(store).sweep("261128.000").attrs
+    (sweep / "sweep.json").write_text('{"sweep_id": "261128.000.swt", "jobs"')
+    with pytest.warns(StoreWarning, match=re.escape(str(sweep / "sweep.json"))):
+        assert "sweep" not in Watcher(store).sweep("261128.000").attrs
+    (sweep / "sweep.json").write_text('{"sweep_id": "261128.000.swt"}')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Watcher(store).sweep("261128.000").attrs["sweep"] == {"sweep_id": "261128.000.swt"}
+
+
+def test_run_refs_pickle() -> None:
+    ref = RunRef("e", "t", "/x/e/t")
+    assert pickle.loads(pickle.dumps(ref)) == ref and pickle.loads(pickle.dumps(ref)).info_dir == "/x/e/t"
 
 
 def test_retrieve_history_sweep_and_resolve(store: Path) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
+from test_watcher_fake import this_host, write_run
 
 from lumo_hydra import Watcher
-from test_watcher_fake import this_host, write_run
 
 
 def age(root: Path, seconds: float = 30.0) -> None:

@@ -44,7 +44,7 @@ def test_real_runs_load_with_metrics_and_status(lumo_home: Path) -> None:
         exp.dump_params({"lr": 0.1 * (i + 1), "model": {"depth": 18}})
         for s in range(5):
             exp.dump_metric("acc", 0.1 * s + i, cmp="max", step=s)
-        exp.add_tags("t%d" % i)
+        exp.add_tags(f"t{i}")
         if outcome == "failed":
             try:
                 raise RuntimeError("boom")
