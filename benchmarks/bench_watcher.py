@@ -7,7 +7,8 @@ lumo 1.1.0 store, each in its own venv under /tmp (never a project dependency):
 
     python -m venv /tmp/watcher-bench-mlflow && /tmp/watcher-bench-mlflow/bin/pip install mlflow
     python -m venv --system-site-packages /tmp/watcher-bench-lumo && \
-        /tmp/watcher-bench-lumo/bin/pip install --no-deps lumo==1.1.0 fire dbrecord tqdm accelerate safetensors huggingface_hub
+        /tmp/watcher-bench-lumo/bin/pip install --no-deps lumo==1.1.0 fire dbrecord tqdm accelerate \
+        safetensors huggingface_hub
 
 Usage: python benchmarks/bench_watcher.py [--runs 1000 10000] [--mlflow-runs N] [--lumo-runs N]
 Timings are the best of 3 in fresh subprocesses (import time excluded), so each number is what a
@@ -18,8 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,8 @@ for i in range(n):
     exp = Experiment(f"exp{i % 5}", home=root, heartbeat_interval=0,
                      hooks=[GitCommit(result=snap), LockFile(), LastCmd()])
     exp.start()
-    exp.dump_params({"opt": {"lr": rnd.random(), "wd": rnd.choice([0, 1e-4, 5e-4]), "name": rnd.choice(["sgd", "adam"])},
+    exp.dump_params({"opt": {"lr": rnd.random(), "wd": rnd.choice([0, 1e-4, 5e-4]),
+                             "name": rnd.choice(["sgd", "adam"])},
                      "model": {"name": rnd.choice(["resnet18", "vit"]), "depth": rnd.choice([18, 34, 50])},
                      **{f"p{j}": rnd.random() for j in range(15)}})
     for s in range(100):
@@ -215,7 +215,8 @@ def export_runs(root: str, limit: int | None, path: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, nargs="+", default=[1000, 10000])
-    ap.add_argument("--mlflow-runs", type=int, default=1000, help="runs logged to MLflow (params, tags, last metric values)")
+    ap.add_argument("--mlflow-runs", type=int, default=1000,
+                    help="runs logged to MLflow (params, tags, last metric values)")
     ap.add_argument("--lumo-runs", type=int, default=1000)
     ap.add_argument("--work", default="/tmp/lumo-bench-watcher")
     args = ap.parse_args()
@@ -250,7 +251,7 @@ def main() -> None:
         print(f"\n## {n} runs")
         print(f"cold load            {cold['t']:.3f} s   (rows {cold['rows']}, rss {cold['rss_mb']:.0f} MB)")
         print(f"warm load            {warm['t']:.3f} s   (stats {warm['stats']})")
-        three = ", ".join("%.3f" % c["t"] for c in changed_all)
+        three = ", ".join(f"{c['t']:.3f}" for c in changed_all)
         print(f"after 10 changed     {changed['t']:.3f} s   (median of 3: {three}; stats {changed['stats']})")
         print(f"second load          {warm['t_second']:.3f} s   (same process, nothing changed)")
         print(f"second load, flat    {warm['t_second_flat']:.3f} s   (same process, flatten=True)")
@@ -298,7 +299,8 @@ def main() -> None:
                 print(f"(wrote {k} runs with lumo 1.1.0 in {time.perf_counter() - t:.1f} s)")
             lu = best(LUMO_LOAD, str(lroot), python=LUMO_PY, env=dict(os.environ, HOME=str(lroot)))
             ours = cold if k == n else best(LOAD, str(work / f"store-{k}"), "cold", env=env)
-            print(f"lumo 1.1.0 Watcher   {lu['t']:.3f} s   over {lu['rows']} runs: ours cold {lu['t'] / ours['t']:.1f}x faster")
+            print(f"lumo 1.1.0 Watcher   {lu['t']:.3f} s   over {lu['rows']} runs: "
+                  f"ours cold {lu['t'] / ours['t']:.1f}x faster")
         else:
             print("lumo 1.1.0: not installed in /tmp/watcher-bench-lumo, skipped")
         print(f"(load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
