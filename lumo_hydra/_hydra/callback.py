@@ -138,7 +138,8 @@ class LumoCallback(Callback):
         """MULTIRUN, launching process, before the sweeper exists: check the base config, every value
         of every sweep override, and every option of every swept config group, so a bad sweep stops
         before any job (or job folder) exists."""
-        from lumo_hydra.params.validation import validate_config, validate_group_sweeps, validate_sweep
+        from lumo_hydra._hydra.sweep import validate_group_sweeps, validate_sweep
+        from lumo_hydra.params.validation import validate_config
 
         def group_sweeps(cfg: Any) -> None:
             from hydra.core.global_hydra import GlobalHydra
@@ -162,7 +163,7 @@ class LumoCallback(Callback):
             except ParamsValueError as e:
                 errors.extend(getattr(e, "errors", [e]))
         if errors:
-            from lumo_hydra.params.validation import ParamsValidationError
+            from lumo_hydra.errors import ParamsValidationError
 
             raise SystemExit(_message(errors[0] if len(errors) == 1 else ParamsValidationError(errors))) from None
 
