@@ -28,7 +28,7 @@ def main() -> None:
     naive = ("import importlib.metadata as md\n"
              "lock = {d.metadata['Name']: d.version for d in md.distributions()}")
     cold, cached, meta, pip, imp = [], [], [], [], []
-    for i in range(ROUNDS):
+    for _ in range(ROUNDS):
         with tempfile.TemporaryDirectory() as d:
             env = dict(os.environ, LUMO_CACHE_DIR=d)
             imp.append(in_fresh_process("from lumo_hydra.record.lockfile import collect_lock", env))

@@ -61,7 +61,8 @@ def bench_ours(n: int, home: Path) -> dict[str, float]:
     t_calls = time.perf_counter() - t
     exp.end()
     t_total = time.perf_counter() - t
-    lines = sum(1 for _ in open(Path(exp.info_dir) / "history.jsonl", "rb"))
+    with open(Path(exp.info_dir) / "history.jsonl", "rb") as f:
+        lines = sum(1 for _ in f)
     assert lines == n + 1, lines
     return {"calls": t_calls, "total": t_total}
 

@@ -127,9 +127,9 @@ def main() -> None:
             print(f"{name:11s} whole process {r['wall'] * 1000:7.1f} ms | import {r['import'] * 1000:6.1f} ms | "
                   f"first run {r['first'] * 1000:6.1f} ms | later runs {r['warm'] * 1000:6.1f} ms/run")
         if len(res) == 2:
-            o, l = res["lumo-hydra"], res["lumo 1.1.0"]
-            print(f"ratio lumo / lumo-hydra: whole process {l['wall'] / o['wall']:.2f}x, import {l['import'] / o['import']:.2f}x, "
-                  f"first run {l['first'] / o['first']:.2f}x, later runs {l['warm'] / o['warm']:.2f}x")
+            o, lu = res["lumo-hydra"], res["lumo 1.1.0"]
+            print(f"ratio lumo / lumo-hydra: whole process {lu['wall'] / o['wall']:.2f}x, import {lu['import'] / o['import']:.2f}x, "
+                  f"first run {lu['first'] / o['first']:.2f}x, later runs {lu['warm'] / o['warm']:.2f}x")
         hydra_path = subprocess.run([sys.executable, "-c", HYDRA_PATH], cwd=repo, env=env, capture_output=True,
                                     text=True, check=True).stdout.strip()
         print(f"lumo-hydra, the Hydra job path (sweep snapshot and command given; lock, diary, report): "

@@ -32,16 +32,18 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from lumo_hydra.errors import LumoValueError as LumoValueError, ParamsValueError as ParamsValueError
-    from lumo_hydra.params.params import Params as Params, arange as arange, choice as choice
-    from lumo_hydra.record.experiment import (
-        Experiment as Experiment,
-        SimpleExperiment as SimpleExperiment,
-        current_experiment as current_experiment,
-    )
-    from lumo_hydra.watcher.watcher import C as C, Watcher as Watcher
-    from lumo_hydra.data.builder import DatasetBuilder as DatasetBuilder
     from lumo_hydra._hydra.decorator import main as main
+    from lumo_hydra.data.builder import DatasetBuilder as DatasetBuilder
+    from lumo_hydra.errors import LumoValueError as LumoValueError
+    from lumo_hydra.errors import ParamsValueError as ParamsValueError
+    from lumo_hydra.params.params import Params as Params
+    from lumo_hydra.params.params import arange as arange
+    from lumo_hydra.params.params import choice as choice
+    from lumo_hydra.record.experiment import Experiment as Experiment
+    from lumo_hydra.record.experiment import SimpleExperiment as SimpleExperiment
+    from lumo_hydra.record.experiment import current_experiment as current_experiment
+    from lumo_hydra.watcher.watcher import C as C
+    from lumo_hydra.watcher.watcher import Watcher as Watcher
 
 
 def __getattr__(name: str) -> Any:

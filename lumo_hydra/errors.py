@@ -6,7 +6,8 @@ do. Every error pickles with its whole message (a Hydra job's error travels back
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "LumoError", "LumoValueError", "ParamsValueError", "ParamsValidationError", "ParamsFileError",

@@ -124,7 +124,8 @@ def test_sigint_records_interrupted(tmp_path: Path, lumo_home: Path) -> None:
 
 
 def test_sigint_with_default_action_records_interrupted(tmp_path: Path, lumo_home: Path) -> None:
-    proc = start(tmp_path, "signal.signal(signal.SIGINT, signal.SIG_DFL)\nexp2 = Experiment('abort', hooks=[RecordAbort()]).start()\nexp.end(); exp = exp2\n")
+    proc = start(tmp_path, "signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+                           "exp2 = Experiment('abort', hooks=[RecordAbort()]).start()\nexp.end(); exp = exp2\n")
     info = wait_ready(tmp_path, proc)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)

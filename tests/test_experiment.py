@@ -213,21 +213,18 @@ def test_context_manager(lumo_home: Path) -> None:
         exp.dump_metric("a", 1)
     assert load(Path(exp.info_dir))["status"] == "finished"
 
-    with pytest.raises(ZeroDivisionError):
-        with Experiment("ctx", heartbeat_interval=0) as exp2:
-            1 / 0
+    with pytest.raises(ZeroDivisionError), Experiment("ctx", heartbeat_interval=0) as exp2:
+        _ = 1 / 0
     rec = load(Path(exp2.info_dir))
     assert rec["status"] == "failed" and rec["progress"]["end_code"] == 1
     assert rec["exception"]["type"] == "ZeroDivisionError" and "1 / 0" in rec["exception"]["traceback"]
 
-    with pytest.raises(KeyboardInterrupt):
-        with Experiment("ctx", heartbeat_interval=0) as exp3:
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), Experiment("ctx", heartbeat_interval=0) as exp3:
+        raise KeyboardInterrupt
     assert load(Path(exp3.info_dir))["status"] == "interrupted"
 
-    with pytest.raises(SystemExit):
-        with Experiment("ctx", heartbeat_interval=0) as exp4:
-            sys.exit(3)
+    with pytest.raises(SystemExit), Experiment("ctx", heartbeat_interval=0) as exp4:
+        sys.exit(3)
     rec = load(Path(exp4.info_dir))
     assert rec["status"] == "failed" and rec["progress"]["end_code"] == 3
 
@@ -351,8 +348,8 @@ def test_start_record_is_there_before_a_slow_hook_runs(lumo_home: Path) -> None:
 
 def test_a_start_that_cannot_write_its_record_is_not_left_open(lumo_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from lumo_hydra import current_experiment
-    from lumo_hydra.record import abort
     from lumo_hydra.errors import StoreError
+    from lumo_hydra.record import abort
     from lumo_hydra.record.hooks import RecordAbort
     from lumo_hydra.store.writer import RunWriter
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import git
 
 from lumo_hydra.record.experiment import Experiment
 from lumo_hydra.record.hooks import (
@@ -25,8 +26,6 @@ from lumo_hydra.record.hooks import (
     build_command,
     default_hooks,
 )
-
-from conftest import git
 
 PY = sys.executable
 

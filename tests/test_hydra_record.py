@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hydra.test_utils.test_utils import run_python_script
-
 from conftest import git
+from hydra.test_utils.test_utils import run_python_script
 
 APP = '''
 import os, sys, time
@@ -212,7 +211,6 @@ def test_signals(project: Path, tmp_path: Path, sig: int, status: str) -> None:
     [rec] = runs(store(tmp_path))
     assert rec["status"] == status, rec
     if sig == signal.SIGKILL:  # no handler can run: the record stays open, the heartbeat goes stale
-        from lumo_hydra.store.status import judge_status  # type: ignore[attr-defined]
 
         hb = float((Path(rec["paths"]["info_dir"]) / "heartbeat").read_text())
         assert time.time() - hb < 30

@@ -3,7 +3,6 @@ added, for the basic, joblib and submitit-local launchers."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hydra.test_utils.launcher_common_tests import LauncherTestSuite

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lumo_hydra.record import lockfile
 from lumo_hydra.errors import LumoValueError
+from lumo_hydra.record import lockfile
 from lumo_hydra.record.lockfile import LockNotFoundError, collect_lock, read_lock, write_lock
 
 

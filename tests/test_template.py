@@ -152,15 +152,15 @@ def test_bad_parameter_fails_before_any_job(tmp_path: Path) -> None:
 def test_supervised_baseline_learns() -> None:
     """In-process: the supervised MLP beats 0.9 test accuracy in 5 epochs (a few seconds on one core)."""
     import torch
-    from omegaconf import OmegaConf
     from hydra.utils import instantiate
+    from omegaconf import OmegaConf
 
     sys.path.insert(0, str(APP_DIR))
     try:
         import engine
-        from methods.supervised import Supervised
-        from methods.pimodel import PiModel
         import models
+        from methods.pimodel import PiModel
+        from methods.supervised import Supervised
     finally:
         sys.path.remove(str(APP_DIR))
     torch.set_num_threads(1)

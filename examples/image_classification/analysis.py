@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -28,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from results import EXP_NAME, format_table, load_runs, summary  # noqa: E402
 
 
-def histories(runs: pd.DataFrame, metric: str = "acc", root: Optional[str] = None) -> pd.DataFrame:
+def histories(runs: pd.DataFrame, metric: str = "acc", root: str | None = None) -> pd.DataFrame:
     """The ``metric`` history of every run in ``runs``: columns ``test_name, method, step, value``."""
     from lumo_hydra import Watcher
 
@@ -50,7 +51,7 @@ def plot_curves(hist: pd.DataFrame, path: str, metric: str = "acc") -> str:
     fig, ax = plt.subplots(figsize=(6, 4))
     methods = sorted(hist["method"].dropna().unique())
     colours = {m: f"C{i}" for i, m in enumerate(methods)}
-    for (name, method), h in hist.groupby(["test_name", "method"]):
+    for (_, method), h in hist.groupby(["test_name", "method"]):
         ax.plot(h["step"] + 1, h["value"], color=colours[method], alpha=0.35, lw=1)
     for method, h in hist.groupby("method"):
         mean = h.groupby("step")["value"].mean()
@@ -90,10 +91,10 @@ def plot_best_vs(runs: pd.DataFrame, param: str, path: str) -> str:
 def analyse(
     out: str = "plots",
     param: str = "labelled_fraction",
-    root: Optional[str] = None,
+    root: str | None = None,
     exp: str = EXP_NAME,
     since: Any = None,
-    sweep: Optional[str] = None,
+    sweep: str | None = None,
 ) -> dict[str, Any]:
     """Load the runs, print the comparison, save both plots; returns ``{'runs', 'summary', 'plots'}``."""
     runs = load_runs(root, exp=exp, since=since, sweep=sweep)
@@ -110,7 +111,7 @@ def analyse(
     return {"runs": runs, "summary": table, "plots": plots}
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="plots", help="folder for the PNG files (default: plots)")
     ap.add_argument("--param", default="labelled_fraction", help="the swept parameter for the second plot")

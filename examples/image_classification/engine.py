@@ -9,13 +9,12 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
-
 from methods.base import Method, images
+from torch import nn
 
 
 def seed_everything(seed: int) -> None:
@@ -68,14 +67,14 @@ def fit(
     train_set: Any,
     test_set: Any,
     *,
-    labelled: Optional[np.ndarray] = None,
+    labelled: np.ndarray | None = None,
     epochs: int = 10,
     batch_size: int = 64,
     optim: str = "adam",
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     exp: Any = None,
-    checkpoint: Optional[str] = None,
+    checkpoint: str | None = None,
     log: Any = print,
 ) -> dict[str, float]:
     """Train and evaluate; returns ``final_acc``, ``best_acc``, ``final_loss``, ``final_test_loss``, ``train_seconds``.

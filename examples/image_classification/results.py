@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -37,11 +38,11 @@ def _pick(df: pd.DataFrame, candidates: Sequence[str]) -> pd.Series:
 
 
 def load_runs(
-    root: Optional[str] = None,
+    root: str | None = None,
     exp: str = EXP_NAME,
     since: Any = None,
-    sweep: Optional[str] = None,
-    status: Optional[Sequence[str]] = None,
+    sweep: str | None = None,
+    status: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One tidy row per run: ``test_name, method, model, labelled_fraction, seed, epochs, lr, status,
     duration, best_acc, last_acc, best_acc_epoch, sweep, start, info_dir`` (oldest first)."""
@@ -50,7 +51,7 @@ def load_runs(
     w = Watcher(root)
     flat = w.load(flatten=True, exp=exp, since=since, sweep=sweep, status=status)
     out = pd.DataFrame(index=flat.index)
-    out["test_name"] = flat["test_name"] if "test_name" in flat else None
+    out["test_name"] = flat.get("test_name")
     for name, cands in COLUMNS.items():
         out[name] = _pick(flat, cands)
     out["model"] = out["model"].map(lambda t: t.rsplit(".", 1)[-1].lower() if isinstance(t, str) else t)
@@ -88,7 +89,7 @@ def format_table(df: pd.DataFrame) -> str:
     return df.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default=None, help="store root (default: $LUMO_HOME)")
     ap.add_argument("--exp", default=EXP_NAME, help=f"experiment name (default: {EXP_NAME})")

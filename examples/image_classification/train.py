@@ -19,10 +19,10 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import hydra  # noqa: E402
-import lumo_hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
-
 from params import TrainParams  # noqa: E402  (registers the `train_schema` config)
+
+import lumo_hydra  # noqa: E402
 
 
 @lumo_hydra.main(config_path="conf", config_name="config", version_base="1.3")
@@ -33,9 +33,8 @@ def train(cfg: DictConfig, exp: Any) -> dict[str, float]:
     same object): its record already holds the config, the code snapshot, the command and the
     environment; the task adds metrics, tags, info and the checkpoint.
     """
-    import torch
-
     import engine
+    import torch
 
     p = TrainParams.from_config(cfg)  # typed, validated view of the config
     torch.set_num_threads(p.num_threads)

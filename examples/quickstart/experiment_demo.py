@@ -9,6 +9,7 @@ below; the code snapshot goes to a side ref ``refs/lumo/snapshots/my_exp_a/<run 
 repository you run it from, and a line is added to ``$LUMO_HOME/diary/<date>.log``.
 """
 from lumo_hydra import Params, SimpleExperiment
+
 params = Params(); params.alpha = params.arange(default=1, left=0, right=10)
 exp = SimpleExperiment(exp_name='my_exp_a')
 exp.start()

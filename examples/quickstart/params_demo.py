@@ -8,6 +8,7 @@
     python examples/quickstart/params_demo.py --datset=x      # error: unknown key, did you mean 'dataset'?
 """
 from lumo_hydra import Params
+
 params = Params()
 params.dataset = params.choice('cifar10', 'cifar100')
 params.alpha = params.arange(default=1, left=0, right=10)

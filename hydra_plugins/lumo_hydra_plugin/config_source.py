@@ -8,17 +8,18 @@ fresh copy on every load. Same answers as ``pkg://``, for any package (also zipp
 """
 from __future__ import annotations
 
+import builtins
 import copy
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from hydra.core.object_type import ObjectType
 from hydra.plugins.config_source import ConfigLoadError, ConfigResult, ConfigSource
 
 # package -> (root, folders, files), paths relative to the root with "/" separators ("" is the root)
-_INDEX: Dict[str, Tuple[Any, frozenset, frozenset]] = {}
+_INDEX: dict[str, tuple[Any, frozenset, frozenset]] = {}
 # (package, file) -> (modification time or None, header, parsed config)
-_LOADED: Dict[Tuple[str, str], Tuple[Optional[int], Dict[str, Optional[str]], Any]] = {}
+_LOADED: dict[tuple[str, str], tuple[int | None, dict[str, str | None], Any]] = {}
 
 
 def _walk(node: Any, prefix: str, dirs: set, files: set) -> None:
@@ -32,7 +33,7 @@ def _walk(node: Any, prefix: str, dirs: set, files: set) -> None:
             files.add(rel)
 
 
-def _mtime(res: Any) -> Optional[int]:
+def _mtime(res: Any) -> int | None:
     try:
         return os.stat(res).st_mtime_ns if isinstance(res, os.PathLike) else None
     except OSError:
@@ -50,7 +51,7 @@ class LumoPackageConfigSource(ConfigSource):
     def scheme() -> str:
         return "lumo-pkg"
 
-    def _index(self) -> Tuple[Any, frozenset, frozenset]:
+    def _index(self) -> tuple[Any, frozenset, frozenset]:
         idx = _INDEX.get(self.path)
         if idx is None:
             from importlib import resources
@@ -103,12 +104,12 @@ class LumoPackageConfigSource(ConfigSource):
     def is_config(self, config_path: str) -> bool:
         return self._norm(self._normalize_file_name(config_path)) in self._index()[2]
 
-    def list(self, config_path: str, results_filter: Optional[ObjectType]) -> List[str]:
+    def list(self, config_path: str, results_filter: ObjectType | None) -> builtins.list[str]:
         base = self._norm(config_path)
         prefix = f"{base}/" if base else ""
         _, dirs, files = self._index()
         names = {p[len(prefix):].split("/", 1)[0] for p in (*dirs, *files) if p.startswith(prefix) and p != base}
-        out: List[str] = []
+        out: list[str] = []
         for n in names:
             self._list_add_result(files=out, file_path=f"{prefix}{n}", file_name=n, results_filter=results_filter)
         return sorted(set(out))

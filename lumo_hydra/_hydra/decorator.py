@@ -11,7 +11,8 @@ import functools
 import inspect
 import sys
 import typing
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from lumo_hydra._hydra import session
 from lumo_hydra._hydra.session import ORIGINAL_ARGV
@@ -99,10 +100,10 @@ def with_callback_override(argv: list[str]) -> list[str]:
     if any(a in _NO_EXTRA or a.startswith(tuple(x + "=" for x in _NO_EXTRA)) for a in rest):
         return list(argv)
     try:
-        from hydra._internal.utils import get_args_parser
-
         import contextlib
         import io
+
+        from hydra._internal.utils import get_args_parser
 
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
             overrides = list(get_args_parser().parse_args(rest).overrides)

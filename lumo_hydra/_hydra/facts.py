@@ -91,5 +91,6 @@ def task_params(config: Any) -> dict[str, Any]:
             out[str(k)] = OmegaConf.to_container(node, resolve=True) if container else config[k]
         except Exception as e:
             log.debug("config key %r not resolvable at job start: %s", k, e)
-            out[str(k)] = OmegaConf.to_container(node, resolve=False) if container else getattr(node, "_value", lambda: node)()
+            raw = getattr(node, "_value", None)
+            out[str(k)] = OmegaConf.to_container(node, resolve=False) if container else (raw() if callable(raw) else node)
     return out

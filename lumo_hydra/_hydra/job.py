@@ -18,7 +18,8 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from lumo_hydra._hydra.facts import hydra_facts, task_params
 from lumo_hydra._hydra.session import user_argv
@@ -189,8 +190,8 @@ def _numeric_metrics(value: Any) -> dict[str, float]:
 def start_job(config: Any, launch: Mapping[str, Any] | None, *, exp_name: str | None,
               home: str | None, switches: Mapping[str, bool], heartbeat_interval: float) -> Any:
     """Start the experiment of one Hydra job (in the job process) and return it."""
-    from lumo_hydra.record.experiment import SimpleExperiment
     from lumo_hydra.record import hooks as H
+    from lumo_hydra.record.experiment import SimpleExperiment
     from lumo_hydra.record.hooks import build_command
 
     if launch is None:  # e.g. a launcher that called on_job_start without on_run/multirun_start here

@@ -13,24 +13,25 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
+from lumo_hydra.errors import ExperimentStateError, LumoValueError, StoreError
 from lumo_hydra.record import registry
 from lumo_hydra.record.runrecord import RESERVED_KEYS, clean_tags, exception_record, start_record
 from lumo_hydra.store.files import read_json, to_jsonable
-from lumo_hydra.errors import ExperimentStateError, LumoValueError, StoreError
-from lumo_hydra.store.layout import ENV_RERUN_OF, PARAMS_JSON, StoreLayout, lumo_home
-from lumo_hydra.store.status import END_STATUSES, STATUSES
-from lumo_hydra.store.writer import RunWriter
 from lumo_hydra.store.ids import claim_dir, validate_name
-from lumo_hydra.store.times import now_iso
+from lumo_hydra.store.layout import ENV_RERUN_OF, PARAMS_JSON, StoreLayout, lumo_home
 from lumo_hydra.store.reader import read_metrics, read_record
+from lumo_hydra.store.status import END_STATUSES, STATUSES
+from lumo_hydra.store.times import now_iso
+from lumo_hydra.store.writer import RunWriter
 
 __all__ = ["Experiment", "SimpleExperiment", "current_experiment", "ExperimentStateError"]
 
 
-def current_experiment() -> "Experiment | None":
+def current_experiment() -> Experiment | None:
     """The running ``Experiment`` of this process (the most recently started, not yet ended), or ``None``."""
     exp: Experiment | None = registry.current()
     return exp
@@ -141,7 +142,7 @@ class Experiment:
         return self._started and not self._ended
 
     # ------------------------------------------------------------------------------------- start
-    def start(self, **extra: Any) -> "Experiment":
+    def start(self, **extra: Any) -> Experiment:
         """Claim the run folder, write the start record, run the hooks' ``on_start``, start the heartbeat.
 
         ``extra`` puts more top-level keys into ``run.json`` before the first write (e.g. ``hydra=...``,
@@ -293,7 +294,7 @@ class Experiment:
         end = parse_time(prog.get("end")) if prog.get("end") else time.time()
         return max(0.0, (end or 0.0) - (start or 0.0))
 
-    def __enter__(self) -> "Experiment":
+    def __enter__(self) -> Experiment:
         return self.start()
 
     def __exit__(self, et: Any, ev: Any, tb: Any) -> None:
@@ -485,7 +486,7 @@ class Experiment:
 
     # ------------------------------------------------------------------------------------ loading
     @classmethod
-    def from_disk(cls, info_dir: str | os.PathLike[str]) -> "Experiment":
+    def from_disk(cls, info_dir: str | os.PathLike[str]) -> Experiment:
         """Load a recorded run (read-only) from its info folder. Raises ``StoreError`` if there is no valid record."""
         info_dir = Path(info_dir).absolute()
         try:

@@ -13,7 +13,8 @@ import os
 import shlex
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lumo_hydra.store.layout import StoreLayout
 
@@ -45,10 +46,10 @@ class ExpHook:
     def name(self) -> str:
         return type(self).__name__
 
-    def on_start(self, exp: "Experiment") -> None:
+    def on_start(self, exp: Experiment) -> None:
         """Called once the run folder is claimed and the start record written."""
 
-    def on_end(self, exp: "Experiment") -> None:
+    def on_end(self, exp: Experiment) -> None:
         """Called when the run ends (status, end time and exception already set)."""
 
     def __repr__(self) -> str:
@@ -72,7 +73,7 @@ class GitCommit(ExpHook):
     def quick(self) -> bool:  # type: ignore[override]
         return self.result is not None  # a snapshot taken here runs git
 
-    def on_start(self, exp: "Experiment") -> None:
+    def on_start(self, exp: Experiment) -> None:
         if self.result is not None:
             git = dict(self.result)
             self.msg = "snapshot given by the launching process"
@@ -86,7 +87,7 @@ class GitCommit(ExpHook):
             exp.record["execute"]["repo"] = git["repo"]
 
 
-def _ref_name(exp: "Experiment") -> str:
+def _ref_name(exp: Experiment) -> str:
     """``<exp_name>/<test_name>`` made safe for a git ref name (no ``..``, no leading dot, no ``.lock``)."""
     import re
 
@@ -102,7 +103,7 @@ def _ref_name(exp: "Experiment") -> str:
 class LockFile(ExpHook):
     """Record the dependency lock: ``collect_lock()`` + ``write_lock(root, lock)`` -> ``run.json['lock']``."""
 
-    def on_start(self, exp: "Experiment") -> None:
+    def on_start(self, exp: Experiment) -> None:
         from lumo_hydra.record.lockfile import collect_lock, write_lock
 
         lock = collect_lock()
@@ -140,19 +141,19 @@ class LastCmd(ExpHook):
         super().__init__(enabled)
         self.command = command
 
-    def on_start(self, exp: "Experiment") -> None:
+    def on_start(self, exp: Experiment) -> None:
         exp.record["execute"]["command"] = self.command if self.command is not None else build_command()
 
 
 class RecordAbort(ExpHook):
     """Record exceptions, Ctrl-C, SIGTERM, ``sys.exit`` and exit without ``end()`` (see ``lumo_hydra.abort``)."""
 
-    def on_start(self, exp: "Experiment") -> None:
+    def on_start(self, exp: Experiment) -> None:
         from lumo_hydra.record import abort
 
         self.msg = abort.watch(exp)
 
-    def on_end(self, exp: "Experiment") -> None:
+    def on_end(self, exp: Experiment) -> None:
         from lumo_hydra.record import abort
 
         abort.unwatch(exp)
@@ -176,7 +177,7 @@ class Diary(ExpHook):
     """At end, append one tab-separated line to ``<root>/diary/<YYYY-MM-DD>.log`` with a single O_APPEND
     write: ``time  exp_name  test_name  status  best-metrics  command``."""
 
-    def on_end(self, exp: "Experiment") -> None:
+    def on_end(self, exp: Experiment) -> None:
         from lumo_hydra.store.times import now_iso
 
         rec = exp.record
@@ -203,7 +204,7 @@ class FinalReport(ExpHook):
         self.fallback_stderr = fallback_stderr
 
     @staticmethod
-    def summary(exp: "Experiment") -> str:
+    def summary(exp: Experiment) -> str:
         rec = exp.record
         lines = [f"lumo-hydra run {exp.exp_name}/{exp.test_name}: {rec.get('status')} "
                  f"in {exp.duration:.2f} s"]
@@ -216,7 +217,7 @@ class FinalReport(ExpHook):
         lines.append(f"  info: {exp.info_dir}")
         return "\n".join(lines)
 
-    def on_end(self, exp: "Experiment") -> None:
+    def on_end(self, exp: Experiment) -> None:
         text = self.summary(exp)
         if logger.hasHandlers():
             logger.info(text)

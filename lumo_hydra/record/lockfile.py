@@ -17,8 +17,8 @@ import re
 import sys
 from typing import Any
 
-from lumo_hydra.store.layout import StoreLayout
 from lumo_hydra.errors import LockNotFoundError, LumoValueError
+from lumo_hydra.store.layout import StoreLayout
 
 __all__ = ["collect_lock", "write_lock", "read_lock", "lock_digest", "LockNotFoundError"]
 

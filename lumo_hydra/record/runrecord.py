@@ -4,8 +4,9 @@ from __future__ import annotations
 import os
 import sys
 import traceback as _tb
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from lumo_hydra.errors import LumoValueError
 from lumo_hydra.store.layout import StoreLayout

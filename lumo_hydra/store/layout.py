@@ -71,7 +71,7 @@ class StoreLayout:
         self.root: Path = lumo_home(home)
 
     @classmethod
-    def of_info_dir(cls, info_dir: str | os.PathLike[str]) -> tuple["StoreLayout", str, str]:
+    def of_info_dir(cls, info_dir: str | os.PathLike[str]) -> tuple[StoreLayout, str, str]:
         """The layout, exp_name and test_name of a run's info folder ``<root>/experiments/<exp>/<test>``."""
         p = Path(info_dir).absolute()
         return cls(p.parent.parent.parent), p.parent.name, p.name

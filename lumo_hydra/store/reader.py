@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from lumo_hydra.errors import StoreError, StoreWarning
 from lumo_hydra.store.files import atomic_write_json

@@ -7,7 +7,8 @@ tests can judge any situation without waiting. Only ``process_alive`` touches th
 from __future__ import annotations
 
 import socket
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from lumo_hydra.store.times import parse_time
 
@@ -101,9 +102,10 @@ def judge_status(
     """The status a reader reports for the run whose ``run.json`` is ``record``.
 
     - a written end status (``finished``, ``failed``, ``interrupted``, ``killed``) is reported as is;
-    - otherwise (``running`` or missing) the run is ``running`` if its last sign of life
-      (``heartbeat``, the time in the ``heartbeat`` file; without one ``progress.last_edit_time``) is at most ``stale_after`` seconds old and,
-      when it ran on ``host`` (this host by default), ``alive(pid, pstart)`` is true; else ``crashed``.
+    - otherwise (``running`` or missing) the run is ``running`` if its last sign of life (``heartbeat``,
+      the time in the ``heartbeat`` file; without one ``progress.last_edit_time``) is at most
+      ``stale_after`` seconds old and, when it ran on ``host`` (this host by default),
+      ``alive(pid, pstart)`` is true; else ``crashed``.
 
     ``alive=None`` skips the pid check (e.g. for records from another machine's clock).
     """
@@ -115,7 +117,7 @@ def judge_status(
         return CRASHED
     if alive is not None:
         pinfo = record.get("pinfo")
-        if isinstance(pinfo, Mapping):
-            if (host or this_host()) == pinfo.get("host") and not alive(pinfo.get("pid"), pinfo.get("pstart")):
-                return CRASHED
+        if (isinstance(pinfo, Mapping) and (host or this_host()) == pinfo.get("host")
+                and not alive(pinfo.get("pid"), pinfo.get("pstart"))):
+            return CRASHED
     return RUNNING

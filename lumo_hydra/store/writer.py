@@ -14,10 +14,10 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from lumo_hydra.errors import ForkedWriterError, LumoValueError
 from lumo_hydra.store.files import atomic_write_json, atomic_write_text, to_jsonable
 from lumo_hydra.store.layout import HEARTBEAT, HISTORY_JSONL, METRICS_JSON, RUN_JSON
 from lumo_hydra.store.times import now_iso
-from lumo_hydra.errors import ForkedWriterError, LumoValueError
 
 RECORD_VERSION = 1
 _CMPS = ("max", "min", None)
@@ -79,7 +79,7 @@ class MetricState:
                 "attachments": to_jsonable(self.attachments), "time": self.time}
 
 
-_writers: "weakref.WeakSet[RunWriter]" = weakref.WeakSet()
+_writers: weakref.WeakSet[RunWriter] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
