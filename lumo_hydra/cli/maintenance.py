@@ -15,8 +15,8 @@ from lumo_hydra.cli.common import confirm, watcher
 from lumo_hydra.cli.render import console
 from lumo_hydra.errors import CLIError, LumoValueError
 from lumo_hydra.store.files import atomic_write_json, read_json
-from lumo_hydra.store.layout import SNAPSHOT_REF_PREFIX, StoreLayout, cache_dir
-from lumo_hydra.store.reader import read_json_object
+from lumo_hydra.store.layout import SNAPSHOT_REF_PREFIX, WATCHER_CACHE, StoreLayout, cache_dir
+from lumo_hydra.store.reader import read_json_object_or_none
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -30,7 +30,7 @@ __all__ = ["cmd_rm", "cmd_gc"]
 def _known_repos_file(root: str) -> str:
     import hashlib  # lazy: loading OpenSSL costs ~10 ms of every command's start-up
 
-    return os.path.join(str(cache_dir("watcher")), hashlib.sha256(root.encode()).hexdigest()[:16] + "-repos.json")
+    return os.path.join(str(cache_dir(WATCHER_CACHE)), hashlib.sha256(root.encode()).hexdigest()[:16] + "-repos.json")
 
 
 def _remember_repos(root: str, repos: Iterable[str]) -> None:
@@ -141,9 +141,8 @@ def _kept(df: pd.DataFrame, layout: StoreLayout) -> _Keep:
     except OSError:
         sweep_ids = []
     for sid in sweep_ids:
-        try:
-            sw = read_json_object(layout.sweep_record(sid), "sweep record")
-        except LumoValueError:  # a sweep folder being created, or a damaged record: it keeps nothing
+        sw = read_json_object_or_none(layout.sweep_record(sid), "sweep record")
+        if sw is None:  # a sweep folder being created (no record yet), or a damaged record (warned): it keeps nothing
             continue
         g = sw.get("git")
         if sid in live_sweeps:  # a sweep's snapshot is still needed while one of its jobs exists

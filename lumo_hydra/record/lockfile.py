@@ -4,7 +4,7 @@ Distributions are found the way ``importlib.metadata`` finds them (``*.dist-info
 entries on ``sys.path``, first one wins), but without importing ``importlib.metadata`` (about 20 ms)
 or parsing every metadata file: the name and version come from the folder name, and the metadata
 headers are read only when the folder name lacks them. Never ``pip freeze``, never ``pkg_resources``.
-The result is cached per environment in ``lumo_hydra.paths.cache_dir("locks")``, keyed on
+The result is cached per environment in ``lumo_hydra.store.layout.cache_dir(LOCK_CACHE)``, keyed on
 ``sys.prefix``, the executable and ``sys.path``, and invalidated by the modification times of the
 ``sys.path`` folders (installing or removing a package changes its site-packages folder).
 """
@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 from lumo_hydra.errors import LockNotFoundError, LumoValueError
-from lumo_hydra.store.layout import StoreLayout
+from lumo_hydra.store.layout import LOCK_CACHE, StoreLayout, cache_dir
 
 __all__ = ["collect_lock", "write_lock", "read_lock", "lock_digest", "LockNotFoundError"]
 
@@ -188,9 +188,7 @@ def collect_lock(*, use_cache: bool = True) -> dict[str, Any]:
         if memo is not None and memo[0] == mt:
             base = memo[1]
         else:
-            from lumo_hydra.store.layout import cache_dir
-
-            cache_file = cache_dir("locks") / f"{key}.json"
+            cache_file = cache_dir(LOCK_CACHE) / f"{key}.json"
             try:
                 with open(cache_file, "rb") as f:
                     data = json.loads(f.read())
@@ -208,9 +206,8 @@ def collect_lock(*, use_cache: bool = True) -> dict[str, Any]:
         if use_cache:
             try:
                 from lumo_hydra.store.files import atomic_write_text
-                from lumo_hydra.store.layout import cache_dir
 
-                cache_file = cache_file or cache_dir("locks") / f"{key}.json"
+                cache_file = cache_file or cache_dir(LOCK_CACHE) / f"{key}.json"
                 os.makedirs(cache_file.parent, exist_ok=True)
                 atomic_write_text(cache_file, json.dumps({"v": _CACHE_VERSION, "key": key_src, "mtimes": mt,
                                                           "lock": base}))

@@ -39,6 +39,11 @@ def lumo_home(home: str | os.PathLike[str] | None = None) -> Path:
     return Path(os.path.expanduser(os.fspath(home))).absolute()
 
 
+#: subfolders of :func:`cache_dir`: the Watcher's index and frame caches, the dependency-lock cache
+WATCHER_CACHE = "watcher"
+LOCK_CACHE = "locks"
+
+
 def cache_dir(sub: str = "") -> Path:
     """Local, rebuildable caches (Watcher index, dependency lock cache): ``$LUMO_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/lumo-hydra``, else ``~/.cache/lumo-hydra``. Never on the shared store. Not created here."""

@@ -27,7 +27,7 @@ from lumo_hydra.store.files import atomic_write_json
 from lumo_hydra.store.layout import HEARTBEAT, HISTORY_JSONL, METRICS_JSON, RUN_JSON
 
 __all__ = ["FileSig", "RunFiles", "warn_bad", "read_sig", "read_run_files", "parse_many", "parse_record",
-           "read_record", "read_record_or_none", "read_metrics", "read_history", "read_heartbeat",
+           "read_record", "read_record_or_none", "read_json_object_or_none", "read_metrics", "read_history", "read_heartbeat",
            "read_json_object", "edit_record"]
 
 #: ``(inode, mtime_ns, size)`` of exactly the bytes that were read
@@ -142,22 +142,27 @@ def read_record(info_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return read_json_object(Path(info_dir) / RUN_JSON, "record")
 
 
-def read_record_or_none(info_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """``run.json`` of a run folder, or ``None`` (with a ``StoreWarning`` if it exists but is damaged)."""
-    path = Path(info_dir) / RUN_JSON
+def read_json_object_or_none(path: str | os.PathLike[str], what: str = "record") -> dict[str, Any] | None:
+    """The JSON object in ``path``, or ``None``: silently when the file is missing, with a ``StoreWarning``
+    naming it when it exists but cannot be read or is damaged."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
         return None
     except OSError as e:
-        warn_bad(path, "cannot read record", e)
+        warn_bad(path, f"cannot read {what}", e)
         return None
     rec = parse_record(data)
     if isinstance(rec, ValueError):
-        warn_bad(path, "skipped corrupt or truncated record", rec)
+        warn_bad(path, f"skipped corrupt or truncated {what}", rec)
         return None
     return rec
+
+
+def read_record_or_none(info_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """``run.json`` of a run folder, or ``None`` (with a ``StoreWarning`` if it exists but is damaged)."""
+    return read_json_object_or_none(Path(info_dir) / RUN_JSON, "record")
 
 
 def read_metrics(info_dir: str | os.PathLike[str], *, warn: bool = True) -> dict[str, Any]:
