@@ -1,5 +1,5 @@
-"""The Watcher's caches of one store root, local to the reader (``cache_dir("watcher")``), both safe to
-delete at any time (see ``docs/watcher.md``):
+"""The Watcher's caches of one store root, local to the reader (``cache_dir(WATCHER_CACHE)``), both
+safe to delete at any time (see ``docs/watcher.md``):
 
 - the **index**: a table, one list per record key (the raw values of ``run.json`` plus the reader's
   derived keys ``host, metrics, metrics_last, _start, _end``), its rows in the order ``load()`` returns
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lumo_hydra.store import status as _status
-from lumo_hydra.store.layout import METRICS_JSON, RUN_JSON, StoreLayout, cache_dir
+from lumo_hydra.store.layout import METRICS_JSON, RUN_JSON, WATCHER_CACHE, StoreLayout, cache_dir
 from lumo_hydra.watcher.frame import frame_from_bytes, frame_to_bytes, local_tz, split_frame_file
 from lumo_hydra.watcher.query import name_matches
 from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, iter_runs, judge, read_rows
@@ -79,7 +79,7 @@ class RunIndex:
         """The index file of this root (local to the reader, safe to delete)."""
         digest = hashlib.sha256(self.root.encode("utf-8")).hexdigest()[:16]
         tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
-        return os.path.join(str(cache_dir("watcher")), f"{digest}-{tag}.index")
+        return os.path.join(str(cache_dir(WATCHER_CACHE)), f"{digest}-{tag}.index")
 
     @property
     def frame_path(self) -> str:

@@ -2,7 +2,7 @@
 
 It reads the store exactly as ``docs/store.md`` describes it (``run.json`` and ``metrics.json`` per
 run; ``heartbeat`` for runs without an end record), through :mod:`lumo_hydra.store.reader`, and keeps
-an incremental, columnar index beside the reader (``cache_dir("watcher")``): a run is re-read only
+an incremental, columnar index beside the reader (``cache_dir(WATCHER_CACHE)``): a run is re-read only
 when one of its two files changed (inode, mtime, size). Beside it, the frame cache holds the DataFrame
 of the last unfiltered load, returned as is (statuses of unfinished runs judged again) while no run
 changed. Both can be deleted at any time; they are rebuilt on the next load (see ``docs/watcher.md``
@@ -18,20 +18,12 @@ import gc
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lumo_hydra.errors import LumoValueError, RunNotFoundError
 from lumo_hydra.store import status as _status
 from lumo_hydra.store.layout import RUN_JSON, StoreLayout
-from lumo_hydra.store.reader import (
-    parse_record,
-    read_heartbeat,
-    read_history,
-    read_metrics,
-    read_record,
-    warn_bad,
-)
+from lumo_hydra.store.reader import read_heartbeat, read_history, read_json_object_or_none, read_metrics, read_record
 from lumo_hydra.watcher.frame import build_frame
 from lumo_hydra.watcher.index import RunIndex, Table
 from lumo_hydra.watcher.query import C, Condition, as_list, check_filters, parse_when, select_rows
@@ -326,7 +318,7 @@ class Watcher:
             order = sorted(range(len(df)), key=lambda i: (nums[i] is None, nums[i] if nums[i] is not None else 0, i))
             df = df.iloc[order]
         df = df.reset_index(drop=True)
-        rec = _read_sweep_record(self.layout.sweep_record(sid))
+        rec = read_json_object_or_none(self.layout.sweep_record(sid), "sweep record")
         if rec is not None:
             df.attrs["sweep"] = rec
         return df
@@ -362,16 +354,3 @@ def _job_num(hydra: Mapping[str, Any]) -> int | None:
     except (TypeError, ValueError):
         return None
 
-
-def _read_sweep_record(path: Path) -> dict[str, Any] | None:
-    """``sweeps/<id>/sweep.json``, or ``None`` if missing (no warning) or damaged (a ``StoreWarning``)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    rec = parse_record(data)
-    if isinstance(rec, ValueError):
-        warn_bad(path, "ignored corrupt or truncated sweep record", rec, stacklevel=4)
-        return None
-    return rec
