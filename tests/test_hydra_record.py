@@ -291,7 +291,8 @@ import hydra
 
 @hydra.main(version_base="1.3", config_path=None, config_name="config")
 def main(cfg):
-    heavy = ("lumo_hydra.params.params", "lumo_hydra.params.validators", "lumo_hydra.watcher", "difflib", "pandas", "torch", "git", "psutil")
+    heavy = ("lumo_hydra.params.params", "lumo_hydra.params.validators", "lumo_hydra.watcher", "difflib", "pandas",
+             "torch", "git", "psutil")
     print("LOADED", sorted(m for m in heavy if m in sys.modules))
 
 if __name__ == "__main__":

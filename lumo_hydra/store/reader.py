@@ -142,31 +142,34 @@ def read_record(info_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return read_json_object(Path(info_dir) / RUN_JSON, "record")
 
 
-def read_json_object_or_none(path: str | os.PathLike[str], what: str = "record") -> dict[str, Any] | None:
+def read_json_object_or_none(path: str | os.PathLike[str], what: str = "record", *,
+                             stacklevel: int = 2) -> dict[str, Any] | None:
     """The JSON object in ``path``, or ``None``: silently when the file is missing, with a ``StoreWarning``
-    naming it when it exists but cannot be read or is damaged."""
+    naming it when it exists but cannot be read or is damaged (``stacklevel`` as for ``warnings.warn``,
+    counted from the caller of this function)."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
         return None
     except OSError as e:
-        warn_bad(path, f"cannot read {what}", e)
+        warn_bad(path, f"cannot read {what}", e, stacklevel=stacklevel + 1)
         return None
     rec = parse_record(data)
     if isinstance(rec, ValueError):
-        warn_bad(path, f"skipped corrupt or truncated {what}", rec)
+        warn_bad(path, f"skipped corrupt or truncated {what}", rec, stacklevel=stacklevel + 1)
         return None
     return rec
 
 
 def read_record_or_none(info_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     """``run.json`` of a run folder, or ``None`` (with a ``StoreWarning`` if it exists but is damaged)."""
-    return read_json_object_or_none(Path(info_dir) / RUN_JSON, "record")
+    return read_json_object_or_none(Path(info_dir) / RUN_JSON, "record", stacklevel=3)
 
 
-def read_metrics(info_dir: str | os.PathLike[str], *, warn: bool = True) -> dict[str, Any]:
-    """``metrics.json`` of a run folder; ``{}`` if missing, or damaged (then with a ``StoreWarning``)."""
+def read_metrics(info_dir: str | os.PathLike[str], *, warn: bool = True, stacklevel: int = 2) -> dict[str, Any]:
+    """``metrics.json`` of a run folder; ``{}`` if missing, or damaged (then with a ``StoreWarning``;
+    ``stacklevel`` as for ``warnings.warn``, counted from the caller)."""
     path = Path(info_dir) / METRICS_JSON
     try:
         with open(path, "rb") as f:
@@ -175,21 +178,22 @@ def read_metrics(info_dir: str | os.PathLike[str], *, warn: bool = True) -> dict
         return {}
     except OSError as e:
         if warn:
-            warn_bad(path, "cannot read metrics", e)
+            warn_bad(path, "cannot read metrics", e, stacklevel=stacklevel + 1)
         return {}
     m = parse_record(data)
     if isinstance(m, ValueError):
         if warn:
-            warn_bad(path, "ignored corrupt or truncated metrics", m)
+            warn_bad(path, "ignored corrupt or truncated metrics", m, stacklevel=stacklevel + 1)
         return {}
     return m
 
 
-def read_history(info_dir: str | os.PathLike[str], metric: str | None = None) -> list[dict[str, Any]]:
+def read_history(info_dir: str | os.PathLike[str], metric: str | None = None, *,
+                 stacklevel: int = 2) -> list[dict[str, Any]]:
     """The points of ``history.jsonl`` (``{"k", "v", "s", "t"}`` each), of one ``metric`` or all, in order.
 
     The part after the last newline (a line still being written) is ignored; damaged complete lines are
-    skipped and counted in one ``StoreWarning`` naming the file.
+    skipped and counted in one ``StoreWarning`` naming the file (``stacklevel`` as for ``warnings.warn``).
     """
     path = Path(info_dir) / HISTORY_JSONL
     try:
@@ -213,7 +217,7 @@ def read_history(info_dir: str | os.PathLike[str], metric: str | None = None) ->
         if metric is None or k == metric:
             out.append(d)
     if bad:
-        warn_bad(path, f"skipped {bad} corrupt line(s) of", "not a JSON object with a 'k' key")
+        warn_bad(path, f"skipped {bad} corrupt line(s) of", "not a JSON object with a 'k' key", stacklevel=stacklevel + 1)
     return out
 
 

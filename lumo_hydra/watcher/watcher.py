@@ -275,7 +275,7 @@ class Watcher:
         rec["status"] = _status.judge_status(rec, hb, now=time.time(), stale_after=self.stale_after)
         rec.setdefault("exp_name", ref[0])
         rec.setdefault("test_name", ref[1])
-        rec["metrics"] = read_metrics(ref[2])
+        rec["metrics"] = read_metrics(ref[2], stacklevel=3)
         rec["info_dir"] = ref[2]
         return rec
 
@@ -292,7 +292,8 @@ class Watcher:
         import pandas as pd
 
         ref = self.resolve(test_name)
-        rows = [(d["k"], d.get("s"), d.get("v"), d.get("t")) for d in read_history(ref[2], metric)]
+        points = read_history(ref[2], metric, stacklevel=3)  # (not inside the comprehension: its own frame on 3.11)
+        rows = [(d["k"], d.get("s"), d.get("v"), d.get("t")) for d in points]
         if metric is not None and not rows:
             known = sorted(self.record(ref[2]).get("metrics", {}))
             if metric not in known:
@@ -318,7 +319,7 @@ class Watcher:
             order = sorted(range(len(df)), key=lambda i: (nums[i] is None, nums[i] if nums[i] is not None else 0, i))
             df = df.iloc[order]
         df = df.reset_index(drop=True)
-        rec = read_json_object_or_none(self.layout.sweep_record(sid), "sweep record")
+        rec = read_json_object_or_none(self.layout.sweep_record(sid), "sweep record", stacklevel=3)
         if rec is not None:
             df.attrs["sweep"] = rec
         return df
