@@ -475,10 +475,10 @@ class Experiment:
                 pass
         lock = props.get("lock")
         if isinstance(lock, dict) and lock.get("file"):
-            try:
-                full = read_json(self.root / lock["file"])
-                if isinstance(full, dict):
-                    lock = {**lock, **full, "n_packages": lock.get("packages")}
+            from lumo_hydra.record.lockfile import read_lock
+
+            try:  # read_lock accepts only a digest: a record cannot point it outside the store's locks/
+                lock = {**lock, **read_lock(self.root, str(lock["file"])), "n_packages": lock.get("packages")}
             except (OSError, ValueError):
                 pass
             props["lock"] = lock
