@@ -1,6 +1,6 @@
 """Every git call of lumo-hydra runs none of the user's programs: hooks, file-system monitor, pager, editor,
-external diff, textconv; and no module but lumo_hydra/record/gitsnap.py runs git. Real repositories in tmp
-folders. Where plain git can be made to run the program (hooks, monitor, external diff), the test shows it
+external diff, textconv; and no module but lumo_hydra/record/gitsnap.py (and its runner gitrun.py) runs
+git. Real repositories in tmp folders. Where plain git can be made to run the program (hooks, monitor, external diff), the test shows it
 first, so that it cannot pass by never triggering the program."""
 from __future__ import annotations
 
@@ -203,7 +203,7 @@ def test_snapshot_and_raw_calls_do_not_import_gitpython(git_repo: Path, tmp_path
     assert out.strip() == "[]"
 
 
-# -- no module but record/gitsnap.py runs git ---------------------------------------------------------
+# -- no module but record/gitsnap.py and gitrun.py runs git ------------------------------------------
 # NOTE: this test fails until lumo_hydra/cli/ calls gitsnap's list_refs / delete_ref / remove_worktree
 # instead of running `git for-each-ref`, `git update-ref -d` and `git worktree remove/prune` itself
 # (issue 10, point 3; the CLI engineer rewires it).
@@ -256,15 +256,23 @@ def test_the_git_check_finds_git_calls(tmp_path: Path) -> None:
 def test_no_module_but_gitsnap_runs_git() -> None:
     offenders = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path == PACKAGE / "record" / "gitsnap.py":
+        if path in (PACKAGE / "record" / "gitsnap.py", PACKAGE / "record" / "gitrun.py"):
             continue
         offenders += [f"{path.relative_to(PACKAGE)}: {f}" for f in _git_calls(path)]
-    assert offenders == [], "git runs only through lumo_hydra/record/gitsnap.py:\n" + "\n".join(offenders)
+    assert offenders == [], "git runs only through lumo_hydra/record/gitsnap.py and gitrun.py:\n" + "\n".join(offenders)
 
 
 def test_gitsnap_starts_processes_only_in_run_and_spawn() -> None:
-    """One shared mechanism: every subprocess of gitsnap is started by ``_run`` or ``_spawn``."""
-    src = PACKAGE / "record" / "gitsnap.py"
+    """One shared mechanism: every subprocess of gitsnap and gitrun is started by gitrun's ``_run`` or
+    ``_spawn``."""
+    owners = []
+    for name in ("gitsnap.py", "gitrun.py"):
+        owners += [f"{name}:{fn}" for fn in _process_starters(PACKAGE / "record" / name)]
+    assert sorted(owners) == ["gitrun.py:_run", "gitrun.py:_spawn"]
+
+
+def _process_starters(src: Path) -> list[str]:
+    """The functions of ``src`` that call a ``subprocess`` runner."""
     tree = ast.parse(src.read_text(encoding="utf-8"))
     owners = []
     for fn in ast.walk(tree):
@@ -274,4 +282,4 @@ def test_gitsnap_starts_processes_only_in_run_and_spawn() -> None:
                         and isinstance(node.func.value, ast.Name) and node.func.value.id == "subprocess"
                         and node.func.attr in _RUNNERS):
                     owners.append(fn.name)
-    assert sorted(owners) == ["_run", "_spawn"]
+    return owners

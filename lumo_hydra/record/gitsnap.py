@@ -10,7 +10,8 @@ repository, no commits, a read-only repository) is reported in the returned ``ms
 The snapshot readers (:func:`snapshot_files`, :func:`read_snapshot_file`) use GitPython, imported on
 first use; refs, worktrees and :func:`diff` are raw calls. Every git process, raw or GitPython's, gets
 the same safety options (``_GIT_OPTS``, ``_SAFE_ENV``): no user hooks, no file-system monitor, no pager,
-no editor, no prompt, no optional locks. No other module runs git (tests/test_git_safety.py checks it).
+no editor, no prompt, no optional locks; they and the process runner live in :mod:`lumo_hydra.record.gitrun`.
+No other module runs git (tests/test_git_safety.py checks it).
 """
 from __future__ import annotations
 
@@ -25,6 +26,21 @@ import uuid
 from typing import Any
 
 from lumo_hydra.errors import GitError, LumoValueError
+from lumo_hydra.record.gitrun import (
+    _DROP_ENV,  # noqa: F401  (re-exported: tests and callers read them from gitsnap)
+    _GIT_OPTS,  # noqa: F401
+    _SAFE_CONFIG,
+    _SAFE_ENV,
+    _cancel,
+    _decode,
+    _env,
+    _err,
+    _git_exe,
+    _GitFailed,
+    _run,
+    _spawn,
+    _wait,
+)
 from lumo_hydra.store.layout import REF_NAMESPACE, SNAPSHOT_REF_PREFIX
 
 __all__ = ["snapshot", "find_repo", "diff", "worktree", "remove_worktree", "list_refs", "delete_ref",
@@ -34,75 +50,7 @@ DEFAULT_REF_PREFIX = SNAPSHOT_REF_PREFIX  # the former name, kept for callers an
 _NULL_SHA = "0" * 40
 _EMPTY_TREES = {"4b825dc642cb6eb9a060e54bf8d69288fbee4904",  # sha1 and sha256 repositories
                 "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321"}
-# Config of every git process we start, raw or GitPython's (git hands -c options on to the git processes
-# it starts itself, e.g. worktree add's checkout): no user hooks (update-ref runs reference-transaction,
-# worktree add post-checkout, update-index post-index-change); no file-system monitor program (empty is
-# "off" for every git: a bool since 2.36, a hook path before); no split index files beside the user's.
-# Other settings naming programs are not reached: core.pager/editor (GIT_PAGER/GIT_EDITOR below win),
-# diff.external/textconv (--no-ext-diff --no-textconv), gpg.program (--no-gpg-sign), credential and ssh
-# helpers (no network); core.untrackedCache runs nothing. Clean/smudge filters (.gitattributes, git-lfs)
-# do run: they define a file's content, as for `git add` and `git checkout`.
-_SAFE_CONFIG = (("core.hooksPath", os.devnull), ("core.fsmonitor", ""), ("core.splitIndex", "false"))
-_GIT_OPTS = ("--no-pager", *(a for k, v in _SAFE_CONFIG for a in ("-c", f"{k}={v}")))
-# environment for every git process: no pager, no editor (":" is git's no-op editor), no prompt for
-# credentials, no optional locks (a `git status` would otherwise refresh the user's index)
-_SAFE_ENV = {"GIT_PAGER": "cat", "PAGER": "cat", "GIT_EDITOR": ":", "GIT_SEQUENCE_EDITOR": ":",
-             "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
-# dropped from the caller's environment: another index file, an external diff, a test-only monitor
-_DROP_ENV = ("GIT_INDEX_FILE", "GIT_EXTERNAL_DIFF", "GIT_TEST_FSMONITOR")
 _BAD_REF = re.compile(r"(^[./])|(/\.)|(\.\.)|(@\{)|([\x00-\x20\x7f~^:?*\[\\])|(\.lock$)|(\.lock/)|(//)|([/.]$)|(^@$)")
-
-
-def _git_exe() -> str | None:
-    return shutil.which("git")
-
-
-def _env(index_file: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The caller's environment with the safety variables (``_SAFE_ENV``), for one git process."""
-    env = dict(os.environ)
-    for k in _DROP_ENV:
-        env.pop(k, None)
-    if index_file is not None:
-        env["GIT_INDEX_FILE"] = index_file
-    env.update(_SAFE_ENV)
-    if extra:
-        env.update(extra)
-    return env
-
-
-def _run(git: str, args: list[str], cwd: str, env: dict[str, str] | None = None, stdin: bytes | None = None,
-         check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    """Every raw git call goes through here or :func:`_spawn`: ``git <_GIT_OPTS> <args>``."""
-    p = subprocess.run([git, *_GIT_OPTS, *args], cwd=cwd, env=_env() if env is None else env, input=stdin,
-                       capture_output=True)
-    if check and p.returncode != 0:
-        raise _GitFailed(args, p)
-    return p
-
-
-def _spawn(git: str, args: list[str], cwd: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([git, *_GIT_OPTS, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _wait(p: subprocess.Popen[bytes], args: list[str]) -> bytes:
-    out, err = p.communicate()
-    if p.returncode != 0:
-        raise _GitFailed(args, subprocess.CompletedProcess(p.args, p.returncode, out, err))
-    return out
-
-
-class _GitFailed(Exception):
-    def __init__(self, args: list[str], p: subprocess.CompletedProcess[bytes]) -> None:
-        super().__init__(f"git {' '.join(args[:2])} failed (exit {p.returncode}): {_err(p)}")
-
-
-def _err(p: subprocess.CompletedProcess[bytes]) -> str:
-    return (p.stderr or b"").decode("utf-8", "replace").strip() or f"git exited with {p.returncode}"
-
-
-def _decode(b: bytes) -> str:
-    return os.fsdecode(b)
 
 
 _REV_PARSE = ["rev-parse", "--show-toplevel", "--absolute-git-dir", "--revs-only",
@@ -341,18 +289,6 @@ def _changed_paths(out: bytes) -> list[bytes]:
         elif rec.startswith(b"? "):
             paths.append(rec[2:])
     return paths
-
-
-def _cancel(pending: dict[str, Any]) -> None:
-    for proc in pending.values():
-        if proc.returncode is not None:
-            continue
-        try:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
-        except (OSError, ValueError):
-            pass
 
 
 def _identity_env(cfg_out: bytes) -> dict[str, str]:

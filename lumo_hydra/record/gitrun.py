@@ -1,0 +1,95 @@
+"""The one runner of git processes (raw ``subprocess``) of lumo-hydra, with the safety options.
+
+Every git process lumo-hydra starts, raw or GitPython's, gets the same options (``_GIT_OPTS``,
+``_SAFE_ENV``): no user hooks, no file-system monitor, no pager, no editor, no prompt, no optional locks.
+Only this module starts processes (:func:`_run`, :func:`_spawn`); :mod:`lumo_hydra.record.gitsnap` holds
+the git operations (tests/test_git_safety.py checks both).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from typing import Any
+
+# Config of every git process we start, raw or GitPython's (git hands -c options on to the git processes
+# it starts itself, e.g. worktree add's checkout): no user hooks (update-ref runs reference-transaction,
+# worktree add post-checkout, update-index post-index-change); no file-system monitor program (empty is
+# "off" for every git: a bool since 2.36, a hook path before); no split index files beside the user's.
+# Other settings naming programs are not reached: core.pager/editor (GIT_PAGER/GIT_EDITOR below win),
+# diff.external/textconv (--no-ext-diff --no-textconv), gpg.program (--no-gpg-sign), credential and ssh
+# helpers (no network); core.untrackedCache runs nothing. Clean/smudge filters (.gitattributes, git-lfs)
+# do run: they define a file's content, as for `git add` and `git checkout`.
+_SAFE_CONFIG = (("core.hooksPath", os.devnull), ("core.fsmonitor", ""), ("core.splitIndex", "false"))
+_GIT_OPTS = ("--no-pager", *(a for k, v in _SAFE_CONFIG for a in ("-c", f"{k}={v}")))
+# environment for every git process: no pager, no editor (":" is git's no-op editor), no prompt for
+# credentials, no optional locks (a `git status` would otherwise refresh the user's index)
+_SAFE_ENV = {"GIT_PAGER": "cat", "PAGER": "cat", "GIT_EDITOR": ":", "GIT_SEQUENCE_EDITOR": ":",
+             "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+# dropped from the caller's environment: another index file, an external diff, a test-only monitor
+_DROP_ENV = ("GIT_INDEX_FILE", "GIT_EXTERNAL_DIFF", "GIT_TEST_FSMONITOR")
+
+def _git_exe() -> str | None:
+    return shutil.which("git")
+
+
+def _env(index_file: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment with the safety variables (``_SAFE_ENV``), for one git process."""
+    env = dict(os.environ)
+    for k in _DROP_ENV:
+        env.pop(k, None)
+    if index_file is not None:
+        env["GIT_INDEX_FILE"] = index_file
+    env.update(_SAFE_ENV)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _run(git: str, args: list[str], cwd: str, env: dict[str, str] | None = None, stdin: bytes | None = None,
+         check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """Every raw git call goes through here or :func:`_spawn`: ``git <_GIT_OPTS> <args>``."""
+    p = subprocess.run([git, *_GIT_OPTS, *args], cwd=cwd, env=_env() if env is None else env, input=stdin,
+                       capture_output=True)
+    if check and p.returncode != 0:
+        raise _GitFailed(args, p)
+    return p
+
+
+def _spawn(git: str, args: list[str], cwd: str, env: dict[str, str], stdin: bool = False) -> subprocess.Popen[bytes]:
+    """A git process running alongside; ``stdin=True`` gives it a pipe to write its input to later."""
+    return subprocess.Popen([git, *_GIT_OPTS, *args], cwd=cwd, env=env,
+                            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait(p: subprocess.Popen[bytes], args: list[str]) -> bytes:
+    out, err = p.communicate()
+    if p.returncode != 0:
+        raise _GitFailed(args, subprocess.CompletedProcess(p.args, p.returncode, out, err))
+    return out
+
+
+class _GitFailed(Exception):
+    def __init__(self, args: list[str], p: subprocess.CompletedProcess[bytes]) -> None:
+        super().__init__(f"git {' '.join(args[:2])} failed (exit {p.returncode}): {_err(p)}")
+
+
+def _err(p: subprocess.CompletedProcess[bytes]) -> str:
+    return (p.stderr or b"").decode("utf-8", "replace").strip() or f"git exited with {p.returncode}"
+
+
+def _decode(b: bytes) -> str:
+    return os.fsdecode(b)
+
+
+def _cancel(pending: dict[str, Any]) -> None:
+    for proc in pending.values():
+        if proc.returncode is not None:
+            continue
+        try:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+        except (OSError, ValueError):
+            pass
