@@ -3,22 +3,27 @@
 Runs are generated through our own API (``Experiment`` with the GitCommit(shared sweep snapshot),
 LockFile and LastCmd hooks): 20 parameters, 5 metrics with 100-step histories, a few tags. The
 same runs (params, final/best metrics, tags) are logged to MLflow in a local SQLite store, and to a
-lumo 1.1.0 store, each in its own venv under /tmp (never a project dependency):
+lumo 1.1.0 store, each in its own venv (never a project dependency), given by ``--mlflow-python`` and
+``--lumo-python``:
 
     python -m venv /tmp/watcher-bench-mlflow && /tmp/watcher-bench-mlflow/bin/pip install mlflow
-    python -m venv --system-site-packages /tmp/watcher-bench-lumo && \
-        /tmp/watcher-bench-lumo/bin/pip install --no-deps lumo==1.1.0 fire dbrecord tqdm accelerate \
-        safetensors huggingface_hub
+    python -m venv --system-site-packages /tmp/watcher-bench-lumo && \\
+        /tmp/watcher-bench-lumo/bin/pip install lumo==1.1.0 fire psutil joblib accelerate pytz six dbrecord
 
-Usage: python benchmarks/bench_watcher.py [--runs 1000 10000] [--mlflow-runs N] [--lumo-runs N]
-Timings are the best of 3 in fresh subprocesses (import time excluded), so each number is what a
-new Python session or CLI call pays.
+Usage: env -u PYTHONDONTWRITEBYTECODE python benchmarks/bench_watcher.py [--runs 1000 10000]
+    [--mlflow-runs N] [--lumo-runs N] [--rounds 3] [--anchor-rounds 5] [--work DIR --keep]
+Every load runs in a fresh subprocess (import time excluded), so each number is what a new Python
+session or CLI call pays; medians with their min-max spread over the rounds are printed, with the
+load average at the start and the end. Against MLflow, ours (cold, warm) and ``search_runs`` alternate
+round by round. Stores are generated in the work folder (``--work DIR --keep`` reuses them).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,8 +31,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MLFLOW_PY = "/tmp/watcher-bench-mlflow/bin/python"
-LUMO_PY = "/tmp/watcher-bench-lumo/bin/python"
+OLD_MLFLOW_PY = "/tmp/watcher-bench-mlflow/bin/python"  # defaults only if they exist
+OLD_LUMO_PY = "/tmp/watcher-bench-lumo/bin/python"
 
 GEN = r"""
 import os, random, sys, time
@@ -84,7 +89,8 @@ import json, os, sys
 from lumo_hydra.store.files import atomic_write_json
 root, k = sys.argv[1], int(sys.argv[2])
 exp = os.path.join(root, "experiments", "exp0")
-for name in sorted(os.listdir(exp))[:k]:
+names = [d for d in sorted(os.listdir(exp)) if not d.startswith(".") and os.path.exists(os.path.join(exp, d, "run.json"))]
+for name in names[:k]:
     p = os.path.join(exp, name, "run.json")
     rec = json.load(open(p)); rec["note"] = "changed"; atomic_write_json(p, rec)
 """
@@ -182,9 +188,22 @@ def py(code: str, *args: str, python: str = sys.executable, env: dict | None = N
     return p.stdout
 
 
-def best(code: str, *args: str, n: int = 3, key: str = "t", **kw) -> dict:
-    res = [json.loads(py(code, *args, **kw).strip().splitlines()[-1]) for _ in range(n)]
-    return min(res, key=lambda r: r[key])
+def rounds_of(code: str, *args: str, n: int = 3, **kw) -> list[dict]:
+    """``n`` fresh-process results of ``code`` (one JSON line each)."""
+    return [json.loads(py(code, *args, **kw).strip().splitlines()[-1]) for _ in range(n)]
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def spread(res: list[dict], key: str = "t") -> str:
+    xs = [r[key] for r in res]
+    return f"{statistics.median(xs):.3f} s ({min(xs):.3f}-{max(xs):.3f})"
+
+
+def med(res: list[dict], key: str = "t") -> float:
+    return statistics.median(r[key] for r in res)
 
 
 def export_runs(root: str, limit: int | None, path: str) -> None:
@@ -212,98 +231,156 @@ def export_runs(root: str, limit: int | None, path: str) -> None:
         json.dump(out, f)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, nargs="+", default=[1000, 10000])
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description="Load N recorded runs into a DataFrame with lumo-hydra's Watcher (cold, warm, after changes) "
+                    "against the anchors MLflow search_runs (SQLite store) and lumo 1.1.0's Watcher, each in its "
+                    "own venv. Targets: 10,000 runs cold < 2 s, warm < 0.3 s, >= 20x faster than MLflow.",
+        epilog="Create the anchor venvs: python -m venv /tmp/watcher-bench-mlflow && /tmp/watcher-bench-mlflow/bin/pip "
+               "install mlflow; python -m venv --system-site-packages /tmp/watcher-bench-lumo && "
+               "/tmp/watcher-bench-lumo/bin/pip install lumo==1.1.0 fire psutil joblib accelerate pytz six dbrecord. "
+               "Run with PYTHONDONTWRITEBYTECODE unset.")
+    ap.add_argument("--runs", type=int, nargs="+", default=[1000, 10000], help="store sizes (default 1000 10000)")
     ap.add_argument("--mlflow-runs", type=int, default=1000,
-                    help="runs logged to MLflow (params, tags, last metric values)")
-    ap.add_argument("--lumo-runs", type=int, default=1000)
-    ap.add_argument("--work", default="/tmp/lumo-bench-watcher")
-    args = ap.parse_args()
-    work = Path(args.work)
+                    help="runs logged to MLflow (params, tags, last metric values; default 1000, 0: skip)")
+    ap.add_argument("--lumo-runs", type=int, default=1000, help="runs written with lumo 1.1.0 (default 1000, 0: skip)")
+    ap.add_argument("--rounds", type=int, default=3, help="fresh-process rounds of each of our loads (default 3)")
+    ap.add_argument("--anchor-rounds", type=int, default=5,
+                    help="alternating rounds against MLflow, and rounds of lumo's load (default 5)")
+    ap.add_argument("--changed", type=int, default=10, help="runs rewritten before the 'after changed' load (default 10)")
+    ap.add_argument("--mlflow-python", default=os.environ.get("MLFLOW_PYTHON") or
+                    (OLD_MLFLOW_PY if os.path.exists(OLD_MLFLOW_PY) else None),
+                    help=f"the MLflow venv's python (default $MLFLOW_PYTHON, else {OLD_MLFLOW_PY} if it exists)")
+    ap.add_argument("--lumo-python", default=os.environ.get("LUMO_PYTHON") or
+                    (OLD_LUMO_PY if os.path.exists(OLD_LUMO_PY) else None),
+                    help=f"lumo 1.1.0's venv python (default $LUMO_PYTHON, else {OLD_LUMO_PY} if it exists)")
+    ap.add_argument("--work", help="folder for the stores, caches and the repository (default: a fresh temporary "
+                    "folder; an existing one's stores are reused)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary work folder")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="lumo-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, LUMO_CACHE_DIR=str(work / "cache"))
+    try:
+        run_all(args, work)
+    finally:
+        if not args.work and not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        elif args.keep:
+            print(f"work folder kept: {work}")
+
+
+def run_all(args: argparse.Namespace, work: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(LUMO_HOME=str(work / "lumo-home"), LUMO_CACHE_DIR=str(work / "cache"))
     repo = work / "repo"
     if not repo.exists():
         repo.mkdir()
         (repo / "train.py").write_text("print('train')\n")
         for c in (["init", "-q"], ["add", "-A"], ["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "i"]):
-            subprocess.run(["git", *c], cwd=repo, check=True)
-    print(f"# Watcher benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+            subprocess.run(["git", *c], cwd=repo, check=True, env=env)
+    print(f"# Watcher benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, Python "
+          f"{sys.version.split()[0]}, load average at start {load_average()}")
     for n in args.runs:
         root = work / f"store-{n}"
         if not (root / "experiments").exists():
             t = time.perf_counter()
             py(GEN, str(root), str(n), str(repo), env=env)
             print(f"generated {n} runs through the API in {time.perf_counter() - t:.1f} s")
-        env["LUMO_CACHE_DIR"] = str(work / f"cache-{n}")
-        cold = best(LOAD, str(root), "cold", env=env)
-        warm = best(LOAD, str(root), "warm", env=env)
-        changed_all = []
-        for _ in range(3):
-            py(TOUCH, str(root), "10", env=env)
-            time.sleep(2.1)  # past the racy window, as in normal use
-            changed_all.append(json.loads(py(LOAD, str(root), "warm", env=env).strip()))
-        changed_all.sort(key=lambda r: r["t"])
-        changed = changed_all[1]  # the median of 3
-        mem = json.loads(py(MEM, str(root), env=env).strip())
-        print(f"\n## {n} runs")
-        print(f"cold load            {cold['t']:.3f} s   (rows {cold['rows']}, rss {cold['rss_mb']:.0f} MB)")
-        print(f"warm load            {warm['t']:.3f} s   (stats {warm['stats']})")
-        three = ", ".join(f"{c['t']:.3f}" for c in changed_all)
-        print(f"after 10 changed     {changed['t']:.3f} s   (median of 3: {three}; stats {changed['stats']})")
-        print(f"second load          {warm['t_second']:.3f} s   (same process, nothing changed)")
-        print(f"second load, flat    {warm['t_second_flat']:.3f} s   (same process, flatten=True)")
-        print(f"DataFrame memory     {mem['df_mb']:.0f} MB (heap kept alive by the frame)")
-        # anchors
+        ours_cold = ours_loads(args, work, root, n, env)
         m = min(n, args.mlflow_runs)
         runs_json = work / f"runs-{n}-{m}.json"
-        if m == 0:
-            print("MLflow: --mlflow-runs 0, skipped")
-        elif os.path.exists(MLFLOW_PY):
-            db = work / f"mlflow-{m}.db"
-            if not db.exists():
-                export_runs(str(root), m, str(runs_json))
-                t = time.perf_counter()
-                py(MLFLOW_LOG, str(db), str(runs_json), python=MLFLOW_PY)
-                print(f"(logged {m} runs to MLflow/SQLite in {time.perf_counter() - t:.1f} s)")
-            # side by side: ours (cold, then warm) and MLflow alternately, 5 rounds, best of each, so a
-            # burst of load from other processes on the shared machine hits both sides alike
-            mls, oc, ow = [], [], []
-            env_m = dict(env, LUMO_CACHE_DIR=str(work / f"cache-{m}"))
-            for _ in range(5):
-                oc.append(json.loads(py(LOAD, str(work / f"store-{m}"), "cold", env=env_m).strip()))
-                ow.append(json.loads(py(LOAD, str(work / f"store-{m}"), "warm", env=env_m).strip()))
-                mls.append(json.loads(py(MLFLOW_SEARCH, str(db), python=MLFLOW_PY).strip().splitlines()[-1]))
-            ml, ours, ours_w = (min(x, key=lambda r: r["t"]) for x in (mls, oc, ow))
-            ratios = sorted(a["t"] / b["t"] for a, b in zip(mls, oc))
-            print(f"MLflow search_runs   {ml['t']:.3f} s   over {ml['rows']} runs (ours cold {ours['t']:.3f} s): "
-                  f"ours cold {ml['t'] / ours['t']:.1f}x faster (per round {ratios[0]:.1f}x..{ratios[-1]:.1f}x, "
-                  f"CPU time {min(r['cpu'] for r in mls) / min(r['cpu'] for r in oc):.1f}x), "
-                  f"warm {ml['t'] / ours_w['t']:.1f}x faster")
-        else:
-            print("MLflow: not installed in /tmp/watcher-bench-mlflow, skipped")
-        k = min(n, args.lumo_runs)
-        if k == 0:
-            print("lumo 1.1.0: --lumo-runs 0, skipped")
-        elif os.path.exists(LUMO_PY):
-            lroot = work / f"lumo-{k}"  # lumo 1.1 ignores LUMO_HOME: its store is $HOME/.lumo (.lumorc.json)
-            if not (lroot / ".lumo").exists():
-                lroot.mkdir(exist_ok=True)
-                if not runs_json.exists() or k != m:
-                    runs_json = work / f"runs-{n}-{k}.json"
-                    export_runs(str(root), k, str(runs_json))
-                t = time.perf_counter()
-                py(LUMO_WRITE, str(lroot), str(runs_json), python=LUMO_PY, env=dict(os.environ, HOME=str(lroot)))
-                print(f"(wrote {k} runs with lumo 1.1.0 in {time.perf_counter() - t:.1f} s)")
-            lu = best(LUMO_LOAD, str(lroot), python=LUMO_PY, env=dict(os.environ, HOME=str(lroot)))
-            ours = cold if k == n else best(LOAD, str(work / f"store-{k}"), "cold", env=env)
-            print(f"lumo 1.1.0 Watcher   {lu['t']:.3f} s   over {lu['rows']} runs: "
-                  f"ours cold {lu['t'] / ours['t']:.1f}x faster")
-        else:
-            print("lumo 1.1.0: not installed in /tmp/watcher-bench-lumo, skipped")
-        print(f"(load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+        mlflow_anchor(args, work, root, m, runs_json, env)
+        lumo_anchor(args, work, root, n, min(n, args.lumo_runs), m, runs_json, ours_cold, env)
+        print(f"(load average at the end: {load_average()})")
+
+
+def ours_loads(args: argparse.Namespace, work: Path, root: Path, n: int, env: dict) -> list[dict]:
+    env["LUMO_CACHE_DIR"] = str(work / f"cache-{n}")
+    cold = rounds_of(LOAD, str(root), "cold", n=args.rounds, env=env)
+    warm = rounds_of(LOAD, str(root), "warm", n=args.rounds, env=env)
+    changed = []
+    for _ in range(args.rounds):
+        py(TOUCH, str(root), str(args.changed), env=env)
+        time.sleep(2.1)  # past the racy window, as in normal use
+        changed.append(json.loads(py(LOAD, str(root), "warm", env=env).strip()))
+    mem = json.loads(py(MEM, str(root), env=env).strip())
+    print(f"\n## {n} runs (medians (min-max) of {args.rounds} fresh processes)")
+    print(f"cold load            {spread(cold)}   (rows {cold[0]['rows']}, rss {med(cold, 'rss_mb'):.0f} MB; "
+          f"target < 2 s at 10,000)")
+    print(f"warm load            {spread(warm)}   (stats {warm[0]['stats']}; target < 0.3 s at 10,000)")
+    print(f"after {args.changed} changed     {spread(changed)}   (stats {changed[0]['stats']})")
+    print(f"second load          {spread(warm, 't_second')}   (same process, nothing changed)")
+    print(f"second load, flat    {spread(warm, 't_second_flat')}   (same process, flatten=True)")
+    print(f"DataFrame memory     {mem['df_mb']:.0f} MB (heap kept alive by the frame)")
+    return cold
+
+
+def mlflow_anchor(args: argparse.Namespace, work: Path, root: Path, m: int, runs_json: Path, env: dict) -> None:
+    mlpy = args.mlflow_python
+    if m == 0:
+        print("MLflow: --mlflow-runs 0, skipped")
+        return
+    if not mlpy or not os.path.exists(mlpy):
+        print(f"MLflow: no interpreter at {mlpy or '(none given)'}, skipped (see --help to create its venv, "
+              "then --mlflow-python)")
+        return
+    db = work / f"mlflow-{m}.db"
+    if not db.exists():
+        export_runs(str(root), m, str(runs_json))
+        t = time.perf_counter()
+        py(MLFLOW_LOG, str(db), str(runs_json), python=mlpy, env=env)
+        print(f"(logged {m} runs to MLflow/SQLite in {time.perf_counter() - t:.1f} s)")
+    if not (work / f"store-{m}" / "experiments").exists():
+        py(GEN, str(work / f"store-{m}"), str(m), str(work / "repo"), env=env)
+    # side by side: ours (cold, then warm) and MLflow alternately, so a burst of load from other
+    # processes on the shared machine hits both sides alike; medians and the per-round spread
+    mls, oc, ow = [], [], []
+    env_m = dict(env, LUMO_CACHE_DIR=str(work / f"cache-{m}"))
+    for _ in range(args.anchor_rounds):
+        oc.append(json.loads(py(LOAD, str(work / f"store-{m}"), "cold", env=env_m).strip()))
+        ow.append(json.loads(py(LOAD, str(work / f"store-{m}"), "warm", env=env_m).strip()))
+        mls.append(json.loads(py(MLFLOW_SEARCH, str(db), python=mlpy, env=env).strip().splitlines()[-1]))
+    ratios = [a["t"] / b["t"] for a, b in zip(mls, oc)]
+    r = med(mls) / med(oc)
+    print(f"MLflow search_runs   {spread(mls)}   over {mls[0]['rows']} runs; ours cold {spread(oc)}, warm "
+          f"{spread(ow)} ({args.anchor_rounds} alternating rounds)")
+    print(f"ratio MLflow / ours cold: {r:.1f}x (per round {min(ratios):.1f}-{max(ratios):.1f}x, CPU time "
+          f"{med(mls, 'cpu') / med(oc, 'cpu'):.1f}x); MLflow / ours warm {med(mls) / med(ow):.1f}x; "
+          f"target >= 20x {'met' if r >= 20 else 'MISSED'}")
+
+
+def lumo_anchor(args: argparse.Namespace, work: Path, root: Path, n: int, k: int, m: int, runs_json: Path,
+                ours_cold: list[dict], env: dict) -> None:
+    lpy = args.lumo_python
+    if k == 0:
+        print("lumo 1.1.0: --lumo-runs 0, skipped")
+        return
+    if not lpy or not os.path.exists(lpy):
+        print(f"lumo 1.1.0: no interpreter at {lpy or '(none given)'}, skipped (see --help to create its venv, "
+              "then --lumo-python)")
+        return
+    lroot = work / f"lumo-{k}"  # lumo 1.1 ignores LUMO_HOME: its store is $HOME/.lumo (.lumorc.json)
+    lenv = dict(env, HOME=str(lroot))
+    if not (lroot / ".lumo").exists():
+        lroot.mkdir(exist_ok=True)
+        if not runs_json.exists() or k != m:
+            runs_json = work / f"runs-{n}-{k}.json"
+            export_runs(str(root), k, str(runs_json))
+        t = time.perf_counter()
+        py(LUMO_WRITE, str(lroot), str(runs_json), python=lpy, env=lenv)
+        print(f"(wrote {k} runs with lumo 1.1.0 in {time.perf_counter() - t:.1f} s)")
+    lu = rounds_of(LUMO_LOAD, str(lroot), n=args.anchor_rounds, python=lpy, env=lenv)
+    if k != n:
+        if not (work / f"store-{k}" / "experiments").exists():
+            py(GEN, str(work / f"store-{k}"), str(k), str(work / "repo"), env=env)
+        ours_cold = rounds_of(LOAD, str(work / f"store-{k}"), "cold", n=args.rounds,
+                              env=dict(env, LUMO_CACHE_DIR=str(work / f"cache-{k}")))
+    print(f"lumo 1.1.0 Watcher   {spread(lu)}   over {lu[0]['rows']} runs; ours cold {spread(ours_cold)}")
+    print(f"ratio lumo 1.1.0 / ours cold: {med(lu) / med(ours_cold):.1f}x (medians)")
 
 
 if __name__ == "__main__":
