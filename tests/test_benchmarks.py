@@ -1,0 +1,67 @@
+"""The scripts in benchmarks/: every one answers --help quickly without running anything, the cheap
+ones run end to end at their smallest sizes, and bench_sweep works with a virtual environment's python.
+No timing is asserted (only that a ratio line is printed)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+SCRIPTS = sorted(BENCH.glob("*.py"))
+
+
+def bench_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(LUMO_HOME=str(tmp_path / "lumo-home"), LUMO_CACHE_DIR=str(tmp_path / "cache"))
+    return env
+
+
+def run_script(python: str, name: str, args: list[str], tmp_path: Path, timeout: float) -> str:
+    r = subprocess.run([python, str(BENCH / name), *args, "--work", str(tmp_path / "work")],
+                       env=bench_env(tmp_path), capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return r.stdout
+
+
+def test_there_are_scripts() -> None:
+    assert len(SCRIPTS) >= 6
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[p.name for p in SCRIPTS])
+def test_help_exits_0_quickly(script: Path, tmp_path: Path) -> None:
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, str(script), "--help"], env=bench_env(tmp_path),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "usage" in r.stdout.lower()
+    assert time.perf_counter() - t < 10  # generous: --help must not run the benchmark
+    assert not (tmp_path / "lumo-home").exists()
+
+
+@pytest.mark.parametrize("name, args", [
+    ("bench_lock.py", ["--rounds", "1", "--memo-calls", "2"]),
+    ("bench_metrics.py", ["--points", "1000", "--rounds", "1", "--mlflow-python", ""]),
+    ("bench_dataset.py", ["--items", "64", "--rounds", "1", "--workers", "--nodes", "11"]),
+])
+def test_tiny_real_run(name: str, args: list[str], tmp_path: Path) -> None:
+    out = run_script(sys.executable, name, args, tmp_path, timeout=120)
+    assert any(line.lower().lstrip().startswith("ratio") for line in out.splitlines()), out
+    assert "load average at end" in out
+
+
+@pytest.mark.slow
+def test_bench_sweep_in_a_venv(tmp_path: Path) -> None:
+    """A venv's python is a symlink to the base interpreter: the sweep must run with the venv's own
+    python (its sys.prefix), not the resolved base one."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+                   check=True, timeout=60)
+    python = str(venv / "bin" / "python")
+    out = run_script(python, "bench_sweep.py", ["--jobs", "2", "--repeats", "1"], tmp_path, timeout=120)
+    assert f"sys.prefix {venv}" in out, out
+    assert "ratio to the anchor" in out
