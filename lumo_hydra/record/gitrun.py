@@ -63,8 +63,9 @@ def _spawn(git: str, args: list[str], cwd: str, env: dict[str, str], stdin: bool
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _wait(p: subprocess.Popen[bytes], args: list[str]) -> bytes:
-    out, err = p.communicate()
+def _wait(p: subprocess.Popen[bytes], args: list[str], stdin: bytes | None = None) -> bytes:
+    """The output of a spawned process (given ``stdin`` if it has a pipe), or :class:`_GitFailed`."""
+    out, err = p.communicate(stdin)
     if p.returncode != 0:
         raise _GitFailed(args, subprocess.CompletedProcess(p.args, p.returncode, out, err))
     return out

@@ -263,15 +263,19 @@ def _same(guess: tuple[str, str], info: dict[str, Any]) -> bool:
 # every snapshot as `ls-files -m` would do.
 _SCAN = ["status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames", "--ignore-submodules=dirty"]
 _CFG = ["config", "-z", "--get-regexp", r"^user\.(name|email)$"]
+# started with the scan, so that its start-up is not on the snapshot's path; it waits for its one
+# command on stdin (`create <ref> <commit>`: fails if the ref exists) and takes no lock before it
+_REF = ["update-ref", "-m", "lumo-hydra snapshot", "--stdin", "-z"]
 
 
 def _start_scan(git: str, repo: str, tmp: str) -> dict[str, Any]:
     """Changed tracked files and untracked non-ignored files relative to the private index, and the
-    user's identity, in two processes running side by side."""
+    user's identity, in two processes running side by side; and the ref update, waiting for its input."""
     env = _env(tmp)
     scan_env = dict(env)
     del scan_env["GIT_OPTIONAL_LOCKS"]  # let status write the refreshed private index
-    return {"scan": _spawn(git, _SCAN, repo, scan_env), "cfg": _spawn(git, _CFG, repo, env)}
+    return {"scan": _spawn(git, _SCAN, repo, scan_env), "cfg": _spawn(git, _CFG, repo, env),
+            "ref": _spawn(git, _REF, repo, env, stdin=True)}
 
 
 def _changed_paths(out: bytes) -> list[bytes]:
@@ -349,7 +353,7 @@ def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
     if info["base"]:
         args[3:3] = ["-p", info["base"]]
     commit = _run(git, args, repo, _env(tmp, ident)).stdout.decode().strip()
-    _run(git, ["update-ref", "-m", "lumo-hydra snapshot", ref, commit, ""], repo, env)
+    _wait(pending["ref"], _REF, stdin=b"create " + ref.encode() + b"\0" + commit.encode() + b"\0")
     return commit, tree, skipped
 
 
