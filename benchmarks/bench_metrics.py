@@ -4,7 +4,8 @@
 MLflow runs in its own virtual environment (it is not a project dependency), with a local SQLite store:
 
     python -m venv /tmp/venv-mlflow && /tmp/venv-mlflow/bin/pip install mlflow
-    env -u PYTHONDONTWRITEBYTECODE python benchmarks/bench_metrics.py [--points 100000] [--rounds 3] [--mlflow-python /tmp/venv-mlflow/bin/python]
+    env -u PYTHONDONTWRITEBYTECODE python benchmarks/bench_metrics.py [--points 100000] [--rounds 3]
+        [--mlflow-python /tmp/venv-mlflow/bin/python]
 
 MLflow's ``log_metric`` costs milliseconds per call (one SQLite transaction each), so 100,000 calls would
 take many minutes: it is timed on ``--mlflow-sample`` calls and reported per call and scaled to ``n``
