@@ -1,9 +1,27 @@
-"""Run ids: names, and claiming a new run folder atomically (exclusive ``mkdir``, retry on conflict)."""
+"""Run ids: names, and claiming a new run folder atomically (exclusive ``mkdir``, retry on conflict).
+
+Claiming costs the same in an empty experiment folder and in one holding 50,000 runs: the counter of
+the day comes from a small hint, not from listing the folder. Each folder of runs ``<base>/<name>``
+(an experiment, or the sweeps folder) keeps ``<base>/.lumo-ids/<name>/<YYMMDD>/`` beside it (a dot-name
+that readers skip; the folder of runs itself holds only runs):
+
+- ``NNN``: an empty folder per counter taken that day, claimed with an exclusive ``os.mkdir`` (atomic
+  on local file systems and NFS, no locks): two runs never get the same counter, even from a hint
+  that is behind;
+- ``next``: the hint, the next counter as text, replaced atomically (write a temporary file, rename)
+  after each claim. A hint that is missing, garbled or behind costs a bounded probe of the markers
+  (a doubling search: O(log n) ``stat`` calls), never a listing of the folder.
+
+The run folder ``YYMMDD.NNN.RRt`` itself is then claimed with an exclusive ``os.mkdir`` too. Only the
+first claim ever in a folder with no ids folder yet (a store of an older version) lists the folder,
+once, to go past the runs of the day already there.
+"""
 from __future__ import annotations
 
 import os
 import random
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +31,11 @@ from lumo_hydra.errors import LumoValueError, StoreError
 NAME_RE = re.compile(r"[A-Za-z0-9_.+-]+")
 RUN_ID_RE = re.compile(r"(\d{6})\.(\d{3,})\.([0-9a-z]{2})t")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+#: the claim markers and hints of a folder of runs (a dot-name: never a run id, skipped by readers)
+IDS_DIR = ".lumo-ids"
+_HINT = "next"
+_MAX_HINT = 10**7  # a larger hint is garbled
+_CONFLICTS_BEFORE_PROBE = 3
 
 
 def validate_name(value: Any, key: str = "exp_name") -> str:
@@ -24,17 +47,15 @@ def validate_name(value: Any, key: str = "exp_name") -> str:
         )
     return value
 
+
 def _rand2() -> str:
     r = random.SystemRandom()
     return r.choice(_B36) + r.choice(_B36)
 
 
-# (parent folder, day) -> (next counter, the parent's mtime_ns right after this process's last claim)
-_next_counter: dict[tuple[str, str], tuple[int, int]] = {}
-
-
 def _day_counter(parent: Path, day: str) -> int:
-    """How many runs of ``day`` are in ``parent``, or the highest counter + 1 if that is larger."""
+    """How many runs of ``day`` are in ``parent``, or the highest counter + 1 if that is larger (a listing:
+    only for a folder that has no ids folder yet)."""
     n = 0
     top = -1
     try:
@@ -50,12 +71,112 @@ def _day_counter(parent: Path, day: str) -> int:
     return max(n, top + 1)
 
 
+def _read_hint(day_dir: str) -> int | None:
+    try:
+        with open(os.path.join(day_dir, _HINT), "rb") as f:
+            text = f.read(32)
+        n = int(text)
+    except (OSError, ValueError):
+        return None
+    return n if 0 <= n < _MAX_HINT else None
+
+
+def _write_hint(day_dir: str, n: int) -> None:
+    """Replace the hint atomically; a hint that cannot be written costs the next claim a probe, nothing more."""
+    tmp = os.path.join(day_dir, f".{_HINT}.{os.getpid()}.{_rand2()}{_rand2()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, b"%d\n" % n)
+        finally:
+            os.close(fd)
+        os.replace(tmp, os.path.join(day_dir, _HINT))
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _probe(day_dir: str, lo: int) -> int:
+    """A counter at or above ``lo`` with no marker, next to a taken one: a doubling search, then a halving
+    one (O(log n) ``lstat`` calls; markers are dense from where the day started)."""
+    def taken(k: int) -> bool:
+        return os.path.lexists(os.path.join(day_dir, f"{k:03d}"))
+
+    if not taken(lo):
+        return lo
+    step = 1
+    while taken(lo + step):
+        lo, step = lo + step, step * 2
+    hi = lo + step  # lo taken, hi free
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if taken(mid):
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def _start_counter(parent: Path, ids: str, day_dir: str, day: str) -> int:
+    """Where to start counting: the hint; else, for a new day, 0; else a probe. A folder with no ids
+    folder (never claimed in by this version) is listed once, and the ids folder is published with its
+    hint by one rename, so a concurrent claimer never starts from 0 past runs it cannot see."""
+    hint = _read_hint(day_dir)
+    if hint is not None:
+        return hint
+    if os.path.isdir(day_dir):
+        return _probe(day_dir, 0)
+    if os.path.isdir(ids):
+        os.makedirs(day_dir, exist_ok=True)
+        return _probe(day_dir, 0)  # a new day (0), or one another process has just begun
+    n = _day_counter(parent, day)
+    tmp = f"{ids}.tmp.{os.getpid()}.{_rand2()}{_rand2()}"
+    try:
+        os.makedirs(os.path.join(tmp, day))
+        _write_hint(os.path.join(tmp, day), n)
+        os.rename(tmp, ids)
+    except OSError:  # another process published it first (or the hint could not be written): use theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(day_dir, exist_ok=True)
+        hint = _read_hint(day_dir)
+        return max(n, hint) if hint is not None else _probe(day_dir, n)
+    return n
+
+
+def ids_dir(parent: str | os.PathLike[str]) -> str:
+    """The claim markers and hints of the folder of runs ``parent``: ``<parent's parent>/.lumo-ids/<name>``."""
+    p = os.path.abspath(parent)
+    return os.path.join(os.path.dirname(p), IDS_DIR, os.path.basename(p))
+
+
+def _claim_counter(parent: Path, day: str) -> int:
+    """Take a counter of ``day`` in ``parent`` for this process (exclusive ``mkdir`` of its marker)."""
+    ids = ids_dir(parent)
+    day_dir = os.path.join(ids, day)
+    n = _start_counter(parent, ids, day_dir, day)
+    conflicts = 0
+    while True:
+        try:
+            os.mkdir(os.path.join(day_dir, f"{n:03d}"))
+            break
+        except FileExistsError:
+            conflicts += 1
+            n = _probe(day_dir, n + 1) if conflicts >= _CONFLICTS_BEFORE_PROBE else n + 1
+        except FileNotFoundError:  # the day's folder went away (cleaned up): make it again
+            os.makedirs(day_dir, exist_ok=True)
+    _write_hint(day_dir, n + 1)
+    return n
+
+
 def claim_dir(parent: str | os.PathLike[str], test_name: str | None = None, *, max_tries: int = 10_000) -> tuple[str, Path]:
     """Claim a new run folder under ``parent`` atomically (``os.mkdir``) and return ``(test_name, path)``.
 
-    Without ``test_name`` a fresh id ``YYMMDD.NNN.RRt`` is made; on a conflict the next counter with
-    new random characters is tried. With ``test_name`` exactly that folder is claimed (``StoreError`` if
-    it exists). Any other failure to create folders raises ``StoreError`` naming the path.
+    Without ``test_name`` a fresh id ``YYMMDD.NNN.RRt`` is made: a counter of the day taken by an
+    exclusive ``mkdir`` in :func:`ids_dir` (see the module's docstring), then the run folder with new
+    random characters (another counter on a conflict). With ``test_name`` exactly that folder is claimed
+    (``StoreError`` if it exists). Any other failure to create folders raises ``StoreError`` naming the path.
     """
     parent = Path(parent)
     try:
@@ -74,31 +195,18 @@ def claim_dir(parent: str | os.PathLike[str], test_name: str | None = None, *, m
             raise StoreError(f"cannot create the run folder {str(path)!r}: {e.strerror or e}") from e
         return test_name, path
     day = time.strftime("%y%m%d")
-    key = (str(parent), day)
-    # The folder scan costs O(runs of the day). A process that claimed the last folder here (the parent's
-    # mtime has not changed since) knows the next counter without it.
-    cached = _next_counter.get(key)
-    counter = None
-    if cached is not None:
-        try:
-            if os.stat(parent).st_mtime_ns == cached[1]:
-                counter = cached[0]
-        except OSError:
-            pass
-    if counter is None:
-        counter = _day_counter(parent, day)
     for _ in range(max_tries):
+        try:
+            counter = _claim_counter(parent, day)
+        except OSError as e:
+            raise StoreError(f"cannot claim a run id under {str(parent)!r}: {e.strerror or e}") from e
         name = f"{day}.{counter:03d}.{_rand2()}t"
         path = parent / name
         try:
             os.mkdir(path)
-            try:
-                _next_counter[key] = (counter + 1, os.stat(parent).st_mtime_ns)
-            except OSError:
-                _next_counter.pop(key, None)
             return name, path
-        except FileExistsError:
-            counter += 1
+        except FileExistsError:  # a folder made without a marker (an older version): next counter
+            continue
         except OSError as e:
             raise StoreError(f"cannot create the run folder {str(path)!r}: {e.strerror or e}") from e
     raise StoreError(f"could not claim a run id under {str(parent)!r} after {max_tries} tries")  # pragma: no cover
