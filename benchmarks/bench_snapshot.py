@@ -1,7 +1,9 @@
-"""Git snapshot of a generated 10,000-file repository with one changed file, against the floor
-`git add -A && git write-tree` with a warm temporary index. Run: python benchmarks/bench_snapshot.py"""
+"""Git snapshot of a generated repository (10,000 files by default) with one changed file, against the floor
+`git add -A && git write-tree` with a warm temporary index; alternating rounds, medians with min-max.
+Run: python benchmarks/bench_snapshot.py [--files 1000 10000 50000] [--rounds 15] [--work DIR --keep]"""
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import shutil
@@ -13,8 +15,8 @@ import time
 
 from lumo_hydra.record.gitsnap import snapshot
 
-N_FILES = int(os.environ.get("BENCH_FILES", "10000"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
+N_FILES = 10000
+ROUNDS = 15
 
 
 def sh(*args: str, cwd: str, env: dict | None = None) -> None:
@@ -39,63 +41,85 @@ def make_repo(root: str) -> str:
     return repo
 
 
-def main() -> None:
-    root = tempfile.mkdtemp(prefix="bench-snapshot-")
-    try:
-        t = time.perf_counter()
-        repo = make_repo(root)
-        print(f"generated {N_FILES} files in {time.perf_counter() - t:.1f} s: {repo}")
-        os.environ.setdefault("GIT_AUTHOR_NAME", "bench")
-        changed = os.path.join(repo, "pkg1", "sub1", "mod1.py")
-        floor_index = os.path.join(root, "floor-index")
-        shutil.copy2(os.path.join(repo, ".git", "index"), floor_index)
-        fenv = dict(os.environ, GIT_INDEX_FILE=floor_index)
+def spread(xs: list[float]) -> str:
+    return f"median {statistics.median(xs) * 1000:.1f} ms ({min(xs) * 1000:.1f}-{max(xs) * 1000:.1f})"
 
-        def floor() -> None:
-            subprocess.run(["git", "add", "-A"], cwd=repo, env=fenv, check=True)
-            subprocess.run(["git", "write-tree"], cwd=repo, env=fenv, check=True, stdout=subprocess.DEVNULL)
 
+def one_size(root: str) -> None:
+    """One repository of N_FILES files: ROUNDS alternating rounds of ours and the floor."""
+    t = time.perf_counter()
+    repo = make_repo(root)
+    print(f"generated {N_FILES} files in {time.perf_counter() - t:.1f} s: {repo}")
+    os.environ.setdefault("GIT_AUTHOR_NAME", "bench")
+    changed = os.path.join(repo, "pkg1", "sub1", "mod1.py")
+    floor_index = os.path.join(root, "floor-index")
+    shutil.copy2(os.path.join(repo, ".git", "index"), floor_index)
+    fenv = dict(os.environ, GIT_INDEX_FILE=floor_index)
+
+    def floor() -> None:
+        subprocess.run(["git", "add", "-A"], cwd=repo, env=fenv, check=True)
+        subprocess.run(["git", "write-tree"], cwd=repo, env=fenv, check=True, stdout=subprocess.DEVNULL)
+
+    with open(changed, "a") as f:
+        f.write("# first change\n")
+    t = time.perf_counter()
+    first = snapshot(repo)
+    t_first = time.perf_counter() - t
+    assert first["commit"], first
+    floor()  # warm both indexes
+    ours, base = [], []
+    cpu: dict[str, float] = {"ours": 0.0, "floor": 0.0}
+
+    def cpu_now() -> float:
+        c, me = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+        return c.ru_utime + c.ru_stime + me.ru_utime + me.ru_stime
+    for i in range(ROUNDS):
         with open(changed, "a") as f:
-            f.write("# first change\n")
-        t = time.perf_counter()
-        first = snapshot(repo)
-        t_first = time.perf_counter() - t
-        assert first["commit"], first
-        floor()  # warm both indexes
-        ours, base = [], []
-        cpu: dict[str, float] = {"ours": 0.0, "floor": 0.0}
+            f.write(f"# change {i}\n")
+        pair = [("floor", floor), ("ours", lambda: snapshot(repo))]
+        if i % 2:
+            pair.reverse()
+        for name, fn in pair:
+            c0 = cpu_now()
+            t = time.perf_counter()
+            r = fn()
+            dt = time.perf_counter() - t
+            cpu[name] += cpu_now() - c0
+            (ours if name == "ours" else base).append(dt)
+            if name == "ours":
+                assert r["commit"] and r["dirty"], r
+    mo, mb = statistics.median(ours), statistics.median(base)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, git "
+          f"{subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.split()[-1]}")
+    print(f"first snapshot (private index seeded from the user's index): {t_first * 1000:.1f} ms")
+    print(f"floor  git add -A && git write-tree (warm temp index): {spread(base)}")
+    print(f"ours   snapshot() incl. commit-tree + update-ref (warm):  {spread(ours)}")
+    print(f"ratio ours/floor: {mo / mb:.2f}x wall (target <= 1.5x, < 500 ms); CPU time (git processes + "
+          f"Python) per snapshot: ours {cpu['ours'] / ROUNDS * 1000:.1f} ms, floor "
+          f"{cpu['floor'] / ROUNDS * 1000:.1f} ms, ratio {cpu['ours'] / cpu['floor']:.2f}x")
 
-        def cpu_now() -> float:
-            c, me = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
-            return c.ru_utime + c.ru_stime + me.ru_utime + me.ru_stime
-        for i in range(ROUNDS):
-            with open(changed, "a") as f:
-                f.write(f"# change {i}\n")
-            pair = [("floor", floor), ("ours", lambda: snapshot(repo))]
-            if i % 2:
-                pair.reverse()
-            for name, fn in pair:
-                c0 = cpu_now()
-                t = time.perf_counter()
-                r = fn()
-                dt = time.perf_counter() - t
-                cpu[name] += cpu_now() - c0
-                (ours if name == "ours" else base).append(dt)
-                if name == "ours":
-                    assert r["commit"] and r["dirty"], r
-        mo, mb = statistics.median(ours), statistics.median(base)
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, git "
-              f"{subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.split()[-1]}")
-        print(f"first snapshot (private index seeded from the user's index): {t_first * 1000:.1f} ms")
-        print(f"floor  git add -A && git write-tree (warm temp index): median {mb * 1000:.1f} ms "
-              f"(min {min(base) * 1000:.1f})")
-        print(f"ours   snapshot() incl. commit-tree + update-ref (warm):  median {mo * 1000:.1f} ms "
-              f"(min {min(ours) * 1000:.1f})")
-        print(f"ratio ours/floor: {mo / mb:.2f}x wall (target <= 1.5x, < 500 ms); CPU time (git processes + "
-              f"Python) per snapshot: ours {cpu['ours'] / ROUNDS * 1000:.1f} ms, floor "
-              f"{cpu['floor'] / ROUNDS * 1000:.1f} ms, ratio {cpu['ours'] / cpu['floor']:.2f}x")
+
+def main() -> None:
+    global N_FILES, ROUNDS
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--files", type=int, nargs="+", default=[10000], help="repository sizes (default 10000)")
+    ap.add_argument("--rounds", type=int, default=15, help="alternating rounds per size (default 15)")
+    ap.add_argument("--work", help="work folder (default: a fresh temporary folder)")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = ap.parse_args()
+    ROUNDS = args.rounds
+    work = args.work or tempfile.mkdtemp(prefix="lumo-bench-snapshot-")
+    os.makedirs(work, exist_ok=True)
+    print(f"load average at start: {os.getloadavg()}")
+    try:
+        for n in args.files:
+            N_FILES = n
+            root = tempfile.mkdtemp(prefix=f"files{n}-", dir=work)
+            one_size(root)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        print(f"load average at end: {os.getloadavg()}")
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
