@@ -21,12 +21,11 @@ import argparse
 import gc
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
+
+from _benchlib import load_average, work_folder
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,9 +45,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     return ap.parse_args(argv)
 
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def spread(xs: list[float], scale: float) -> str:
@@ -149,16 +145,9 @@ def main(argv: list[str] | None = None) -> None:
     a = parse_args(argv)
     if a.nodes < 11:
         raise SystemExit("--nodes: at least 11")
-    work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="lumo-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    os.environ.update(LUMO_HOME=str(work / "lumo-home"), LUMO_CACHE_DIR=str(work / "cache"))
-    try:
+    with work_folder(a) as work:
+        os.environ.update(LUMO_HOME=str(work / "lumo-home"), LUMO_CACHE_DIR=str(work / "cache"))
         run(a)
-    finally:
-        if not a.work and not a.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        elif a.keep:
-            print(f"work folder kept: {work}")
 
 
 def run(a: argparse.Namespace) -> None:

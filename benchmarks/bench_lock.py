@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+from _benchlib import load_average, work_folder
 
 
 def spread(xs: list[float], scale: float = 1000.0, digits: int = 2) -> str:
@@ -57,15 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     a = parse_args(argv)
-    work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="lumo-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(a) as work:
         run(a, work)
-    finally:
-        if not a.work and not a.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        elif a.keep:
-            print(f"work folder kept: {work}")
 
 
 def run(a: argparse.Namespace, work: Path) -> None:

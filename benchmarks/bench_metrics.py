@@ -19,14 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+from _benchlib import load_average, work_folder
 
 MLFLOW_CODE = r"""
 import json, sys, time, os
@@ -75,9 +75,6 @@ print(json.dumps({"calls": t_calls, "total": t_total}))
 OLD_MLFLOW = ("/tmp/venv-mlflow/bin/python", "/tmp/watcher-bench-mlflow/bin/python")
 
 
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
 
 def spread(xs: list[float], scale: float = 1.0, digits: int = 3) -> str:
     """'median (min-max)' of ``xs`` times ``scale``."""
@@ -115,15 +112,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     a = parse_args(argv)
-    work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="lumo-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(a) as work:
         run(a, work)
-    finally:
-        if not a.work and not a.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        elif a.keep:
-            print(f"work folder kept: {work}")
 
 
 def run(a: argparse.Namespace, work: Path) -> None:

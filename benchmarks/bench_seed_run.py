@@ -20,14 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+from _benchlib import load_average, work_folder
 
 SEED = """
 import json, sys, time
@@ -99,9 +99,6 @@ def run(python: str, script: str, repo: Path, env: dict[str, str], warm: int) ->
     return out
 
 
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
 
 def spread(xs: list[float]) -> str:
     """'median (min-max)' in ms."""
@@ -134,15 +131,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     a = parse_args(argv)
-    work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="lumo-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(a) as work:
         run_all(a, work)
-    finally:
-        if not a.work and not a.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        elif a.keep:
-            print(f"work folder kept: {work}")
 
 
 def run_all(a: argparse.Namespace, root: Path) -> None:

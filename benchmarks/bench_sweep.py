@@ -32,9 +32,10 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from _benchlib import load_average, work_folder
 
 APP = '''
 import hydra
@@ -79,9 +80,6 @@ def instructions(cmds: dict[str, list[str]], cwd: Path, env: dict[str, str]) -> 
     return out
 
 
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
 
 def spread(xs: list[float]) -> str:
     return f"{statistics.median(xs):.3f} ({min(xs):.3f}-{max(xs):.3f})"
@@ -123,15 +121,8 @@ def make_repo(tmp_p: Path, env: dict[str, str]) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     a = parse_args(argv)
-    work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="lumo-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(a) as work:
         run_all(a, work)
-    finally:
-        if not a.work and not a.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        elif a.keep:
-            print(f"work folder kept: {work}")
 
 
 def check_python(python: str) -> str:

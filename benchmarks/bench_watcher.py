@@ -22,13 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _benchlib import load_average, work_folder
 
 HERE = Path(__file__).resolve().parent
 OLD_MLFLOW_PY = "/tmp/watcher-bench-mlflow/bin/python"  # defaults only if they exist
@@ -193,9 +194,6 @@ def rounds_of(code: str, *args: str, n: int = 3, **kw) -> list[dict]:
     return [json.loads(py(code, *args, **kw).strip().splitlines()[-1]) for _ in range(n)]
 
 
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
 
 def spread(res: list[dict], key: str = "t") -> str:
     xs = [r[key] for r in res]
@@ -262,15 +260,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="lumo-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(args) as work:
         run_all(args, work)
-    finally:
-        if not args.work and not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        elif args.keep:
-            print(f"work folder kept: {work}")
 
 
 def run_all(args: argparse.Namespace, work: Path) -> None:
