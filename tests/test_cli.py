@@ -210,6 +210,22 @@ def test_rerun_checkout_and_gc_on_a_real_repo(git_repo: Path, tmp_path: Path) ->
     assert "nothing to collect" in cli("gc", "--yes", root=store).stdout
 
 
+def _owned_ref(store: Path, repo: Path, name: str, commit: str) -> tuple[str, str]:
+    """(ref, commit) of a snapshot of ``commit``'s tree owned by ``store``, as gitsnap writes them
+    (store id in the ref name and the commit message, the store's state file in the repository)."""
+    from lumo_hydra.record import snapplan
+    from lumo_hydra.store.layout import ensure_store_id
+
+    sid = ensure_store_id(store)
+    c = git(repo, "commit-tree", commit + "^{tree}", "-p", commit, "-m",
+            f"lumo-hydra snapshot\n\n{snapplan.trailers(sid, 'experiments/' + name)}").strip()
+    ref = f"refs/lumo/snapshots/{sid}/{name}"
+    git(repo, "-c", f"core.hooksPath={os.devnull}", "update-ref", ref, c)
+    if snapplan.read_state(str(repo / ".git"), sid) is None:
+        snapplan.write_state(str(repo / ".git"), sid, str(store), {})
+    return ref, c
+
+
 def _snapshot_run(store: Path, repo: Path, test_name: str, commit: str, ref: str) -> None:
     """A fake run whose code snapshot is ``commit`` of ``repo`` (its command: ``python train.py``)."""
     git(repo, "update-ref", ref, commit)
@@ -226,7 +242,8 @@ def test_gc_collects_only_snapshot_refs_and_skips_unreadable_sweep_records(git_r
     git(git_repo, "commit", "-qam", "two")
     second = git(git_repo, "rev-parse", "HEAD").strip()
     _snapshot_run(store, git_repo, "261101.001.aat", head, "refs/lumo/snapshots/cls/261101.001.aat")
-    git(git_repo, "update-ref", "refs/lumo/snapshots/cls/261101.009.gone", second)  # its run is gone
+    gone, _ = _owned_ref(store, git_repo, "cls/261101.009.gone", second)  # this store's, its run is gone
+    git(git_repo, "update-ref", "refs/lumo/snapshots/cls/261101.009.gone", second)  # no store id: never removed
     git(git_repo, "update-ref", "refs/lumo/other", second)  # not a snapshot: not gc's to remove
     for sid, text in (("s1", "{not json"), ("s2", "[1, 2]"), ("s3", None)):
         (store / "sweeps" / sid).mkdir(parents=True)
@@ -235,9 +252,9 @@ def test_gc_collects_only_snapshot_refs_and_skips_unreadable_sweep_records(git_r
     r = cli("gc", "--yes", "--repo", str(git_repo), root=store)
     assert r.returncode == 0, r.stderr
     assert "will remove 1 snapshot ref(s) and 0 orphan folder(s)" in r.stdout
-    assert "refs/lumo/snapshots/cls/261101.009.gone" in r.stdout and "refs/lumo/other" not in r.stdout
+    assert gone in r.stdout and "refs/lumo/other" not in r.stdout
     left = git(git_repo, "for-each-ref", "--format=%(refname)", "refs/lumo/").split()
-    assert left == ["refs/lumo/other", "refs/lumo/snapshots/cls/261101.001.aat"]
+    assert left == ["refs/lumo/other", "refs/lumo/snapshots/cls/261101.001.aat", "refs/lumo/snapshots/cls/261101.009.gone"]
 
 
 def test_checkout_rerun_and_gc_run_none_of_the_users_hooks(git_repo: Path, tmp_path: Path) -> None:
@@ -264,8 +281,8 @@ def test_checkout_rerun_and_gc_run_none_of_the_users_hooks(git_repo: Path, tmp_p
     assert git(git_repo, "worktree", "list").count("\n") == 2  # the repository and the checkout
     # a removed run's ref sharing a commit with a live run is kept; -d of an unshared one runs no hook
     assert cli("rm", "261101.002", "--yes", root=store).returncode == 0
-    git(git_repo, "-c", f"core.hooksPath={os.devnull}", "update-ref", "refs/lumo/snapshots/cls/x", head + "^{tree}")
+    x, _ = _owned_ref(store, git_repo, "cls/x", head)
     r = cli("gc", "--yes", root=store)
     assert r.returncode == 0, r.stderr
-    assert "refs/lumo/snapshots/cls/x" in r.stdout and "cls/261101.002.bbt" not in r.stdout
+    assert x in r.stdout and "cls/261101.002.bbt" not in r.stdout
     assert not marker.exists(), marker.read_text()

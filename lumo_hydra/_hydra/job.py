@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lumo_hydra._hydra.facts import hydra_facts, task_params
+from lumo_hydra._hydra.outdirs import hydra_output_dirs
 from lumo_hydra._hydra.session import user_argv
 from lumo_hydra.store.layout import StoreLayout
 
@@ -74,7 +75,9 @@ class LaunchPrep:
         try:
             from lumo_hydra.record.gitsnap import snapshot
 
-            self._snapshot = snapshot(path)
+            sid = self.launch.get("sweep_id")  # the store, owner and Hydra output folders (H11a)
+            self._snapshot = snapshot(path, store=self.launch["home"], owner=f"sweeps/{sid}" if sid else None,
+                                      skip_dirs=self.launch.get("hydra_dirs") or ())
         except BaseException as e:  # never lose the run over the snapshot: say what happened
             self._snapshot = {"commit": None, "msg": f"snapshot failed: {type(e).__name__}: {e}"}
 
@@ -117,6 +120,7 @@ def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: s
         "t": time.time(),
     }
     _check_writable(launch["home"])
+    launch["hydra_dirs"] = hydra_output_dirs(config)  # left out of the snapshot
     sweep: dict[str, Any] | None = None
     if multirun:
         from lumo_hydra.store.ids import claim_dir

@@ -26,6 +26,7 @@ import uuid
 from typing import Any
 
 from lumo_hydra.errors import GitError, LumoValueError
+from lumo_hydra.record import snapplan as plan
 from lumo_hydra.record.gitrun import (
     _DROP_ENV,  # noqa: F401  (re-exported: tests and callers read them from gitsnap)
     _GIT_OPTS,  # noqa: F401
@@ -41,10 +42,15 @@ from lumo_hydra.record.gitrun import (
     _spawn,
     _wait,
 )
+from lumo_hydra.record.snapplan import changed_paths as _changed_paths
+from lumo_hydra.record.snapplan import guess_repo as _guess_repo
+from lumo_hydra.record.snapplan import identity_env as _identity_env
+from lumo_hydra.record.snapplan import prepare_index as _prepare_index
+from lumo_hydra.record.snapplan import unlink as _unlink
 from lumo_hydra.store.layout import REF_NAMESPACE, SNAPSHOT_REF_PREFIX
 
 __all__ = ["snapshot", "find_repo", "diff", "worktree", "remove_worktree", "list_refs", "delete_ref",
-           "snapshot_files", "read_snapshot_file", "GitError", "DEFAULT_REF_PREFIX"]
+           "snapshot_files", "read_snapshot_file", "store_refs", "GitError", "DEFAULT_REF_PREFIX"]
 
 DEFAULT_REF_PREFIX = SNAPSHOT_REF_PREFIX  # the former name, kept for callers and tests
 _NULL_SHA = "0" * 40
@@ -80,33 +86,6 @@ def _parse_rev_parse(git: str, path: str, p: subprocess.CompletedProcess[bytes])
     return info, ""
 
 
-def _guess_repo(path: str) -> tuple[str, str] | None:
-    """(toplevel, git dir) found the way git does in the plain case (a ``.git`` folder or file up the
-    tree), so that the scan can start while ``rev-parse`` confirms it; None when unsure."""
-    if any(k in os.environ for k in ("GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES",
-                                       "GIT_DISCOVERY_ACROSS_FILESYSTEM", "GIT_COMMON_DIR")):
-        return None
-    d = os.path.realpath(path)
-    while True:
-        dot = os.path.join(d, ".git")
-        if os.path.isdir(dot):
-            return d, dot
-        if os.path.isfile(dot):
-            try:
-                with open(dot, encoding="utf-8") as f:
-                    line = f.read().strip()
-            except (OSError, UnicodeDecodeError):
-                return None
-            if not line.startswith("gitdir:"):
-                return None
-            g = line[len("gitdir:"):].strip()
-            return d, os.path.normpath(os.path.join(d, g))
-        parent = os.path.dirname(d)
-        if parent == d:
-            return None
-        d = parent
-
-
 def find_repo(path: str | os.PathLike[str] = ".") -> str | None:
     """The top folder of the git work tree containing ``path``, or ``None`` (no repository, no git)."""
     git = _git_exe()
@@ -138,64 +117,52 @@ def _unique_name() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def _remove_stale(lumo_dir: str, age: float = 3600.0) -> None:
-    """Private index files left by killed snapshots (older than ``age`` seconds) are removed."""
-    now = time.time()
-    try:
-        with os.scandir(lumo_dir) as it:
-            for e in it:
-                # the creation time is in the name: copy2 gives the file the warm index's mtime
-                parts = e.name.split(".")
-                if (len(parts) >= 4 and parts[0] == "index" and parts[-1] == "tmp" and parts[1].isdigit()
-                        and now - int(parts[1]) > age):
-                    _unlink(e.path)
-    except OSError:
-        pass
+def _store_ref(ref_prefix: str, name: str | None, store: Any, owner: str | None) -> tuple[str, dict[str, Any]]:
+    """The ref to write and the store part of the snapshot (``store_id``, ``root``, ``owner``)."""
+    sinfo: dict[str, Any] = {}
+    if store is not None:
+        from lumo_hydra.store.layout import StoreLayout, ensure_store_id
 
-
-def _prepare_index(gitdir: str, user_index: str) -> tuple[str, str | None]:
-    """A private index file seeded from the warm index (or the user's index); returns (tmp, warm)."""
-    import tempfile
-
-    lumo_dir = os.path.join(gitdir, "lumo")
-    warm: str | None = os.path.join(lumo_dir, "index")
-    try:
-        os.makedirs(lumo_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f"index.{int(time.time())}.", suffix=".tmp", dir=lumo_dir)
-        os.close(fd)
-        _remove_stale(lumo_dir)
-    except OSError:  # read-only git dir: no warm index, use a temp folder
-        warm = None
-        fd, tmp = tempfile.mkstemp(prefix="lumo-index.", suffix=".tmp")
-        os.close(fd)
-    # copy2 keeps the mtime: git's racy-entry detection compares entry times with the index file's time.
-    for src in ([warm] if warm else []) + [user_index]:
+        root = str(StoreLayout(store).root)
         try:
-            shutil.copy2(src, tmp)
-            return tmp, warm
-        except OSError:
-            continue
-    os.unlink(tmp)  # no index at all yet (fresh repository): git creates it
-    return tmp, warm
+            sinfo = {"store_id": ensure_store_id(root), "root": root, "owner": owner}
+        except OSError as e:
+            sinfo = {"store_id": None, "why": f"no store id ({e}); the snapshot is not collected by gc"}
+    base = name if name is not None else _unique_name()
+    if sinfo.get("store_id"):
+        _check_ref(ref_prefix, base)
+        return _check_ref(ref_prefix, f"{sinfo['store_id']}/{base}"), sinfo
+    return _check_ref(ref_prefix, base), sinfo
 
 
-def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_REF_PREFIX,
+def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_REF_PREFIX,  # long: one flow
              name: str | None = None, max_file_size: int = 5 * 1024 * 1024,
-             message: str | None = None) -> dict[str, Any]:
+             message: str | None = None, store: str | os.PathLike[str] | None = None,
+             owner: str | None = None, skip_dirs: Any = (), secret_files: Any = None) -> dict[str, Any]:
     """Commit the whole working tree of the repository containing ``path`` to a side ref.
 
     Never raises for environment problems. Returns a JSON-able dict
-    ``{commit, base, branch, dirty, repo, ref, skipped: [{"path", "size"}], msg}``: ``commit`` is the
+    ``{commit, base, branch, dirty, repo, ref, skipped: [...], msg}``: ``commit`` is the
     snapshot commit (``None`` when none could be made; ``msg`` says why), ``base`` the HEAD commit
     (``None`` without commits), ``branch`` the current branch (``None`` when detached), ``dirty``
-    whether the working tree (untracked, non-ignored files included) differs from HEAD, ``repo`` the
-    top folder, ``ref`` the ref written (``<ref_prefix>/<name or a unique name>``), ``skipped`` the
-    files left out because they are larger than ``max_file_size`` bytes (their HEAD version, if any,
-    stays in the snapshot). Raises ``LumoValueError`` only for an invalid ``ref_prefix`` or ``name``.
+    whether the recorded tree differs from HEAD's (or a file was left out for its size), ``repo`` the
+    top folder, ``ref`` the ref written (``<ref_prefix>/<name or a unique name>``), ``skipped`` what was
+    left out: ``{"path", "size"}`` for files larger than ``max_file_size`` bytes (their HEAD version, if
+    any, stays), ``{"path", "reason"}`` for untracked files that look like secrets (``secret_files``
+    patterns, default :func:`~lumo_hydra.record.snapplan.secret_patterns`) and Hydra's output folders
+    (``skip_dirs``, and ``outputs/``/``multirun/`` holding ``.hydra/``).
+
+    ``store`` (a store root): the ref is ``<ref_prefix>/<store id>/<name>``, the commit message names the
+    store id and ``owner`` (the store folder, relative to its root, whose run uses the snapshot), the
+    result gets ``store_id`` and ``reused``, and when the tree and base equal the previous snapshot this
+    store made of the repository, that snapshot is reused (``reused: true``, one ref for many runs).
+    Raises ``LumoValueError`` only for an invalid ``ref_prefix`` or ``name``.
     """
-    ref = _check_ref(ref_prefix, name if name is not None else _unique_name())
+    ref, sinfo = _store_ref(ref_prefix, name, store, owner)
     res: dict[str, Any] = {"commit": None, "base": None, "branch": None, "dirty": None, "repo": None,
                            "ref": None, "skipped": [], "msg": ""}
+    if store is not None:
+        res.update(store_id=sinfo.get("store_id"), reused=False)
     git = _git_exe()
     p = os.path.abspath(os.fspath(path))
     if git is None or not os.path.exists(p):
@@ -203,13 +170,14 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
         return res
     if not os.path.isdir(p):
         p = os.path.dirname(p)
+    opts = {"cwd": p, "skip_dirs": skip_dirs, "secrets": plan.secret_patterns(secret_files)}
     guess = _guess_repo(p)
     tmp: str | None = None
     warm: str | None = None
     pending: dict[str, Any] = {}
     try:
         if guess is not None:  # start the slow scan while rev-parse confirms the repository
-            tmp, warm, pending = _begin(git, *guess)
+            tmp, warm, pending = _begin(git, *guess, opts)
         info, why = _parse_rev_parse(git, p, _run(git, _REV_PARSE, p, check=False))
         if info is None:
             _cancel(pending)
@@ -220,13 +188,19 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
             _cancel(pending)
             if tmp is not None:
                 _unlink(tmp)
-            tmp, warm, pending = _begin(git, info["repo"], info["gitdir"])
+            tmp, warm, pending = _begin(git, info["repo"], info["gitdir"], opts)
         assert tmp is not None
-        commit, tree, skipped = _build(git, info, tmp, max_file_size, ref, message, pending)
+        info["store"], info["opts"] = sinfo, opts
+        commit, tree, skipped, ref = _build(git, info, tmp, max_file_size, ref, message, pending)
+        big = [s for s in skipped if "size" in s]
         res.update(commit=commit, ref=ref, skipped=skipped,
-                   dirty=bool(skipped) or (tree != info["base_tree"] if info["base_tree"]
-                                           else tree not in _EMPTY_TREES))
-        res["msg"] = "ok" if not skipped else f"ok; {len(skipped)} file(s) over {max_file_size} bytes left out"
+                   dirty=bool(big) or (tree != info["base_tree"] if info["base_tree"]
+                                       else tree not in _EMPTY_TREES))
+        if store is not None:
+            res["reused"] = bool(info.get("reused"))
+        res["msg"] = "ok" if not big else f"ok; {len(big)} file(s) over {max_file_size} bytes left out"
+        if sinfo.get("why"):
+            res["msg"] += "; " + sinfo["why"]
         if warm is not None:
             os.replace(tmp, warm)  # keep it warm for the next snapshot (last writer wins: all are valid)
             tmp = None
@@ -239,18 +213,14 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
     return res
 
 
-def _begin(git: str, repo: str, gitdir: str) -> tuple[str, str | None, dict[str, Any]]:
+def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
     """The private index (temp, warm) of a snapshot and its running scan."""
     user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(gitdir, "index")
     tmp, warm = _prepare_index(gitdir, user_index)
-    return tmp, warm, _start_scan(git, repo, tmp)
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+    dirs = plan.output_dirs(repo, opts["cwd"], opts["skip_dirs"])
+    pending = _start_scan(git, repo, tmp, dirs, opts["secrets"], user_index)
+    opts["dirs"] = dirs
+    return tmp, warm, pending
 
 
 def _same(guess: tuple[str, str], info: dict[str, Any]) -> bool:
@@ -264,58 +234,68 @@ def _same(guess: tuple[str, str], info: dict[str, Any]) -> bool:
 _SCAN = ["status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames", "--ignore-submodules=dirty"]
 _CFG = ["config", "-z", "--get-regexp", r"^user\.(name|email)$"]
 # started with the scan, so that its start-up is not on the snapshot's path; it waits for its one
-# command on stdin (`create <ref> <commit>`: fails if the ref exists) and takes no lock before it
+# command on stdin (`create <ref> <commit>`: fails if the ref exists; `verify <ref> <commit>` for a
+# reused snapshot) and takes no lock before it
 _REF = ["update-ref", "-m", "lumo-hydra snapshot", "--stdin", "-z"]
+_LS = ["ls-files", "-z", "--cached", "--"]
 
 
-def _start_scan(git: str, repo: str, tmp: str) -> dict[str, Any]:
-    """Changed tracked files and untracked non-ignored files relative to the private index, and the
-    user's identity, in two processes running side by side; and the ref update, waiting for its input."""
+def _start_scan(git: str, repo: str, tmp: str, dirs: list[str], secrets: tuple[str, ...],
+                user_index: str) -> dict[str, Any]:
+    """Changed tracked files and untracked non-ignored files relative to the private index (Hydra's
+    output folders excluded), and the user's identity, in processes running side by side; the ref
+    update, waiting for its input; the private index's entries in the folders and secret-looking files
+    left out, and which secret-looking files the user's index tracks."""
     env = _env(tmp)
     scan_env = dict(env)
     del scan_env["GIT_OPTIONAL_LOCKS"]  # let status write the refreshed private index
-    return {"scan": _spawn(git, _SCAN, repo, scan_env), "cfg": _spawn(git, _CFG, repo, env),
-            "ref": _spawn(git, _REF, repo, env, stdin=True)}
+    excl = [f":(exclude,top,literal){d}" for d in dirs]
+    out = {"scan": _spawn(git, _SCAN + (["--", ":/", *excl] if excl else []), repo, scan_env),
+           "cfg": _spawn(git, _CFG, repo, env), "ref": _spawn(git, _REF, repo, env, stdin=True)}
+    specs = plan.secret_pathspecs(secrets)
+    if specs or dirs:
+        out["left"] = _spawn(git, _LS + specs + [f":(top,literal){d}/" for d in dirs], repo, env)
+    if specs:
+        out["tracked"] = _spawn(git, _LS + specs, repo, _env(user_index))
+    return out
 
 
-def _changed_paths(out: bytes) -> list[bytes]:
-    """Paths whose working-tree state differs from the private index, from ``status --porcelain=v2 -z``."""
-    paths = []
-    for rec in out.split(b"\0"):
-        if rec.startswith(b"1 "):
-            f = rec.split(b" ", 8)
-            if len(f) == 9 and f[1][1:2] != b".":
-                paths.append(f[8])
-        elif rec.startswith(b"u "):
-            f = rec.split(b" ", 10)
-            if len(f) == 11:
-                paths.append(f[10])
-        elif rec.startswith(b"? "):
-            paths.append(rec[2:])
-    return paths
+def _left_out(pending: dict[str, Any], opts: dict[str, Any],
+              found: list[bytes]) -> tuple[set[bytes], list[bytes], list[dict[str, Any]]]:
+    """The secret-looking untracked paths to leave out, the private index's entries in the output
+    folders (reset to HEAD), and their ``skipped`` entries."""
+    secrets: tuple[str, ...] = opts["secrets"]
+    left = [x for x in _wait(pending["left"], _LS).split(b"\0") if x] if "left" in pending else []
+    tracked = {x for x in _wait(pending["tracked"], _LS).split(b"\0") if x} if "tracked" in pending else set()
+    skipped: list[dict[str, Any]] = [{"path": d + "/", "reason": "Hydra output folder"} for d in opts["dirs"]]
+    prefixes = tuple(os.fsencode(d) + b"/" for d in opts["dirs"])
+    drop: set[bytes] = set()
+    reset: list[bytes] = []
+    for rel in [*found, *left]:
+        if rel in drop or rel in tracked:
+            continue
+        if prefixes and rel.startswith(prefixes):
+            reset.append(rel)
+            continue
+        pat = plan.secret_match(_decode(rel), secrets) if secrets else None
+        if pat is not None:
+            drop.add(rel)
+            skipped.append({"path": _decode(rel), "reason": f"untracked file that looks like a secret "
+                            f"(matches {pat!r}); `git add` it to record it"})
+    return drop, reset, skipped
 
 
-def _identity_env(cfg_out: bytes) -> dict[str, str]:
-    """A fallback author/committer (env vars) for what the user's git config lacks."""
-    have = {k.split(b"\n", 1)[0].decode("utf-8", "replace") for k in cfg_out.split(b"\0") if k}
-    fallback = {"name": "lumo-hydra", "email": "lumo-hydra@localhost"}
-    keys = [(f"GIT_{who}_{what.upper()}", value) for what, value in fallback.items() if f"user.{what}" not in have
-            for who in ("AUTHOR", "COMMITTER")]
-    return {k: v for k, v in keys if not os.environ.get(k)}
-
-
-def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
-           message: str | None, pending: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
+def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,  # long: the snapshot's steps
+           message: str | None, pending: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]], str]:
     repo = info["repo"]
     env = _env(tmp)
     found = _changed_paths(_wait(pending["scan"], _SCAN))
     p_cfg = pending["cfg"]
     cfg_out, _ = p_cfg.communicate()  # exit 1 when nothing is set
     ident = _identity_env(cfg_out if p_cfg.returncode == 0 else b"")
-
-    seen: set[bytes] = set()
+    drop, reset, skipped = _left_out(pending, info["opts"], found)
+    seen: set[bytes] = set(drop)
     update: list[bytes] = []
-    skipped: list[dict[str, Any]] = []
     skipped_raw: list[bytes] = []
     for rel in found:
         if not rel or rel in seen:
@@ -340,27 +320,61 @@ def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
     if update:
         _run(git, ["update-index", "-z", "--add", "--remove", "--replace", "--stdin"], repo, env,
              stdin=b"\0".join(update) + b"\0")
-    if skipped_raw:
-        _reset_to_head(git, repo, env, info["base"], skipped_raw)
+    if skipped_raw or reset or drop:
+        _reset_to_head(git, repo, env, info["base"], skipped_raw + reset, sorted(drop))
     try:
         tree = _run(git, ["write-tree"], repo, env).stdout.decode().strip()
     except _GitFailed:
         # Unusual index states (unmerged entries, intent-to-add, ...): rebuild with `git add -A` from
-        # the user's index, excluding the oversized files, then retry once.
-        tree = _fallback_tree(git, info, env, tmp, skipped_raw)
+        # the user's index, excluding what is left out, then retry once.
+        tree = _fallback_tree(git, info, env, tmp, skipped_raw + reset + sorted(drop))
+    sinfo = info.get("store") or {}
+    reused = _reuse(info, sinfo, tree, pending)
+    if reused is not None:
+        return reused[0], tree, skipped, reused[1]
     msg = message or f"lumo-hydra snapshot {ref}"
+    if sinfo.get("store_id"):
+        msg += "\n\n" + plan.trailers(sinfo["store_id"], sinfo.get("owner"))
     args = ["commit-tree", "--no-gpg-sign", tree, "-m", msg]
     if info["base"]:
         args[3:3] = ["-p", info["base"]]
     commit = _run(git, args, repo, _env(tmp, ident)).stdout.decode().strip()
-    _wait(pending["ref"], _REF, stdin=b"create " + ref.encode() + b"\0" + commit.encode() + b"\0")
-    return commit, tree, skipped
+    line = b"create " + ref.encode() + b"\0" + commit.encode() + b"\0"
+    if pending["ref"].returncode is None and pending["ref"].stdin is not None and not pending["ref"].stdin.closed:
+        _wait(pending["ref"], _REF, stdin=line)
+    else:  # its input went to a failed reuse check
+        _run(git, _REF, repo, env, stdin=line)
+    if sinfo.get("store_id"):
+        plan.write_state(info["gitdir"], sinfo["store_id"], sinfo["root"],
+                         {"tree": tree, "base": info["base"], "commit": commit, "ref": ref})
+    return commit, tree, skipped, ref
 
 
-def _reset_to_head(git: str, repo: str, env: dict[str, str], base: str | None, paths: list[bytes]) -> None:
-    """Give oversized paths their HEAD version in the private index (or drop them if not in HEAD)."""
+def _reuse(info: dict[str, Any], sinfo: dict[str, Any], tree: str, pending: dict[str, Any]) -> tuple[str, str] | None:
+    """(commit, ref) of this store's previous snapshot of the repository when its tree and base are the
+    same and its ref still points at it (checked by the waiting ``update-ref``), else ``None``."""
+    sid = sinfo.get("store_id")
+    state = plan.read_state(info["gitdir"], sid) if sid else None
+    last = state.get("last") if state else None
+    if not isinstance(last, dict) or last.get("tree") != tree or last.get("base") != info["base"]:
+        return None
+    commit, ref = last.get("commit"), last.get("ref")
+    if not (isinstance(commit, str) and isinstance(ref, str) and ref.startswith(SNAPSHOT_REF_PREFIX + "/" + sid + "/")
+            and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit)) or _BAD_REF.search(ref[5:]):
+        return None
+    try:
+        _wait(pending["ref"], _REF, stdin=b"verify " + ref.encode() + b"\0" + commit.encode() + b"\0")
+    except _GitFailed:
+        return None  # the ref was removed or moved: a new snapshot is made
+    info["reused"] = True
+    return commit, ref
+
+
+def _reset_to_head(git: str, repo: str, env: dict[str, str], base: str | None, paths: list[bytes],
+                   drop: list[bytes] | None = None) -> None:
+    """Give ``paths`` their HEAD version in the private index (or drop them if not in HEAD); drop ``drop``."""
     in_head: dict[bytes, bytes] = {}
-    if base:
+    if base and paths:
         out = _run(git, ["ls-tree", "-z", "--full-tree", base, "--", *(":(literal)" + _decode(x) for x in paths)],
                    repo, env).stdout
         for rec in out.split(b"\0"):
@@ -374,6 +388,7 @@ def _reset_to_head(git: str, repo: str, env: dict[str, str], base: str | None, p
             lines.append(mode + b" " + sha + b"\t" + pth)
         else:
             lines.append(b"0 " + _NULL_SHA.encode() + b"\t" + pth)
+    lines += [b"0 " + _NULL_SHA.encode() + b"\t" + pth for pth in drop or ()]
     _run(git, ["update-index", "-z", "--index-info"], repo, env, stdin=b"\0".join(lines) + b"\0")
 
 
@@ -537,3 +552,33 @@ def read_snapshot_file(repo: str | os.PathLike[str], commit: str, path: str) -> 
             raise GitError(f"no file path={path!r} in snapshot commit={commit!r} of {os.fspath(repo)!r}"
                            + ("" if obj is None else f" (it is a {obj.type})"))
         return bytes(obj.data_stream.read())
+
+
+def store_refs(repo: str | os.PathLike[str], store_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The snapshot refs of ``repo`` proven to belong to the store ``store_id``, with the store's state
+    file in that repository: ``(state, [{"ref", "sha", "time", "owner"}])``.
+
+    Proven means: the repository holds the store's state file (``snapplan.state_file``: this store wrote
+    snapshots there), the ref is under ``<SNAPSHOT_REF_PREFIX>/<store_id>/`` and points at a commit whose
+    message has the ``Lumo-Store: <store_id>`` trailer. ``(None, [])`` without a state file (a
+    repository named only by a record), and when git or the repository is missing.
+    """
+    git, d = _git_exe(), os.fspath(repo)
+    if git is None or not re.fullmatch(r"[0-9a-f]{32}", store_id or "") or not os.path.isdir(d):
+        return None, []
+    p = _run(git, ["rev-parse", "--absolute-git-dir"], d, check=False)
+    gitdir = _decode(p.stdout.strip())
+    state = plan.read_state(gitdir, store_id) if p.returncode == 0 and gitdir else None
+    if state is None or state.get("store_id") != store_id:
+        return None, []
+    pre = f"{SNAPSHOT_REF_PREFIX}/{store_id}"
+    fmt = "%00%(objectname) %(objecttype) %(committerdate:unix) %(refname)%00%(contents)"
+    q = _run(git, ["for-each-ref", f"--format={fmt}", pre], d, check=False)
+    parts = q.stdout.split(b"\0")[1:] if q.returncode == 0 else []
+    found = []
+    for head, body in zip(parts[0::2], parts[1::2]):
+        sha, typ, when, name = (_decode(head).split(" ", 3) + ["", "", ""])[:4]
+        tr = plan.parse_trailers(body.decode("utf-8", "replace"))
+        if typ == "commit" and name.startswith(pre + "/") and tr.get(plan.STORE_TRAILER) == store_id:
+            found.append({"ref": name, "sha": sha, "time": float(when or 0), "owner": tr.get(plan.OWNER_TRAILER)})
+    return state, found

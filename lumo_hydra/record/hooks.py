@@ -80,7 +80,8 @@ class GitCommit(ExpHook):
         else:
             from lumo_hydra.record.gitsnap import snapshot  # lazy: only runs that snapshot need it
 
-            git = snapshot(self.path or os.getcwd(), name=_ref_name(exp))
+            git = snapshot(self.path or os.getcwd(), name=_ref_name(exp), store=exp.root,
+                           owner=f"experiments/{exp.exp_name}/{exp.test_name}")  # gc keeps it while the run exists
             self.msg = ""
         exp.record["git"] = git
         if isinstance(git, dict) and git.get("repo"):

@@ -6,6 +6,7 @@ in lumo_hydra spells them. Nothing is created on import or by building a layout.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ HISTORY_JSONL = "history.jsonl"
 HEARTBEAT = "heartbeat"
 PARAMS_JSON = "params.json"
 SWEEP_JSON = "sweep.json"
+#: the file in the store root holding the store id (written once, never changed)
+STORE_ID = "store-id"
+_STORE_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 def lumo_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -127,6 +131,12 @@ class StoreLayout:
         return [self.info_dir(exp_name, test_name), self.blob_dir(exp_name, test_name),
                 self.cache_dir(exp_name, test_name)]
 
+    # -- the store id --------------------------------------------------------------------------
+    @property
+    def store_id_file(self) -> Path:
+        """``<root>/store-id``: this store's id (32 hex digits), written once by :func:`ensure_store_id`."""
+        return self.root / STORE_ID
+
     # -- sweeps --------------------------------------------------------------------------------
     @property
     def sweeps_dir(self) -> Path:
@@ -166,3 +176,49 @@ class StoreLayout:
     def diary_file(self, day: str) -> Path:
         """``diary/<YYYY-MM-DD>.log``."""
         return self.diary_dir / f"{day}.log"
+
+
+def read_store_id(home: str | os.PathLike[str] | None = None) -> str | None:
+    """The id of the store at ``home`` (see :func:`ensure_store_id`), or ``None`` when it has none yet
+    (or the file is not a valid id: then nothing is proven to belong to this store)."""
+    try:
+        with open(StoreLayout(home).store_id_file, encoding="ascii") as f:
+            text = f.read(100).strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if _STORE_ID_RE.match(text) else None
+
+
+def ensure_store_id(home: str | os.PathLike[str] | None = None) -> str:
+    """The id of the store at ``home``, created once: a random 32-hex-digit id in ``<root>/store-id``.
+
+    The file is written beside and hard-linked into place (``os.link`` fails if it exists), so two
+    writers racing on a new store agree on one id; it is never rewritten. A file that holds no valid id
+    (damaged) is left alone and raises ``OSError``: snapshots then carry no store id.
+    """
+    layout = StoreLayout(home)
+    found = read_store_id(layout.root)
+    if found is not None:
+        return found
+    import uuid  # lazy: only the first snapshot of a store needs it
+
+    layout.root.mkdir(parents=True, exist_ok=True)
+    new = uuid.uuid4().hex
+    tmp = layout.root / f".{STORE_ID}.{new}.tmp"
+    try:
+        with open(tmp, "x", encoding="ascii") as f:
+            f.write(new + "\n")
+        try:
+            os.link(tmp, layout.store_id_file)
+        except FileExistsError:
+            pass
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    found = read_store_id(layout.root)
+    if found is None:
+        raise OSError(f"the store id file {str(layout.store_id_file)!r} holds no valid id; "
+                      "move it away to let lumo-hydra write a new one")
+    return found

@@ -1,0 +1,55 @@
+"""The folders Hydra writes for an app (run and sweep dirs), which the code snapshot leaves out.
+
+Read in the launching process from the ``hydra.run.dir`` and ``hydra.sweep.dir`` patterns: the folder
+each resolves to now, and its fixed part (the folders above the first component that changes from run
+to run, such as ``${now:...}``), so that earlier runs' folders are left out too (``outputs/`` for the
+default ``outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}``).
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+__all__ = ["hydra_output_dirs", "fixed_part"]
+
+# interpolations whose value is the same for every run of the app: they may be part of the fixed folder
+_STABLE = re.compile(r"^\$\{(hydra[.:](runtime\.cwd|job\.name|job\.config_name)|oc\.env:[^}]*)\}$")
+_INTERP = re.compile(r"\$\{[^{}]*\}")
+
+
+def fixed_part(pattern: str, resolved: str) -> str | None:
+    """The part of ``resolved`` (``pattern`` resolved) above the first path component of ``pattern``
+    that varies between runs; ``resolved`` itself when nothing varies; ``None`` when unsure."""
+    parts = pattern.replace("\\", "/").split("/")
+    for i, comp in enumerate(parts):
+        if any(not _STABLE.match(m) for m in _INTERP.findall(comp)) or "${" in _INTERP.sub("", comp):
+            below = len(parts) - i
+            res = resolved.replace("\\", "/").rstrip("/").split("/")
+            if i == 0 or below >= len(res):
+                return None
+            return "/".join(res[: len(res) - below]) or None
+    return resolved
+
+
+def hydra_output_dirs(config: Any) -> list[str]:
+    """The run and sweep folders of this launch and their fixed parts (absolute or relative to the
+    launch folder), for ``snapshot(skip_dirs=...)``. Never raises: an unresolvable pattern is left out."""
+    from omegaconf import OmegaConf
+
+    out: list[str] = []
+    for key in ("hydra.run.dir", "hydra.sweep.dir"):
+        try:
+            node = OmegaConf.select(config, key, default=None, throw_on_missing=False)
+            parent, _, leaf = key.rpartition(".")
+            raw = OmegaConf.to_container(OmegaConf.select(config, parent), resolve=False)
+            pattern = raw.get(leaf) if isinstance(raw, dict) else None
+        except Exception:
+            continue
+        if not isinstance(node, str) or not node:
+            continue
+        out.append(node)
+        fixed = fixed_part(str(pattern), node) if isinstance(pattern, str) else None
+        if fixed and fixed not in out:
+            out.append(fixed)
+    return [os.path.normpath(d) for d in out]

@@ -1,0 +1,273 @@
+"""What a code snapshot leaves out and whom it belongs to; no git process runs here.
+
+- Secret-looking files (:data:`DEFAULT_SECRET_FILES`, ``$LUMO_SECRET_FILES``) are left out of a
+  snapshot unless git tracks them (issue 11, point 8).
+- Hydra's output folders of the app (its run and sweep dirs, and ``outputs/`` and ``multirun/`` when
+  they hold ``.hydra/`` folders) are left out (issue 12, point 3).
+- A snapshot taken for a store carries the store id in its ref name
+  (``refs/lumo/snapshots/<store id>/...``) and in its commit message (``Lumo-Store:`` and
+  ``Lumo-Owner:`` trailers), and the repository keeps a small state file per store
+  (``<git common dir>/lumo/stores/<store id>.json``: the store root and the last snapshot), which is
+  both the proof that this store wrote snapshots there and what lets the next run with the same tree
+  reuse the snapshot (issue 12, point 4). ``lumo-hydra gc`` only acts on such refs (docs/store.md).
+- The private index files of :mod:`lumo_hydra.record.gitsnap` (``<git dir>/lumo/index``).
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from typing import Any
+
+__all__ = ["DEFAULT_SECRET_FILES", "ENV_SECRET_FILES", "secret_patterns", "secret_match", "output_dirs",
+           "holds_hydra_outputs", "trailers", "parse_trailers", "common_dir", "state_file", "read_state",
+           "write_state"]
+
+#: untracked files whose name (any folder) matches one of these (case-insensitive) are left out of snapshots
+DEFAULT_SECRET_FILES = (".env", ".env.*", "*.env", ".envrc", "*.pem", "*.key", "id_rsa*", "id_dsa*",
+                        "id_ecdsa*", "id_ed25519*", ".netrc", "_netrc", "*.p12", "*.pfx", ".pgpass",
+                        ".git-credentials", "credentials", "credentials.*", "*-credentials.json",
+                        "*_credentials.json", ".pypirc", ".npmrc", "*.keystore", "*.jks")
+#: ``,``-separated patterns replacing the default list; a leading ``+`` adds them to it; empty: none
+ENV_SECRET_FILES = "LUMO_SECRET_FILES"
+#: the folders Hydra writes by default, relative to the launch folder
+HYDRA_DEFAULT_DIRS = ("outputs", "multirun")
+STORE_TRAILER = "Lumo-Store"
+OWNER_TRAILER = "Lumo-Owner"
+_TRAILER_RE = re.compile(r"^(Lumo-[A-Za-z]+): *(\S.*?)\s*$", re.M)
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+def secret_patterns(patterns: Any = None) -> tuple[str, ...]:
+    """The file-name patterns of secrets: ``patterns`` if given, else ``$LUMO_SECRET_FILES`` (see
+    :data:`ENV_SECRET_FILES`), else :data:`DEFAULT_SECRET_FILES`."""
+    if patterns is not None:
+        return tuple(str(p) for p in patterns if str(p))
+    env = os.environ.get(ENV_SECRET_FILES)
+    if env is None:
+        return DEFAULT_SECRET_FILES
+    extra = env.startswith("+")
+    given = tuple(p.strip() for p in env.lstrip("+").split(",") if p.strip())
+    return DEFAULT_SECRET_FILES + given if extra else given
+
+
+def secret_match(rel: str, patterns: tuple[str, ...]) -> str | None:
+    """The pattern that file ``rel`` (``/``-separated) matches by its name, or ``None``."""
+    name = rel.rstrip("/").rsplit("/", 1)[-1].lower()
+    for pat in patterns:
+        if fnmatch.fnmatchcase(name, pat.lower()):
+            return pat
+    return None
+
+
+def secret_pathspecs(patterns: tuple[str, ...]) -> list[str]:
+    """Pathspecs matching the patterns' files in every folder (for ``git ls-files``)."""
+    return [f":(glob,icase)**/{p}" for p in patterns if "/" not in p]
+
+
+# -- Hydra's output folders ------------------------------------------------------------------------
+def holds_hydra_outputs(folder: str, depth: int = 4) -> bool:
+    """Whether ``folder`` has a ``.hydra/`` folder at most ``depth`` levels down (first found wins)."""
+    if depth < 0:
+        return False
+    try:
+        with os.scandir(folder) as it:
+            subs = [e.path for e in it if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return False
+    if any(os.path.basename(s) == ".hydra" for s in subs):
+        return True
+    return any(holds_hydra_outputs(s, depth - 1) for s in sorted(subs, reverse=True)[:8])
+
+
+def _rel_inside(path: str, repo: str) -> str | None:
+    """``path`` relative to ``repo`` (``/``-separated) when strictly inside it, else ``None``."""
+    try:
+        rel = os.path.relpath(os.path.realpath(path), os.path.realpath(repo))
+    except ValueError:
+        return None
+    if rel in (".", "") or rel == ".." or rel.startswith(".." + os.sep) or rel.split(os.sep)[0] == ".git":
+        return None
+    return rel.replace(os.sep, "/")
+
+
+def output_dirs(repo: str, cwd: str, given: Any = ()) -> list[str]:
+    """The folders (relative to ``repo``, ``/``-separated, sorted) a snapshot leaves out as Hydra's outputs.
+
+    ``given``: folders the caller knows Hydra writes for this app (absolute or relative to ``cwd``:
+    the run and sweep dirs, the fixed part of their patterns); they are left out as given. The default
+    ``outputs/`` and ``multirun/`` (beside ``cwd`` and at the repository's top) only when they hold a
+    ``.hydra/`` folder. Never the repository itself, nor a folder holding ``cwd``.
+    """
+    found: set[str] = set()
+    cands = [(os.path.join(cwd, g), False) for g in (given or ()) if g]
+    cands += [(os.path.join(base, d), True) for base in {cwd, repo} for d in HYDRA_DEFAULT_DIRS]
+    real_cwd = os.path.realpath(cwd)
+    for path, check in cands:
+        rel = _rel_inside(path, repo)
+        if rel is None or not os.path.isdir(path) or (check and not holds_hydra_outputs(path)):
+            continue
+        real = os.path.realpath(path)
+        if real_cwd == real or real_cwd.startswith(real + os.sep):
+            continue  # the code is in there: never leave it out
+        found.add(rel)
+    # a folder inside another one left out is already covered
+    return sorted(r for r in found if not any(r.startswith(o + "/") for o in found if o != r))
+
+
+# -- who owns a snapshot ---------------------------------------------------------------------------
+def trailers(store_id: str, owner: str | None) -> str:
+    """The commit-message trailers naming the snapshot's store (and the store folder using it)."""
+    lines = [f"{STORE_TRAILER}: {store_id}"]
+    if owner:
+        lines.append(f"{OWNER_TRAILER}: {owner}")
+    return "\n".join(lines)
+
+
+def parse_trailers(message: str) -> dict[str, str]:
+    """``{"Lumo-Store": id, "Lumo-Owner": folder}`` of a snapshot's commit message (last paragraph only)."""
+    last = message.strip().rsplit("\n\n", 1)[-1]
+    return dict(_TRAILER_RE.findall(last))
+
+
+def common_dir(gitdir: str) -> str:
+    """The repository's common git dir (a linked worktree's ``commondir``), where refs live."""
+    try:
+        with open(os.path.join(gitdir, "commondir"), encoding="utf-8") as f:
+            rel = f.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return gitdir
+    return os.path.normpath(os.path.join(gitdir, rel)) if rel else gitdir
+
+
+def state_file(gitdir: str, store_id: str) -> str:
+    """``<common dir>/lumo/stores/<store id>.json``: the store's state in that repository."""
+    return os.path.join(common_dir(gitdir), "lumo", "stores", f"{store_id}.json")
+
+
+def read_state(gitdir: str, store_id: str) -> dict[str, Any] | None:
+    """The store's state file in the repository of ``gitdir`` (``None``: this store never wrote there)."""
+    try:
+        with open(state_file(gitdir, store_id), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_state(gitdir: str, store_id: str, root: str, last: dict[str, Any]) -> None:
+    """Record the store's last snapshot in the repository (temp file, rename; last writer wins)."""
+    path = state_file(gitdir, store_id)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"store_id": store_id, "root": root, "last": last, "time": time.time()}, f)
+        os.replace(tmp, path)
+    except BaseException:
+        unlink(tmp)
+        raise
+
+
+# -- git output parsing and the private index files of gitsnap ------------------------------------
+def changed_paths(out: bytes) -> list[bytes]:
+    """Paths whose working-tree state differs from the private index, from ``status --porcelain=v2 -z``."""
+    paths = []
+    for rec in out.split(b"\0"):
+        if rec.startswith(b"1 "):
+            f = rec.split(b" ", 8)
+            if len(f) == 9 and f[1][1:2] != b".":
+                paths.append(f[8])
+        elif rec.startswith(b"u "):
+            f = rec.split(b" ", 10)
+            if len(f) == 11:
+                paths.append(f[10])
+        elif rec.startswith(b"? "):
+            paths.append(rec[2:])
+    return paths
+
+
+def identity_env(cfg_out: bytes) -> dict[str, str]:
+    """A fallback author/committer (env vars) for what the user's git config lacks."""
+    have = {k.split(b"\n", 1)[0].decode("utf-8", "replace") for k in cfg_out.split(b"\0") if k}
+    fallback = {"name": "lumo-hydra", "email": "lumo-hydra@localhost"}
+    keys = [(f"GIT_{who}_{what.upper()}", value) for what, value in fallback.items() if f"user.{what}" not in have
+            for who in ("AUTHOR", "COMMITTER")]
+    return {k: v for k, v in keys if not os.environ.get(k)}
+
+
+def guess_repo(path: str) -> tuple[str, str] | None:
+    """(toplevel, git dir) found the way git does in the plain case (a ``.git`` folder or file up the
+    tree), so that the scan can start while ``rev-parse`` confirms it; None when unsure."""
+    if any(k in os.environ for k in ("GIT_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES",
+                                       "GIT_DISCOVERY_ACROSS_FILESYSTEM", "GIT_COMMON_DIR")):
+        return None
+    d = os.path.realpath(path)
+    while True:
+        dot = os.path.join(d, ".git")
+        if os.path.isdir(dot):
+            return d, dot
+        if os.path.isfile(dot):
+            try:
+                with open(dot, encoding="utf-8") as f:
+                    line = f.read().strip()
+            except (OSError, UnicodeDecodeError):
+                return None
+            if not line.startswith("gitdir:"):
+                return None
+            g = line[len("gitdir:"):].strip()
+            return d, os.path.normpath(os.path.join(d, g))
+        parent = os.path.dirname(d)
+        if parent == d:
+            return None
+        d = parent
+
+
+def unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def remove_stale(lumo_dir: str, age: float = 3600.0) -> None:
+    """Private index files left by killed snapshots (older than ``age`` seconds) are removed."""
+    now = time.time()
+    try:
+        with os.scandir(lumo_dir) as it:
+            for e in it:
+                # the creation time is in the name: copy2 gives the file the warm index's mtime
+                parts = e.name.split(".")
+                if (len(parts) >= 4 and parts[0] == "index" and parts[-1] == "tmp" and parts[1].isdigit()
+                        and now - int(parts[1]) > age):
+                    unlink(e.path)
+    except OSError:
+        pass
+
+
+def prepare_index(gitdir: str, user_index: str) -> tuple[str, str | None]:
+    """A private index file seeded from the warm index (or the user's index); returns (tmp, warm)."""
+    lumo_dir = os.path.join(gitdir, "lumo")
+    warm: str | None = os.path.join(lumo_dir, "index")
+    try:
+        os.makedirs(lumo_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f"index.{int(time.time())}.", suffix=".tmp", dir=lumo_dir)
+        os.close(fd)
+        remove_stale(lumo_dir)
+    except OSError:  # read-only git dir: no warm index, use a temp folder
+        warm = None
+        fd, tmp = tempfile.mkstemp(prefix="lumo-index.", suffix=".tmp")
+        os.close(fd)
+    # copy2 keeps the mtime: git's racy-entry detection compares entry times with the index file's time.
+    for src in ([warm] if warm else []) + [user_index]:
+        try:
+            shutil.copy2(src, tmp)
+            return tmp, warm
+        except OSError:
+            continue
+    os.unlink(tmp)  # no index at all yet (fresh repository): git creates it
+    return tmp, warm
