@@ -217,7 +217,8 @@ def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any]) -> tuple[str,
     """The private index (temp, warm) of a snapshot and its running scan."""
     user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(gitdir, "index")
     tmp, warm = _prepare_index(gitdir, user_index)
-    dirs = plan.output_dirs(repo, opts["cwd"], opts["skip_dirs"])
+    memory = os.path.join(plan.common_dir(gitdir), "lumo", "hydra-dirs.json")
+    dirs = plan.output_dirs(repo, opts["cwd"], opts["skip_dirs"], memory)
     pending = _start_scan(git, repo, tmp, dirs, opts["secrets"], user_index)
     opts["dirs"] = dirs
     return tmp, warm, pending

@@ -95,16 +95,22 @@ def _rel_inside(path: str, repo: str) -> str | None:
     return rel.replace(os.sep, "/")
 
 
-def output_dirs(repo: str, cwd: str, given: Any = ()) -> list[str]:
+def output_dirs(repo: str, cwd: str, given: Any = (), memory: str | None = None) -> list[str]:
     """The folders (relative to ``repo``, ``/``-separated, sorted) a snapshot leaves out as Hydra's outputs.
 
     ``given``: folders the caller knows Hydra writes for this app (absolute or relative to ``cwd``:
-    the run and sweep dirs, the fixed part of their patterns); they are left out as given. The default
-    ``outputs/`` and ``multirun/`` (beside ``cwd`` and at the repository's top) only when they hold a
-    ``.hydra/`` folder. Never the repository itself, nor a folder holding ``cwd``.
+    the run and sweep dirs, the fixed part of their patterns); they are left out as given, and
+    remembered in the file ``memory`` (``<git dir>/lumo/hydra-dirs.json``), so that later snapshots
+    (with other dirs, or outside Hydra) leave them out too while they hold a ``.hydra/`` folder. The
+    default ``outputs/`` and ``multirun/`` (beside ``cwd`` and at the repository's top) likewise, when
+    they hold a ``.hydra/`` folder. Never the repository itself, nor a folder holding ``cwd``.
     """
     found: set[str] = set()
-    cands = [(os.path.join(cwd, g), False) for g in (given or ()) if g]
+    new = {r for r in (_rel_inside(os.path.join(cwd, g), repo) for g in (given or ()) if g) if r}
+    known = _read_memory(memory)
+    if memory and not new <= known:
+        _write_memory(memory, known | new)
+    cands = [(os.path.join(repo, r), r not in new) for r in new | known]
     cands += [(os.path.join(base, d), True) for base in {cwd, repo} for d in HYDRA_DEFAULT_DIRS]
     real_cwd = os.path.realpath(cwd)
     for path, check in cands:
@@ -117,6 +123,28 @@ def output_dirs(repo: str, cwd: str, given: Any = ()) -> list[str]:
         found.add(rel)
     # a folder inside another one left out is already covered
     return sorted(r for r in found if not any(r.startswith(o + "/") for o in found if o != r))
+
+
+def _read_memory(path: str | None) -> set[str]:
+    if not path:
+        return set()
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError, RecursionError):
+        return set()
+    return {str(x) for x in data if isinstance(x, str) and x and ".." not in x.split("/")} if isinstance(data, list) else set()
+
+
+def _write_memory(path: str, dirs: set[str]) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".hydra-dirs.", suffix=".tmp", dir=os.path.dirname(path))
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(sorted(dirs)[-200:], f)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only git dir: nothing remembered
 
 
 # -- who owns a snapshot ---------------------------------------------------------------------------
