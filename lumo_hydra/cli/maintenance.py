@@ -215,7 +215,7 @@ def _owned_stale(repos: Iterable[str], store_id: str, layout: StoreLayout,
     now = time.time()
     stale: list[tuple[str, str, str]] = []
     for repo, state, refs in listed.values():
-        last = state.get("last") if isinstance(state.get("last"), dict) else {}
+        last: dict[str, Any] = state["last"] if isinstance(state.get("last"), dict) else {}
         for r in refs:
             owner = r.get("owner")
             if (r["ref"] in keep.refs or r["sha"] in keep.commits or r["ref"] == last.get("ref")

@@ -135,7 +135,7 @@ def _store_ref(ref_prefix: str, name: str | None, store: Any, owner: str | None)
     return _check_ref(ref_prefix, base), sinfo
 
 
-def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_REF_PREFIX,  # long: one flow
+def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_REF_PREFIX,
              name: str | None = None, max_file_size: int = 5 * 1024 * 1024,
              message: str | None = None, store: str | os.PathLike[str] | None = None,
              owner: str | None = None, skip_dirs: Any = (), secret_files: Any = None) -> dict[str, Any]:
@@ -286,7 +286,7 @@ def _left_out(pending: dict[str, Any], opts: dict[str, Any],
     return drop, reset, skipped
 
 
-def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,  # long: the snapshot's steps
+def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
            message: str | None, pending: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]], str]:
     repo = info["repo"]
     env = _env(tmp)
@@ -333,28 +333,35 @@ def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,  #
     reused = _reuse(info, sinfo, tree, pending)
     if reused is not None:
         return reused[0], tree, skipped, reused[1]
+    return _commit(git, info, sinfo, tree, ref, message, pending, ident), tree, skipped, ref
+
+
+def _commit(git: str, info: dict[str, Any], sinfo: dict[str, Any], tree: str, ref: str, message: str | None,
+            pending: dict[str, Any], ident: dict[str, str]) -> str:
+    """The snapshot commit of ``tree`` (message with the store's trailers), its new ref, the store's state."""
+    repo = info["repo"]
     msg = message or f"lumo-hydra snapshot {ref}"
     if sinfo.get("store_id"):
         msg += "\n\n" + plan.trailers(sinfo["store_id"], sinfo.get("owner"))
     args = ["commit-tree", "--no-gpg-sign", tree, "-m", msg]
     if info["base"]:
         args[3:3] = ["-p", info["base"]]
-    commit = _run(git, args, repo, _env(tmp, ident)).stdout.decode().strip()
+    commit = _run(git, args, repo, _env(None, ident)).stdout.decode().strip()
     line = b"create " + ref.encode() + b"\0" + commit.encode() + b"\0"
     if pending["ref"].returncode is None and pending["ref"].stdin is not None and not pending["ref"].stdin.closed:
         _wait(pending["ref"], _REF, stdin=line)
     else:  # its input went to a failed reuse check
-        _run(git, _REF, repo, env, stdin=line)
+        _run(git, _REF, repo, stdin=line)
     if sinfo.get("store_id"):
         plan.write_state(info["gitdir"], sinfo["store_id"], sinfo["root"],
                          {"tree": tree, "base": info["base"], "commit": commit, "ref": ref})
-    return commit, tree, skipped, ref
+    return commit
 
 
 def _reuse(info: dict[str, Any], sinfo: dict[str, Any], tree: str, pending: dict[str, Any]) -> tuple[str, str] | None:
     """(commit, ref) of this store's previous snapshot of the repository when its tree and base are the
     same and its ref still points at it (checked by the waiting ``update-ref``), else ``None``."""
-    sid = sinfo.get("store_id")
+    sid = str(sinfo.get("store_id") or "")
     state = plan.read_state(info["gitdir"], sid) if sid else None
     last = state.get("last") if state else None
     if not isinstance(last, dict) or last.get("tree") != tree or last.get("base") != info["base"]:
