@@ -109,7 +109,7 @@ def parse_many(datas: list[bytes]) -> list[dict[str, Any] | ValueError]:
         out = json.loads(b"[" + b",".join(datas) + b"]")
         if isinstance(out, list) and len(out) == len(datas) and all(type(x) is dict for x in out):
             return out
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: one record nested thousands deep
         pass
     return [parse_record(d) for d in datas]
 
@@ -120,6 +120,8 @@ def parse_record(data: bytes) -> dict[str, Any] | ValueError:
         x = json.loads(data)
     except ValueError as e:
         return e
+    except RecursionError:
+        return ValueError("nested too deeply to be a record")
     return x if type(x) is dict else ValueError(f"expected a JSON object, got {type(x).__name__}")
 
 
@@ -199,7 +201,10 @@ def read_history(info_dir: str | os.PathLike[str], metric: str | None = None, *,
     try:
         with open(path, "rb") as f:
             data = f.read()
-    except OSError:
+    except FileNotFoundError:
+        return []
+    except OSError as e:  # a directory, no permission: damaged, said once
+        warn_bad(path, "cannot read history", e, stacklevel=stacklevel + 1)
         return []
     lines = data.split(b"\n")
     lines.pop()  # empty, or a line still being written
@@ -211,7 +216,7 @@ def read_history(info_dir: str | os.PathLike[str], metric: str | None = None, *,
         try:
             d = json.loads(line)
             k = d["k"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             bad += 1
             continue
         if metric is None or k == metric:

@@ -6,6 +6,7 @@ Built from the index table (``lumo_hydra.watcher.index``): one list per record k
 from __future__ import annotations
 
 import marshal
+import zlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -13,9 +14,29 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["build_frame", "frame_to_bytes", "frame_from_bytes", "split_frame_file", "to_local_time", "local_tz"]
+__all__ = ["build_frame", "frame_to_bytes", "frame_from_bytes", "split_frame_file", "to_local_time", "local_tz",
+           "sealed", "unsealed"]
 
-FRAME_MAGIC = b"LUMOFRM1"
+FRAME_MAGIC = b"LUMOFRM2"
+
+
+def sealed(payload: bytes, magic: bytes) -> bytes:
+    """``magic``, the CRC-32 and the length of ``payload``, then ``payload``: a cache file whose damage
+    (a garbled byte, a short write) is detected when it is read back, never returned as a value."""
+    return magic + zlib.crc32(payload).to_bytes(4, "little") + len(payload).to_bytes(8, "little") + payload
+
+
+def unsealed(data: bytes, magic: bytes) -> memoryview:
+    """The payload of a :func:`sealed` file; ``ValueError`` if it is not one or is damaged."""
+    m = len(magic)
+    if data[:m] != magic:
+        raise ValueError("not a cache file of this version")
+    crc = int.from_bytes(data[m:m + 4], "little")
+    n = int.from_bytes(data[m + 4:m + 12], "little")
+    payload = memoryview(data)[m + 12:]
+    if len(payload) != n or zlib.crc32(payload) != crc:
+        raise ValueError("damaged cache file (checksum)")
+    return payload
 
 # columns whose missing or empty values are ``{}``
 _DICT_COLS = frozenset({"params", "metrics", "metrics_last", "git", "progress", "execute", "lock", "hooks"})
@@ -178,7 +199,7 @@ def frame_to_bytes(header: dict[str, Any], df: pd.DataFrame) -> bytes:
     hb = marshal.dumps(header)
     lists = marshal.dumps([df[k].tolist() for k in obj])
     typed = pickle.dumps(df.drop(columns=obj), protocol=pickle.HIGHEST_PROTOCOL)
-    return FRAME_MAGIC + len(hb).to_bytes(8, "little") + hb + len(lists).to_bytes(8, "little") + lists + typed
+    return sealed(len(hb).to_bytes(8, "little") + hb + len(lists).to_bytes(8, "little") + lists + typed, FRAME_MAGIC)
 
 
 def split_frame_file(data: bytes) -> tuple[Any, memoryview] | None:
@@ -186,8 +207,9 @@ def split_frame_file(data: bytes) -> tuple[Any, memoryview] | None:
     not one. Raises ``ValueError``/``EOFError``/``TypeError`` for a damaged header."""
     if data[:8] != FRAME_MAGIC:
         return None
-    n = int.from_bytes(data[8:16], "little")
-    return marshal.loads(data[16:16 + n]), memoryview(data)[16 + n:]
+    body = unsealed(data, FRAME_MAGIC)
+    n = int.from_bytes(body[:8], "little")
+    return marshal.loads(body[8:8 + n]), memoryview(body)[8 + n:]
 
 
 def frame_from_bytes(header: dict[str, Any], data: memoryview) -> pd.DataFrame:

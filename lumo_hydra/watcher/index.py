@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from lumo_hydra.store import status as _status
 from lumo_hydra.store.layout import METRICS_JSON, RUN_JSON, WATCHER_CACHE, StoreLayout, cache_dir
-from lumo_hydra.watcher.frame import frame_from_bytes, frame_to_bytes, local_tz, split_frame_file
+from lumo_hydra.watcher.frame import frame_from_bytes, frame_to_bytes, local_tz, sealed, split_frame_file, unsealed
 from lumo_hydra.watcher.query import name_matches
 from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, iter_runs, judge, read_rows
 
@@ -33,8 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["RunIndex", "INDEX_VERSION", "FRAME_VERSION"]
 
-INDEX_VERSION = 2
-FRAME_VERSION = 1
+INDEX_VERSION = 3
+FRAME_VERSION = 2
+_INDEX_MAGIC = b"LUMOIDX3"
 _RUN = "/" + RUN_JSON
 _METRICS = "/" + METRICS_JSON
 # a cache that cannot be written warns at the caller of ``Watcher.load`` (save_frame <- Watcher.load;
@@ -105,7 +106,7 @@ class RunIndex:
             return None
         try:
             with open(self.index_path, "rb") as f:
-                blob = marshal.loads(f.read())
+                blob = marshal.loads(unsealed(f.read(), _INDEX_MAGIC))
             if isinstance(blob, dict) and blob.get("version") == INDEX_VERSION and blob.get("root") == self.root:
                 t = blob["table"]
                 n = len(t["keys"])
@@ -125,7 +126,8 @@ class RunIndex:
         path = self.index_path
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            atomic_write_bytes(path, marshal.dumps({"version": INDEX_VERSION, "root": self.root, "table": table}))
+            atomic_write_bytes(path, sealed(marshal.dumps({"version": INDEX_VERSION, "root": self.root, "table": table}),
+                                           _INDEX_MAGIC))
         except (OSError, ValueError) as e:  # a read-only cache must not break loading
             warnings.warn(f"lumo-hydra: could not write the watcher index {path}: {e}", stacklevel=_WARN_TABLE)
 

@@ -17,7 +17,7 @@ from lumo_hydra.store.reader import RunFiles, parse_many, read_heartbeat, read_r
 from lumo_hydra.store.times import parse_time
 from lumo_hydra.watcher.query import name_matches
 
-__all__ = ["RunRef", "iter_runs", "read_rows", "make_row", "judge", "judge_all", "JUDGE_KEYS"]
+__all__ = ["RunRef", "iter_runs", "read_rows", "make_row", "repair_row", "judge", "judge_all", "JUDGE_KEYS"]
 
 # the record keys judging a run without an end record needs
 JUDGE_KEYS = ("status", "progress", "pinfo", "_start", "_end")
@@ -117,6 +117,31 @@ def make_row(rec: dict[str, Any], summary: Any, exp_name: str, test_name: str) -
     return rec
 
 
+# Unix times pandas can hold as nanosecond timestamps (years 1678-2261)
+_TIME_RANGE = 9.2e9
+
+
+def repair_row(row: dict[str, Any], exp_name: str, test_name: str) -> list[str]:
+    """Replace the values of ``row`` (from :func:`make_row`) that would break a load for every run (a
+    name that is not text, a time pandas cannot hold, a status that is not text) by what the folder
+    says or by ``None``; returns the keys replaced (empty for a sound record)."""
+    bad: list[str] = []
+    for k, folder in (("exp_name", exp_name), ("test_name", test_name)):
+        if type(row[k]) is not str:
+            row[k] = folder
+            bad.append(k)
+    for k, key in (("_start", "progress.start"), ("_end", "progress.end")):
+        t = row[k]
+        if t is not None and not (-_TIME_RANGE < t < _TIME_RANGE):  # also NaN
+            row[k] = None
+            bad.append(key)
+    st = row.get("status")
+    if st is not None and type(st) is not str:
+        row["status"] = None
+        bad.append("status")
+    return bad
+
+
 def read_rows(
     todo: list[RunRef], progress: Callable[[int, int], None] | None, workers: int | None
 ) -> tuple[list[tuple[RunRef, dict[str, Any], Any]], int]:
@@ -147,6 +172,10 @@ def read_rows(
             warn_bad(f"{ref[2]}/{METRICS_JSON}", "ignored corrupt or truncated metrics", err, stacklevel=_WARN_LEVEL)
             summary, msig = None, (-1, -1, -1)  # never matches: read again next time
         row = make_row(rec, summary, ref[0], ref[1])
+        bad = repair_row(row, ref[0], ref[1])
+        if bad:
+            warn_bad(f"{ref[2]}/{RUN_JSON}", "ignored bad values (" + ", ".join(bad) + ") of record", "kept the run",
+                     stacklevel=_WARN_LEVEL)
         racy = max(rsig[1], msig[1] if msig else 0) > racy_after  # type: ignore[index]
         out.append((ref, row, None if racy else (rsig, msig)))
     for f, ref in zip(files, todo):
@@ -211,6 +240,11 @@ def judge(rec: Mapping[str, Any], info_dir: str, now: float, stale_after: float,
     """Status and duration (NaN if unknown) of a run whose record has no end status, judged at ``now``."""
     hb = read_heartbeat(info_dir)
     st = _status.judge_status(rec, hb, now=now, stale_after=stale_after, host=host)
+    if st == _status.CRASHED:  # the run may have ended since its record was read: read it again first
+        fresh = _read_again(info_dir)
+        if fresh is not None:
+            rec, hb = fresh, read_heartbeat(info_dir)
+            st = _status.judge_status(rec, hb, now=time.time(), stale_after=stale_after, host=host)
     start, end = rec.get("_start"), rec.get("_end")
     if start is None:
         return st, float("nan")
@@ -220,6 +254,26 @@ def judge(rec: Mapping[str, Any], info_dir: str, now: float, stale_after: float,
         return st, now - start
     seen = _status.last_sign_of_life(rec, hb)
     return st, (seen - start) if seen is not None else float("nan")
+
+
+def _read_again(info_dir: str) -> dict[str, Any] | None:
+    """The run's ``run.json`` read now, with the keys :func:`judge` needs, or ``None`` (silently: the
+    load that read it first has already warned about a damaged file)."""
+    try:
+        with open(f"{info_dir}/{RUN_JSON}", "rb") as f:
+            rec = parse_many([f.read()])[0]
+    except OSError:
+        return None
+    if isinstance(rec, Exception):
+        return None
+    prog = rec.get("progress")
+    start = _time_of(prog.get("start")) if type(prog) is dict else None
+    end = _time_of(prog.get("end")) if type(prog) is dict else None
+    rec["_start"] = start if start is not None and -_TIME_RANGE < start < _TIME_RANGE else None
+    rec["_end"] = end if end is not None and -_TIME_RANGE < end < _TIME_RANGE else None
+    if type(rec.get("status")) is not str:
+        rec["status"] = None
+    return rec
 
 
 def judge_all(table: dict[str, Any], stale_after: float) -> tuple[list[Any], Any]:

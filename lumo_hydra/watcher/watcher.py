@@ -240,6 +240,9 @@ class Watcher:
             d = os.path.abspath(run)
             return RunRef(os.path.basename(os.path.dirname(d)), os.path.basename(d), d)
         exp_part, _, name = run.rpartition("/")
+        ref = self._exact(exp_part, name)
+        if ref is not None:
+            return ref
         refs = list(self.iter_runs(exp_part or None))
         exact = [r for r in refs if r[1] == name]
         if len(exact) == 1:
@@ -264,15 +267,39 @@ class Watcher:
         hint = f"; did you mean {', '.join(close)}?" if close else ("" if names else " (the store has no runs)")
         raise RunNotFoundError(f"no run {run!r} in {self.root}{hint}")
 
+    def _exact(self, exp_part: str, name: str) -> RunRef | None:
+        """The one run folder named exactly ``name`` (in experiment ``exp_part`` if given), found with one
+        ``stat`` per experiment (the folders are the id index: no listing of the runs); ``None`` if
+        there is none, several, or ``exp_part`` is a pattern (then ``resolve`` scans)."""
+        if not name or name[0] == "." or "/" in name or any(c in exp_part for c in "*?["):
+            return None
+        exps_dir = self._index.experiments_dir
+        if exp_part:
+            exps = [exp_part]
+        else:
+            try:
+                exps = [e.name for e in os.scandir(exps_dir) if e.name[0] != "." and e.is_dir(follow_symlinks=False)]
+            except OSError:
+                return None
+        found = [e for e in exps if os.path.isdir(os.path.join(exps_dir, e, name))]
+        if len(found) != 1:
+            return None
+        return RunRef(found[0], name, os.path.join(exps_dir, found[0], name))
+
     def record(self, run: str) -> dict[str, Any]:
         """The ``run.json`` of ``run`` (any form ``resolve`` accepts), with ``status`` judged now.
 
         Raises ``StoreError`` (a ``LumoValueError``) naming the file if it is missing or damaged."""
         ref = self.resolve(run)
         rec = read_record(ref[2])
-        rec["recorded_status"] = rec.get("status")
         hb = read_heartbeat(ref[2]) if rec.get("status") not in _status.END_STATUSES else None
-        rec["status"] = _status.judge_status(rec, hb, now=time.time(), stale_after=self.stale_after)
+        judged = _status.judge_status(rec, hb, now=time.time(), stale_after=self.stale_after)
+        if judged == _status.CRASHED:  # it may have ended since it was read: read it again first
+            rec = read_record(ref[2])
+            hb = read_heartbeat(ref[2]) if rec.get("status") not in _status.END_STATUSES else None
+            judged = _status.judge_status(rec, hb, now=time.time(), stale_after=self.stale_after)
+        rec["recorded_status"] = rec.get("status")
+        rec["status"] = judged
         rec.setdefault("exp_name", ref[0])
         rec.setdefault("test_name", ref[1])
         rec["metrics"] = read_metrics(ref[2], stacklevel=3)
