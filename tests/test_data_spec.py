@@ -321,3 +321,74 @@ def test_data_modules_reach_hydra_only_through_the_hydra_edge():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not [n for n in names if n == "hydra" or n.startswith("hydra.")], f"{path.name} imports hydra"
+
+
+# -- issue 11.15: what a reference may reach ---------------------------------------------------------
+EXPLOIT_SPEC = """
+_target_: lumo_hydra.data.spec.build
+_recursive_: false
+nodes:
+  p: {_target_: pathlib.Path, _args_: ["%s"]}
+inputs:
+  x: ["import os; os.system('touch %s')"]
+outputs:
+  x: {input: x, transform: "@p.write_text"}
+"""
+
+
+def test_spec_reference_to_bound_method_write_text_is_refused_and_writes_nothing(tmp_path):
+    # the exploit: a Path node and `transform: "@p.write_text"` wrote a .pth file into site-packages
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    pth, ran = site / "evil.pth", tmp_path / "ran"
+    cfg = OmegaConf.create(EXPLOIT_SPEC % (pth, ran))
+    msg = r"'@p\.write_text' at outputs\.x\.transform reaches a callable \(method Path\.write_text\).*`_target_`"
+    with pytest.raises(ValueError, match=msg) as info:
+        build_from_spec(cfg)[0]  # (were it built, reading the item would call the transform)
+    assert isinstance(info.value, DatasetSpecError)
+    with pytest.raises(Exception, match=msg) as info:  # through Hydra's instantiate: the same error, as its cause
+        instantiate(cfg)[0]
+    assert isinstance(info.value.__cause__, DatasetSpecError)
+    assert list(site.iterdir()) == [] and not ran.exists()
+
+
+def test_spec_reference_reaching_a_blocked_function_is_refused_with_hydras_reason(tmp_path):
+    nodes = {"o": {"_target_": "hydra.utils.get_object", "path": "os"}}
+    with pytest.raises(DatasetSpecError, match=r"'@o\.system'.*'posix\.system', which Hydra refuses.*blocklisted"):
+        build(nodes=nodes, inputs={"x": [f"touch {tmp_path}/ran"]}, outputs={"x": {"input": "x", "transform": "@o.system"}})
+    nodes = {"o": {"_target_": "hydra.utils.get_object", "path": "shutil"}}
+    with pytest.raises(DatasetSpecError, match=r"'shutil\.rmtree', which Hydra refuses"):
+        build(nodes=nodes, inputs={"x": [str(tmp_path)]}, outputs={"x": {"input": "x", "transform": "@o.rmtree"}})
+    assert tmp_path.is_dir() and not (tmp_path / "ran").exists()
+
+
+def test_spec_reference_to_private_or_dunder_attributes_is_refused():
+    nodes = {"p": {"_target_": "pathlib.Path", "_args_": ["/tmp"]}}
+    for ref in ("@p.__class__", "@p._raw_paths"):
+        with pytest.raises(DatasetSpecError, match=r"attributes starting with '_' cannot be referenced"):
+            build(nodes=nodes, inputs={"x": [1]}, outputs={"x": {"input": "x", "transform": ref}})
+
+
+def test_spec_reference_to_a_lambda_or_local_function_inside_a_node_is_refused():
+    spec = {"nodes": {"d": {"_target_": "builtins.dict"}}, "inputs": {"x": [1]},
+            "outputs": {"x": {"input": "x", "transform": "@d.f"}}}
+    from lumo_hydra.data.spec_engine import _SpecBuilder
+
+    sb = _SpecBuilder(spec)
+    sb.built["d"] = {"f": lambda v: v}  # what a target could return: a lambda is no `_target_`
+    with pytest.raises(DatasetSpecError, match=r"'@d\.f'.*not a `_target_` Hydra would accept"):
+        sb.run(DatasetBuilder)
+
+
+def test_spec_references_to_data_partials_instances_and_classes_still_work():
+    nodes = {
+        "src": {"_target_": f"{HERE}.Loader", "n": 3},
+        "chain": {"_target_": f"{HERE}.Chain", "steps": [{"_target_": f"{HERE}.Scale", "factor": 3}]},
+        "d": {"_target_": "builtins.dict", "f": {"_target_": "operator.add", "_partial_": True, "_args_": [10]},
+              "cls": {"_target_": "hydra.utils.get_class", "path": "builtins.str"}},
+    }
+    ds = build(nodes=nodes, inputs={"x": "@src.data.x", "y": "@src.data.y"},
+               outputs={"a": {"input": "x", "transform": "@chain.steps.0"},   # a callable instance (Scale)
+                        "b": {"input": "x", "transform": "@d.f"},             # a partial of operator.add
+                        "c": {"input": "y", "transform": "@d.cls"}})          # a class
+    assert ds[2] == {"a": 6, "b": 12, "c": "4"}

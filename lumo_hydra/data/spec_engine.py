@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import types
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -198,9 +199,12 @@ class _SpecBuilder:
             raise DatasetSpecError(f"invalid reference {text!r} at {path}")
         obj = self.node(m.group(1))
         seen = "@" + m.group(1)
-        for key in filter(None, m.group(2).split(".")):
+        keys = [k for k in m.group(2).split(".") if k]
+        for key in keys:
             obj = _select(obj, key, seen, path)
             seen += "." + key
+        if keys and callable(obj):  # a node was built through Hydra; what a reference reaches inside it was not
+            _check_reached_callable(obj, text, path)
         return obj
 
     def substitute(self, value: Any, path: str) -> Any:
@@ -355,6 +359,50 @@ class _SpecBuilder:
             raise type(e)(f"{path}: {e}") from e
 
 
+def _dotted_name(obj: Any) -> str | None:
+    """``module.qualname`` of a class or function, None for anything a ``_target_`` string cannot name."""
+    if getattr(obj, "__self__", None) is not None and not isinstance(obj.__self__, (type, types.ModuleType)):
+        return None  # a bound method of an object (`@p.write_text`), or a builtin's instance method
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
+        return None  # lambdas, local functions, objects without a name
+    return f"{module}.{qualname}"
+
+
+def _check_reached_callable(obj: Any, text: str, path: str) -> None:
+    """A callable a reference reaches through ``.key`` segments must be one Hydra accepts as ``_target_``:
+    a class or function named by its dotted path (which leads back to this very object) that Hydra's
+    target policy allows, a ``functools.partial`` of such, or an instance of such a class. Anything else
+    (a bound method such as ``@path.write_text``, a lambda, a local function) is refused."""
+    if isinstance(obj, functools.partial):
+        _check_reached_callable(obj.func, text, path)
+        return
+    is_fn = isinstance(obj, type) or hasattr(obj, "__code__") or type(obj).__name__ in (
+        "builtin_function_or_method", "method", "method-wrapper", "wrapper_descriptor", "method_descriptor")
+    target = obj if is_fn else type(obj)  # calling an instance runs its class's own __call__
+    name = _dotted_name(target)
+    what = f"{type(obj).__name__} {getattr(obj, '__qualname__', '') or type(obj).__qualname__}".strip()
+    allowed = ("allowed: a node, a data item or attribute of a node's value, or a class or function "
+               "Hydra accepts as a `_target_` (make other callables a node with `_target_`)")
+    if name is None:
+        raise DatasetSpecError(f"reference {text!r} at {path} reaches a callable ({what}) that is not a "
+                               f"`_target_` Hydra would accept; {allowed}")
+    try:
+        located = _target_callable(name)
+    except Exception as e:  # Hydra's InstantiationException: blocked, or not locatable
+        first = " ".join(str(e).split("full_key:")[0].split()) or type(e).__name__
+        raise DatasetSpecError(f"reference {text!r} at {path} reaches {name!r}, which Hydra refuses as a "
+                               f"`_target_`: {first}; {allowed}") from None
+    found = getattr(located, "func", located)
+    try:
+        same = found is target or found == target
+    except Exception:
+        same = False
+    if not same:
+        raise DatasetSpecError(f"reference {text!r} at {path} reaches a callable ({what}) that its name "
+                               f"{name!r} does not lead back to; {allowed}")
+
+
 def _select(obj: Any, key: str, seen: str, path: str) -> Any:
     """``obj[key]`` for dict-like nodes (and ``obj[int]`` for sequences), else ``getattr(obj, key)``."""
     if isinstance(obj, Mapping) or (hasattr(obj, "keys") and hasattr(obj, "__getitem__")):
@@ -368,6 +416,9 @@ def _select(obj: Any, key: str, seen: str, path: str) -> Any:
             return obj[int(key)]
         except IndexError:
             raise DatasetSpecError(f"{seen} has {len(obj)} items, no item {key} (reference at {path})") from None
+    if key.startswith("_"):  # __globals__, __class__, _private: never data of a node (Hydra guards them too)
+        raise DatasetSpecError(f"reference at {path}: {seen} ({type(obj).__name__}) has no key {key!r}, and "
+                               f"attributes starting with '_' cannot be referenced; allowed: public attributes")
     try:
         return getattr(obj, key)
     except AttributeError:
