@@ -321,3 +321,33 @@ def test_12_4_runs_of_an_unchanged_tree_share_one_snapshot_and_gc_keeps_it(git_r
     again = records(store)[-1]["git"]
     assert again["reused"] is False and again["ref"] != new["ref"] and again["commit"] != new["commit"]
     assert git(git_repo, "rev-parse", again["ref"]).strip() == again["commit"]
+
+
+def test_11_4_checkout_and_rerun_refuse_a_commit_no_lumo_ref_of_the_recorded_repository_names(
+        git_repo: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    run_train(git_repo, store, 1)
+    good = records(store)[0]
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    (other / "train.py").write_text("print('not yours')\n")
+    git(other, "add", "-A")
+    git(other, "commit", "-q", "-m", "x")
+    head = git(other, "rev-parse", "HEAD").strip()
+    crafted = [{"commit": head, "repo": str(other), "ref": good["git"]["ref"]},   # a ref it does not have
+               {"commit": head, "repo": str(other)},                               # no ref at all
+               {"commit": head, "repo": str(other), "ref": "refs/heads/main"},     # not lumo-hydra's
+               {"commit": head, "repo": str(tmp_path / "link" / "..") + "/link"}]       # a symlink to it
+    (tmp_path / "link").symlink_to(other)
+    for i, g in enumerate(crafted):
+        write_run(store, "tr", test_name=f"261101.00{i}.cct", git=g,
+                  extra={"execute": {"cwd": str(other), "exec_bin": sys.executable, "exec_argv": ["train.py"]}})
+    for i in range(len(crafted)):
+        for cmd in (["checkout", f"261101.00{i}.cct", str(tmp_path / f"co{i}")], ["rerun", f"261101.00{i}.cct"]):
+            r = cli(*cmd, root=store)
+            assert r.returncode != 0 and "cannot" in r.stderr, (cmd, r.stdout, r.stderr)
+            assert "not yours" not in r.stdout
+    assert git(other, "worktree", "list").count("\n") == 1  # nothing checked out in the other repository
+    r = cli("checkout", good["test_name"], str(tmp_path / "co-good"), root=store)
+    assert r.returncode == 0, r.stderr

@@ -18,11 +18,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import stat
 import subprocess
-import time
-import uuid
 from typing import Any
 
 from lumo_hydra.errors import GitError, LumoValueError
@@ -42,6 +39,7 @@ from lumo_hydra.record.gitrun import (
     _spawn,
     _wait,
 )
+from lumo_hydra.record.snapplan import _BAD_REF, _check_ref, _unique_name
 from lumo_hydra.record.snapplan import changed_paths as _changed_paths
 from lumo_hydra.record.snapplan import guess_repo as _guess_repo
 from lumo_hydra.record.snapplan import identity_env as _identity_env
@@ -56,7 +54,6 @@ DEFAULT_REF_PREFIX = SNAPSHOT_REF_PREFIX  # the former name, kept for callers an
 _NULL_SHA = "0" * 40
 _EMPTY_TREES = {"4b825dc642cb6eb9a060e54bf8d69288fbee4904",  # sha1 and sha256 repositories
                 "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321"}
-_BAD_REF = re.compile(r"(^[./])|(/\.)|(\.\.)|(@\{)|([\x00-\x20\x7f~^:?*\[\\])|(\.lock$)|(\.lock/)|(//)|([/.]$)|(^@$)")
 
 
 _REV_PARSE = ["rev-parse", "--show-toplevel", "--absolute-git-dir", "--revs-only",
@@ -100,21 +97,6 @@ def find_repo(path: str | os.PathLike[str] = ".") -> str | None:
         return None
     top = _decode(q.stdout.strip())
     return top or None
-
-
-def _check_ref(ref_prefix: str, name: str) -> str:
-    if not ref_prefix.startswith("refs/") or _BAD_REF.search(ref_prefix[5:]) or ref_prefix.endswith("/"):
-        raise LumoValueError(f"invalid ref_prefix {ref_prefix!r}: it must start with 'refs/' and be a valid "
-                             "git ref name (no spaces, '..', '~^:?*[\\', trailing '/' or '.lock')")
-    if not name or _BAD_REF.search(name):
-        raise LumoValueError(f"invalid snapshot name {name!r}: allowed are git ref names without spaces, "
-                             "'..', '~^:?*[\\', leading '.' or '/', trailing '/', '.' or '.lock'")
-    return f"{ref_prefix}/{name}"
-
-
-def _unique_name() -> str:
-    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:32] or "host"
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def _store_ref(ref_prefix: str, name: str | None, store: Any, owner: str | None) -> tuple[str, dict[str, Any]]:
@@ -590,3 +572,27 @@ def store_refs(repo: str | os.PathLike[str], store_id: str) -> tuple[dict[str, A
         if typ == "commit" and name.startswith(pre + "/") and tr.get(plan.STORE_TRAILER) == store_id:
             found.append({"ref": name, "sha": sha, "time": float(when or 0), "owner": tr.get(plan.OWNER_TRAILER)})
     return state, found
+
+
+def snapshot_problem(repo: str | os.PathLike[str], ref: Any, commit: str) -> str | None:
+    """Why ``commit`` of ``repo`` cannot be trusted as a run's snapshot, or ``None``: ``repo`` must be the
+    top of a work tree (symlinks and ``..`` resolved) and ``ref`` a lumo-hydra ref of it pointing at
+    ``commit`` (without ``ref``: some ref under ``refs/lumo/`` points at it). A record naming another
+    repository's commit is not checked out there."""
+    git, d = _ready(repo, "check a snapshot")
+    top = find_repo(d)
+    if top is None or os.path.realpath(top) != os.path.realpath(d):
+        return f"the recorded repository {d!r} is not the top of a git work tree"
+    _check_rev(commit, "commit")
+    if ref:
+        if not isinstance(ref, str) or not ref.startswith(REF_NAMESPACE) or _BAD_REF.search(ref[5:]):
+            return f"the recorded ref {ref!r} is not one of lumo-hydra's (under {REF_NAMESPACE!r})"
+        p = _run(git, ["rev-parse", "-q", "--verify", ref + "^{commit}"], d, check=False)
+        if p.returncode != 0 or _decode(p.stdout.strip()) != commit:
+            return f"the recorded ref {ref!r} does not point at the recorded commit {commit[:12]} in {d!r}"
+        return None
+    p = _run(git, ["for-each-ref", "--format=%(refname)", "--points-at", commit, REF_NAMESPACE.rstrip("/")], d,
+             check=False)
+    if p.returncode != 0 or not p.stdout.strip():
+        return f"no lumo-hydra ref of {d!r} points at the recorded commit {commit[:12]}"
+    return None

@@ -19,9 +19,13 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
+import uuid
 from typing import Any
+
+from lumo_hydra.errors import LumoValueError
 
 __all__ = ["DEFAULT_SECRET_FILES", "ENV_SECRET_FILES", "secret_patterns", "secret_match", "output_dirs",
            "holds_hydra_outputs", "trailers", "parse_trailers", "common_dir", "state_file", "read_state",
@@ -38,6 +42,7 @@ ENV_SECRET_FILES = "LUMO_SECRET_FILES"
 HYDRA_DEFAULT_DIRS = ("outputs", "multirun")
 STORE_TRAILER = "Lumo-Store"
 OWNER_TRAILER = "Lumo-Owner"
+_BAD_REF = re.compile(r"(^[./])|(/\.)|(\.\.)|(@\{)|([\x00-\x20\x7f~^:?*\[\\])|(\.lock$)|(\.lock/)|(//)|([/.]$)|(^@$)")
 _TRAILER_RE = re.compile(r"^(Lumo-[A-Za-z]+): *(\S.*?)\s*$", re.M)
 
 
@@ -147,7 +152,22 @@ def _write_memory(path: str, dirs: set[str]) -> None:
         pass  # a read-only git dir: nothing remembered
 
 
-# -- who owns a snapshot ---------------------------------------------------------------------------
+# -- ref names and who owns a snapshot ---------------------------------------------------------------------------
+def _check_ref(ref_prefix: str, name: str) -> str:
+    if not ref_prefix.startswith("refs/") or _BAD_REF.search(ref_prefix[5:]) or ref_prefix.endswith("/"):
+        raise LumoValueError(f"invalid ref_prefix {ref_prefix!r}: it must start with 'refs/' and be a valid "
+                             "git ref name (no spaces, '..', '~^:?*[\\', trailing '/' or '.lock')")
+    if not name or _BAD_REF.search(name):
+        raise LumoValueError(f"invalid snapshot name {name!r}: allowed are git ref names without spaces, "
+                             "'..', '~^:?*[\\', leading '.' or '/', trailing '/', '.' or '.lock'")
+    return f"{ref_prefix}/{name}"
+
+
+def _unique_name() -> str:
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:32] or "host"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 def trailers(store_id: str, owner: str | None) -> str:
     """The commit-message trailers naming the snapshot's store (and the store folder using it)."""
     lines = [f"{STORE_TRAILER}: {store_id}"]
