@@ -144,7 +144,23 @@ def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: s
             "launcher": facts["launcher"],
             "sweeper": facts["sweeper"],
         }
+        _mask_sweep(sweep)
     return LaunchPrep(launch, sweep, cwd if switches.get("git", True) else None)
+
+
+def _mask_sweep(sweep: dict[str, Any]) -> None:
+    """Secret values out of the sweep record: argv, command and overrides (``run.json['masked']``'s list
+    is ``sweep.json['masked']`` here)."""
+    from lumo_hydra.record.secrets import Masker
+
+    m = Masker()
+    sweep["argv"] = m.argv(sweep["argv"])
+    sweep["overrides"] = {k: m.overrides(v) for k, v in sweep["overrides"].items()}
+    sweep["command"] = m.command(sweep["command"]) if isinstance(sweep["command"], str) else sweep["command"]
+    for key in ("argv", "overrides", "command", "dir"):
+        sweep[key] = m.scrub(sweep[key])
+    if m.names:
+        sweep["masked"] = m.names
 
 
 def _check_writable(home: str) -> None:
@@ -229,7 +245,11 @@ def start_job(config: Any, launch: Mapping[str, Any] | None, *, exp_name: str | 
     }
     exp = SimpleExperiment(name, home=home or launch.get("home"), hooks=hooks,
                            heartbeat_interval=heartbeat_interval)
-    exp.start(execute=execute, hydra=hydra_info, sweep=launch.get("sweep_id"), params=resolved)
+    from lumo_hydra.record.secrets import mask_record
+
+    extra: dict[str, Any] = {"execute": execute, "hydra": hydra_info, "params": resolved}
+    mask_record(extra)  # secrets of argv, overrides and the config as ``***`` (also checked by start())
+    exp.start(sweep=launch.get("sweep_id"), **extra)
     sweep_id = launch.get("sweep_id")
     if sweep_id:
         mark_sweep_job(exp.root, sweep_id, hydra_info["job_num"], str(exp.test_name))

@@ -20,6 +20,7 @@ from typing import Any
 from lumo_hydra.errors import ExperimentStateError, LumoValueError, StoreError
 from lumo_hydra.record import registry
 from lumo_hydra.record.runrecord import RESERVED_KEYS, clean_tags, exception_record, start_record
+from lumo_hydra.record.secrets import mask_record
 from lumo_hydra.store.files import read_json, to_jsonable
 from lumo_hydra.store.ids import claim_dir, validate_name
 from lumo_hydra.store.layout import ENV_RERUN_OF, PARAMS_JSON, StoreLayout, lumo_home
@@ -166,6 +167,7 @@ class Experiment:
             rec["rerun_of"] = rerun_of
         for k, v in extra.items():
             rec[k] = to_jsonable(v)
+        mask_record(rec)  # secrets in argv, overrides, params never reach the store (H11c)
         self._writer = w = RunWriter(info_dir, rec)
         # A slow hook (a git snapshot taken here) gets a start record written before it runs; when every
         # hook is quick (e.g. in a Hydra job, whose snapshot the launching process took), one write after
@@ -265,6 +267,7 @@ class Experiment:
                     rec["params"] = read_json(pj)
                 except (OSError, ValueError):
                     pass
+        mask_record(rec)
         for hook in reversed(self._hooks):
             self._call_hook(hook, "on_end")
         w.write_record()
@@ -322,6 +325,7 @@ class Experiment:
             raise LumoValueError(f"invalid record keys: {bad}; allowed: any key except {sorted(RESERVED_KEYS)}")
         for k, v in keys.items():
             self.record[k] = to_jsonable(v)
+        mask_record(self.record)
         self._save()
 
     def dump_params(self, params: Any) -> None:

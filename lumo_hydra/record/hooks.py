@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from lumo_hydra.record.secrets import Masker, mask_argv
 from lumo_hydra.store.layout import StoreLayout
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,7 +113,8 @@ class LockFile(ExpHook):
 
 
 def build_command(argv: list[str] | None = None, cwd: str | None = None, executable: str | None = None) -> str:
-    """The shell-quoted command that reruns this process: ``cd <cwd> && <python> <script|-m mod> <args>``."""
+    """The shell-quoted command that reruns this process: ``cd <cwd> && <python> <script|-m mod> <args>``,
+    with secret values masked as ``***`` (:mod:`lumo_hydra.record.secrets`)."""
     this_process = argv is None
     argv = list(sys.argv if argv is None else argv)
     cwd = os.getcwd() if cwd is None else cwd
@@ -130,7 +132,7 @@ def build_command(argv: list[str] | None = None, cwd: str | None = None, executa
         rest = argv[1:]
     else:
         rest = argv
-    return f"cd {shlex.quote(cwd)} && " + " ".join(shlex.quote(a) for a in [*head, *rest])
+    return f"cd {shlex.quote(cwd)} && " + " ".join(shlex.quote(a) for a in [*head, *mask_argv(rest)])
 
 
 class LastCmd(ExpHook):
@@ -143,7 +145,8 @@ class LastCmd(ExpHook):
         self.command = command
 
     def on_start(self, exp: Experiment) -> None:
-        exp.record["execute"]["command"] = self.command if self.command is not None else build_command()
+        cmd = Masker().command(self.command) if self.command is not None else build_command()
+        exp.record["execute"]["command"] = cmd
 
 
 class RecordAbort(ExpHook):
@@ -182,13 +185,14 @@ class Diary(ExpHook):
         from lumo_hydra.store.times import now_iso
 
         rec = exp.record
-        cmd = (rec.get("execute") or {}).get("command") or " ".join(shlex.quote(a) for a in sys.argv)
+        cmd = (rec.get("execute") or {}).get("command") or " ".join(shlex.quote(a) for a in mask_argv(sys.argv))
         fields = [now_iso(), exp.exp_name, str(exp.test_name), str(rec.get("status")),
                   format_metrics(exp.metrics) or "-", cmd]
         line = "\t".join(f.replace("\t", " ").replace("\n", " ") for f in fields) + "\n"
         path = StoreLayout(exp.root).diary_file(time.strftime("%Y-%m-%d"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # 0o666 & ~umask like every store file: umask 002 lets the group append to a shared store's diary
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         try:
             os.write(fd, line.encode("utf-8"))
         finally:
