@@ -10,8 +10,12 @@ lumo 1.1.0 store, each in its own venv (never a project dependency), given by ``
     python -m venv --system-site-packages /tmp/watcher-bench-lumo && \\
         /tmp/watcher-bench-lumo/bin/pip install lumo==1.1.0 fire psutil joblib accelerate pytz six dbrecord
 
-Usage: env -u PYTHONDONTWRITEBYTECODE python benchmarks/bench_watcher.py [--runs 1000 10000]
-    [--mlflow-runs N] [--lumo-runs N] [--rounds 3] [--anchor-rounds 5] [--work DIR --keep]
+Usage: env -u PYTHONDONTWRITEBYTECODE python benchmarks/bench_watcher.py [--runs 1000 10000 100000]
+    [--direct] [--mlflow-runs N] [--lumo-runs N] [--rounds 3] [--anchor-rounds 5] [--work DIR --keep]
+``--direct`` writes the stores' files directly (one run through the API, cloned): 100,000 runs in
+minutes. Besides cold/warm/changed loads it prints the floor (the same files read and parsed with
+``json.loads`` in one process, right after each cold load), the warm flat load, lookups by id
+(``record``, ``history``) and ``lumo-hydra list`` in a fresh process.
 Every load runs in a fresh subprocess (import time excluded), so each number is what a new Python
 session or CLI call pays; medians with their min-max spread over the rounds are printed, with the
 load average at the start and the end. Against MLflow, ours (cold, warm) and ``search_runs`` alternate
@@ -83,6 +87,96 @@ dtf = time.perf_counter() - t
 import psutil
 print(json.dumps({"t": dt, "cpu": cpu, "t_second": dt2, "t_second_flat": dtf, "rows": len(df), "stats": stats,
                   "rss_mb": psutil.Process().memory_info().rss / 1e6}))
+"""
+
+DIRECT = r"""
+# n runs cloned from one template run written through the API (its run.json and metrics.json layout),
+# by writing the files directly: 100,000 runs in minutes instead of hours
+import json, os, random, sys, time
+from lumo_hydra.store.files import atomic_write_bytes
+root, n, tmpl = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rec0 = json.load(open(os.path.join(tmpl, "run.json")))
+met0 = json.load(open(os.path.join(tmpl, "metrics.json")))
+rnd = random.Random(0)
+t0 = time.time() - 86400 * 400
+def iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t)) + ".000000"
+for i in range(n):
+    exp = f"exp{i % 5}"
+    start = t0 + i * 300
+    name = time.strftime("%y%m%d", time.localtime(start)) + f".{i % 1000:03d}.{i % 36:x}t"
+    d = os.path.join(root, "experiments", exp, name)
+    os.makedirs(d)
+    rec = dict(rec0, exp_name=exp, test_name=name)
+    rec["paths"] = {k: (v.replace(rec0["exp_name"] + "/" + rec0["test_name"], exp + "/" + name) if isinstance(v, str)
+                        else v) for k, v in rec0.get("paths", {}).items()}
+    rec["params"] = {"opt": {"lr": rnd.random(), "wd": rnd.choice([0, 1e-4, 5e-4]), "name": rnd.choice(["sgd", "adam"])},
+                     "model": {"name": rnd.choice(["resnet18", "vit"]), "depth": rnd.choice([18, 34, 50])},
+                     **{f"p{j}": rnd.random() for j in range(5)}}
+    rec["progress"] = dict(rec0.get("progress") or {}, start=iso(start), end=iso(start + 60), last_edit_time=iso(start + 60))
+    rec["tags"] = rnd.sample(["baseline", "ablation", "best", "draft"], 2)
+    met = {}
+    lines = []
+    for k in range(5):
+        vals = [rnd.random() for _ in range(100)]
+        m = dict(met0.get(f"m{k}") or {}, last=vals[-1], best=max(vals) if k < 3 else min(vals), count=100)
+        met[f"m{k}"] = m
+        lines += [f'{{"k": "m{k}", "v": {v!r}, "s": s, "t": {start + s}}}' for s, v in enumerate(vals)]
+    atomic_write_bytes(os.path.join(d, "run.json"), json.dumps(rec).encode())
+    atomic_write_bytes(os.path.join(d, "metrics.json"), json.dumps(met).encode())
+    with open(os.path.join(d, "history.jsonl"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+past = time.time() - 60
+for dp, _, fs in os.walk(os.path.join(root, "experiments")):
+    for f in fs:
+        os.utime(os.path.join(dp, f), (past, past))  # past the index's racy window
+"""
+
+FLOOR = r"""
+# the floor: read every run.json and metrics.json of the store and json.loads them, in one process
+import json, os, sys, time
+root = sys.argv[1]
+t = time.perf_counter()
+exps = os.path.join(root, "experiments")
+n = 0
+for e in os.scandir(exps):
+    for r in os.scandir(e.path):
+        for f in ("run.json", "metrics.json"):
+            try:
+                with open(os.path.join(r.path, f), "rb") as fh:
+                    json.loads(fh.read())
+            except OSError:
+                pass
+        n += 1
+print(json.dumps({"t": time.perf_counter() - t, "rows": n}))
+"""
+
+SCALE = r"""
+# warm reads at scale (the index exists): load flat, a lookup by id, history, the list view
+import io, json, os, resource, sys, time, contextlib
+root = sys.argv[1]
+os.environ["LUMO_HOME"] = root
+from lumo_hydra import Watcher
+import pandas
+w = Watcher(root)
+out = {}
+t = time.perf_counter(); df = w.load(flatten=True); out["flat"] = time.perf_counter() - t
+name = df["test_name"].iloc[len(df) // 2]
+w2 = Watcher(root)
+t = time.perf_counter(); w2.record(name); out["show"] = time.perf_counter() - t
+t = time.perf_counter(); w2.history(name, "m0"); out["history"] = time.perf_counter() - t
+from lumo_hydra.cli.app import main
+for key, argv in (("list20", ["list", "--limit", "20"]), ("list_all", ["list"])):
+    buf = io.StringIO()
+    t = time.perf_counter()
+    with contextlib.redirect_stdout(buf):
+        try:
+            main(argv)
+        except SystemExit:
+            pass
+    out[key] = time.perf_counter() - t
+out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+print(json.dumps(out))
 """
 
 TOUCH = r"""
@@ -255,6 +349,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--work", help="folder for the stores, caches and the repository (default: a fresh temporary "
                     "folder; an existing one's stores are reused)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary work folder")
+    ap.add_argument("--direct", action="store_true",
+                    help="generate the stores by cloning one API-written run's files directly (fast: use it for "
+                         "100000 runs) instead of running every run through the API")
     return ap.parse_args(argv)
 
 
@@ -279,8 +376,16 @@ def run_all(args: argparse.Namespace, work: Path) -> None:
         root = work / f"store-{n}"
         if not (root / "experiments").exists():
             t = time.perf_counter()
-            py(GEN, str(root), str(n), str(repo), env=env)
-            print(f"generated {n} runs through the API in {time.perf_counter() - t:.1f} s")
+            if args.direct:
+                tmpl = work / "template"
+                if not (tmpl / "experiments").exists():
+                    py(GEN, str(tmpl), "1", str(repo), env=env)
+                one = next((tmpl / "experiments").glob("*/*/run.json")).parent
+                py(DIRECT, str(root), str(n), str(one), env=env)
+                print(f"generated {n} runs by writing their files directly in {time.perf_counter() - t:.1f} s")
+            else:
+                py(GEN, str(root), str(n), str(repo), env=env)
+                print(f"generated {n} runs through the API in {time.perf_counter() - t:.1f} s")
         ours_cold = ours_loads(args, work, root, n, env)
         m = min(n, args.mlflow_runs)
         runs_json = work / f"runs-{n}-{m}.json"
@@ -291,7 +396,10 @@ def run_all(args: argparse.Namespace, work: Path) -> None:
 
 def ours_loads(args: argparse.Namespace, work: Path, root: Path, n: int, env: dict) -> list[dict]:
     env["LUMO_CACHE_DIR"] = str(work / f"cache-{n}")
-    cold = rounds_of(LOAD, str(root), "cold", n=args.rounds, env=env)
+    cold, floor = [], []
+    for _ in range(args.rounds):  # side by side: the floor right after each cold load
+        cold += rounds_of(LOAD, str(root), "cold", n=1, env=env)
+        floor += rounds_of(FLOOR, str(root), n=1, env=env)
     warm = rounds_of(LOAD, str(root), "warm", n=args.rounds, env=env)
     changed = []
     for _ in range(args.rounds):
@@ -299,6 +407,7 @@ def ours_loads(args: argparse.Namespace, work: Path, root: Path, n: int, env: di
         time.sleep(2.1)  # past the racy window, as in normal use
         changed.append(json.loads(py(LOAD, str(root), "warm", env=env).strip()))
     mem = json.loads(py(MEM, str(root), env=env).strip())
+    scale = rounds_of(SCALE, str(root), n=args.rounds, env=env)
     print(f"\n## {n} runs (medians (min-max) of {args.rounds} fresh processes)")
     print(f"cold load            {spread(cold)}   (rows {cold[0]['rows']}, rss {med(cold, 'rss_mb'):.0f} MB; "
           f"target < 2 s at 10,000)")
@@ -306,6 +415,13 @@ def ours_loads(args: argparse.Namespace, work: Path, root: Path, n: int, env: di
     print(f"after {args.changed} changed     {spread(changed)}   (stats {changed[0]['stats']})")
     print(f"second load          {spread(warm, 't_second')}   (same process, nothing changed)")
     print(f"second load, flat    {spread(warm, 't_second_flat')}   (same process, flatten=True)")
+    print(f"floor (json.loads)   {spread(floor)}   (run.json + metrics.json of every run, one process; "
+          f"cold / floor {med(cold) / med(floor):.1f}x, target <= 2x)")
+    print(f"load(flatten) warm   {spread(scale, 'flat')}   (new process; target < 1 s at 100,000)")
+    print(f"record (show) by id  {spread(scale, 'show')}   (target < 50 ms)")
+    print(f"history(run, m0)     {spread(scale, 'history')}   (target < 50 ms)")
+    print(f"list --limit 20      {spread(scale, 'list20')}   (in-process, stdout captured; target < 0.5 s)")
+    print(f"list (all rows)      {spread(scale, 'list_all')}   (peak rss {med(scale, 'rss_mb'):.0f} MB)")
     print(f"DataFrame memory     {mem['df_mb']:.0f} MB (heap kept alive by the frame)")
     return cold
 

@@ -62,9 +62,28 @@ def _columns(df: pd.DataFrame, args: argparse.Namespace) -> list[str]:
     return cols
 
 
+def _listed(args: argparse.Namespace) -> pd.DataFrame:
+    """The runs of ``list``: filtered, sorted (default: newest first) and cut to ``--limit`` inside the
+    Watcher's index (``Watcher.select``), so only the kept runs become a frame."""
+    from lumo_hydra.cli.common import progress_cb
+
+    sort = args.sort or "start"
+    desc = (args.desc if args.sort else not args.asc) and not args.asc
+    update, close = progress_cb(console(stderr=True), "reading runs")
+    try:
+        df = watcher(args).select(exp=args.exp, status=args.status, since=args.since, until=args.until,
+                                  sweep=args.sweep, tag=args.tag, sort=sort, desc=desc, limit=args.limit,
+                                  progress=update)
+    finally:
+        close()
+    if sort not in df.columns and len(df):
+        raise _unknown_column("cannot sort by unknown column", sort, df)
+    return df
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """``lumo-hydra list``: a table (or JSON, CSV) of the filtered runs."""
-    df = _select(load(args), args)
+    df = _listed(args)
     cols = _columns(df, args)
     if args.json:
         dump_json(to_json_records(df[cols] if args.columns else df), sys.stdout)

@@ -228,6 +228,59 @@ class Watcher:
             df = df[mask].reset_index(drop=True)
         return df
 
+    def select(  # long: the filters of load(), then sort and limit pushed into the index
+        self,
+        *,
+        exp: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+        sweep: str | Sequence[str] | None = None,
+        tag: str | Sequence[str] | None = None,
+        match: Callable[[Mapping[str, Any]], bool] | None = None,
+        sort: str | Callable[[Mapping[str, Any]], Any] | None = "start",
+        desc: bool = True,
+        limit: int | None = None,
+        flatten: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> pd.DataFrame:
+        """The DataFrame of ``load()`` for only the runs kept: filtered, sorted and cut to ``limit`` in the
+        index first (``lumo-hydra list``'s fast path), so its cost grows with ``limit``, not the store.
+
+        ``match`` (a row predicate) and a callable ``sort`` (a key) get each candidate's record as a
+        mapping with the reader's keys and ``status``, ``duration``, ``info_dir`` (a dict per candidate:
+        give the other filters first). A ``sort`` name is a column of ``load()`` or a dotted path into
+        one (``params.opt.lr``, ``metrics.acc``, ``metrics.acc.last``); missing values go last, numbers
+        before text. ``sort=None`` keeps ``load()``'s order (oldest first; ``desc`` reverses it).
+        """
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise LumoValueError(f"invalid value for 'limit': {limit!r}; allowed: an integer >= 0 or None")
+        table, sel, status_, dur = self._rows_of(exp, status, since, until, sweep, tag, progress)
+        idx = list(range(len(table["dirs"]))) if sel is None else list(sel)
+        cols, rkeys, dirs = table["cols"], table["rkeys"], table["dirs"]
+
+        def row(i: int) -> dict[str, Any]:
+            r = {k: cols[k][i] for k in rkeys[i]}
+            r.update(status=status_[i], duration=float(dur[i]), info_dir=dirs[i])
+            return r
+
+        with _GcPaused():
+            if match is not None:
+                idx = [i for i in idx if match(row(i))]
+            if sort is not None:
+                key = _sort_key(sort, table, status_, dur, row)
+                vals = [key(i) for i in idx]
+                some = [i for i, v in zip(idx, vals) if v is not None]
+                none = [i for i, v in zip(idx, vals) if v is None]
+                keyed = dict(zip(idx, vals))
+                some.sort(key=lambda i: keyed[i], reverse=desc)  # stable, then reversed for desc
+                idx = some + (none[::-1] if desc else none)
+            elif desc:
+                idx.reverse()
+            if limit:
+                idx = idx[:limit]
+            return build_frame(table, idx, status_, dur, flatten)
+
     # ---- one run ---------------------------------------------------------------------------------
 
     def resolve(self, run: str) -> RunRef:
@@ -373,6 +426,50 @@ class Watcher:
         close = difflib.get_close_matches(sweep_id, sorted(ids), n=5, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise RunNotFoundError(f"no sweep {sweep_id!r} in {self.root}{hint}")
+
+
+def _sort_key(
+    sort: str | Callable[[Mapping[str, Any]], Any], table: Table, status: list[Any], dur: Any,
+    row: Callable[[int], dict[str, Any]],
+) -> Callable[[int], Any]:
+    """Row index -> a sortable key (``None``: missing): ``(0, number)`` or ``(1, text)``."""
+
+    def rank(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and v != v):
+            return None
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return (0, v, "")
+        return (1, 0, str(v))
+
+    if callable(sort):
+        return lambda i: rank(sort(row(i)))
+    cols = table["cols"]
+    if sort in ("start", "end"):
+        col = cols.get("_" + sort) or [None] * len(table["dirs"])
+        return lambda i: rank(col[i])
+    if sort == "status":
+        return lambda i: rank(status[i])
+    if sort == "duration":
+        return lambda i: rank(float(dur[i]))
+    if sort == "info_dir":
+        return lambda i: rank(table["dirs"][i])
+    head, _, rest = sort.partition(".")
+    if head == "metrics" and rest.endswith(".last") and rest[:-5]:
+        head, rest = "metrics_last", rest[:-5]
+    col = cols.get(head) or [None] * len(table["dirs"])
+    if head in ("metrics", "metrics_last"):
+        return lambda i: rank(col[i].get(rest) if type(col[i]) is dict else None)
+    parts = rest.split(".") if rest else []
+
+    def get(i: int) -> Any:
+        v = col[i]
+        for p in parts:
+            if type(v) is not dict:
+                return None
+            v = v.get(p)
+        return rank(v)
+
+    return get
 
 
 def _job_num(hydra: Mapping[str, Any]) -> int | None:
