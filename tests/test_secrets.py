@@ -274,3 +274,33 @@ def test_store_files_follow_the_writers_umask(tmp_path: Path, env: dict[str, str
     for f in (info / "run.json", info / "metrics.json", diary):
         assert f.stat().st_mode & 0o777 == file_mode, f
     assert info.stat().st_mode & 0o777 == 0o777 & ~int(umask, 8)
+
+
+def test_cli_rerun_of_a_hydra_run_with_masked_override_asks_for_it_or_takes_it(
+        tmp_path: Path, env: dict[str, str], git_repo: Path) -> None:
+    from conftest import git
+
+    (git_repo / "app.py").write_text(HYDRA_APP)
+    git(git_repo, "add", "app.py")
+    git(git_repo, "commit", "-q", "-m", "app")
+    store = tmp_path / "store"
+    subprocess.run([sys.executable, "app.py", "hydra/callbacks=lumo", f"+db.password={DB_PW}",
+                    f"+hydra.job.env_set.HF_TOKEN={HF}", f"hydra.run.dir={tmp_path}/out"],
+                   cwd=git_repo, env=env, check=True, capture_output=True, timeout=300)
+    [rec] = records(store)
+    cli = [sys.executable, "-m", "lumo_hydra", "rerun", "--root", str(store), rec["test_name"]]
+    # no value anywhere, no terminal: a clear error naming the key and the ways to give it
+    proc = subprocess.run(cli, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 1
+    assert "masked as '***'" in proc.stderr and "LUMO_SECRET_" in proc.stderr and "lumo-hydra rerun" in proc.stderr
+    assert len(records(store)) == 1
+    # one value from an override on rerun's command line, the other from LUMO_SECRET_<KEY>
+    proc = subprocess.run([*cli, f"+db.password={DB_PW}"], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                          env={**env, "LUMO_SECRET_HYDRA_JOB_ENV_SET_HF_TOKEN": HF}, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recs = records(store)
+    assert len(recs) == 2 and {r["status"] for r in recs} == {"finished"}  # the app checked the values it got
+    assert [r["hydra"]["overrides"] for r in recs] == [[f"+db.password={MASK}"]] * 2
+    assert hits([store], DB_PW, HF) == []

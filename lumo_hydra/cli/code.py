@@ -181,6 +181,9 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         err.print("  " + " ".join(shlex.quote(a) for a in argv), markup=False)
         if args.dry_run:
             return 0
+        from lumo_hydra.record.secrets import restore_argv  # values masked as *** in the record (H11c)
+
+        argv = restore_argv(argv, run=str(rec.get("test_name")))
         if not os.path.isdir(cwd):
             os.makedirs(cwd, exist_ok=True)
         proc = subprocess.run(argv, cwd=cwd, env=env)  # the user's own command, not git
