@@ -208,13 +208,14 @@ def test_11_4_gc_ignores_an_owner_trailer_pointing_outside_the_store(git_repo: P
 
 # -- 11.8: secret-looking files ----------------------------------------------------------------------
 SECRETS = [".env", ".env.local", "config/.env.prod", "certs/server.pem", "tls.key", "home/.ssh/id_rsa",
-           ".netrc", "cert.p12", "credentials.json", "gcp/credentials"]
+           ".netrc", "cert.p12", "credentials.json", "gcp/credentials", "UPPER/SERVER.PEM"]
 
 
 def test_11_8_untracked_secret_files_are_left_out_and_listed(git_repo: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
     (git_repo / "deploy.key").write_text("public test key, tracked on purpose\n")
-    git(git_repo, "add", "deploy.key")
+    (git_repo / "Tracked.KEY").write_text("tracked, any case\n")
+    git(git_repo, "add", "deploy.key", "Tracked.KEY")
     git(git_repo, "commit", "-q", "-m", "tracked key")
     (git_repo / "staged.pem").write_text("staged: the user added it\n")
     git(git_repo, "add", "staged.pem")
@@ -226,7 +227,7 @@ def test_11_8_untracked_secret_files_are_left_out_and_listed(git_repo: Path, tmp
     g = records(store)[0]["git"]
     files = tree_files(git_repo, g["commit"])
     assert not set(SECRETS) & set(files), files
-    assert {"deploy.key", "staged.pem", "notes.txt", "train.py"} <= set(files)
+    assert {"deploy.key", "Tracked.KEY", "staged.pem", "notes.txt", "train.py"} <= set(files)
     skipped = {s["path"]: s["reason"] for s in g["skipped"]}
     assert set(skipped) == set(SECRETS)
     assert "looks like a secret" in skipped[".env"] and "'.env'" in skipped[".env"]

@@ -201,8 +201,8 @@ def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any]) -> tuple[str,
     tmp, warm = _prepare_index(gitdir, user_index)
     memory = os.path.join(plan.common_dir(gitdir), "lumo", "hydra-dirs.json")
     dirs = plan.output_dirs(repo, opts["cwd"], opts["skip_dirs"], memory)
-    pending = _start_scan(git, repo, tmp, dirs, opts["secrets"], user_index)
-    opts["dirs"] = dirs
+    pending = _start_scan(git, repo, tmp, dirs, opts["secrets"])
+    opts["dirs"], opts["user_index"] = dirs, user_index
     return tmp, warm, pending
 
 
@@ -223,12 +223,11 @@ _REF = ["update-ref", "-m", "lumo-hydra snapshot", "--stdin", "-z"]
 _LS = ["ls-files", "-z", "--cached", "--"]
 
 
-def _start_scan(git: str, repo: str, tmp: str, dirs: list[str], secrets: tuple[str, ...],
-                user_index: str) -> dict[str, Any]:
+def _start_scan(git: str, repo: str, tmp: str, dirs: list[str], secrets: tuple[str, ...]) -> dict[str, Any]:
     """Changed tracked files and untracked non-ignored files relative to the private index (Hydra's
     output folders excluded), and the user's identity, in processes running side by side; the ref
     update, waiting for its input; the private index's entries in the folders and secret-looking files
-    left out, and which secret-looking files the user's index tracks."""
+    left out."""
     env = _env(tmp)
     scan_env = dict(env)
     del scan_env["GIT_OPTIONAL_LOCKS"]  # let status write the refreshed private index
@@ -238,34 +237,31 @@ def _start_scan(git: str, repo: str, tmp: str, dirs: list[str], secrets: tuple[s
     specs = plan.secret_pathspecs(secrets)
     if specs or dirs:
         out["left"] = _spawn(git, _LS + specs + [f":(top,literal){d}/" for d in dirs], repo, env)
-    if specs:
-        out["tracked"] = _spawn(git, _LS + specs, repo, _env(user_index))
     return out
 
 
-def _left_out(pending: dict[str, Any], opts: dict[str, Any],
+def _left_out(git: str, repo: str, pending: dict[str, Any], opts: dict[str, Any],
               found: list[bytes]) -> tuple[set[bytes], list[bytes], list[dict[str, Any]]]:
-    """The secret-looking untracked paths to leave out, the private index's entries in the output
-    folders (reset to HEAD), and their ``skipped`` entries."""
+    """The secret-looking paths git does not track (the user's index) to leave out, the private index's
+    entries in the output folders (reset to HEAD), and their ``skipped`` entries."""
     secrets: tuple[str, ...] = opts["secrets"]
     left = [x for x in _wait(pending["left"], _LS).split(b"\0") if x] if "left" in pending else []
-    tracked = {x for x in _wait(pending["tracked"], _LS).split(b"\0") if x} if "tracked" in pending else set()
     skipped: list[dict[str, Any]] = [{"path": d + "/", "reason": "Hydra output folder"} for d in opts["dirs"]]
     prefixes = tuple(os.fsencode(d) + b"/" for d in opts["dirs"])
-    drop: set[bytes] = set()
-    reset: list[bytes] = []
+    reset = [rel for rel in left if prefixes and rel.startswith(prefixes)]
+    cands: dict[bytes, str] = {}
     for rel in [*found, *left]:
-        if rel in drop or rel in tracked:
-            continue
-        if prefixes and rel.startswith(prefixes):
-            reset.append(rel)
-            continue
-        pat = plan.secret_match(_decode(rel), secrets) if secrets else None
-        if pat is not None:
-            drop.add(rel)
-            skipped.append({"path": _decode(rel), "reason": f"untracked file that looks like a secret "
-                            f"(matches {pat!r}); `git add` it to record it"})
-    return drop, reset, skipped
+        pat = plan.secret_match(_decode(rel), secrets) if secrets and rel not in cands else None
+        if pat is not None and not (prefixes and rel.startswith(prefixes)):
+            cands[rel] = pat
+    if cands:  # tracked (in the user's index) files are recorded whatever their name
+        out = _run(git, _LS + [":(literal)" + _decode(x) for x in cands], repo, _env(opts["user_index"])).stdout
+        for rel in out.split(b"\0"):
+            cands.pop(rel, None)
+    for rel, pat in cands.items():
+        skipped.append({"path": _decode(rel), "reason": f"untracked file that looks like a secret "
+                        f"(matches {pat!r}); `git add` it to record it"})
+    return set(cands), reset, skipped
 
 
 def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
@@ -276,7 +272,7 @@ def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
     p_cfg = pending["cfg"]
     cfg_out, _ = p_cfg.communicate()  # exit 1 when nothing is set
     ident = _identity_env(cfg_out if p_cfg.returncode == 0 else b"")
-    drop, reset, skipped = _left_out(pending, info["opts"], found)
+    drop, reset, skipped = _left_out(git, repo, pending, info["opts"], found)
     seen: set[bytes] = set(drop)
     update: list[bytes] = []
     skipped_raw: list[bytes] = []

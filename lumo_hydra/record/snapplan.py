@@ -70,8 +70,13 @@ def secret_match(rel: str, patterns: tuple[str, ...]) -> str | None:
 
 
 def secret_pathspecs(patterns: tuple[str, ...]) -> list[str]:
-    """Pathspecs matching the patterns' files in every folder (for ``git ls-files``)."""
-    return [f":(glob,icase)**/{p}" for p in patterns if "/" not in p]
+    """Pathspecs listing the patterns' files in every folder (for ``git ls-files``; plain wildcards, where
+    ``*`` also matches ``/``, are the cheapest to match; :func:`secret_match` then judges each name)."""
+    out: list[str] = []
+    for p in patterns:
+        if "/" not in p:
+            out += [p, p if p.startswith("*") else "*/" + p]
+    return list(dict.fromkeys(out))
 
 
 # -- Hydra's output folders ------------------------------------------------------------------------
