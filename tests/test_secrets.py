@@ -147,8 +147,10 @@ def test_hydra_override_plus_db_password_masked_in_run_json_diary_and_watcher_in
     assert hits([tmp_path / "out"], DB_PW)
 
 
-def test_hydra_multirun_sweep_record_masks_the_override(tmp_path: Path, env: dict[str, str]) -> None:
-    run(tmp_path, env, "app.py", "-m", "hydra/callbacks=lumo", f"+db.password={DB_PW}", "x=1,2",
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_hydra_multirun_sweep_record_masks_the_override(tmp_path: Path, env: dict[str, str], launcher: str) -> None:
+    run(tmp_path, env, "app.py", "-m", "hydra/callbacks=lumo", f"hydra/launcher={launcher}", f"+db.password={DB_PW}",
+        "x=1,2", "hydra.sweep.subdir=${hydra.job.override_dirname}",
         f"+hydra.job.env_set.HF_TOKEN={HF}", f"hydra.sweep.dir={tmp_path}/multirun")
     store = tmp_path / "store"
     recs = records(store)
@@ -157,6 +159,9 @@ def test_hydra_multirun_sweep_record_masks_the_override(tmp_path: Path, env: dic
     sweep = json.loads(sweep_json.read_text())
     assert f"+db.password={MASK}" in sweep["overrides"]["task"] and f"+db.password={MASK}" in sweep["argv"]
     assert "argv:db.password" in sweep["masked"]
+    # the job's output folder is named after its overrides (override_dirname): recorded with the value scrubbed
+    assert sorted(Path(r["hydra"]["output_dir"]).name for r in recs) == [f"+db.password={MASK},x=1",
+                                                                        f"+db.password={MASK},x=2"]
     load_watcher(store)
     assert hits([store, tmp_path / "cache"], DB_PW, HF) == []
 
