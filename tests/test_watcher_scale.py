@@ -1,6 +1,6 @@
 """Issue 17 at small sizes: ``Watcher.select`` (filters, sort and limit pushed into the index) gives what
 ``load()`` then sort/head gives; a lookup by exact id does not grow with the store (ratio, generous);
-``lumo-hydra list`` goes through ``select``; the benchmark runs tiny."""
+``load(flatten=True)`` has its own frame cache; the benchmark runs tiny."""
 from __future__ import annotations
 
 import os
@@ -104,30 +104,27 @@ def test_exact_lookup_keeps_ambiguity_and_prefix_rules(tmp_path: Path) -> None:
     assert w.record("x/261201.001.aat")["info_dir"] == str(a)
 
 
-def test_list_uses_select_with_the_limit_pushed_down(small: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lumo_hydra.cli import runs
-
-    seen: dict[str, object] = {}
-    orig = Watcher.select
-
-    def spy(self: Watcher, **kw: object):  # type: ignore[no-untyped-def]
-        seen.update(kw)
-        return orig(self, **kw)
-
-    monkeypatch.setattr(Watcher, "select", spy)
-    monkeypatch.setattr(runs, "load", lambda *a, **k: pytest.fail("list loaded the whole store"))
+def test_list_limit_shows_the_newest_runs(small: Path) -> None:
     env = dict(os.environ, LUMO_HOME=str(small), COLUMNS="200")
-    monkeypatch.setenv("LUMO_HOME", str(small))
-    from lumo_hydra.cli.app import main
-
-    assert main(["list", "--limit", "4", "--sort", "params.lr", "--json"]) == 0
-    assert seen["limit"] == 4 and seen["sort"] == "params.lr"
     r = subprocess.run([sys.executable, "-c", "import sys; from lumo_hydra.cli import main; sys.exit(main(sys.argv[1:]))",
-                        "list", "--limit", "3"], env=env,
-                       capture_output=True, text=True, timeout=120)
+                        "list", "--limit", "3"], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    newest = Watcher(small, cache=False).load()["test_name"].iloc[-3:].tolist()
-    assert all(name in r.stdout for name in newest)
+    names = Watcher(small, cache=False).load()["test_name"].tolist()
+    assert all(name in r.stdout for name in names[-3:])
+    assert not any(name in r.stdout for name in names[:-3])
+
+
+def test_flat_load_has_its_own_frame_cache(small: Path) -> None:
+    w = Watcher(small)
+    w.clear_cache()
+    first = w.load(flatten=True)
+    assert os.path.exists(w._index.flat_frame_path)
+    w2 = Watcher(small)
+    again = w2.load(flatten=True)
+    assert w2.stats["read"] == 0
+    pd_testing = pytest.importorskip("pandas.testing")
+    pd_testing.assert_frame_equal(first, again)
+    assert list(w2.load().columns)[:3] == ["exp_name", "test_name", "status"]  # nested load unaffected
 
 
 def test_bench_watcher_runs_tiny_with_direct_stores(tmp_path: Path) -> None:

@@ -65,12 +65,12 @@ class RunIndex:
         self.workers = workers
         self.stats: dict[str, int] = {}
         self.mem: Table | None = None  # the index, kept between loads of this object
-        self.frame: tuple[dict[str, Any], Any] | None = None  # the frame cache, kept likewise
+        self.frames: dict[bool, tuple[dict[str, Any], Any] | None] = {False: None, True: None}  # frame caches
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["mem"] = None
-        state["frame"] = None
+        state["frames"] = {False: None, True: None}
         return state
 
     # ---- paths -----------------------------------------------------------------------------------
@@ -87,11 +87,16 @@ class RunIndex:
         """The frame cache file of this root (local to the reader, safe to delete)."""
         return self.index_path[: -len(".index")] + ".frame"
 
+    @property
+    def flat_frame_path(self) -> str:
+        """The frame cache file of ``load(flatten=True)`` (local to the reader, safe to delete)."""
+        return self.index_path[: -len(".index")] + ".flatframe"
+
     def clear(self) -> None:
         """Forget the index and the frame cache, in memory and on disk."""
         self.mem = None
-        self.frame = None
-        for path in (self.index_path, self.frame_path):
+        self.frames = {False: None, True: None}
+        for path in (self.index_path, self.frame_path, self.flat_frame_path):
             try:
                 os.unlink(path)
             except OSError:
@@ -219,14 +224,14 @@ class RunIndex:
 
         return [str(FRAME_VERSION), self.root, pd.__version__, repr(local_tz())]
 
-    def _load_frame(self) -> tuple[dict[str, Any], Any] | None:
+    def _load_frame(self, flat: bool = False) -> tuple[dict[str, Any], Any] | None:
         """``(header, frame payload bytes or DataFrame)`` of the frame cache, if it is usable."""
-        if self.frame is not None:
-            return self.frame
+        if self.frames[flat] is not None:
+            return self.frames[flat]
         if not self.cache:
             return None
         try:
-            with open(self.frame_path, "rb") as f:
+            with open(self.flat_frame_path if flat else self.frame_path, "rb") as f:
                 split = split_frame_file(f.read())
             if split is None:
                 return None
@@ -242,11 +247,11 @@ class RunIndex:
         except (OSError, EOFError, ValueError, TypeError):
             return None
 
-    def save_frame(self, table: Table, df: pd.DataFrame) -> None:
+    def save_frame(self, table: Table, df: pd.DataFrame, flat: bool = False) -> None:
         """Keep ``df``, the unfiltered load built from ``table``, as the frame cache (memory and disk)."""
         sigs = table["sigs"]
         if any(v is None for v in sigs.values()):
-            self.frame = None  # some runs were written too recently to be trusted: no frame cache yet
+            self.frames[flat] = None  # some runs were written too recently to be trusted: no frame cache yet
             return
         ends = _status.END_STATUSES
         cols, rkeys, dirs = table["cols"], table["rkeys"], table["dirs"]
@@ -258,7 +263,7 @@ class RunIndex:
             e, _, t = key.partition("/")
             nested.setdefault(e, {})[t] = sig
         header: dict[str, Any] = {"key": self._frame_key(), "sigs": nested, "n": len(sigs), "live": live}
-        self.frame = (header, df)
+        self.frames[flat] = (header, df)
         if not self.cache:
             return
         try:
@@ -270,33 +275,33 @@ class RunIndex:
 
         from lumo_hydra.store.files import atomic_write_bytes
 
-        path = self.frame_path
+        path = self.flat_frame_path if flat else self.frame_path
         try:
             atomic_write_bytes(path, frame_to_bytes(header, df))
         except (OSError, ValueError, pickle.PicklingError) as e:
             warnings.warn(f"lumo-hydra: could not write the watcher frame cache {path}: {e}", stacklevel=_WARN_FRAME)
 
     def cached_frame(
-        self, progress: Callable[[int, int], None] | None, stale_after: float
+        self, progress: Callable[[int, int], None] | None, stale_after: float, flat: bool = False
     ) -> pd.DataFrame | Table | None:
-        """The frame cache's DataFrame with fresh statuses when no run changed; else the index table,
-        brought up to date with the same scan (``None`` without a frame cache)."""
-        fr = self._load_frame()
+        """The frame cache's DataFrame (of ``load(flatten=flat)``) with fresh statuses when no run changed;
+        else the index table, brought up to date with the same scan (``None`` without a frame cache)."""
+        fr = self._load_frame(flat)
         if fr is None:
             return None
         header, df = fr
         scanned, same = self.scan(header["sigs"])
         n = header["n"]
         if not (same == n == len(scanned)):
-            self.frame = None
+            self.frames[flat] = None
             return self.refresh(progress, scanned)
         if isinstance(df, memoryview):  # not unpickled yet
             try:
                 df = frame_from_bytes(header, df)
             except Exception:  # a damaged cache file: rebuild it
-                self.frame = None
+                self.frames[flat] = None
                 return self.refresh(progress, scanned)
-            self.frame = (header, df)
+            self.frames[flat] = (header, df)
         self.stats = {"scanned": n, "read": 0, "cached": n, "skipped": 0, "removed": 0}
         return _judged_again(df.copy(), header["live"], stale_after)  # the cached frame stays as it is
 

@@ -208,12 +208,12 @@ class Watcher:
         ``start``/``end`` are local-time timestamps, ``duration`` seconds (so far, for runs without end).
         Nested values are shared with the Watcher's index: copy them before modifying them in place.
         """
-        whole = not flatten and exp is None and status is None and since is None and until is None \
+        whole = exp is None and status is None and since is None and until is None \
             and sweep is None and tag is None
         table: Table | None = None
         if whole:
             with _GcPaused():
-                cached = self._index.cached_frame(progress, self.stale_after)
+                cached = self._index.cached_frame(progress, self.stale_after, bool(flatten))
             if cached is not None and not isinstance(cached, dict):  # the frame cache's DataFrame
                 return cached if where is None else cached[where(cached)].reset_index(drop=True)
             table = cached
@@ -221,7 +221,7 @@ class Watcher:
         with _GcPaused():
             df = build_frame(table, sel, status_, dur, flatten)
             if whole:
-                self._index.save_frame(table, df)
+                self._index.save_frame(table, df, bool(flatten))
                 df = df.copy()
         if where is not None:
             mask = where(df)
