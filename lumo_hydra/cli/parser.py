@@ -61,13 +61,16 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
     g.add_argument("--until", metavar="WHEN", help="started at/before: ISO date/time, Unix time or age")
     g.add_argument("--sweep", action="append", metavar="ID", help="sweep id or prefix (repeatable)")
     g.add_argument("--tag", action="append", metavar="TAG", help="has this tag (repeatable: all of them)")
+    g.add_argument("--where", metavar="EXPR", help='a condition on any column, e.g. "params.lr >= 0.01 and '
+                   'metrics.acc > 0.9" (grammar: docs/cli.md)')
     s = p.add_argument_group("order")
-    s.add_argument("--sort", metavar="COLUMN", help="sort by any column, e.g. metrics.Acc or params.lr "
-                   "(default: start, newest first)")
+    s.add_argument("--sort", metavar="COLUMN", help="sort by any column, e.g. metrics.Acc (best first, by "
+                   "its cmp) or params.lr (default: start, newest first)")
     s.add_argument("--desc", action="store_true", help="sort descending")
     s.add_argument("--asc", action="store_true", help="sort ascending")
     s.add_argument("--limit", type=positive_int, metavar="N", help="at most N runs")
     s.add_argument("--columns", metavar="A,B,...", help="the columns to show/export")
+    s.add_argument("--all-columns", action="store_true", help="every column (the table is not cut to the terminal)")
 
 
 def _common_options() -> argparse.ArgumentParser:

@@ -116,7 +116,7 @@ def to_json_records(df: pd.DataFrame) -> list[dict[str, Any]]:
         for c, v in zip(cols, row):
             if hasattr(v, "isoformat"):
                 try:
-                    v = v.isoformat()
+                    v = v.isoformat(timespec="milliseconds") if hasattr(v, "tzinfo") else v.isoformat()
                 except ValueError:
                     v = None
             elif isinstance(v, float) and math.isnan(v):
@@ -134,6 +134,19 @@ def dump_json(obj: Any, fh: Any) -> None:
     fh.write("\n")
 
 
+def rounded(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` with its times and durations rounded to milliseconds (no ``.427000046`` artefacts)."""
+    import pandas as pd
+
+    df = df.copy()
+    for c in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[c]):
+            df[c] = df[c].dt.round("ms")
+        elif (c == "duration" or c.endswith((".duration", "_seconds"))) and pd.api.types.is_float_dtype(df[c]):
+            df[c] = df[c].round(3)
+    return df
+
+
 def csv_ready(df: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``df`` whose list and dict cells are JSON strings (for CSV and parquet)."""
     df = df.copy()
@@ -144,28 +157,90 @@ def csv_ready(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- tables ----------------------------------------------------------------------------------------
-def print_runs_table(con: Console, df: pd.DataFrame, cols: list[str]) -> None:
-    """The ``list`` table of the runs in ``df`` (columns ``cols``) and the run count."""
+#: the widest a cell of the ``list`` table gets before it is cut with an ellipsis
+MAX_CELL = 28
+#: the narrowest a column gets: a column that does not fit at this width is left out, never squeezed
+MIN_CELL = 6
+
+
+def header(c: str) -> str:
+    """The table header of column ``c``: ``params.`` and ``metrics.`` left out, ``id`` for test_name."""
+    for pre in ("params.", "metrics."):
+        if c.startswith(pre):
+            return c[len(pre):]
+    return {"test_name": "id", "exp_name": "experiment"}.get(c, c)
+
+
+def cell(c: str, v: Any, status: Any = None) -> str:
+    """The text of one table cell of column ``c`` (``>= 4.0s`` for the duration of a crashed run)."""
+    if c == "status":
+        return str(v) if v is not None else ""
+    if c == "duration":
+        d = fmt_duration(v)
+        return f">= {d}" if d and status == "crashed" else d
+    if c in ("start", "end") and hasattr(v, "strftime"):
+        try:
+            return str(v.strftime("%Y-%m-%d %H:%M"))
+        except ValueError:
+            return ""
+    return fmt(v)
+
+
+def fit_columns(cols: list[str], texts: Mapping[str, list[str]], width: int,
+                keep: int = 1) -> tuple[list[str], dict[str, int]]:
+    """The columns of ``cols`` (in order) that fit ``width`` and the width of each; the first ``keep``
+    always stay. A column takes its longest cell (at most ``MAX_CELL``) and at least ``MIN_CELL``."""
+    chosen: list[str] = []
+    widths: dict[str, int] = {}
+    used = 0
+    for i, c in enumerate(cols):
+        natural = max([len(header(c))] + [len(t) for t in texts[c]])
+        w = min(natural, MAX_CELL)
+        if i >= keep and used + w + 2 > width:
+            w = min(natural, max(MIN_CELL, width - used - 2))
+            if used + w + 2 > width:
+                continue
+        chosen.append(c)
+        widths[c] = w
+        used += w + 2
+    return chosen, widths
+
+
+def print_runs_table(con: Console, df: pd.DataFrame, cols: list[str], *, fit: bool = True,
+                     what: str = "run") -> list[str]:
+    """The ``list`` table of the runs in ``df`` (columns ``cols``, cut to the console's width when
+    ``fit``), the run count and the columns left out; returns the columns shown."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(show_lines=False, header_style="bold")
-    for c in cols:
-        short = c[len("metrics."):] if c.startswith("metrics.") else c
-        table.add_column(short, no_wrap=c in ("test_name", "start", "status"), overflow="fold",
-                         justify="right" if c.startswith(("metrics.", "duration")) else "left")
-    for rec in df[cols].itertuples(index=False, name=None):
-        cells = []
-        for c, v in zip(cols, rec):
-            if c == "status":
-                cells.append(styled_status(v))
-            elif c == "duration":
-                cells.append(fmt_duration(v))
-            else:
-                cells.append(fmt(v))
-        table.add_row(*cells)
+    statuses = list(df["status"]) if "status" in df.columns else [None] * len(df)
+    texts = {c: [cell(c, v, st) for v, st in zip(df[c].tolist(), statuses)] for c in cols}
+    shown, widths = fit_columns(cols, texts, con.width, keep=2) if fit else (cols, {})
+    table = Table(show_lines=False, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
+                  show_edge=False, collapse_padding=True)
+    for c in shown:
+        w = widths.get(c)
+        table.add_column(header(c), no_wrap=True, overflow="ellipsis", max_width=w, min_width=min(w or 0, MIN_CELL),
+                         justify="right" if c.startswith(("metrics.", "duration", "return_value")) else "left")
+    for i in range(len(df)):
+        row = []
+        for c in shown:
+            t = texts[c][i]
+            row.append(f"[{STATUS_STYLE.get(t, 'white')}]{t}[/]" if c == "status" else _escape(t))
+        table.add_row(*row)
     con.print(table)
     total = len(df)
-    con.print(f"{total} run{'s' if total != 1 else ''}", style="dim")
+    left = [c for c in cols if c not in shown]
+    more = f"; {len(left)} more column{'s' if len(left) != 1 else ''} ({', '.join(map(header, left[:4]))}" \
+           f"{', ...' if len(left) > 4 else ''}): see --columns, --all-columns" if left else ""
+    con.print(f"{total} {what}{'s' if total != 1 else ''}{more}", style="dim", markup=False)
+    return shown
+
+
+def _escape(t: str) -> str:
+    from rich.markup import escape
+
+    return escape(t)
 
 
 def print_ab_table(con: Console, title: str, rows: Mapping[str, Any]) -> None:

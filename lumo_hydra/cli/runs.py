@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from lumo_hydra.cli.common import filtered, load, watcher
 from lumo_hydra.cli.parser import stale_seconds
-from lumo_hydra.cli.render import console, csv_ready, dump_json, print_run, print_runs_table, to_json_records
+from lumo_hydra.cli.render import (
+    console,
+    csv_ready,
+    dump_json,
+    print_run,
+    print_runs_table,
+    rounded,
+    to_json_records,
+)
 from lumo_hydra.errors import CLIError
 from lumo_hydra.store.layout import RUN_JSON
 from lumo_hydra.store.reader import edit_record
@@ -19,7 +27,10 @@ from lumo_hydra.store.reader import edit_record
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-DEFAULT_COLUMNS = ["test_name", "exp_name", "status", "start", "duration", "sweep", "tags", "note"]
+#: the columns ``list`` always shows first (then the params that differ, then the main metrics)
+DEFAULT_COLUMNS = ["test_name", "exp_name", "status", "start", "duration"]
+#: how many runs' metrics.json ``list`` reads at most to learn the metrics' cmp
+_CMP_READS = 50
 
 
 # -- list / export ---------------------------------------------------------------------------------
@@ -31,15 +42,60 @@ def _unknown_column(what: str, name: str, df: pd.DataFrame) -> CLIError:
     return CLIError(f"{what} {name!r}{hint}")
 
 
-def _select(df: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
-    """``df`` sorted by ``--sort`` (default: newest first) and cut to ``--limit``."""
+def metric_cmps(df: pd.DataFrame) -> dict[str, str | None]:
+    """``{column: 'max'|'min'|None}`` for each ``metrics.<name>`` column of ``df``, from the metrics.json
+    of the first runs that have the metric (at most ``_CMP_READS`` files are read)."""
+    from lumo_hydra.store.reader import read_metrics
+
+    names = {c[len("metrics."):]: c for c in df.columns if c.startswith("metrics.") and not c.endswith(".last")}
+    out: dict[str, str | None] = dict.fromkeys(names.values())
+    todo = set(names)
+    if "info_dir" not in df.columns:
+        return out
+    reads = 0
+    for i in range(len(df)):
+        if not todo or reads >= _CMP_READS:
+            break
+        has = [n for n in todo if df[names[n]].iloc[i] == df[names[n]].iloc[i]]  # not NaN
+        if not has:
+            continue
+        reads += 1
+        m = read_metrics(str(df["info_dir"].iloc[i]), warn=False)
+        for n in has:
+            if isinstance(m.get(n), dict):
+                cmp = m[n].get("cmp")
+                out[names[n]] = cmp if cmp in ("max", "min") else None
+                todo.discard(n)
+    return out
+
+
+def where_of(args: argparse.Namespace) -> Any:
+    """The condition of ``--where`` (parsed before any run is read), or ``None``."""
+    text = getattr(args, "where", None)
+    if not text:
+        return None
+    from lumo_hydra.watcher.where import parse_where
+
+    return parse_where(text)
+
+
+def _select(df: pd.DataFrame, args: argparse.Namespace, cond: Any = None) -> pd.DataFrame:
+    """``df`` filtered by ``--where``, sorted by ``--sort`` (default: newest first; a metric best first by
+    its cmp; ``--asc``/``--desc`` override) and cut to ``--limit``."""
+    if cond is not None:
+        df = df[cond(df)].reset_index(drop=True)
     sort = args.sort or "start"
     if sort not in df.columns:
         if len(df) == 0:
             return df
         raise _unknown_column("cannot sort by unknown column", sort, df)
-    desc = args.desc if args.sort else not args.asc
-    if args.asc:
+    if args.asc or args.desc:
+        desc = bool(args.desc)
+    elif not args.sort:
+        desc = True
+    elif sort.startswith("metrics.") and not sort.endswith(".last"):
+        desc = metric_cmps(df[[sort, "info_dir"]] if "info_dir" in df.columns else df).get(sort) != "min"
+    else:
         desc = False
     df = df.sort_values(sort, ascending=not desc, na_position="last", kind="stable")
     if args.limit is not None:
@@ -47,43 +103,74 @@ def _select(df: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
     return df
 
 
+def differing(df: pd.DataFrame, prefix: str = "params.") -> list[str]:
+    """The ``prefix`` columns whose values are not the same in every row of ``df``."""
+    out = []
+    for c in df.columns:
+        if c.startswith(prefix):
+            vals = {repr(v) if v == v else "nan" for v in df[c].tolist()}
+            if len(vals) > 1:
+                out.append(c)
+    return out
+
+
+def main_metrics(df: pd.DataFrame) -> list[str]:
+    """The metrics columns of best values: those with a cmp (max/min), else all of them."""
+    cmps = metric_cmps(df)
+    with_cmp = [c for c, v in cmps.items() if v]
+    return with_cmp or list(cmps)
+
+
 def _columns(df: pd.DataFrame, args: argparse.Namespace) -> list[str]:
-    """The ``--columns`` asked for, else the default ones, the metrics and the sort column."""
+    """``--columns``, ``--all-columns``, else the compact default: id, experiment, status, start,
+    duration, the params that differ among the runs, the main metrics (and the sort column)."""
     if args.columns:
         cols = [c.strip() for c in args.columns.split(",") if c.strip()]
         for c in cols:
             if c not in df.columns and len(df):
                 raise _unknown_column("unknown column", c, df)
         return [c for c in cols if c in df.columns]
+    if getattr(args, "all_columns", False):
+        return list(df.columns)
     cols = [c for c in DEFAULT_COLUMNS if c in df.columns]
-    cols += [c for c in df.columns if c.startswith("metrics.") and not c.endswith(".last")]
+    metrics = main_metrics(df)
+    if args.sort in metrics:  # the sort metric first among the metrics
+        metrics.remove(args.sort)
+        metrics.insert(0, args.sort)
+    cols += metrics + differing(df)
     if args.sort and args.sort in df.columns and args.sort not in cols:
-        cols.append(args.sort)
+        cols.insert(len(DEFAULT_COLUMNS), args.sort)
     return cols
 
 
-def _listed(args: argparse.Namespace) -> pd.DataFrame:
-    """The runs of ``list``: filtered, sorted (default: newest first) and cut to ``--limit`` inside the
-    Watcher's index (``Watcher.select``), so only the kept runs become a frame."""
-    from lumo_hydra.cli.common import progress_cb
+def with_last_seen(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a ``last_seen`` column: the end time, else the heartbeat (a crashed run's last sign of
+    life), as local-time timestamps."""
+    from lumo_hydra.store.reader import read_heartbeat
+    from lumo_hydra.watcher.frame import to_local_time
 
-    sort = args.sort or "start"
-    desc = (args.desc if args.sort else not args.asc) and not args.asc
-    update, close = progress_cb(console(stderr=True), "reading runs")
-    try:
-        df = watcher(args).select(exp=args.exp, status=args.status, since=args.since, until=args.until,
-                                  sweep=args.sweep, tag=args.tag, sort=sort, desc=desc, limit=args.limit,
-                                  progress=update)
-    finally:
-        close()
-    if sort not in df.columns and len(df):
-        raise _unknown_column("cannot sort by unknown column", sort, df)
+    if "info_dir" not in df.columns or "last_seen" in df.columns or not len(df):
+        return df
+    ends = df["end"].tolist() if "end" in df.columns else [None] * len(df)
+    seen = []
+    for end, d in zip(ends, df["info_dir"].tolist()):
+        if end is not None and end == end and hasattr(end, "timestamp"):
+            seen.append(end.timestamp())
+        else:
+            hb = read_heartbeat(str(d))
+            seen.append(hb if hb is not None else float("nan"))
+    df = df.copy()
+    pos = list(df.columns).index("end") + 1 if "end" in df.columns else len(df.columns)
+    df.insert(pos, "last_seen", to_local_time(seen).set_axis(df.index))
     return df
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     """``lumo-hydra list``: a table (or JSON, CSV) of the filtered runs."""
-    df = _listed(args)
+    cond = where_of(args)
+    df = _select(load(args), args, cond)
+    if args.json or args.csv:
+        df = rounded(with_last_seen(df))
     cols = _columns(df, args)
     if args.json:
         dump_json(to_json_records(df[cols] if args.columns else df), sys.stdout)
@@ -93,15 +180,18 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     con = console()
     if not len(df):
-        con.print(f"no runs in {watcher(args).root}" + (" match the filters" if filtered(args) else ""))
+        con.print(f"no runs in {watcher(args).root}"
+                  + (" match the filters" if filtered(args) or cond is not None else ""))
         return 0
-    print_runs_table(con, df, cols)
+    print_runs_table(con, df, cols, fit=not (args.columns or getattr(args, "all_columns", False)))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``lumo-hydra export``: the filtered runs to CSV, parquet or JSON (stdout or ``-o FILE``)."""
-    df = _select(load(args, flatten=not args.nested), args)
+    cond = where_of(args)
+    df = load(args, flatten=not args.nested)
+    df = rounded(with_last_seen(_select(df, args, cond)))
     if args.columns:
         df = df[_columns(df, args)]
     fmt = args.format
