@@ -352,3 +352,25 @@ def test_11_4_checkout_and_rerun_refuse_a_commit_no_lumo_ref_of_the_recorded_rep
     assert git(other, "worktree", "list").count("\n") == 1  # nothing checked out in the other repository
     r = cli("checkout", good["test_name"], str(tmp_path / "co-good"), root=store)
     assert r.returncode == 0, r.stderr
+
+
+def test_11_1_a_sweeps_snapshot_is_kept_while_it_has_jobs_or_is_being_launched(git_repo: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    (git_repo / "app.py").write_text(APP)
+    _hydra_run(git_repo, store, "-m", "x=1,2")
+    jobs = records(store)
+    [ref] = {r["git"]["ref"] for r in jobs}
+    sid = jobs[0]["sweep"]
+    assert f"Lumo-Owner: sweeps/{sid}" in git(git_repo, "log", "-1", "--format=%B", ref)
+    run_train(git_repo, store, 5)  # another snapshot becomes the last one
+    assert cli("rm", jobs[0]["test_name"], "--yes", root=store).returncode == 0
+    cli("gc", "--yes", root=store)
+    assert ref in refs(git_repo)  # one job left
+    assert cli("rm", jobs[1]["test_name"], "--yes", root=store).returncode == 0
+    cli("gc", "--yes", root=store)
+    assert ref in refs(git_repo)  # no job left, but the sweep record is young: it may still be launching
+    old = (store / "sweeps" / sid / "sweep.json").stat().st_mtime - 7200
+    os.utime(store / "sweeps" / sid / "sweep.json", (old, old))
+    r = cli("gc", "--yes", root=store)
+    assert ref not in refs(git_repo), r.stdout
+    assert len(refs(git_repo)) == 1  # the plain run's

@@ -176,18 +176,24 @@ def _keep_of(git: Any, keep: _Keep) -> None:
 
 
 def _kept(df: pd.DataFrame, layout: StoreLayout) -> _Keep:
-    """The refs and commits of the runs in ``df`` and of the sweeps (a sweep folder keeps its snapshot)."""
+    """The refs and commits of the runs in ``df`` and of the sweeps that still have a job in ``df``."""
     keep = _Keep(set(), set(), set())
     for git in df["git"]:
         _keep_of(git, keep)
+    live_sweeps = {str(s) for s in df["sweep"] if s}
     try:
         sweep_ids = os.listdir(layout.sweeps_dir)
     except OSError:
         sweep_ids = []
     for sid in sweep_ids:
         sw = read_json_object_or_none(layout.sweep_record(sid), "sweep record")
-        if sw is not None:  # no record yet (being created) or damaged (warned): the folder's owner ref is kept
-            _keep_of(sw.get("git"), keep)
+        if sw is None:  # being created (no record yet) or damaged (warned): its owner folder keeps its ref
+            continue
+        g = sw.get("git")
+        if sid in live_sweeps:  # a sweep's snapshot is still needed while one of its jobs exists
+            _keep_of(g, keep)
+        elif isinstance(g, dict) and isinstance(g.get("repo"), str):
+            keep.repos.add(g["repo"])
     return keep
 
 
@@ -229,10 +235,24 @@ def _owner_exists(layout: StoreLayout, owner: str) -> bool:
     """Whether the store folder ``owner`` (``experiments/<exp>/<test>`` or ``sweeps/<id>``) exists;
     an owner pointing outside the store counts as existing (it is not trusted to free anything)."""
     parts = owner.split("/")
-    if not all(_plain_name(x) for x in parts):
+    if not all(_plain_name(x) for x in parts) or len(parts) not in (2, 3):
         return True
     path = layout.root.joinpath(*parts)
-    return not _inside(path, layout.root) or path.exists()
+    if not _inside(path, layout.root):
+        return True
+    if parts[0] != layout.SWEEPS or len(parts) != 2:
+        return path.exists()
+    # a sweep keeps its snapshot while it is being launched or has a job left (rm removes job markers)
+    record = layout.sweep_record(parts[1])
+    try:
+        young = time.time() - record.stat().st_mtime < GC_GRACE_SECONDS
+    except OSError:
+        return path.exists()  # no record yet: a sweep being launched
+    try:
+        jobs = bool(os.listdir(layout.sweep_jobs_dir(parts[1])))
+    except OSError:
+        jobs = False
+    return young or jobs
 
 
 def _orphans(layout: StoreLayout) -> list[str]:
