@@ -160,7 +160,8 @@ class Masker:
             out = {}
             for k, v in obj.items():
                 key = f"{prefix}.{k}" if prefix else str(k)
-                if v is not None and v != "" and isinstance(k, str) and self.policy.is_secret(k):
+                if v is not None and not (isinstance(v, str) and not v) and isinstance(k, str) \
+                        and self.policy.is_secret(k):
                     out[k] = self._hide(where, key, v) if not isinstance(v, (dict, list)) else \
                         self._hide_all(where, key, v)
                 else:
