@@ -14,9 +14,10 @@ import sys
 from collections.abc import Callable, Sequence
 
 from lumo_hydra.cli.code import cmd_checkout, cmd_diff, cmd_rerun
-from lumo_hydra.cli.maintenance import cmd_gc, cmd_rm
+from lumo_hydra.cli.maintenance import cmd_gc
 from lumo_hydra.cli.parser import FILTER_KEYS, build_parser
-from lumo_hydra.cli.runs import cmd_export, cmd_list, cmd_note, cmd_show, cmd_tag
+from lumo_hydra.cli.runs import cmd_export, cmd_list, cmd_note, cmd_rm_where, cmd_show, cmd_tag
+from lumo_hydra.cli.sweeps import cmd_sweeps
 from lumo_hydra.errors import LumoValueError
 
 __all__ = ["main", "COMMANDS"]
@@ -25,13 +26,14 @@ __all__ = ["main", "COMMANDS"]
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": cmd_list,
     "show": cmd_show,
+    "sweeps": cmd_sweeps,
     "diff": cmd_diff,
     "note": cmd_note,
     "tag": cmd_tag,
     "rerun": cmd_rerun,
     "checkout": cmd_checkout,
     "export": cmd_export,
-    "rm": cmd_rm,
+    "rm": cmd_rm_where,
     "gc": cmd_gc,
 }
 

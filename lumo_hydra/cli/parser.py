@@ -92,9 +92,14 @@ def _add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     fmt.add_argument("--json", action="store_true", help="JSON records instead of a table")
     fmt.add_argument("--csv", action="store_true", help="CSV instead of a table")
 
-    p = sub.add_parser("show", parents=[common], help="everything about one run")
-    p.add_argument("run", help="run id (test_name, exp/test_name, or an unambiguous prefix)")
+    p = sub.add_parser("show", parents=[common], help="everything about one run, or a sweep's table of jobs")
+    p.add_argument("run", help="run id (test_name, exp/test_name, or an unambiguous prefix), or a sweep id")
     p.add_argument("--json", action="store_true", help="the record as JSON")
+
+    p = sub.add_parser("sweeps", parents=[common], help="a table of sweeps", description="A table of sweeps, newest first.")
+    p.add_argument("--exp", action="append", metavar="NAME", help="experiment name or glob (repeatable)")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="at most N sweeps")
+    p.add_argument("--json", action="store_true", help="JSON instead of a table")
 
     p = sub.add_parser("diff", parents=[common], help="params, metrics, packages and code of two runs")
     p.add_argument("run_a")
@@ -137,7 +142,8 @@ def _add_store_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--nested", action="store_true", help="lumo's nested columns instead of flat dotted ones")
 
     p = sub.add_parser("rm", parents=[common], help="remove runs (info, blob and cache folders)")
-    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("runs", nargs="*", metavar="RUN")
+    p.add_argument("--where", metavar="EXPR", help="also remove the runs this condition selects (docs/cli.md)")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--force", action="store_true", help="also remove runs that are still running")
 

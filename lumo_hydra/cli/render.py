@@ -165,7 +165,7 @@ MIN_CELL = 6
 
 def header(c: str) -> str:
     """The table header of column ``c``: ``params.`` and ``metrics.`` left out, ``id`` for test_name."""
-    for pre in ("params.", "metrics."):
+    for pre in ("params.", "metrics.", "swept."):
         if c.startswith(pre):
             return c[len(pre):]
     return {"test_name": "id", "exp_name": "experiment"}.get(c, c)
@@ -275,6 +275,9 @@ def _print_head(con: Console, rec: Mapping[str, Any]) -> None:
     pinfo = rec.get("pinfo") or {}
     con.print(f"start {prog.get('start') or '?'}   end {prog.get('end') or '-'}   "
               f"host {pinfo.get('host') or '?'}   pid {pinfo.get('pid') or '?'}")
+    if rec.get("last_seen"):
+        con.print(f"last seen {rec['last_seen']} (its heartbeat: the run ended without an end record, "
+                  "so it ran at least this long)", markup=False)
     for key in ("sweep", "rerun_of", "note"):
         if rec.get(key):
             con.print(f"{key}: {rec[key]}")

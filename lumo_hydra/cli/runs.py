@@ -218,12 +218,63 @@ def cmd_export(args: argparse.Namespace) -> int:
 # -- show ------------------------------------------------------------------------------------------
 def cmd_show(args: argparse.Namespace) -> int:
     """``lumo-hydra show``: everything about one run (or its record as JSON)."""
-    rec = watcher(args).record(args.run)
+    w = watcher(args)
+    sid = _sweep_named(w, args.run)
+    if sid is not None:
+        from lumo_hydra.cli.sweeps import show_sweep
+
+        return show_sweep(args, w, sid)
+    rec = w.record(args.run)
+    if not args.json and rec.get("status") == "crashed":
+        from lumo_hydra.store.reader import read_heartbeat
+
+        hb = read_heartbeat(str(rec.get("info_dir")))
+        if hb is not None:
+            from lumo_hydra.store.times import now_iso
+
+            rec["last_seen"] = now_iso(hb)
     if args.json:
         dump_json(rec, sys.stdout)
     else:
         print_run(console(), rec)
     return 0
+
+
+def _sweep_named(w: Any, name: str) -> str | None:
+    """The sweep ``name`` names: an exact sweep id, or a prefix of one when no run id matches it."""
+    import os
+
+    from lumo_hydra.errors import RunNotFoundError
+
+    if os.path.isdir(w.layout.sweep_dir(name)):
+        return name
+    try:
+        w.resolve(name)
+        return None
+    except RunNotFoundError as e:
+        if "ambiguous" in str(e):
+            return None
+        try:
+            return str(w.resolve_sweep(name))
+        except RunNotFoundError:
+            raise e from None
+
+
+def cmd_rm_where(args: argparse.Namespace) -> int:
+    """``lumo-hydra rm``: the runs named, and those ``--where`` selects, removed by :func:`cmd_rm`."""
+    from lumo_hydra.cli.maintenance import cmd_rm
+
+    cond = where_of(args)
+    if cond is not None:
+        df = load(args)
+        picked = df[cond(df)]["info_dir"].tolist() if len(df) else []
+        args.runs = list(args.runs or []) + [str(d) for d in picked]
+        if not args.runs:
+            console().print("no runs match --where: nothing to remove")
+            return 0
+    elif not args.runs:
+        raise CLIError("no runs given; allowed: RUN ids, or --where EXPR selecting them")
+    return cmd_rm(args)
 
 
 # -- note / tag ------------------------------------------------------------------------------------
