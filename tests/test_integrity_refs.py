@@ -374,3 +374,16 @@ def test_11_1_a_sweeps_snapshot_is_kept_while_it_has_jobs_or_is_being_launched(g
     r = cli("gc", "--yes", root=store)
     assert ref not in refs(git_repo), r.stdout
     assert len(refs(git_repo)) == 1  # the plain run's
+
+
+def test_11_4_rm_honours_a_store_whose_blob_folder_links_to_another_disk(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    write_run(store, "cls", test_name="261101.001.aat")
+    disk = tmp_path / "big-disk"
+    (disk / "cls" / "261101.001.aat").mkdir(parents=True)
+    (disk / "cls" / "261101.001.aat" / "ckpt.pt").write_text("weights")
+    (disk / "cls" / "other").mkdir()
+    os.symlink(disk, store / "blob")  # the user's own layout: blob/ on another disk
+    assert cli("rm", "261101.001.aat", "--yes", root=store).returncode == 0
+    assert not (store / "experiments" / "cls" / "261101.001.aat").exists()
+    assert not (disk / "cls" / "261101.001.aat").exists() and (disk / "cls" / "other").exists()

@@ -111,16 +111,20 @@ def _rm_targets(args: argparse.Namespace, w: Watcher) -> list[tuple[RunRef, dict
             rec = {"status": "unreadable", "test_name": ref.test_name}
         if rec.get("status") == "running" and not args.force:
             raise CLIError(f"run {ref.test_name!r} is still running; stop it first, or pass --force")
-        paths = [str(p) for p in layout.run_folders(ref.exp_name, ref.test_name)
-                 if os.path.lexists(p) and _inside(p, layout.root)]
+        bases = (layout.experiments_dir, layout.blob_root, layout.cache_root)  # each may be a link to a disk
+        paths = [str(p) for p, base in zip(layout.run_folders(ref.exp_name, ref.test_name), bases)
+                 if os.path.lexists(p) and _inside(p, base)]
         paths += _sweep_markers(layout, {**rec, "test_name": ref.test_name})
         targets.append((ref, rec, paths))
     return targets
 
 
-def _remove(path: str, root: str) -> None:
-    """Remove ``path`` (a folder, file or symlink) when it lies inside ``root``; a link is unlinked, never followed."""
-    if not _inside(path, root):
+def _remove(path: str, layout: StoreLayout) -> None:
+    """Remove ``path`` (a folder, file or symlink) when it lies inside one of the store's folders
+    (``experiments/``, ``blob/``, ``cache/``, ``sweeps/``, each resolved: it may link to another disk);
+    a link is unlinked, never followed."""
+    bases = (layout.experiments_dir, layout.blob_root, layout.cache_root, layout.sweeps_dir)
+    if not any(_inside(path, b) for b in bases):
         return
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path)
@@ -144,7 +148,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
     _remember_repos(w.root, [str((rec.get("git") or {}).get("repo") or "") for _, rec, _ in targets])
     for ref, _rec, paths in targets:
         for p in paths:
-            _remove(p, w.root)
+            _remove(p, StoreLayout(w.root))
         c.print(f"removed {ref.exp_name}/{ref.test_name}", markup=False)
     c.print("snapshot refs of removed runs are dropped by `lumo-hydra gc`", style="dim")
     return 0
@@ -313,7 +317,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
         return 1
     _delete_refs(stale)
     for p in orphans:
-        if _inside(p, layout.root) and not os.path.islink(p):
+        if any(_inside(p, b) for b in (layout.blob_root, layout.cache_root)) and not os.path.islink(p):
             shutil.rmtree(p, ignore_errors=True)
     c.print(f"removed {len(stale)} ref(s) and {len(orphans)} folder(s)")
     return 0
