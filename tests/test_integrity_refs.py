@@ -164,7 +164,7 @@ def test_11_4_rm_of_a_folder_outside_the_store_refuses(tmp_path: Path) -> None:
     assert (inside / "run.json").exists() and (outside / "run.json").exists()
 
 
-@pytest.mark.parametrize("sweep", ["/outside", "../../../outside", "..", "ok/../../.."])
+@pytest.mark.parametrize("sweep", ["/outside", "../../outside", "ok/../../../outside"])
 def test_11_4_rm_with_a_crafted_sweep_deletes_nothing_outside(tmp_path: Path, sweep: str) -> None:
     store = tmp_path / "store"
     victim = tmp_path / "outside" / "jobs"
@@ -172,6 +172,7 @@ def test_11_4_rm_with_a_crafted_sweep_deletes_nothing_outside(tmp_path: Path, sw
     (victim / "0.261101.001.aat").write_text("keep me")
     sweep_value = str(tmp_path / "outside") if sweep == "/outside" else sweep
     info = write_run(store, "cls", test_name="261101.001.aat", extra={"sweep": sweep_value})
+    (store / "sweeps" / "ok").mkdir(parents=True)  # a store that has had sweeps
     assert json.loads((info / "run.json").read_text())["sweep"] == sweep_value
     r = cli("rm", "261101.001.aat", "--yes", root=store)
     assert r.returncode == 0, r.stderr
