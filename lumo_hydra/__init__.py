@@ -13,6 +13,7 @@ from lumo_hydra._version import __version__
 # public name -> module that defines it
 _EXPORTS = {
     "Params": "lumo_hydra.params",
+    "BaseParams": "lumo_hydra.params", "BoundCheckError": "lumo_hydra.errors",  # lumo names (H15a)
     "choice": "lumo_hydra.params",
     "arange": "lumo_hydra.params",
     "ParamsValueError": "lumo_hydra.errors",
