@@ -116,7 +116,8 @@ def to_json_records(df: pd.DataFrame) -> list[dict[str, Any]]:
         for c, v in zip(cols, row):
             if hasattr(v, "isoformat"):
                 try:
-                    v = v.isoformat(timespec="milliseconds") if hasattr(v, "tzinfo") else v.isoformat()
+                    v = None if str(v) == "NaT" else (
+                        v.isoformat(timespec="milliseconds") if hasattr(v, "tzinfo") else v.isoformat())
                 except ValueError:
                     v = None
             elif isinstance(v, float) and math.isnan(v):
@@ -215,7 +216,11 @@ def print_runs_table(con: Console, df: pd.DataFrame, cols: list[str], *, fit: bo
 
     statuses = list(df["status"]) if "status" in df.columns else [None] * len(df)
     texts = {c: [cell(c, v, st) for v, st in zip(df[c].tolist(), statuses)] for c in cols}
-    shown, widths = fit_columns(cols, texts, con.width, keep=2) if fit else (cols, {})
+    if fit:
+        shown, widths = fit_columns(cols, texts, con.width, keep=2)
+    else:  # every column asked for: wider than the terminal rather than squeezed (page with `less -S`)
+        shown, widths = fit_columns(cols, texts, 10**6)
+        con = _wide(con, sum(w + 2 for w in widths.values()))
     table = Table(show_lines=False, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
                   show_edge=False, collapse_padding=True)
     for c in shown:
@@ -235,6 +240,16 @@ def print_runs_table(con: Console, df: pd.DataFrame, cols: list[str], *, fit: bo
            f"{', ...' if len(left) > 4 else ''}): see --columns, --all-columns" if left else ""
     con.print(f"{total} {what}{'s' if total != 1 else ''}{more}", style="dim", markup=False)
     return shown
+
+
+def _wide(con: Console, width: int) -> Console:
+    """``con``, or a console on the same file at least ``width`` columns wide."""
+    if width <= con.width:
+        return con
+    from rich.console import Console
+
+    return Console(file=con.file, width=width, highlight=False, soft_wrap=False, color_system=con.color_system,
+                   force_terminal=con.is_terminal)
 
 
 def _escape(t: str) -> str:
