@@ -80,18 +80,27 @@ def secret_pathspecs(patterns: tuple[str, ...]) -> list[str]:
 
 
 # -- Hydra's output folders ------------------------------------------------------------------------
-def holds_hydra_outputs(folder: str, depth: int = 4) -> bool:
-    """Whether ``folder`` has a ``.hydra/`` folder at most ``depth`` levels down (first found wins)."""
-    if depth < 0:
-        return False
-    try:
-        with os.scandir(folder) as it:
-            subs = [e.path for e in it if e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return False
-    if any(os.path.basename(s) == ".hydra" for s in subs):
-        return True
-    return any(holds_hydra_outputs(s, depth - 1) for s in sorted(subs, reverse=True)[:8])
+def holds_hydra_outputs(folder: str, depth: int = 4, budget: int = 64) -> bool:
+    """Whether ``folder`` has a ``.hydra/`` folder at most ``depth`` levels down. Newest-named folders
+    first (Hydra's are dated), at most ``budget`` folders looked into: a large folder of other files
+    costs a bounded number of ``scandir`` calls."""
+    level = [folder]
+    for _ in range(depth + 1):
+        nxt: list[str] = []
+        for d in level:
+            if budget <= 0:
+                return False
+            budget -= 1
+            try:
+                with os.scandir(d) as it:
+                    subs = sorted((e.name for e in it if e.is_dir(follow_symlinks=False)), reverse=True)
+            except OSError:
+                continue
+            if ".hydra" in subs:
+                return True
+            nxt += [os.path.join(d, n) for n in subs[:8]]
+        level = nxt
+    return False
 
 
 def _rel_inside(path: str, repo: str) -> str | None:
