@@ -13,8 +13,17 @@ __all__ = [
     "LumoError", "LumoValueError", "ParamsValueError", "ParamsValidationError", "ParamsFileError",
     "ParamsArgsError", "UnknownKeyError", "StoreError", "RunNotFoundError", "ForkedWriterError",
     "ExperimentStateError", "GitError", "LockNotFoundError", "CLIError", "DataValueError", "DataTypeError",
-    "DataIndexError", "DatasetSpecError", "StoreWarning",
+    "DataIndexError", "DatasetSpecError", "StoreWarning", "BoundCheckError", "ParamsFileNotFoundError",
 ]
+
+
+def _short_repr(value: Any, limit: int = 200) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a 10**5000 int cannot even be turned into a string)."""
+    try:
+        text = repr(value)
+    except ValueError:  # int too large for str()
+        return f"<int of {value.bit_length()} bits>" if isinstance(value, int) else f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class LumoError(Exception):
@@ -39,7 +48,7 @@ class ParamsValueError(LumoValueError):
         self.value = value
         self.allowed = allowed
         self.hint = hint
-        msg = f"invalid value for parameter '{key}': {value!r}; allowed: {allowed}"
+        msg = f"invalid value for parameter '{key}': {_short_repr(value)}; allowed: {allowed}"
         if hint:
             msg += f" ({hint})"
         super().__init__(msg)
@@ -73,6 +82,25 @@ class ParamsValidationError(ParamsValueError):
 
 class ParamsFileError(LumoValueError):
     """A parameter file is missing, unreadable or malformed (the message names the path and the line)."""
+
+
+class ParamsFileNotFoundError(ParamsFileError, FileNotFoundError):
+    """A parameter file that does not exist: also a ``FileNotFoundError`` (``filename`` is the path)."""
+
+    def __init__(self, message: str, filename: str | None = None) -> None:
+        super().__init__(message)
+        self.filename = filename
+        self.errno = 2  # ENOENT
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> Any:
+        return (type(self), (str(self), self.filename))
+
+
+#: lumo's name for a value its validator refuses (``except BoundCheckError`` works on lumo code)
+BoundCheckError = ParamsValueError
 
 
 class ParamsArgsError(LumoValueError):

@@ -27,6 +27,9 @@ _EXPORTS = {
     "ParamsFileError": "lumo_hydra.errors",
     "ParamsValueError": "lumo_hydra.errors",
 }
+# lumo's names, importable from here but kept out of ``__all__`` (``import *`` brings our own names only)
+_EXPORTS.update({"BaseParams": "lumo_hydra.params.params", "BoundCheckError": "lumo_hydra.errors",
+                 "ParamsFileNotFoundError": "lumo_hydra.errors"})
 
 __all__ = [
     "VALIDATOR_KEY", "Arange", "Choice", "Params", "ParamsArgsError", "ParamsFileError", "ParamsValueError",
@@ -34,10 +37,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from lumo_hydra.errors import BoundCheckError as BoundCheckError
     from lumo_hydra.errors import ParamsArgsError as ParamsArgsError
     from lumo_hydra.errors import ParamsFileError as ParamsFileError
+    from lumo_hydra.errors import ParamsFileNotFoundError as ParamsFileNotFoundError
     from lumo_hydra.errors import ParamsValueError as ParamsValueError
     from lumo_hydra.params.argv import parse_value as parse_value
+    from lumo_hydra.params.params import BaseParams as BaseParams
     from lumo_hydra.params.params import Params as Params
     from lumo_hydra.params.validators import VALIDATOR_KEY as VALIDATOR_KEY
     from lumo_hydra.params.validators import Arange as Arange
@@ -46,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from lumo_hydra.params.validators import arange as arange
     from lumo_hydra.params.validators import choice as choice
 
-_SUBMODULES = ("argv", "files", "params", "typed", "validation", "validators")
+_SUBMODULES = ("argv", "files", "nested", "params", "typed", "validation", "validators")
 
 
 def __getattr__(name: str) -> Any:
@@ -59,4 +65,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*__all__, *_SUBMODULES])
+    return sorted({*__all__, *_EXPORTS, *_SUBMODULES})

@@ -2,7 +2,7 @@
 
 Accepted forms: ``--key=value``, ``--key value``, ``--flag`` (true), nested ``--a.b.c=1``, and
 Hydra-style ``key=value``, ``+key=value`` (add), ``++key=value`` (set or add), ``~key`` (delete);
-``--config a.yaml`` / ``-c a.yaml,b.json`` name files merged first; ``-h``/``--help`` asks for help.
+``--config a.yaml`` / ``-c a.yaml,b.json`` (and lumo's ``--c``) name files merged first, left to right; ``-h``/``--help`` asks for help.
 Nothing here knows ``Params``: :func:`parse_argv` returns what was asked, ``Params`` applies it. The
 value grammar is Hydra's (:mod:`lumo_hydra._hydra.overrides`, imported when a value is parsed).
 """
@@ -26,7 +26,10 @@ def parse_value(raw: str, *, lenient: bool = False, token: str | None = None) ->
     from lumo_hydra._hydra.overrides import parse_override_value
 
     token = token if token is not None else raw
-    parsed = parse_override_value(raw)
+    try:
+        parsed = parse_override_value(raw)
+    except RecursionError:
+        raise ParamsArgsError(f"the value in {_short(token)!r} is nested too deeply") from None
     if parsed.error is not None:
         if lenient:
             return raw
@@ -38,6 +41,10 @@ def parse_value(raw: str, *, lenient: bool = False, token: str | None = None) ->
             f"{token!r} is a sweep; Params takes one value per key (write a list as [a,b], quote a string with commas)"
         )
     return parsed.value
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ArgvOp(NamedTuple):
@@ -69,9 +76,14 @@ def _config_files(value: str) -> list[str]:
     return [f for f in value.split(",") if f]
 
 
-def parse_argv(args: Sequence[str]) -> ParsedArgv:
-    """Parse command-line tokens (see the module docstring). Raises :class:`ParamsArgsError`."""
+def parse_argv(args: Sequence[str], *, short_config: bool = False) -> ParsedArgv:
+    """Parse command-line tokens (see the module docstring). Raises :class:`ParamsArgsError`.
+
+    ``short_config`` also reads lumo's ``--c FILE`` / ``--c=FILE`` as ``--config`` (``Params.from_args``
+    asks for it when there is no parameter named ``c``).
+    """
     out = ParsedArgv()
+    config_opts = ("-c", "--config", "--c") if short_config else ("-c", "--config")
     i = 0
     while i < len(args):
         tok = args[i]
@@ -79,12 +91,12 @@ def parse_argv(args: Sequence[str]) -> ParsedArgv:
         if tok in ("-h", "--help"):
             out.help = True
             return out
-        if tok in ("-c", "--config"):
+        if tok in config_opts:
             if i >= len(args):
                 raise ParamsArgsError(f"{tok} needs a file name (e.g. {tok} params.yaml)")
             out.files += _config_files(args[i])
             i += 1
-        elif tok.startswith(("--config=", "-c=")):
+        elif tok.startswith(tuple(o + "=" for o in config_opts)):
             out.files += _config_files(tok.split("=", 1)[1])
         elif tok.startswith("--"):
             body = tok[2:]

@@ -42,6 +42,7 @@ from typing import Any, ClassVar, TypeVar
 from lumo_hydra.errors import LumoValueError, ParamsArgsError, ParamsFileError, ParamsValueError, UnknownKeyError
 from lumo_hydra.params.argv import ArgvOp, parse_argv, parse_value
 from lumo_hydra.params.files import read_file
+from lumo_hydra.params.nested import MAX_DEPTH, HybridMethod, depth_of, nestable
 from lumo_hydra.params.typed import (
     ABSENT,
     NOTYPE,
@@ -60,6 +61,7 @@ from lumo_hydra.params.validators import VALIDATOR_KEY, Arange, Choice, Validato
 # re-exported: they were defined here before the split, and lumo_hydra.params.params is a documented path.
 __all__ = [
     "Params",
+    "BaseParams",
     "Validator",
     "Choice",
     "Arange",
@@ -152,6 +154,7 @@ class Params:
         object.__setattr__(self, "_types", {})
         object.__setattr__(self, "_docs", {})
         object.__setattr__(self, "_path", "")
+        object.__setattr__(self, "_loose", False)  # True for a node made from a plain dict
         hints = type(self)._hints()
         for name, f in type(self).__lumo_fields__.items():
             tp = hints.get(name, NOTYPE)
@@ -190,16 +193,19 @@ class Params:
         if key not in self._values and not define:
             raise self._unknown(key)
         current = self._values.get(key, ABSENT)
-        if isinstance(current, Params) and isinstance(value, Mapping):
-            new = current.copy()
-            new.from_dict(value, strict=True)
-            value = new
+        tp = self._types.get(key, NOTYPE)
+        if isinstance(value, Mapping) and not isinstance(value, Params):
+            if isinstance(current, Params) and not current._loose:  # a declared sub-Params: merge, strictly
+                new = current.copy()
+                new.from_dict(value, strict=True)
+                value = new
+            elif tp is NOTYPE and key not in self._validators and nestable(value, _RESERVED):
+                value = self._node(key, value)
         if isinstance(value, Params):
             object.__setattr__(value, "_path", full + ".")
             value._repath()
             self._values[key] = value
             return
-        tp = self._types.get(key, NOTYPE)
         if isinstance(tp, type) and issubclass(tp, Params) and value is not None:
             raise ParamsValueError(full, value, f"a {tp.__name__} or a mapping of its keys")
         if tp is not NOTYPE:
@@ -208,6 +214,15 @@ class Params:
         if validator is not None:
             value = validator.check(full, value)
         self._values[key] = value
+
+    def _node(self, key: str, value: Mapping[str, Any]) -> Params:
+        """A nested, open ``Params`` made from a plain mapping (lumo's nested dicts)."""
+        if depth_of(value) > MAX_DEPTH:
+            raise ParamsValueError(self._path + key, value, f"a value nested at most {MAX_DEPTH} levels deep")
+        node = Params()
+        object.__setattr__(node, "_loose", True)
+        object.__setattr__(node, "_path", self._path + key + ".")
+        return node.from_dict(value, strict=False)
 
     def _repath(self) -> None:
         for k, v in self._values.items():
@@ -256,11 +271,15 @@ class Params:
 
     # ---- mapping-like access ---------------------------------------------------------------------
 
-    def _resolve(self, dotted: str) -> tuple[Params, str]:
+    def _resolve(self, dotted: str, create: bool = False) -> tuple[Params, str]:
+        """The node holding a dotted key and the last part; ``create`` adds missing parents as open nodes."""
         node: Params = self
         parts = dotted.split(".")
         for part in parts[:-1]:
             child = node._values.get(part, ABSENT)
+            if child is ABSENT and create:
+                node[part] = {}
+                child = node._values[part]
             if not isinstance(child, Params):
                 if child is ABSENT:
                     raise node._unknown(part)
@@ -312,6 +331,8 @@ class Params:
         return self[key] if key in self else default  # noqa: SIM401 - this is get()
 
     def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping) and not isinstance(other, Params):  # like a DictConfig: equal to its dict
+            return self.to_dict() == dict(other)
         if not isinstance(other, Params):
             return NotImplemented
         return type(self) is type(other) and self.to_dict() == other.to_dict()
@@ -406,6 +427,17 @@ class Params:
                 raise self._unknown(k)
         return self
 
+    @classmethod
+    def init_from_kwargs(cls: type[_P], **kwargs: Any) -> _P:
+        """lumo's constructor from keyword arguments: ``cls().from_dict(kwargs)``."""
+        return cls().from_dict(kwargs)
+
+    def _from_kwargs(self: _P, **kwargs: Any) -> _P:
+        """Update from keyword arguments (``self.from_dict(kwargs)``); on the class, a new instance."""
+        return self.from_dict(kwargs)
+
+    from_kwargs = HybridMethod(_from_kwargs)
+
     def from_json(self: _P, path: str | os.PathLike[str], strict: bool | None = None) -> _P:
         """Update from a JSON file (see :meth:`from_dict` for ``strict``). Returns ``self``."""
         return self.from_dict(read_file(path, "json"), strict)
@@ -423,25 +455,34 @@ class Params:
 
         Accepts ``--key=value``, ``--key value``, ``--flag`` (true), nested ``--a.b.c=1``, and Hydra-style
         ``key=value``, ``+key=value`` (add a new key), ``++key=value`` (set or add) and ``~key`` (delete).
-        Values follow Hydra's override grammar. ``--config a.yaml`` / ``-c a.yaml,b.json`` merges files
-        first; the command line wins. ``--help`` prints every parameter and exits 0.
+        Values follow Hydra's override grammar. ``--config a.yaml`` / ``-c a.yaml,b.json`` (or lumo's
+        ``--c``) merges files first, left to right; the command line wins. On a Params that declares no
+        key, every key is new and allowed. ``--help`` prints every parameter and exits 0.
         """
-        parsed = parse_argv(list(sys.argv[1:] if argv is None else argv))
+        parsed = parse_argv(list(sys.argv[1:] if argv is None else argv), short_config="c" not in self._values)
         if parsed.help:
             print(self.help_text())
             raise SystemExit(0)
-        for f in parsed.files:
-            self.from_file(f)
+        open_ = not self._values  # a bare Params declares nothing: every key is new and allowed
+        for f in parsed.files:  # left to right, each checked against the keys declared before the first
+            try:
+                self.from_file(f, strict=not open_)
+            except UnknownKeyError as e:
+                raise UnknownKeyError(f"{e} (in the parameter file {f!r})") from None
         for op in parsed.ops:
-            self._apply(op)
+            self._apply(op, open_)
         return self
 
-    def _apply(self, op: ArgvOp) -> None:
-        """Apply one command-line operation (``set`` needs an existing key, ``add`` a new one)."""
+    def _apply(self, op: ArgvOp, open_: bool = False) -> None:
+        """Apply one command-line operation (``set`` needs an existing key unless ``open_``, ``add`` a new one)."""
         if op.kind == "del":
             del self[op.key]
             return
         exists = op.key in self
+        if not exists and (op.kind != "set" or open_):
+            node, leaf = self._resolve(op.key, create=True)
+            node._assign(leaf, op.value, define=True)
+            return
         if op.kind == "set" and not exists:
             node, leaf = self._resolve(op.key)
             raise node._unknown(leaf)
@@ -531,6 +572,9 @@ class Params:
 
 # names that cannot be parameters (they are methods)
 _RESERVED = frozenset(n for n in vars(Params) if not n.startswith("_"))
+
+#: lumo's name for the base class (``class MyParams(BaseParams)``): the same class
+BaseParams = Params
 
 
 def _flat_keys(p: Params) -> list[str]:

@@ -79,7 +79,10 @@ def check_type(key: str, value: Any, tp: Any) -> Any:
         return value
     if tp is float:
         if is_number(value):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an int beyond 1.8e308
+                raise ParamsValueError(key, value, "a float (this number is too large for one)") from None
         raise ParamsValueError(key, value, "a float")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -188,6 +191,8 @@ def _build_dataclass(p: Any, name: str, module: str, qualname: str) -> type:
             meta[VALIDATOR_KEY] = validator
         if key in p._docs:
             meta[DOC_KEY] = p._docs[key]
+        if is_params(value) and value._loose and not _has_validators(value):
+            value = value.to_dict()  # a node made from a plain dict stays a dict for Hydra
         if is_params(value):
             sub = dataclass_of(type(value)) if isinstance(tp, type) and tp is type(value) and value == type(value)() \
                 else dataclass_of(value)
@@ -208,6 +213,10 @@ def _build_dataclass(p: Any, name: str, module: str, qualname: str) -> type:
     dc.__qualname__ = qualname
     dc.__lumo_params__ = type(p)  # type: ignore[attr-defined]
     return dc
+
+
+def _has_validators(p: Any) -> bool:
+    return bool(p._validators) or any(_has_validators(v) for v in p._values.values() if is_params(v))
 
 
 def _dc_instance(dc: type, values: dict[str, Any]) -> Any:

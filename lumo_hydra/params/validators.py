@@ -98,9 +98,9 @@ class Arange(Validator):
         for name, bound in (("left", left), ("right", right)):
             if bound is not None and not is_number(bound):
                 raise ParamsValueError(f"arange.{name}", bound, "a number or None")
-        if left is not None and math.isinf(left):
+        if isinstance(left, float) and math.isinf(left):  # a huge int is compared exactly, never converted
             left = None
-        if right is not None and math.isinf(right):
+        if isinstance(right, float) and math.isinf(right):
             right = None
         if left is not None and right is not None and left > right:
             raise ParamsValueError("arange.left", left, f"a number <= right ({right!r})")
