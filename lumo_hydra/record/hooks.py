@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from lumo_hydra.record.console import ConsoleOutput
 from lumo_hydra.record.secrets import Masker, mask_argv
 from lumo_hydra.store.layout import StoreLayout
 
@@ -241,6 +242,7 @@ class HookSpec(NamedTuple):
 #: defaults, the callback's switches (``hydra.callbacks.lumo.git=false``...) and the hooks of a Hydra
 #: job all derive from this one table: a new hook is one new row.
 HOOKS: tuple[HookSpec, ...] = (
+    HookSpec("output", ConsoleOutput),  # first: records the other hooks' output, the final report too
     HookSpec("git", GitCommit),
     HookSpec("lock", LockFile),
     HookSpec("last_cmd", LastCmd),
