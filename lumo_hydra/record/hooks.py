@@ -178,6 +178,18 @@ def format_metrics(metrics: dict[str, Any], limit: int = 8) -> str:
     return " ".join(parts)
 
 
+def format_returned(value: Any, limit: int = 8) -> str:
+    """``final_acc=0.93 train_seconds=4.1`` for a returned dict, the value itself otherwise."""
+    def one(v: Any) -> str:
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+    if isinstance(value, dict):
+        parts = [f"{k}={one(v)}" for k, v in list(value.items())[:limit]]
+        return " ".join(parts + ([f"... {len(value) - limit} more"] if len(value) > limit else []))
+    text = one(value)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
 class Diary(ExpHook):
     """At end, append one tab-separated line to ``<root>/diary/<YYYY-MM-DD>.log`` with a single O_APPEND
     write: ``time  exp_name  test_name  status  best-metrics  command``."""
@@ -214,9 +226,15 @@ class FinalReport(ExpHook):
         rec = exp.record
         lines = [f"lumo-hydra run {exp.exp_name}/{exp.test_name}: {rec.get('status')} "
                  f"in {exp.duration:.2f} s"]
-        m = format_metrics(exp.metrics)
+        if isinstance(rec.get("hydra"), dict):  # the default name is the script's: say how to choose one
+            lines.append(f"  experiment: {exp.exp_name} (choose it with +hydra.callbacks.lumo.exp_name=NAME)")
+        rv = rec.get("return_value")
+        returned = set(rv) if isinstance(rv, dict) else {"return_value"} if rv is not None else set()
+        m = format_metrics({k: v for k, v in exp.metrics.items() if k not in returned})
         if m:
             lines.append(f"  best: {m}")
+        if rv is not None:
+            lines.append(f"  returned: {format_returned(rv)}")
         exc = rec.get("exception")
         if isinstance(exc, dict) and exc.get("type"):
             lines.append(f"  exception: {exc.get('type')}: {exc.get('msg')}")
