@@ -47,6 +47,7 @@ class LumoCallback(Callback):
             raise LumoValueError(
                 f"unknown option hydra.callbacks.lumo.{key}={switches[key]!r}"
                 + (f"; did you mean {close[0]!r}?" if close else "") + f" allowed: {allowed}")
+        _check_options(exp_name, home, heartbeat_interval, {"validate": validate, "record": record, **switches})
         self.exp_name = exp_name
         self.home = str(home) if home else None
         self.validate = bool(validate)
@@ -170,6 +171,31 @@ class LumoCallback(Callback):
     def __repr__(self) -> str:
         return (f"LumoCallback(exp_name={self.exp_name!r}, home={self.home!r}, validate={self.validate!r}, "
                 f"record={self.record!r})")
+
+
+def _check_options(exp_name: Any, home: Any, heartbeat_interval: Any, switches: dict[str, Any]) -> None:
+    """Every option's value, checked when Hydra builds the callback in the launching process: a bad
+    one stops the run or sweep there, before any job starts, like an unknown option."""
+    def bad(key: str, value: Any, allowed: str) -> LumoValueError:
+        return LumoValueError(f"invalid option hydra.callbacks.lumo.{key}={value!r}; allowed: {allowed}")
+
+    if exp_name is not None:
+        from lumo_hydra.store.ids import validate_name
+
+        if not isinstance(exp_name, str):
+            raise bad("exp_name", exp_name, "a name (letters, digits, '.', '_', '-')")
+        try:
+            validate_name(exp_name, "exp_name")
+        except ValueError as e:
+            raise LumoValueError(f"invalid option hydra.callbacks.lumo.exp_name={exp_name!r}: {e}") from None
+    if home is not None and not isinstance(home, str):
+        raise bad("home", home, "a folder path")
+    if isinstance(heartbeat_interval, bool) or not isinstance(heartbeat_interval, (int, float)) \
+            or not heartbeat_interval > 0:
+        raise bad("heartbeat_interval", heartbeat_interval, "seconds > 0")
+    for key, value in switches.items():
+        if not isinstance(value, bool):
+            raise bad(key, value, "true or false")
 
 
 def _message(e: BaseException) -> str:
