@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from lumo_hydra.cli.code import cmd_checkout, cmd_diff, cmd_rerun
 from lumo_hydra.cli.maintenance import cmd_gc
-from lumo_hydra.cli.parser import FILTER_KEYS, build_parser
+from lumo_hydra.cli.parser import FILTER_KEYS, build_parser, parse
 from lumo_hydra.cli.runs import cmd_export, cmd_list, cmd_note, cmd_rm_where, cmd_show, cmd_tag
 from lumo_hydra.cli.sweeps import cmd_sweeps
 from lumo_hydra.errors import LumoValueError
@@ -41,7 +41,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lumo-hydra`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 0

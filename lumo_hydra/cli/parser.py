@@ -6,12 +6,13 @@ command function that goes with it (so this module imports no command).
 from __future__ import annotations
 
 import argparse
+import typing
 
 from lumo_hydra._version import __version__
 from lumo_hydra.store.layout import DEFAULT_HOME, ENV_HOME, SNAPSHOT_REF_PREFIX
 from lumo_hydra.store.status import STATUSES
 
-__all__ = ["build_parser", "positive_int", "status", "stale_seconds", "FILTER_KEYS"]
+__all__ = ["build_parser", "parse", "positive_int", "status", "stale_seconds", "FILTER_KEYS"]
 
 #: the ``args`` attributes the filter options set (``None`` for commands without filters)
 FILTER_KEYS = ("exp", "status", "since", "until", "sweep", "tag")
@@ -52,6 +53,38 @@ def stale_seconds(v: str) -> float:
 
 
 # -- the parser ------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse with a did-you-mean for a mistyped subcommand, choice or flag (exit code 2)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        import difflib
+        import re
+
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            choices = re.findall(r"'([^']*)'", m.group(2)) or [c.strip() for c in m.group(2).split(",")]
+            close = difflib.get_close_matches(m.group(1), choices, n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        m = re.match(r"unrecognized arguments: (\S+)", message)
+        if m and m.group(1).startswith("-"):
+            flags = [o for a in self._actions for o in a.option_strings]
+            close = difflib.get_close_matches(m.group(1).split("=")[0], flags, n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        super().error(message)
+
+
+def parse(parser: argparse.ArgumentParser, argv: typing.Sequence[str] | None) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, but a flag the subcommand does not know is reported with that
+    subcommand's usage (not the top-level one)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        sub = getattr(parser, "subcommands", {}).get(getattr(args, "command", None), parser)
+        sub.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def _add_filters(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("filters")
     g.add_argument("--exp", action="append", metavar="NAME", help="experiment name or glob (repeatable)")
@@ -75,7 +108,7 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
 
 def _common_options() -> argparse.ArgumentParser:
     """``--root`` and ``--stale-after``, accepted after the subcommand too."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--root", default=argparse.SUPPRESS, metavar="DIR",
                         help=f"the store root (default: ${ENV_HOME}, else {DEFAULT_HOME})")
     common.add_argument("--stale-after", type=stale_seconds, default=argparse.SUPPRESS, metavar="SECONDS",
@@ -156,7 +189,7 @@ def _add_store_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``lumo-hydra`` parser; ``args.command`` is the subcommand's name (``None`` without one)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lumo-hydra",
         description="Inspect and manage the experiments recorded by lumo-hydra "
                     f"(store: ${ENV_HOME}, default {DEFAULT_HOME}).",
@@ -170,4 +203,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_commands(sub, common)
     _add_code_commands(sub, common)
     _add_store_commands(sub, common)
+    parser.subcommands = dict(sub.choices)  # type: ignore[attr-defined]
     return parser
