@@ -248,7 +248,7 @@ def _wide(con: Console, width: int) -> Console:
         return con
     from rich.console import Console
 
-    return Console(file=con.file, width=width, highlight=False, soft_wrap=False, color_system=con.color_system,
+    return Console(file=con.file, width=width, highlight=False, soft_wrap=False,
                    force_terminal=con.is_terminal)
 
 

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from lumo_hydra.cli.columns import differing, main_metrics, metric_cmps
 from lumo_hydra.cli.common import load, watcher
 from lumo_hydra.cli.render import console, dump_json, print_runs_table, to_json_records
 from lumo_hydra.store.reader import read_json_object_or_none
@@ -82,8 +83,6 @@ def direction_of(rec: Mapping[str, Any] | None, jobs: pd.DataFrame) -> str | Non
 def objective(jobs: pd.DataFrame, rec: Mapping[str, Any] | None) -> tuple[str | None, bool]:
     """``(column, descending)`` the jobs are ranked by: the return value with the sweeper's direction,
     else the first metric with a cmp; ``(None, False)`` without either."""
-    from lumo_hydra.cli.runs import metric_cmps
-
     d = direction_of(rec, jobs)
     if d and "return_value" in jobs.columns:
         return "return_value", d == "maximize"
@@ -113,8 +112,6 @@ def ranked(jobs: pd.DataFrame, rec: Mapping[str, Any] | None) -> tuple[pd.DataFr
 def swept(jobs: pd.DataFrame) -> pd.DataFrame:
     """``jobs`` with a ``swept.<key>`` column for each override whose value differs among the jobs
     (the params that differ when no job recorded its overrides)."""
-    from lumo_hydra.cli.runs import differing
-
     ov = jobs["hydra.overrides"].tolist() if "hydra.overrides" in jobs.columns else []
     parsed = []
     for o in ov:
@@ -205,7 +202,6 @@ def show_sweep(args: argparse.Namespace, w: Watcher, sid: str) -> int:
     """``lumo-hydra show SWEEP``: one row per job, best first (the swept values, the metrics)."""
     import sys
 
-    from lumo_hydra.cli.runs import main_metrics
 
     jobs = w.sweep(sid, flatten=True)
     rec = jobs.attrs.get("sweep")
