@@ -66,6 +66,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError:
             pass
         return 0
+    except OSError as e:  # LUMO_HOME is a file, a read-only store...: one line, not a traceback
+        print(f"lumo-hydra {args.command}: error: {store_problem(e, args)}", file=sys.stderr)
+        return 1
+
+
+def store_problem(e: OSError, args: argparse.Namespace) -> str:
+    """What went wrong with which path, and what to do about it."""
+    from lumo_hydra.store.layout import ENV_HOME, lumo_home
+
+    root = getattr(args, "root", None) or str(lumo_home())
+    path = e.filename or root
+    problem = e.strerror or type(e).__name__
+    if isinstance(e, NotADirectoryError) or os.path.isfile(root):
+        todo = f"point ${ENV_HOME} or --root at a folder (the store root {root!r} must be a folder)"
+    elif isinstance(e, PermissionError):
+        todo = f"this needs write access: fix the permissions of the store {root!r} or use another --root"
+    else:
+        todo = f"check the store {root!r} (${ENV_HOME} or --root)"
+    return f"{path}: {problem}; {todo}"
 
 
 if __name__ == "__main__":  # pragma: no cover
