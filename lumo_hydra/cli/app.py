@@ -1,6 +1,6 @@
 """The ``lumo-hydra`` command line (also ``python -m lumo_hydra``): parse, run the command, map errors to exit codes.
 
-Subcommands: list, show, diff, note, tag, rerun, checkout, export, rm, gc. ``--root`` (default
+Subcommands: list, show, logs, diff, note, tag, rerun, checkout, export, rm, gc. ``--root`` (default
 ``$LUMO_HOME``) chooses the store. Run ids may be abbreviated when unambiguous; an unknown id gets a
 "did you mean" with the closest ids.
 
@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from lumo_hydra.cli.code import cmd_checkout, cmd_diff, cmd_rerun
+from lumo_hydra.cli.logs import cmd_logs
 from lumo_hydra.cli.maintenance import cmd_gc
 from lumo_hydra.cli.parser import FILTER_KEYS, build_parser, parse
 from lumo_hydra.cli.runs import cmd_export, cmd_list, cmd_note, cmd_rm_where, cmd_show, cmd_tag
@@ -26,6 +27,7 @@ __all__ = ["main", "COMMANDS"]
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": cmd_list,
     "show": cmd_show,
+    "logs": cmd_logs,
     "sweeps": cmd_sweeps,
     "diff": cmd_diff,
     "note": cmd_note,

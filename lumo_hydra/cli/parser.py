@@ -134,6 +134,11 @@ def _add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("--limit", type=positive_int, metavar="N", help="at most N sweeps")
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
 
+    p = sub.add_parser("logs", parents=[common], help="a run's console output (output.log)")
+    p.add_argument("run", help="run id (or an unambiguous prefix)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing the output while the run runs")
+    p.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
+
     p = sub.add_parser("diff", parents=[common], help="params, metrics, packages and code of two runs")
     p.add_argument("run_a")
     p.add_argument("run_b")

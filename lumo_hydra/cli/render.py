@@ -160,6 +160,8 @@ def csv_ready(df: pd.DataFrame) -> pd.DataFrame:
 # -- tables ----------------------------------------------------------------------------------------
 #: the widest a cell of the ``list`` table gets before it is cut with an ellipsis
 MAX_CELL = 28
+#: a start time of this year is shown without its year
+_THIS_YEAR = __import__("datetime").date.today().year
 #: the narrowest a column gets: a column that does not fit at this width is left out, never squeezed
 MIN_CELL = 6
 
@@ -181,7 +183,7 @@ def cell(c: str, v: Any, status: Any = None) -> str:
         return f">= {d}" if d and status == "crashed" else d
     if c in ("start", "end") and hasattr(v, "strftime"):
         try:
-            return str(v.strftime("%Y-%m-%d %H:%M"))
+            return str(v.strftime("%m-%d %H:%M" if v.year == _THIS_YEAR else "%Y-%m-%d %H:%M"))
         except ValueError:
             return ""
     return fmt(v)
@@ -366,6 +368,10 @@ def _print_files(con: Console, rec: Mapping[str, Any]) -> None:
     for k in ("blob_dir", "cache_dir"):
         if paths.get(k):
             con.print(f"  {k[:-4]:5} {paths[k]}", markup=False)
+    from lumo_hydra.cli.logs import run_files  # output.log, Hydra's job log and .hydra/ files (H12a)
+
+    for label, path in run_files(rec):
+        con.print(f"  {label:5} {path}", markup=False)
 
 
 # -- two runs (``diff``) ---------------------------------------------------------------------------
