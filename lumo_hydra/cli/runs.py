@@ -88,10 +88,10 @@ def _columns(df: pd.DataFrame, args: argparse.Namespace) -> list[str]:
         return list(df.columns)
     cols = [c for c in DEFAULT_COLUMNS if c in df.columns]
     metrics = main_metrics(df)
-    if args.sort in metrics:  # the sort metric first among the metrics
+    if args.sort in metrics:  # the sort metric right after the fixed columns
         metrics.remove(args.sort)
-        metrics.insert(0, args.sort)
-    cols += metrics + differing(df)
+        cols.append(args.sort)
+    cols += differing(df) + metrics
     if args.sort and args.sort in df.columns and args.sort not in cols:
         cols.insert(len(DEFAULT_COLUMNS), args.sort)
     return cols
