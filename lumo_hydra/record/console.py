@@ -32,7 +32,10 @@ OUTPUT_LOG = "output.log"
 HYDRA_FILES_DIR = "hydra"
 DEFAULT_LIMIT = 10 * 1024 * 1024
 ENV_LIMIT = "LUMO_OUTPUT_LIMIT"
-_CHUNK = 65536
+_CHUNK = 1 << 20
+#: the pipe's buffer (Linux ``F_SETPIPE_SZ``): the copying thread waits for the GIL while the task
+#: runs, so a large buffer lets the task keep writing and the thread copy big chunks at once
+_PIPE_SIZE = 1 << 20
 
 
 def output_limit() -> int:
@@ -116,6 +119,7 @@ class _Channel:
             _raw_like(wfd, fds[0])
         else:
             self.rfd, wfd = os.pipe()
+            _grow_pipe(wfd)
         for fd in fds:
             os.dup2(wfd, fd)
         os.close(wfd)
@@ -164,6 +168,15 @@ def _write_all(fd: int, data: bytes) -> None:
         except OSError:
             return  # the terminal went away: keep reading so that writers never block
         view = view[n:]
+
+
+def _grow_pipe(fd: int) -> None:
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_SIZE)
+    except OSError:  # above /proc/sys/fs/pipe-max-size, or not Linux: the default buffer
+        pass
 
 
 def _raw_like(slave: int, term: int) -> None:
