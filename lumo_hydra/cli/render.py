@@ -218,8 +218,11 @@ def print_runs_table(con: Console, df: pd.DataFrame, cols: list[str], *, fit: bo
 
     statuses = list(df["status"]) if "status" in df.columns else [None] * len(df)
     texts = {c: [cell(c, v, st) for v, st in zip(df[c].tolist(), statuses)] for c in cols}
-    if fit:
-        shown, widths = fit_columns(cols, texts, con.width, keep=2)
+    if fit:  # the metrics before the params when not all fit (shown in the order of ``cols``)
+        prio = cols[:5] + [c for c in cols[5:] if c.startswith("metrics.")] + \
+            [c for c in cols[5:] if not c.startswith("metrics.")]
+        chosen, widths = fit_columns(prio, texts, con.width, keep=2)
+        shown = [c for c in cols if c in chosen]
     else:  # every column asked for: wider than the terminal rather than squeezed (page with `less -S`)
         shown, widths = fit_columns(cols, texts, 10**6)
         con = _wide(con, sum(w + 2 for w in widths.values()))
