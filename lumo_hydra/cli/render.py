@@ -210,7 +210,7 @@ def fit_columns(cols: list[str], texts: Mapping[str, list[str]], width: int,
 
 
 def print_runs_table(con: Console, df: pd.DataFrame, cols: list[str], *, fit: bool = True,
-                     what: str = "run") -> list[str]:
+                     what: str = "run", hint: str = "see --columns, --all-columns") -> list[str]:
     """The ``list`` table of the runs in ``df`` (columns ``cols``, cut to the console's width when
     ``fit``), the run count and the columns left out; returns the columns shown."""
     from rich import box
@@ -242,7 +242,7 @@ def print_runs_table(con: Console, df: pd.DataFrame, cols: list[str], *, fit: bo
     total = len(df)
     left = [c for c in cols if c not in shown]
     more = f"; {len(left)} more column{'s' if len(left) != 1 else ''} ({', '.join(map(header, left[:4]))}" \
-           f"{', ...' if len(left) > 4 else ''}): see --columns, --all-columns" if left else ""
+           f"{', ...' if len(left) > 4 else ''}): {hint}" if left else ""
     con.print(f"{total} {what}{'s' if total != 1 else ''}{more}", style="dim", markup=False)
     return shown
 

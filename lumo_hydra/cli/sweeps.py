@@ -193,7 +193,7 @@ def cmd_sweeps(args: argparse.Namespace) -> int:
         return 0
     table = pd.DataFrame(rows)
     print_runs_table(con, table, ["sweep", "exp_name", "status", "start", "jobs", "best", "best job", "command"],
-                     what="sweep")
+                     what="sweep", hint="see --json, or a wider terminal")
     con.print("jobs: done/failed/total", style="dim")
     return 0
 
