@@ -371,9 +371,7 @@ def _print_files(con: Console, rec: Mapping[str, Any]) -> None:
     for k in ("blob_dir", "cache_dir"):
         if paths.get(k):
             con.print(f"  {k[:-4]:5} {paths[k]}", markup=False)
-    from lumo_hydra.cli.logs import run_files  # output.log, Hydra's job log and .hydra/ files (H12a)
-
-    for label, path in run_files(rec):
+    for label, path in rec.get("_files") or ():  # output.log, Hydra's job log and .hydra/ files (cmd_show)
         con.print(f"  {label:5} {path}", markup=False)
 
 

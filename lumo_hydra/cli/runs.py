@@ -190,6 +190,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         dump_json(rec, sys.stdout)
     else:
+        from lumo_hydra.cli.logs import run_files
+
+        rec["_files"] = run_files(rec)
         print_run(console(), rec)
     return 0
 
