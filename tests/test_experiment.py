@@ -65,7 +65,7 @@ def test_seed_snippet_verbatim(tmp_path: Path, lumo_home: Path) -> None:
     for key in ("exp_name", "test_name", "paths", "execute", "git", "lock", "hooks", "pinfo", "progress",
                 "params", "note", "tags", "exception", "metrics", "status"):
         assert repr(key) in r.stdout, key
-    assert set(rec["hooks"]) == {"GitCommit", "LockFile", "LastCmd", "RecordAbort", "Diary", "FinalReport"}
+    assert set(rec["hooks"]) == {"ConsoleOutput", "GitCommit", "LockFile", "LastCmd", "RecordAbort", "Diary", "FinalReport"}
     assert "'params': {'alpha': 1}" in r.stdout  # properties read params.json while the run is going
 
 
@@ -293,7 +293,7 @@ def test_home_argument_and_hooks_subset(tmp_path: Path, lumo_home: Path) -> None
 
 def test_simple_experiment_has_all_standard_hooks() -> None:
     exp = SimpleExperiment("names")
-    assert [h.name for h in exp.hooks] == ["GitCommit", "LockFile", "LastCmd", "RecordAbort", "Diary", "FinalReport"]
+    assert [h.name for h in exp.hooks] == ["ConsoleOutput", "GitCommit", "LockFile", "LastCmd", "RecordAbort", "Diary", "FinalReport"]
 
 
 def test_import_is_light() -> None:

@@ -113,7 +113,7 @@ def test_run_mode_records_everything(project: Path, tmp_path: Path) -> None:
     assert rec["return_value"] == {"acc": pytest.approx(0.7), "loss": pytest.approx(1 / 3)}
     assert rec["lock"]["packages"] > 10
     assert all(h["loaded"] for h in rec["hooks"].values()), rec["hooks"]
-    assert set(rec["hooks"]) == {"GitCommit", "LockFile", "LastCmd", "RecordAbort", "Diary", "FinalReport"}
+    assert set(rec["hooks"]) == {"ConsoleOutput", "GitCommit", "LockFile", "LastCmd", "RecordAbort", "Diary", "FinalReport"}
     diary = list((store(tmp_path) / "diary").glob("*.log"))
     assert diary and rec["test_name"] in diary[0].read_text()
 

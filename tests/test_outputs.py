@@ -213,3 +213,31 @@ def test_store_read_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     finally:
         for p in [home, *home.rglob("*")]:
             p.chmod(p.stat().st_mode | 0o200)
+
+
+def test_rerun_outputs_go_where_the_original_went(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    for args in (["init", "-q"], ["config", "user.email", "t@t"], ["config", "user.name", "t"]):
+        subprocess.run(["git", *args], cwd=proj, check=True)
+    (proj / "my_app.py").write_text(HYDRA_APP)
+    subprocess.run(["git", "add", "my_app.py"], cwd=proj, check=True)
+    subprocess.run(["git", "commit", "-qm", "app"], cwd=proj, check=True)
+    home = tmp_path / "store"
+    p = _run(proj, home, HYDRA_APP, "+x=5", "hydra.run.dir=outs/${now:%H%M%S%f}")
+    assert p.returncode == 0, p.stderr
+    (orig,) = _runs(home, "my_app")
+    capfd.readouterr()
+    assert cli(["--root", str(home), "rerun", "--dry-run", orig.name]) == 0
+    out, err = capfd.readouterr()
+    assert out.startswith(f"cd {proj} && ") and "+x=5" in out and "hydra.run.dir=" in out
+    assert "lumo-rerun-" not in out  # no path that never exists
+    assert cli(["--root", str(home), "rerun", orig.name]) == 0
+    rerun = next(r for r in _runs(home, "my_app") if r != orig)
+    rec = json.loads((rerun / "run.json").read_text())
+    assert rec["rerun_of"] == orig.name
+    assert rec["execute"]["cwd"] == str(proj) and rec["execute"]["repo"] == str(proj)
+    assert rec["rerun"]["snapshot"] == json.loads((orig / "run.json").read_text())["git"]["commit"]
+    out_dir = Path(rec["hydra"]["output_dir"])
+    assert out_dir.is_dir() and out_dir.parent == proj / "outs"  # still there after the rerun
+    assert "printed line 5" in (rerun / "output.log").read_text()

@@ -6,6 +6,7 @@ editor). Only ``rerun`` starts a process of its own: the user's recorded command
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -160,27 +161,56 @@ def _remove_worktree(repo: str, path: str) -> None:
             pass
 
 
+def hydra_run_dir(rec: dict[str, Any]) -> list[str]:
+    """For a Hydra run: the override that puts the rerun's output folder where the original run's would
+    have gone (its recorded ``hydra.run.dir`` pattern, under its recorded cwd)."""
+    if not isinstance(rec.get("hydra"), dict):
+        return []
+    cwd = (rec.get("execute") or {}).get("cwd")
+    pattern = "outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}"  # Hydra's default
+    hy = os.path.join(str(rec.get("info_dir") or ""), "hydra", "hydra.yaml")
+    try:
+        import yaml
+
+        with open(hy, encoding="utf-8") as f:
+            pattern = str(((yaml.safe_load(f) or {}).get("hydra") or {}).get("run", {}).get("dir") or pattern)
+    except (OSError, ValueError, AttributeError, ImportError):
+        pass
+    if cwd and not os.path.isabs(pattern):
+        pattern = os.path.join(cwd, pattern)
+    return ["hydra.run.dir='" + pattern.replace("'", "\\'") + "'"]
+
+
 def cmd_rerun(args: argparse.Namespace) -> int:
-    """``lumo-hydra rerun``: run a run's command again on its code snapshot, in a temporary worktree."""
+    """``lumo-hydra rerun``: run a run's command again on its code snapshot, in a temporary worktree;
+    Hydra's outputs go where the original run's went. ``--dry-run`` prints the command on stdout."""
     w = watcher(args)
     rec = w.record(args.run)
     repo, commit = _git_of(rec, "rerun", w)
+    err = console(stderr=True)
+    extra = [*hydra_run_dir(rec), *args.overrides]
+    name = f"{rec.get('exp_name')}/{rec.get('test_name')}"
+    if args.dry_run:  # the recorded command (paths that exist), run on the snapshot in a temporary worktree
+        argv, cwd = rerun_argv(rec, repo, extra)
+        err.print(f"rerun of {name} would run on snapshot {commit[:12]} in a temporary worktree of {repo}:",
+                  markup=False)
+        print(f"cd {shlex.quote(os.path.normpath(cwd))} && " + " ".join(shlex.quote(a) for a in argv))
+        return 0
     from lumo_hydra.record.gitsnap import worktree
+    from lumo_hydra.record.rerun import ENV_RERUN_INFO
 
     tmp = tempfile.mkdtemp(prefix="lumo-rerun-")
     dest = os.path.join(tmp, "code")
-    err = console(stderr=True)
     try:
         worktree(repo, commit, dest)
-        argv, cwd = rerun_argv(rec, dest, args.overrides)
+        argv, cwd = rerun_argv(rec, dest, extra)
         env = dict(os.environ)
         env[ENV_RERUN_OF] = str(rec.get("test_name"))
+        env[ENV_RERUN_INFO] = json.dumps({"of": rec.get("test_name"), "repo": repo, "snapshot": commit,
+                                          "cwd": (rec.get("execute") or {}).get("cwd") or repo, "worktree": dest})
         env[ENV_HOME] = w.root  # the new run goes to the store the original run is in
-        err.print(f"rerun of {rec.get('exp_name')}/{rec.get('test_name')} on snapshot {commit[:12]} "
-                  f"in a temporary worktree", markup=False)
+        err.print(f"rerun of {name} on snapshot {commit[:12]} in a temporary worktree", markup=False)
         err.print("  " + " ".join(shlex.quote(a) for a in argv), markup=False)
-        if args.dry_run:
-            return 0
         from lumo_hydra.record.secrets import restore_argv  # values masked as *** in the record (H11c)
 
         argv = restore_argv(argv, run=str(rec.get("test_name")))

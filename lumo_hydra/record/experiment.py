@@ -179,6 +179,9 @@ class Experiment:
         registry.add(self)
         for hook in self._hooks:
             self._call_hook(hook, "on_start")
+        from lumo_hydra.record.rerun import apply_rerun_info  # a rerun names the original repo/cwd (H12a)
+
+        apply_rerun_info(rec)
         if early:
             w.write_record()
         else:
