@@ -308,7 +308,7 @@ def test_pickling_gives_a_read_only_copy_or_a_fresh_unstarted_run(lumo_home: Pat
     import pickle
 
     fresh = pickle.loads(pickle.dumps(SimpleExperiment("pick", heartbeat_interval=0)))
-    assert type(fresh) is SimpleExperiment and fresh.status is None and len(fresh.hooks) == 6
+    assert type(fresh) is SimpleExperiment and fresh.status is None and len(fresh.hooks) == 7
     exp = Experiment("pick", heartbeat_interval=0).start()
     exp.dump_metric("a", 1.0)
     copy = pickle.loads(pickle.dumps(exp))

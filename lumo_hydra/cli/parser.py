@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", default=None, metavar="DIR", help=f"the store root (default: ${ENV_HOME})")
     parser.add_argument("--stale-after", type=stale_seconds, default=120.0, metavar="SECONDS",
                         help="a run without end record and heartbeat for this long is crashed (default 120)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = typing.cast("argparse._SubParsersAction[argparse.ArgumentParser]",
+                      parser.add_subparsers(dest="command", metavar="COMMAND"))
     common = _common_options()
     _add_run_commands(sub, common)
     _add_code_commands(sub, common)

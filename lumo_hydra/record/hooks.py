@@ -253,7 +253,7 @@ class HookSpec(NamedTuple):
     """One row of :data:`HOOKS`: the switch name (``hydra.callbacks.lumo.<switch>``) and the hook class."""
 
     switch: str
-    cls: type[ExpHook]
+    cls: type[ExpHook] | type[ConsoleOutput]
 
 
 #: The standard hooks, in the order they run at start (reversed at end). ``SimpleExperiment``'s
@@ -274,7 +274,7 @@ HOOK_SWITCHES: tuple[str, ...] = tuple(h.switch for h in HOOKS)
 
 
 def build_hooks(switches: Mapping[str, bool] | None = None,
-                options: Mapping[str, Mapping[str, Any]] | None = None) -> list[ExpHook]:
+                options: Mapping[str, Mapping[str, Any]] | None = None) -> list[ExpHook | ConsoleOutput]:
     """A fresh hook of every row of :data:`HOOKS`.
 
     ``switches[name]`` false builds that hook disabled (recorded as ``disabled``); missing switches are on.
@@ -286,6 +286,6 @@ def build_hooks(switches: Mapping[str, bool] | None = None,
             for spec in HOOKS]
 
 
-def default_hooks() -> list[ExpHook]:
+def default_hooks() -> list[ExpHook | ConsoleOutput]:
     """A fresh list of every standard hook (what ``SimpleExperiment`` uses)."""
     return build_hooks()
