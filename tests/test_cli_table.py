@@ -264,6 +264,13 @@ def test_sweeps_and_show_sweep_rank_by_the_sweepers_direction(tmp_path: Path, ca
     sweeps = json.loads(out)
     assert [s["jobs"] for s in sweeps] == ["3/0/3", "3/0/3"] and {s["status"] for s in sweeps} == {"finished"}
     newest, oldest = sweeps  # maximize ran last
+    rec_path = root / "sweeps" / oldest["sweep"] / "sweep.json"
+    assert json.loads(rec_path.read_text())["direction"] == "minimize"  # recorded by the launching process
+    assert json.loads((root / "sweeps" / newest["sweep"] / "sweep.json").read_text())["direction"] == "maximize"
+    (tmp_path / "multi-maximize" / "multirun.yaml").unlink()  # the record alone ranks the maximized sweep
+    rec = json.loads(rec_path.read_text())
+    del rec["direction"]  # a record without it (older writer): Hydra's multirun.yaml is read instead
+    rec_path.write_text(json.dumps(rec))
     assert newest["best"] == "return_value=10" and oldest["best"] == "return_value=1"
     for s, order in ((oldest, ["3", "1", "6"]), (newest, ["6", "1", "3"])):
         code, out, err = run_cli(capsys, monkeypatch, "--root", str(root), "show", s["sweep"], width=80)

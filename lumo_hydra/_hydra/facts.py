@@ -10,7 +10,7 @@ from typing import Any
 
 log = logging.getLogger("lumo_hydra")
 
-__all__ = ["hydra_facts", "task_params"]
+__all__ = ["hydra_facts", "task_params", "sweeper_direction", "sweep_direction"]
 
 _RESOLVE = object()  # _raw's answer for a value that needs OmegaConf to resolve it
 
@@ -72,6 +72,38 @@ def hydra_facts(config: Any, *, sweep_dir: str | None = None) -> dict[str, Any]:
         "mode": str(mode) if mode is not None else None,
     }
 
+
+
+def sweeper_direction(cfg: Any) -> str | None:
+    """``'minimize'``/``'maximize'`` of a sweeper config (``hydra.sweeper`` as plain data), or ``None`` when
+    it does not optimize (the basic sweeper): Optuna's ``direction`` (the first of several objectives),
+    Nevergrad's ``optim.maximize``, Ax's ``ax_config.experiment.minimize``."""
+    if not isinstance(cfg, dict):
+        return None
+    d = cfg.get("direction")
+    if isinstance(d, (list, tuple)) and d:
+        d = d[0]
+    if isinstance(d, str) and d.lower() in ("minimize", "maximize"):
+        return d.lower()
+    optim = cfg.get("optim")
+    if isinstance(optim, dict) and isinstance(optim.get("maximize"), bool):
+        return "maximize" if optim["maximize"] else "minimize"
+    ax = cfg.get("ax_config")
+    exp = ax.get("experiment") if isinstance(ax, dict) else None
+    if isinstance(exp, dict) and isinstance(exp.get("minimize"), bool):
+        return "minimize" if exp["minimize"] else "maximize"
+    return None
+
+
+def sweep_direction(config: Any) -> str | None:
+    """The direction of the job config's sweeper (:func:`sweeper_direction` of ``hydra.sweeper``)."""
+    from omegaconf import OmegaConf
+
+    try:
+        node = OmegaConf.select(config, "hydra.sweeper", default=None, throw_on_missing=False)
+        return sweeper_direction(OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else None)
+    except Exception:  # an unresolvable sweeper config: nothing recorded
+        return None
 
 
 def task_params(config: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from lumo_hydra._hydra.facts import hydra_facts, task_params
+from lumo_hydra._hydra.facts import hydra_facts, sweep_direction, task_params
 from lumo_hydra._hydra.outdirs import hydra_output_dirs
 from lumo_hydra._hydra.session import user_argv
 from lumo_hydra.store.layout import StoreLayout
@@ -143,6 +143,7 @@ def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: s
             "start": now_iso(launch["t"]),
             "launcher": facts["launcher"],
             "sweeper": facts["sweeper"],
+            "direction": sweep_direction(config),  # minimize/maximize of an optimizing sweeper (Optuna...)
         }
         _mask_sweep(sweep)
     return LaunchPrep(launch, sweep, cwd if switches.get("git", True) else None)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from lumo_hydra._hydra.facts import sweeper_direction
 from lumo_hydra.cli.columns import differing, main_metrics, metric_cmps
 from lumo_hydra.cli.common import load, watcher
 from lumo_hydra.cli.render import console, dump_json, print_runs_table, to_json_records
@@ -25,25 +26,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["cmd_sweeps", "show_sweep", "sweeper_direction"]
 
 _BAD = ("failed", "crashed", "killed", "interrupted")
-
-
-def sweeper_direction(cfg: Any) -> str | None:
-    """``'minimize'``/``'maximize'`` of a sweeper config (``hydra.sweeper``), or ``None`` when it does not
-    optimize (the basic sweeper) or says nothing; a multi-objective list gives its first direction."""
-    if not isinstance(cfg, Mapping):
-        return None
-    d = cfg.get("direction")
-    if isinstance(d, (list, tuple)) and d:
-        d = d[0]
-    if isinstance(d, str) and d.lower() in ("minimize", "maximize"):
-        return d.lower()
-    optim = cfg.get("optim")
-    if isinstance(optim, Mapping) and isinstance(optim.get("maximize"), bool):
-        return "maximize" if optim["maximize"] else "minimize"
-    exp = (cfg.get("ax_config") or {}).get("experiment") if isinstance(cfg.get("ax_config"), Mapping) else None
-    if isinstance(exp, Mapping) and isinstance(exp.get("minimize"), bool):
-        return "minimize" if exp["minimize"] else "maximize"
-    return None
 
 
 def _multirun_yaml_direction(dirs: list[str]) -> str | None:
