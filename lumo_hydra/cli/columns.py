@@ -2,7 +2,7 @@
 differ among the runs, the main metrics."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -15,28 +15,26 @@ _CMP_READS = 50
 
 def metric_cmps(df: pd.DataFrame) -> dict[str, str | None]:
     """``{column: 'max'|'min'|None}`` for each ``metrics.<name>`` column of ``df``, from the metrics.json
-    of the first runs that have the metric (at most ``_CMP_READS`` files are read)."""
+    of the first run that has each metric (at most ``_CMP_READS`` files are read)."""
     from lumo_hydra.store.reader import read_metrics
 
     names = {c[len("metrics."):]: c for c in df.columns if c.startswith("metrics.") and not c.endswith(".last")}
     out: dict[str, str | None] = dict.fromkeys(names.values())
-    todo = set(names)
     if "info_dir" not in df.columns:
         return out
-    reads = 0
-    for i in range(len(df)):
-        if not todo or reads >= _CMP_READS:
+    read: dict[str, dict[str, Any]] = {}
+    for n, c in names.items():
+        if len(read) >= _CMP_READS:
             break
-        has = [n for n in todo if df[names[n]].iloc[i] == df[names[n]].iloc[i]]  # not NaN
-        if not has:
+        first = df[c].first_valid_index()  # the first run that has the metric: one file per metric at most
+        if first is None:
             continue
-        reads += 1
-        m = read_metrics(str(df["info_dir"].iloc[i]), warn=False)
-        for n in has:
-            if isinstance(m.get(n), dict):
-                cmp = m[n].get("cmp")
-                out[names[n]] = cmp if cmp in ("max", "min") else None
-                todo.discard(n)
+        d = str(df.at[first, "info_dir"])
+        if d not in read:
+            read[d] = read_metrics(d, warn=False)
+        m = read[d].get(n)
+        cmp = m.get("cmp") if isinstance(m, dict) else None
+        out[c] = cmp if cmp in ("max", "min") else None
     return out
 
 
