@@ -21,8 +21,8 @@ def _short_repr(value: Any, limit: int = 200) -> str:
     """``repr(value)``, cut to ``limit`` characters (a 10**5000 int cannot even be turned into a string)."""
     try:
         text = repr(value)
-    except ValueError:  # int too large for str()
-        return f"<int of {value.bit_length()} bits>" if isinstance(value, int) else f"<{type(value).__name__}>"
+    except (ValueError, RecursionError):  # an int too large for str(), a value nested too deep
+        return f"<int of {value.bit_length()} bits>" if isinstance(value, int) else f"<a deeply nested {type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

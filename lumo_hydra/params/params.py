@@ -230,7 +230,8 @@ class Params:
                 object.__setattr__(v, "_path", self._path + k + ".")
                 v._repath()
 
-    def _unknown(self, key: str) -> UnknownKeyError:
+    def _unknown(self, key: str, rest: str = "") -> UnknownKeyError:
+        """The error for an unknown ``key`` (``rest``: the dotted remainder, for the ``+key=value`` hint)."""
         full = self._path + key
         keys = [self._path + k for k in _flat_keys(self)]
         import difflib
@@ -239,7 +240,7 @@ class Params:
         hint = f"; did you mean {close[0]!r}?" if close else ""
         return UnknownKeyError(
             f"unknown parameter {full!r}{hint} (known: {', '.join(keys) or 'none'}; "
-            f"add a new key explicitly with +{full}=value)"
+            f"add a new key explicitly with +{full}{rest}=value)"
         )
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -275,14 +276,14 @@ class Params:
         """The node holding a dotted key and the last part; ``create`` adds missing parents as open nodes."""
         node: Params = self
         parts = dotted.split(".")
-        for part in parts[:-1]:
+        for i, part in enumerate(parts[:-1]):
             child = node._values.get(part, ABSENT)
             if child is ABSENT and create:
                 node[part] = {}
                 child = node._values[part]
             if not isinstance(child, Params):
                 if child is ABSENT:
-                    raise node._unknown(part)
+                    raise node._unknown(part, "." + ".".join(parts[i + 1:]))
                 raise UnknownKeyError(f"parameter {node._path + part!r} is not a nested Params; cannot set {dotted!r}")
             node = child
         return node, parts[-1]
