@@ -241,3 +241,31 @@ def test_rerun_outputs_go_where_the_original_went(tmp_path: Path, capfd: pytest.
     out_dir = Path(rec["hydra"]["output_dir"])
     assert out_dir.is_dir() and out_dir.parent == proj / "outs"  # still there after the rerun
     assert "printed line 5" in (rerun / "output.log").read_text()
+
+
+def test_logs_follow_a_running_run(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    home = tmp_path / "store"
+    (tmp_path / "slow.py").write_text(textwrap.dedent('''
+        import time, lumo_hydra
+        with lumo_hydra.SimpleExperiment("slow_exp", heartbeat_interval=1):
+            for i in range(5):
+                print("tick", i, flush=True)
+                time.sleep(0.4)
+    '''))
+    proc = subprocess.Popen([sys.executable, "slow.py"], cwd=tmp_path, env={**os.environ, "LUMO_HOME": str(home)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if (home / "experiments" / "slow_exp").is_dir() and any((home / "experiments" / "slow_exp").iterdir()):
+                break
+            time.sleep(0.05)
+        (info,) = _runs(home, "slow_exp")
+        capfd.readouterr()
+        assert cli(["--root", str(home), "logs", "-f", "--interval", "0.1", info.name]) == 0
+        out = capfd.readouterr().out
+        assert proc.wait(30) == 0
+        assert "tick 4" in out and "finished" in out  # followed to the end, not just what was there
+    finally:
+        proc.kill()
