@@ -121,7 +121,7 @@ for i in range(n):
         vals = [rnd.random() for _ in range(100)]
         m = dict(met0.get(f"m{k}") or {}, last=vals[-1], best=max(vals) if k < 3 else min(vals), count=100)
         met[f"m{k}"] = m
-        lines += [f'{{"k": "m{k}", "v": {v!r}, "s": s, "t": {start + s}}}' for s, v in enumerate(vals)]
+        lines += [f'{{"k": "m{k}", "v": {v!r}, "s": {s}, "t": {start + s}}}' for s, v in enumerate(vals)]
     atomic_write_bytes(os.path.join(d, "run.json"), json.dumps(rec).encode())
     atomic_write_bytes(os.path.join(d, "metrics.json"), json.dumps(met).encode())
     with open(os.path.join(d, "history.jsonl"), "w") as f:
@@ -165,6 +165,8 @@ name = df["test_name"].iloc[len(df) // 2]
 w2 = Watcher(root)
 t = time.perf_counter(); w2.record(name); out["show"] = time.perf_counter() - t
 t = time.perf_counter(); w2.history(name, "m0"); out["history"] = time.perf_counter() - t
+w3 = Watcher(root)
+t = time.perf_counter(); w3.select(limit=20); out["select20"] = time.perf_counter() - t
 from lumo_hydra.cli.app import main
 for key, argv in (("list20", ["list", "--limit", "20"]), ("list_all", ["list"])):
     buf = io.StringIO()
@@ -420,6 +422,7 @@ def ours_loads(args: argparse.Namespace, work: Path, root: Path, n: int, env: di
     print(f"load(flatten) warm   {spread(scale, 'flat')}   (new process; target < 1 s at 100,000)")
     print(f"record (show) by id  {spread(scale, 'show')}   (target < 50 ms)")
     print(f"history(run, m0)     {spread(scale, 'history')}   (target < 50 ms)")
+    print(f"select(limit=20)     {spread(scale, 'select20')}   (new process: the index, judged, sorted, 20 rows framed)")
     print(f"list --limit 20      {spread(scale, 'list20')}   (in-process, stdout captured; target < 0.5 s)")
     print(f"list (all rows)      {spread(scale, 'list_all')}   (peak rss {med(scale, 'rss_mb'):.0f} MB)")
     print(f"DataFrame memory     {mem['df_mb']:.0f} MB (heap kept alive by the frame)")
