@@ -21,6 +21,7 @@ _EXPORTS = {
     "Experiment": "lumo_hydra.record.experiment",
     "SimpleExperiment": "lumo_hydra.record.experiment",
     "current_experiment": "lumo_hydra.record.experiment",
+    "Metric": "lumo_hydra.record.metric",
     "Watcher": "lumo_hydra.watcher",
     "C": "lumo_hydra.watcher",
     "DatasetBuilder": "lumo_hydra.data",
@@ -29,7 +30,7 @@ _EXPORTS = {
 
 __all__ = [
     "__version__", "Params", "choice", "arange", "ParamsValueError", "LumoValueError", "Experiment",
-    "SimpleExperiment", "current_experiment", "Watcher", "C", "DatasetBuilder", "main",
+    "SimpleExperiment", "current_experiment", "Metric", "Watcher", "C", "DatasetBuilder", "main",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from lumo_hydra.record.experiment import Experiment as Experiment
     from lumo_hydra.record.experiment import SimpleExperiment as SimpleExperiment
     from lumo_hydra.record.experiment import current_experiment as current_experiment
+    from lumo_hydra.record.metric import Metric as Metric
     from lumo_hydra.watcher.watcher import C as C
     from lumo_hydra.watcher.watcher import Watcher as Watcher
 

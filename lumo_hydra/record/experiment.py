@@ -19,11 +19,11 @@ from typing import Any
 
 from lumo_hydra.errors import ExperimentStateError, LumoValueError, StoreError
 from lumo_hydra.record import registry
-from lumo_hydra.record.runrecord import RESERVED_KEYS, clean_tags, exception_record, start_record
+from lumo_hydra.record.runrecord import OWNED_KEYS, RESERVED_KEYS, clean_tags, exception_record, start_record
 from lumo_hydra.record.secrets import mask_record
 from lumo_hydra.store.files import read_json, to_jsonable
 from lumo_hydra.store.ids import claim_dir, validate_name
-from lumo_hydra.store.layout import ENV_RERUN_OF, PARAMS_JSON, StoreLayout, lumo_home
+from lumo_hydra.store.layout import PARAMS_JSON, StoreLayout, lumo_home
 from lumo_hydra.store.reader import read_metrics, read_record
 from lumo_hydra.store.status import END_STATUSES, STATUSES
 from lumo_hydra.store.times import now_iso
@@ -80,18 +80,14 @@ class Experiment:
         self._t0 = 0.0
 
     # ------------------------------------------------------------------------------------- names
-    @property
-    def exp_name(self) -> str:
-        return self._exp_name
+    exp_name = property(lambda self: self._exp_name)
 
     @property
     def test_name(self) -> str | None:
         """The run id (``YYMMDD.NNN.RRt``), ``None`` before ``start()``."""
         return self._test_name
 
-    @property
-    def hooks(self) -> list[Any]:
-        return self._hooks
+    hooks = property(lambda self: self._hooks)
 
     @property
     def root(self) -> Path:
@@ -162,9 +158,6 @@ class Experiment:
         self._test_name = test_name
         self._info_dir = info_dir
         self._record = rec = start_record(layout, self._exp_name, test_name, info_dir, self._t0)
-        rerun_of = os.environ.get(ENV_RERUN_OF)
-        if rerun_of:
-            rec["rerun_of"] = rerun_of
         for k, v in extra.items():
             rec[k] = to_jsonable(v)
         mask_record(rec)  # secrets in argv, overrides, params never reach the store (H11c)
@@ -182,6 +175,9 @@ class Experiment:
         from lumo_hydra.record.rerun import apply_rerun_info  # a rerun names the original repo/cwd (H12a)
 
         apply_rerun_info(rec)
+        from lumo_hydra.record.rerun_link import link_rerun, mark_original
+
+        orig = link_rerun(rec, layout)  # lumo's rerun = {from, repeat}; rerun_at on the original
         if early:
             w.write_record()
         else:
@@ -191,6 +187,8 @@ class Experiment:
                 self._started = False
                 self._forget()
                 raise
+        if orig is not None:
+            mark_original(orig, test_name)
         w.start_heartbeat(self.heartbeat_interval)
         return self
 
@@ -339,16 +337,19 @@ class Experiment:
         self.update_record(params=params)
 
     def dump_info(self, key: str, value: Any, append: bool = False) -> None:
-        """Store ``value`` under ``run.json['info'][key]`` (also visible as ``properties[key]``).
-
-        With ``append=True``: a dict is merged into an existing dict, anything else is appended to a list.
-        """
+        """``properties[key] = value`` as in lumo: ``params`` is ``run.json['params']``, other keys go to
+        ``run.json['info']``; record-owned keys raise. ``append=True`` merges dicts, else appends to a list."""
         self._need_writable("dump_info")
         if not isinstance(key, str) or not key:
             raise LumoValueError(f"invalid info key: {key!r}; allowed: a non-empty string")
-        info = self.record["info"]
+        if key in OWNED_KEYS:
+            raise LumoValueError(f"invalid info key: {key!r}: the record owns it; allowed: any other key "
+                                 f"(not one of {sorted(OWNED_KEYS)})")
+        to_dict = getattr(value, "to_dict", None) if key == "params" else None
+        value = to_dict() if callable(to_dict) and not isinstance(value, dict) else value
+        info = self.record if key == "params" else self.record["info"]
         value = to_jsonable(value)
-        if append and key in info:
+        if append and info.get(key) is not None:
             old = info[key]
             if isinstance(old, dict) and isinstance(value, dict):
                 value = {**old, **value}
@@ -422,6 +423,9 @@ class Experiment:
         w = self._writer
         if w is None or self._ended or self._readonly:
             self._need_writable("dump_metric")
+        attachments.pop("flush", None)  # lumo's dump_metric(key, value, cmp, flush=True)
+        if isinstance(step, bool):
+            step = None
         assert w is not None
         return w.dump_metric(key, value, cmp, step, attachments)
 
@@ -435,6 +439,13 @@ class Experiment:
             self._writer.flush()
 
     @property
+    def metric(self) -> Any:
+        """lumo's ``Metric`` API over this run's metrics (``.value``, ``dump_metric``, ``dump_metrics``, ``flush``)."""
+        from lumo_hydra.record.metric import Metric
+
+        return Metric(exp=self)
+
+    @property
     def metrics(self) -> dict[str, Any]:
         """``{key: {best, last, cmp, count, best_step, last_step, attachments, time}}``."""
         if self._readonly:
@@ -445,7 +456,12 @@ class Experiment:
 
     # ------------------------------------------------------------------------------------- paths
     def _mk(self, base: str, parts: Iterable[str], is_dir: bool) -> str:
-        p = Path(base).joinpath(*[os.fspath(x) for x in parts])
+        given = [os.fspath(x) for x in parts]
+        p = Path(base).joinpath(*given)
+        rel = os.path.relpath(os.path.realpath(p), os.path.realpath(base))
+        if os.path.isabs(os.path.join("", *given)) or rel == ".." or rel.startswith(".." + os.sep):
+            raise LumoValueError(f"invalid path {os.path.join('', *given)!r}: it leaves the run's folder {base!r}; "
+                                 f"allowed: a relative path inside it, without '..' reaching above it")
         if not self._readonly:
             (p if is_dir else p.parent).mkdir(parents=True, exist_ok=True)
         return str(p)
@@ -493,8 +509,13 @@ class Experiment:
 
     # ------------------------------------------------------------------------------------ loading
     @classmethod
-    def from_disk(cls, info_dir: str | os.PathLike[str]) -> Experiment:
-        """Load a recorded run (read-only) from its info folder. Raises ``StoreError`` if there is no valid record."""
+    def from_disk(cls, info_dir: str | os.PathLike[str], blob_dir: str | os.PathLike[str] | None = None,
+                  cache_dir: str | os.PathLike[str] | None = None) -> Experiment:
+        """Load a recorded run (read-only) from its info folder. Raises ``StoreError`` if there is no valid record.
+
+        A run moved or restored elsewhere finds its blob and cache folders beside its new place in a store
+        (``<root>/blob/<exp>/<test>``), or where ``blob_dir``/``cache_dir`` say.
+        """
         info_dir = Path(info_dir).absolute()
         try:
             rec = read_record(info_dir)
@@ -509,13 +530,29 @@ class Experiment:
         self._record = rec
         self._info_dir = info_dir
         rec.setdefault("info", {})
-        paths = rec.setdefault("paths", {})
-        paths.setdefault("info_dir", str(info_dir))
-        paths.setdefault("blob_dir", str(layout.blob_dir(self._exp_name, self._test_name)))
-        paths.setdefault("cache_dir", str(layout.cache_dir(self._exp_name, self._test_name)))
+        from lumo_hydra.record.loading import place_paths
+
+        place_paths(rec, layout, info_dir, self._exp_name, str(self._test_name), blob_dir, cache_dir)
         self._root = layout.root
         self._loaded_metrics = read_metrics(info_dir)
         return self
+
+    @classmethod
+    def from_cache(cls, row: Any) -> Experiment:
+        """The ``Experiment`` of a Watcher row (a ``load()`` row, a dict or a record with ``info_dir``)."""
+        from lumo_hydra.record.loading import row_info_dir
+
+        return cls.from_disk(row_info_dir(row))
+
+    def rerun(self, arg_list: Sequence[str] = ()) -> int:
+        """Run the recorded command again, ``arg_list`` appended, in its cwd on the current code (the CLI's
+        rerun uses the snapshot); the new run records ``rerun = {from, repeat}``, this one ``rerun_at``."""
+        if self.is_running:
+            raise ExperimentStateError(f"Experiment {self._test_name!r} is still running; rerun it after end()")
+        self._need_started("rerun")
+        from lumo_hydra.record.rerun_link import run_again
+
+        return run_again(self.record, self.root, list(arg_list))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(exp_name={self._exp_name!r}, test_name={self._test_name!r}, status={self.status!r})"
@@ -527,21 +564,15 @@ class Experiment:
         another process (e.g. a spawned DataLoader worker) can read the record but not write to it.
         """
         if self._info_dir is not None and (self._started or self._readonly):
-            return (_load_run, (str(self._info_dir),))
-        return (_new_experiment, (type(self), self._exp_name, self._home, self._hooks, self.heartbeat_interval,
-                                  self._test_name))
+            return (Experiment.from_disk, (str(self._info_dir),))
+        return (type(self)._unpickled, (self._exp_name, self._home, self._hooks, self.heartbeat_interval,
+                                        self._test_name))
 
-
-def _load_run(info_dir: str) -> Experiment:
-    return Experiment.from_disk(info_dir)
-
-
-def _new_experiment(cls: type, exp_name: str, home: Any, hooks: list[Any], heartbeat_interval: float,
-                    test_name: str | None) -> Experiment:
-    exp: Experiment = Experiment.__new__(cls)
-    Experiment.__init__(exp, exp_name, home=home, hooks=hooks, heartbeat_interval=heartbeat_interval,
-                        test_name=test_name)
-    return exp
+    @classmethod
+    def _unpickled(cls, exp_name: str, home: Any, hooks: list[Any], interval: float, test_name: str | None) -> Any:
+        exp = Experiment.__new__(cls)
+        Experiment.__init__(exp, exp_name, home=home, hooks=hooks, heartbeat_interval=interval, test_name=test_name)
+        return exp
 
 
 class SimpleExperiment(Experiment):

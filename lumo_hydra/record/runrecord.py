@@ -14,12 +14,18 @@ from lumo_hydra.store.procinfo import pinfo
 from lumo_hydra.store.times import now_iso
 from lumo_hydra.store.writer import RECORD_VERSION
 
-__all__ = ["RESERVED_KEYS", "start_record", "exception_record", "clean_tags"]
+__all__ = ["RESERVED_KEYS", "OWNED_KEYS", "start_record", "exception_record", "clean_tags"]
 
 #: top-level run.json keys an experiment manages itself; ``start(**extra)`` / ``update_record`` refuse them
 RESERVED_KEYS = frozenset({
     "version", "exp_name", "test_name", "status", "paths", "pinfo", "progress", "hooks", "exception",
     "note", "tags", "info", "metrics",
+})
+
+#: keys ``dump_info`` refuses: the reserved ones and the others the record fills itself
+OWNED_KEYS = RESERVED_KEYS | frozenset({
+    "execute", "git", "lock", "sweep", "hydra", "rerun", "rerun_of", "rerun_at", "return_value", "info_dir",
+    "recorded_status", "secrets", "masked",
 })
 
 

@@ -40,10 +40,10 @@ _CONFLICTS_BEFORE_PROBE = 3
 
 def validate_name(value: Any, key: str = "exp_name") -> str:
     """Return ``value`` if it is a valid experiment name (``[A-Za-z0-9_.+-]+``, not ``.``/``..``)."""
-    if not isinstance(value, str) or not NAME_RE.fullmatch(value) or value in (".", ".."):
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value) or value[0] in ".-":
         raise LumoValueError(
             f"invalid {key}: {value!r}; allowed: a non-empty string of letters, digits and _ . + - "
-            f"(no slashes or spaces, not '.' or '..')"
+            f"(no slashes or spaces, not starting with '.' or '-')"
         )
     return value
 

@@ -20,7 +20,7 @@ from lumo_hydra.errors import LumoValueError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["C", "Column", "Condition", "parse_when", "as_list", "name_matches", "select_rows"]
+__all__ = ["C", "Column", "ColumnEdit", "Condition", "parse_when", "as_list", "name_matches", "select_rows"]
 
 # --------------------------------------------------------------------------------------------------
 # time filters
@@ -212,9 +212,10 @@ class Condition:
     with ``&``, ``|`` and ``~``.
     """
 
-    def __init__(self, fn: Callable[[pd.DataFrame], pd.Series], text: str) -> None:
+    def __init__(self, fn: Callable[[pd.DataFrame], pd.Series], text: str, op: str | None = None) -> None:
         self._fn = fn
         self._text = text
+        self.op = op  # lumo's names: '>=', '<=', '==', '!=', '>', '<', 'in', 'notin'; here also '&', '|', '~' ...
 
     def __call__(self, df: pd.DataFrame) -> pd.Series:
         return _mask(self._fn(df))
@@ -224,13 +225,13 @@ class Condition:
         return df[self(df)]
 
     def __and__(self, other: Condition) -> Condition:
-        return Condition(lambda df: self(df) & other(df), f"({self._text}) & ({other._text})")
+        return Condition(lambda df: self(df) & other(df), f"({self._text}) & ({other._text})", "&")
 
     def __or__(self, other: Condition) -> Condition:
-        return Condition(lambda df: self(df) | other(df), f"({self._text}) | ({other._text})")
+        return Condition(lambda df: self(df) | other(df), f"({self._text}) | ({other._text})", "|")
 
     def __invert__(self) -> Condition:
-        return Condition(lambda df: ~self(df), f"~({self._text})")
+        return Condition(lambda df: ~self(df), f"~({self._text})", "~")
 
     def __bool__(self) -> bool:
         raise TypeError("a Condition has no truth value: use & | ~ instead of and/or/not, and a == b chains")
@@ -252,7 +253,7 @@ class Column:
         return _column(df, self.key)
 
     def _op(self, op: Callable[[Any, Any], Any], sym: str, other: Any) -> Condition:
-        return Condition(lambda df: _compare(self.values(df), op, other), f"{self.key} {sym} {other!r}")
+        return Condition(lambda df: _compare(self.values(df), op, other), f"{self.key} {sym} {other!r}", sym)
 
     def __eq__(self, other: Any) -> Condition:  # type: ignore[override]
         return self._op(operator.eq, "==", other)
@@ -275,7 +276,21 @@ class Column:
     def isin(self, values: Iterable[Any]) -> Condition:
         """The value is one of ``values``."""
         vals = list(values)
-        return Condition(lambda df: self.values(df).map(lambda v: _in(v, vals)), f"{self.key} in {vals!r}")
+        return Condition(lambda df: self.values(df).map(lambda v: _in(v, vals)), f"{self.key} in {vals!r}", "in")
+
+    def in_(self, values: Iterable[Any]) -> Condition:
+        """lumo's name of ``isin``."""
+        return self.isin(values)
+
+    def not_in_(self, values: Iterable[Any]) -> Condition:
+        """The value is none of ``values`` (lumo's ``not_in_``)."""
+        vals = list(values)
+        return Condition(lambda df: self.values(df).map(lambda v: not _in(v, vals)), f"{self.key} not in {vals!r}",
+                         "notin")
+
+    def __neg__(self) -> ColumnEdit:
+        """``-C['x']``: drop the column ``x`` (lumo's column edit)."""
+        return ColumnEdit("drop_column", {self.key: None})
 
     def contains(self, item: Any) -> Condition:
         """A list value (e.g. ``tags``) holds ``item``, or a string value contains the substring ``item``."""
@@ -323,8 +338,65 @@ def _in(v: Any, vals: list[Any]) -> bool:
         return False
 
 
+class ColumnEdit:
+    """lumo's column edits: ``C + 'a.b'`` / ``C + {'a.b': 'alias'}`` add a column from a nested path
+    (``op == 'add_column'``), ``C - 'x'`` / ``C - ['x', 'y']`` / ``-C['x']`` drop columns
+    (``op == 'drop_column'``). ``edit.apply(df)`` returns a new DataFrame."""
+
+    def __init__(self, op: str, value: dict[str, str | None]) -> None:
+        self.op = op
+        self.value = value
+
+    def apply(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` with the columns added or dropped (``df`` itself is not changed)."""
+        if self.op == "drop_column":
+            missing = [k for k in self.value if k not in df.columns]
+            if missing:
+                close = difflib.get_close_matches(missing[0], [str(c) for c in df.columns], n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                raise LumoValueError(f"unknown column {missing[0]!r} to drop{hint}")
+            return df.drop(columns=list(self.value))
+        out = df.copy()
+        for path, alias in self.value.items():
+            out[alias or path] = _column(df, path)
+        return out
+
+    def __repr__(self) -> str:
+        return f"<ColumnEdit {self.op} {self.value!r}>"
+
+
+def _edit_keys(other: Any, what: str) -> list[str]:
+    if isinstance(other, str) and other:
+        return [other]
+    if isinstance(other, (list, tuple, set, dict)) and other and all(isinstance(k, str) and k for k in other):
+        return list(other)
+    raise LumoValueError(f"invalid column edit C {what} {other!r}; allowed: a column name, a list of names"
+                         + (" or a {path: alias} dict" if what == "+" else ""))
+
+
 class _ConditionFactory:
-    """``C['params.lr'] >= 0.1``: build row conditions for Watcher DataFrames (see ``Condition``)."""
+    """``C['params.lr'] >= 0.1``: build row conditions for Watcher DataFrames (see ``Condition``), lumo's
+    column edits ``C + 'a.b'``, ``C - 'x'`` (see ``ColumnEdit``) and ``C.pipe(df, [steps])``."""
+
+    def __add__(self, other: Any) -> ColumnEdit:
+        if isinstance(other, dict):
+            _edit_keys(other, "+")
+            bad = [v for v in other.values() if not isinstance(v, str) or not v]
+            if bad:
+                raise LumoValueError(f"invalid column alias {bad[0]!r} in C + {other!r}; allowed: a non-empty string")
+            return ColumnEdit("add_column", dict(other))
+        return ColumnEdit("add_column", {k: k for k in _edit_keys(other, "+")})
+
+    def __sub__(self, other: Any) -> ColumnEdit:
+        return ColumnEdit("drop_column", dict.fromkeys(_edit_keys(other, "-")))
+
+    def pipe(self, df: pd.DataFrame, steps: Iterable[Condition | ColumnEdit]) -> pd.DataFrame:
+        """Apply row conditions and column edits to ``df`` in order (lumo's ``C.pipe``)."""
+        for step in steps:
+            if not isinstance(step, (Condition, ColumnEdit)):
+                raise LumoValueError(f"invalid step {step!r} in C.pipe; allowed: C[...] conditions and C +/- edits")
+            df = step.apply(df)
+        return df
 
     def __getitem__(self, key: str) -> Column:
         if not isinstance(key, str) or not key:
