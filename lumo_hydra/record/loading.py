@@ -15,7 +15,8 @@ def place_paths(rec: dict[str, Any], layout: StoreLayout, info_dir: Path, exp_na
                 blob_dir: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None) -> None:
     """Set ``rec['paths']`` for a run read from ``info_dir``: the given folders, else (when the run was
     moved, or the record names none) the folders beside ``info_dir`` in its store."""
-    paths = rec.get("paths") if isinstance(rec.get("paths"), dict) else {}
+    old = rec.get("paths")
+    paths: dict[str, Any] = old if isinstance(old, dict) else {}
     rec["paths"] = paths
     was = paths.get("info_dir")
     moved = not was or os.path.realpath(str(was)) != os.path.realpath(info_dir)

@@ -53,8 +53,8 @@ def link_rerun(rec: dict[str, Any], layout: StoreLayout) -> Path | None:
                 editable = orig
         except StoreError:
             pass
-    rerun = rec.get("rerun") if isinstance(rec.get("rerun"), dict) else {}
-    rec["rerun"] = {**rerun, "from": of, "repeat": repeat}
+    rerun = rec.get("rerun")
+    rec["rerun"] = {**(rerun if isinstance(rerun, dict) else {}), "from": of, "repeat": repeat}
     return editable
 
 
