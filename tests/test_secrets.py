@@ -143,6 +143,8 @@ def test_hydra_override_plus_db_password_masked_in_run_json_diary_and_watcher_in
     frame = load_watcher(store)
     assert DB_PW not in frame and HF not in frame
     assert hits([store, tmp_path / "cache"], DB_PW, HF) == []
+    [copied] = store.rglob("hydra/overrides.yaml")  # Hydra's files copied into the run, masked
+    assert f"+db.password={MASK}" in copied.read_text()
     # (Hydra's own output folder keeps the overrides in clear: docs/security.md says so)
     assert hits([tmp_path / "out"], DB_PW)
 

@@ -19,12 +19,13 @@ message.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from lumo_hydra.record.secrets import Masker
 
 __all__ = ["ConsoleOutput", "OUTPUT_LOG", "HYDRA_FILES_DIR", "DEFAULT_LIMIT", "ENV_LIMIT", "output_limit"]
 
@@ -314,12 +315,64 @@ def copy_hydra_files(exp: Any) -> list[str]:
     if hd.is_dir():
         sources.extend(sorted(p for p in hd.iterdir() if p.is_file()))
     copied: list[str] = []
+    masker = _hydra_masker(hd)
     for src in sources:
         try:
             if src.is_file():
                 dest.mkdir(exist_ok=True)
-                shutil.copyfile(src, dest / src.name)
+                _copy_masked(src, dest / src.name, masker)
                 copied.append(str(dest / src.name))
         except OSError:
             pass
     return copied
+
+
+def _load_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError, RecursionError):
+        return None
+
+
+def _mask_doc(masker: Masker, doc: Any) -> Any:
+    """A YAML document of Hydra's with secret keys masked and lists of overrides masked as overrides."""
+    doc = masker.mapping(doc)
+
+    def walk(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: walk(v) for k, v in x.items()}
+        if isinstance(x, list):
+            if x and all(isinstance(v, str) for v in x):
+                return masker.overrides(x)
+            return [walk(v) for v in x]
+        return x
+
+    return walk(doc)
+
+
+def _hydra_masker(hd: Path) -> Masker:
+    """A masker that has seen the secret values of the job's overrides and composed config."""
+    masker = Masker()
+    for name in ("overrides.yaml", "config.yaml", "hydra.yaml"):
+        _mask_doc(masker, _load_yaml(hd / name))
+    return masker
+
+
+def _copy_masked(src: Path, dst: Path, masker: Masker) -> None:
+    """Copy ``src`` to ``dst``; Hydra's YAML files are re-written with secrets masked, and every text
+    file has the secret values seen in them replaced by ``***`` (see docs/security.md)."""
+    if src.suffix == ".yaml":
+        doc = _load_yaml(src)
+        if doc is not None:
+            import yaml
+
+            dst.write_text(yaml.safe_dump(masker.scrub(_mask_doc(masker, doc)), sort_keys=False), encoding="utf-8")
+            return
+    data = src.read_bytes()
+    if not masker.values:
+        dst.write_bytes(data)
+        return
+    text = data.decode("utf-8", errors="surrogateescape")
+    dst.write_bytes(str(masker.scrub(text)).encode("utf-8", errors="surrogateescape"))
