@@ -300,7 +300,7 @@ def test_lumo_main_app_runs_clean_under_werror(apps: Path, tmp_path: Path, monke
     out, err = run_python_script([str(apps / "app.py"), "alpha=2.5", "arch=cnn", "optim.lr=0.5",
                                   f"hydra.run.dir={tmp_path / 'run'}"])
     assert result(out) == ["2.5", "cnn", "sgd", "0.5", "10"]
-    assert "ARGV ['alpha=2.5', 'arch=cnn', 'optim.lr=0.5'," in out and "callbacks" not in out.split("ARGV")[1]
+    assert "ARGV ['alpha=2.5', 'arch=cnn', 'optim.lr=0.5'," in out and "callbacks" not in out.split("ARGV")[1].splitlines()[0]
     overrides = yaml.safe_load((tmp_path / "run" / ".hydra" / "overrides.yaml").read_text())
     assert overrides == ["alpha=2.5", "arch=cnn", "optim.lr=0.5", f"hydra.run.dir={tmp_path / 'run'}"][:3]
 
