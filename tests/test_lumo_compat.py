@@ -227,3 +227,21 @@ def test_11_6_names_starting_with_dot_or_dash_are_refused(lumo_home: Path, name:
         Experiment("ok", home=lumo_home, test_name=name)
     assert not (lumo_home / "experiments" / name).exists()
     Experiment("ok-name.v2", home=lumo_home)  # a dot or dash inside is fine
+
+
+def test_15_6_rerun_of_a_running_original_leaves_its_record_to_its_writer(lumo_home: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    orig = _run(lumo_home)
+    orig.heartbeat_interval = 0
+    orig._writer.write_heartbeat()  # type: ignore[union-attr]  # alive: a fresh heartbeat and our pid
+    monkeypatch.setenv("LUMO_RERUN_OF", str(orig.test_name))
+    new = _run(lumo_home)
+    assert new.properties["rerun"] == {"from": orig.test_name, "repeat": 1}
+    new.end()
+    monkeypatch.delenv("LUMO_RERUN_OF")
+    assert "rerun_at" not in json.loads((Path(orig.info_dir) / "run.json").read_text())
+    orig.end()
+    assert "rerun_at" not in Experiment.from_disk(orig.info_dir).properties
+    again = _run(lumo_home)  # without the variable: no rerun keys
+    assert "rerun" not in again.properties and "rerun_of" not in again.properties
+    again.end()
