@@ -119,10 +119,27 @@ def with_last_seen(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _fast_list(args: argparse.Namespace) -> pd.DataFrame | None:
+    """``--limit N`` without ``--where`` and without a metric sort (whose direction needs its cmp):
+    filter, sort and cut in the Watcher's index (:meth:`Watcher.select`), so the cost grows with N,
+    not with the store; ``None`` when the general path is needed."""
+    sort = args.sort or "start"
+    if args.limit is None or (sort.startswith("metrics.") and not (args.asc or args.desc)):
+        return None
+    desc = bool(args.desc) if (args.asc or args.desc) else not args.sort
+    df = watcher(args).select(exp=args.exp, status=args.status, since=args.since, until=args.until,
+                              sweep=args.sweep, tag=args.tag, sort=sort, desc=desc, limit=args.limit)
+    if len(df) and sort not in df.columns:
+        raise _unknown_column("cannot sort by unknown column", sort, df)
+    return df
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """``lumo-hydra list``: a table (or JSON, CSV) of the filtered runs."""
     cond = where_of(args)
-    df = _select(load(args), args, cond)
+    df = _fast_list(args) if cond is None else None
+    if df is None:
+        df = _select(load(args), args, cond)
     if args.json or args.csv:
         df = rounded(with_last_seen(df))
     cols = _columns(df, args)
