@@ -218,6 +218,60 @@ def test_store_read_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
             p.chmod(p.stat().st_mode | 0o200)
 
 
+def _ro_bind(src: Path, dst: Path) -> bool:
+    """A read-only bind mount of ``src`` at ``dst`` (root, where mounting is allowed)."""
+    dst.mkdir()
+    if os.geteuid() != 0:
+        return False
+    ok = subprocess.run(["mount", "--bind", str(src), str(dst)], capture_output=True).returncode == 0
+    if ok and subprocess.run(["mount", "-o", "remount,bind,ro", str(dst)], capture_output=True).returncode:
+        subprocess.run(["umount", str(dst)], capture_output=True)
+        return False
+    return ok
+
+
+@pytest.mark.parametrize("cmd", [["note", "RUN", "hi"], ["tag", "RUN", "t1"], ["rm", "--yes", "RUN"]])
+def test_store_on_a_read_only_file_system(tmp_path: Path, cmd: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "store"
+    assert _run(tmp_path, home, HYDRA_APP).returncode == 0
+    (info,) = _runs(home, "my_app")
+    ro = tmp_path / "ro"
+    if not _ro_bind(home, ro):
+        pytest.skip("needs root and permission to mount (a read-only bind mount)")
+    try:
+        code = cli(["--root", str(ro), *[info.name if c == "RUN" else c for c in cmd]])
+        err = capsys.readouterr().err.strip()
+        assert code == 1, err
+        assert "\n" not in err and "Traceback" not in err and "Read-only file system" in err and str(ro) in err
+        assert (info / "run.json").is_file()  # nothing removed
+    finally:
+        subprocess.run(["umount", str(ro)], capture_output=True)
+
+
+def test_watcher_on_a_store_that_is_a_file_names_it(tmp_path: Path) -> None:
+    from lumo_hydra.errors import StoreError
+    from lumo_hydra.watcher import Watcher
+
+    f = tmp_path / "notadir"
+    f.write_text("")
+    for call in (lambda w: w.load(), lambda w: w.load(flatten=True), lambda w: w.select(limit=3)):
+        with pytest.raises(StoreError, match="is not a folder") as e:
+            call(Watcher(str(f)))
+        assert str(f) in str(e.value)
+
+
+def test_watcher_load_takes_a_where_expression(tmp_path: Path) -> None:
+    from lumo_hydra.watcher import Watcher
+
+    home = tmp_path / "store"
+    for x in ("1", "7"):
+        assert _run(tmp_path, home, HYDRA_APP, f"+x={x}").returncode == 0
+    w = Watcher(str(home))
+    assert len(w.load()) == 2
+    df = w.load(flatten=True, where="params.x > 3")
+    assert df["params.x"].tolist() == [7]
+
+
 def test_rerun_outputs_go_where_the_original_went(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     proj = tmp_path / "proj"
     proj.mkdir()

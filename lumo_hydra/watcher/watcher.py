@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lumo_hydra.errors import LumoValueError, RunNotFoundError
+from lumo_hydra.errors import LumoValueError, RunNotFoundError, StoreError
 from lumo_hydra.store import status as _status
-from lumo_hydra.store.layout import RUN_JSON, StoreLayout
+from lumo_hydra.store.layout import ENV_HOME, RUN_JSON, StoreLayout
 from lumo_hydra.store.reader import read_heartbeat, read_history, read_json_object_or_none, read_metrics, read_record
 from lumo_hydra.watcher.frame import build_frame
 from lumo_hydra.watcher.index import RunIndex, Table
@@ -172,6 +172,7 @@ class Watcher:
         """The index table (brought up to date unless given), the rows passing the filters (``None``:
         all), and the status and duration of every row judged now."""
         statuses = check_filters(status, since, until)  # a bad value fails before any reading
+        self._check_root()
         with _GcPaused():
             if table is None:
                 table = self._index.refresh(progress, pats=as_list(exp))
@@ -179,6 +180,13 @@ class Watcher:
             sel = select_rows(table, status_, exp=exp, statuses=statuses, since=since, until=until,
                               sweep=sweep, tag=tag)
         return table, sel, status_, dur
+
+    def _check_root(self) -> None:
+        """A store root that exists but is not a folder is a :class:`StoreError` naming it (not a raw
+        ``NotADirectoryError`` from deep inside the reader)."""
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise StoreError(f"the store root {self.root!r} is not a folder; point ${ENV_HOME} (or root=) at "
+                             "a folder, or move that file away")
 
     def load(
         self,
@@ -190,7 +198,7 @@ class Watcher:
         until: Any = None,
         sweep: str | Sequence[str] | None = None,
         tag: str | Sequence[str] | None = None,
-        where: Condition | Callable[[pd.DataFrame], Any] | None = None,
+        where: Condition | Callable[[pd.DataFrame], Any] | str | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> pd.DataFrame:
         """One row per run, oldest first.
@@ -204,10 +212,16 @@ class Watcher:
 
         Filters: ``exp`` (names or glob patterns), ``status``, ``since``/``until`` (start time: a
         datetime, ISO string, Unix time or an age like ``'2h'``), ``sweep`` (id or prefix), ``tag`` (all
-        given tags), ``where`` (a ``C`` condition or any ``df -> bool mask`` callable).
+        given tags), ``where`` (a ``C`` condition, any ``df -> bool mask`` callable, or a ``--where``
+        expression string such as ``'params.lr >= 0.01 and metrics.acc > 0.9'``, see docs/cli.md).
         ``start``/``end`` are local-time timestamps, ``duration`` seconds (so far, for runs without end).
         Nested values are shared with the Watcher's index: copy them before modifying them in place.
         """
+        if isinstance(where, str):  # the CLI's --where language (docs/cli.md)
+            from lumo_hydra.watcher.where import parse_where
+
+            where = parse_where(where)
+        self._check_root()
         whole = exp is None and status is None and since is None and until is None \
             and sweep is None and tag is None
         table: Table | None = None
