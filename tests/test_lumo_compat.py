@@ -245,3 +245,64 @@ def test_15_6_rerun_of_a_running_original_leaves_its_record_to_its_writer(lumo_h
     again = _run(lumo_home)  # without the variable: no rerun keys
     assert "rerun" not in again.properties and "rerun_of" not in again.properties
     again.end()
+
+
+LUMO_README = '''
+import random
+from lumo_hydra import SimpleExperiment, Params
+
+exp = SimpleExperiment(exp_name='my_exp_a')
+exp.start()
+
+params = Params()
+params.dataset = params.choice('cifar10', 'cifar100')
+params.alpha = params.arange(default=1, left=0, right=10)
+params.from_args()  # python3 train.py --dataset=cifar100 --alpha=0.2
+print(params.to_dict())  # {"dataset": "cifar100", "alpha": 0.2}
+
+exp.dump_info('params', params.to_dict())
+print(exp.test_name)
+
+params.to_yaml(exp.mk_ipath('params.yaml'))
+
+for i in range(10):
+    max_acc = exp.dump_metric('Acc', random.random(), cmp='max')
+    print(f'Max acc {max_acc}')
+
+    ckpt_fn = exp.mk_bpath('checkpoints', f'model_{i}.ckpt')
+    open(ckpt_fn, 'w').write('ckpt')  # save code given ckpt_fn
+
+exp.end()
+'''
+
+LUMO_README_WATCHER = '''
+from lumo_hydra import Experiment, Watcher
+
+w = Watcher()
+df = w.load()
+exp = Experiment.from_cache(df.iloc[0].to_dict())
+print("PROPS", exp.properties['params'], exp.test_name)
+'''
+
+
+def test_15_lumos_readme_quick_start_runs_with_the_import_changed(tmp_path: Path) -> None:
+    """lumo's README "embedding into existing projects" and Watcher snippets, with ``lumo`` -> ``lumo_hydra``
+    (its Logger/Meter/Record lines left out: the trainer's meters are out of scope, docs/from-lumo.md)."""
+    env = {**os.environ, "LUMO_HOME": str(tmp_path / "store"), "LUMO_CACHE": str(tmp_path / "cache"),
+           "HOME": str(tmp_path)}
+    (tmp_path / "train.py").write_text(LUMO_README)
+    (tmp_path / "watch.py").write_text(LUMO_README_WATCHER)
+    p = subprocess.run([sys.executable, "train.py", "--dataset=cifar100", "--alpha=0.2"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "{'dataset': 'cifar100', 'alpha': 0.2}" in p.stdout
+    maxes = [float(line.split()[-1]) for line in p.stdout.splitlines() if line.startswith("Max acc")]
+    assert len(maxes) == 10 and maxes == sorted(maxes)  # the best so far, as lumo's dump_metric returns it
+    [info] = (tmp_path / "store" / "experiments" / "my_exp_a").iterdir()
+    rec = json.loads((info / "run.json").read_text())
+    assert rec["status"] == "finished" and rec["params"] == {"dataset": "cifar100", "alpha": 0.2}
+    assert "cifar100" in (info / "params.yaml").read_text()
+    assert len(list((tmp_path / "store").rglob("model_*.ckpt"))) == 10
+    w = subprocess.run([sys.executable, "watch.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert w.returncode == 0, w.stderr[-3000:]
+    assert f"PROPS {{'dataset': 'cifar100', 'alpha': 0.2}} {info.name}" in w.stdout
