@@ -68,6 +68,7 @@ def one_size(root: str) -> None:
     assert first["commit"], first
     floor()  # warm both indexes
     ours, base = [], []
+    seen = {first["commit"]}
     cpu: dict[str, float] = {"ours": 0.0, "floor": 0.0}
 
     def cpu_now() -> float:
@@ -86,14 +87,17 @@ def one_size(root: str) -> None:
             dt = time.perf_counter() - t
             cpu[name] += cpu_now() - c0
             (ours if name == "ours" else base).append(dt)
-            if name == "ours":
-                assert r["commit"] and r["dirty"], r
+            if name == "ours":  # a real snapshot: a new commit of the changed tree, never a reused one
+                assert r["commit"] and r["dirty"] and not r.get("reused"), r
+                assert r["commit"] not in seen, f"round {i}: snapshot {r['commit']} was not new"
+                seen.add(r["commit"])
     mo, mb = statistics.median(ours), statistics.median(base)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, git "
           f"{subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.split()[-1]}")
     print(f"first snapshot (private index seeded from the user's index): {t_first * 1000:.1f} ms")
     print(f"floor  git add -A && git write-tree (warm temp index): {spread(base)}")
     print(f"ours   snapshot() incl. commit-tree + update-ref (warm):  {spread(ours)}")
+    print(f"every round made a new snapshot commit ({len(seen) - 1} of {ROUNDS}; none reused)")
     print(f"ratio ours/floor: {mo / mb:.2f}x wall (target <= 1.5x, < 500 ms); CPU time (git processes + "
           f"Python) per snapshot: ours {cpu['ours'] / ROUNDS * 1000:.1f} ms, floor "
           f"{cpu['floor'] / ROUNDS * 1000:.1f} ms, ratio {cpu['ours'] / cpu['floor']:.2f}x")
