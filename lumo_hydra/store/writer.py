@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 import weakref
@@ -26,6 +27,9 @@ _CMPS = ("max", "min", None)
 FLUSH_INTERVAL = 2.0
 #: buffered metric points that trigger a flush from ``dump_metric`` itself (bounds memory)
 MAX_BUFFER = 200_000
+#: points kept in memory while the disk refuses writes (e.g. full); beyond, the oldest are dropped and
+#: counted in ``run.json`` under ``store_errors.dropped_points``
+MAX_PENDING = 2_000_000
 
 def _num(v: Any) -> Any:
     """A metric value as int/float when possible (numpy/torch scalars via ``.item()``)."""
@@ -55,6 +59,31 @@ def _jnum(v: Any) -> str:
     """JSON text of an int or float (``NaN``/``Infinity`` as Python's json module writes them)."""
     r = repr(v)
     return _SPECIAL.get(r, r) if "n" in r else r
+
+
+def _append_lines(path: Path, buf: list[tuple[MetricState, Any, Any, float]]) -> None:
+    """Append the lines of ``buf`` in one O_APPEND write; on failure the file is truncated back to its
+    size before the write, so no line is ever partial or glued to the next (raises the ``OSError``)."""
+    jn = _jnum
+    data = "".join([
+        f'{{"k": {st.jkey}, "v": {jn(v)}, "s": '
+        f'{jn(s) if type(s) is int or type(s) is float else json.dumps(to_jsonable(s))}, "t": {t!r}}}\n'
+        for st, v, s, t in buf]).encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(fd)
 
 
 class MetricState:
@@ -115,7 +144,24 @@ class RunWriter:
         self._beating = False
         self._pid = os.getpid()
         self._forked = False
+        #: after ``start_heartbeat`` (the run has started) a write failure is recorded, never raised
+        self.armed = False
+        self._warned = False
+        self._flush_at = MAX_BUFFER
+        self.dropped = 0
         _writers.add(self)
+
+    def _failed(self, what: str, e: OSError) -> None:
+        """Record a write failure of an armed writer; warn once on stderr with the path and what to do."""
+        err = self.record.setdefault("store_errors", {})
+        if isinstance(err, dict):
+            err.update(last=f"{what}: {e.strerror or e}", time=now_iso(), dropped_points=self.dropped,
+                       count=int(err.get("count", 0)) + 1)
+        if not self._warned:
+            self._warned = True
+            print(f"lumo-hydra: cannot write {what} in {self.info_dir}: {e.strerror or e}; the run goes on, "
+                  f"unwritten metric points are kept in memory (up to {MAX_PENDING}) and the writes are retried "
+                  f"at the next flush and at end(): free space on that file system", file=sys.stderr, flush=True)
 
     def _refuse_child(self) -> None:
         raise ForkedWriterError(
@@ -131,7 +177,12 @@ class RunWriter:
             prog = self.record.get("progress")
             if isinstance(prog, dict):
                 prog["last_edit_time"] = now_iso()
-            atomic_write_json(self.info_dir / RUN_JSON, self.record)
+            try:
+                atomic_write_json(self.info_dir / RUN_JSON, self.record)
+            except OSError as e:
+                if not self.armed:
+                    raise
+                self._failed(RUN_JSON, e)
 
     def write_heartbeat(self, t: float | None = None) -> None:
         atomic_write_text(self.info_dir / HEARTBEAT, repr(time.time() if t is None else t))
@@ -172,7 +223,7 @@ class RunWriter:
             st.time = t
             self._buf.append((st, v, s, t))
             self._dirty = True
-            if len(self._buf) >= MAX_BUFFER:
+            if len(self._buf) >= self._flush_at:
                 self.flush()
             return st.best
 
@@ -183,22 +234,28 @@ class RunWriter:
         with self._lock:
             if not self._dirty:
                 return
-            buf, self._buf = self._buf, []
+            buf = self._buf
             if buf:
-                jn = _jnum
-                data = "".join([
-                    f'{{"k": {st.jkey}, "v": {jn(v)}, "s": '
-                    f'{jn(s) if type(s) is int or type(s) is float else json.dumps(to_jsonable(s))}, "t": {t!r}}}\n'
-                    for st, v, s, t in buf]).encode("utf-8")
-                fd = os.open(self.info_dir / HISTORY_JSONL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
-                    view = memoryview(data)
-                    while view:
-                        n = os.write(fd, view)
-                        view = view[n:]
-                finally:
-                    os.close(fd)
-            atomic_write_json(self.info_dir / METRICS_JSON, self.metrics_dict())
+                    _append_lines(self.info_dir / HISTORY_JSONL, buf)
+                except OSError as e:
+                    if not self.armed:
+                        raise
+                    if len(buf) > MAX_PENDING:  # the bound: drop the oldest, count them
+                        self.dropped += len(buf) - MAX_PENDING
+                        del buf[:len(buf) - MAX_PENDING]
+                    self._flush_at = len(buf) + MAX_BUFFER
+                    self._failed(HISTORY_JSONL, e)
+                    return
+                self._buf = []
+                self._flush_at = MAX_BUFFER
+            try:
+                atomic_write_json(self.info_dir / METRICS_JSON, self.metrics_dict())
+            except OSError as e:
+                if not self.armed:
+                    raise
+                self._failed(METRICS_JSON, e)
+                return
             self._dirty = False
 
     def metrics_dict(self) -> dict[str, dict[str, Any]]:
@@ -210,7 +267,11 @@ class RunWriter:
         """Write ``heartbeat`` now and then every ``interval`` s; buffered metrics are flushed at least
         every ``FLUSH_INTERVAL`` s. The beating is done by one daemon thread per process, shared by all
         open runs (so a job of a sweep does not start a thread of its own)."""
-        self.write_heartbeat()
+        self.armed = True
+        try:
+            self.write_heartbeat()
+        except OSError as e:
+            self._failed(HEARTBEAT, e)
         if interval <= 0:
             return
         with self._lock:
@@ -224,7 +285,10 @@ class RunWriter:
                 return
             self.flush()
             if due:
-                self.write_heartbeat()
+                try:
+                    self.write_heartbeat()
+                except OSError as e:
+                    self._failed(HEARTBEAT, e)
 
     def stop_heartbeat(self) -> None:
         with self._lock:
