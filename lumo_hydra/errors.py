@@ -13,7 +13,7 @@ __all__ = [
     "LumoError", "LumoValueError", "ParamsValueError", "ParamsValidationError", "ParamsFileError",
     "ParamsArgsError", "UnknownKeyError", "StoreError", "RunNotFoundError", "ForkedWriterError",
     "ExperimentStateError", "GitError", "LockNotFoundError", "CLIError", "DataValueError", "DataTypeError",
-    "DataIndexError", "DatasetSpecError", "StoreWarning", "BoundCheckError", "ParamsFileNotFoundError",
+    "DataIndexError", "DatasetSpecError", "StoreWarning", "BoundCheckError", "ParamsFileNotFoundError", "ArchiveError",
 ]
 
 
@@ -159,6 +159,18 @@ class DataIndexError(LumoValueError, IndexError):
 
 class DatasetSpecError(DataValueError):
     """A dataset spec is invalid: unknown key or reference, cycle, or a node that failed to build."""
+
+
+# -- packs (share/) ----------------------------------------------------------------------------
+class ArchiveError(LumoValueError):
+    """A pack (``lumo-hydra unpack``) is refused: ``member`` names the archive member, ``problem`` why."""
+
+    def __init__(self, archive: str, member: str, problem: str) -> None:
+        self.archive, self.member, self.problem = archive, member, problem
+        super().__init__(f"{archive}: member {member!r}: {problem}; nothing was written")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.archive, self.member, self.problem))
 
 
 # -- warnings ----------------------------------------------------------------------------------

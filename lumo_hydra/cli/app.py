@@ -18,6 +18,7 @@ from lumo_hydra.cli.logs import cmd_logs
 from lumo_hydra.cli.maintenance import cmd_gc
 from lumo_hydra.cli.parser import FILTER_KEYS, build_parser, parse
 from lumo_hydra.cli.runs import cmd_export, cmd_list, cmd_note, cmd_rm_where, cmd_show, cmd_tag
+from lumo_hydra.cli.share import cmd_pack, cmd_unpack
 from lumo_hydra.cli.sweeps import cmd_sweeps
 from lumo_hydra.errors import LumoValueError
 
@@ -37,6 +38,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "export": cmd_export,
     "rm": cmd_rm_where,
     "gc": cmd_gc,
+    "pack": cmd_pack,
+    "unpack": cmd_unpack,
 }
 
 

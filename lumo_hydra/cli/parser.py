@@ -12,7 +12,7 @@ from lumo_hydra._version import __version__
 from lumo_hydra.store.layout import DEFAULT_HOME, ENV_HOME, SNAPSHOT_REF_PREFIX
 from lumo_hydra.store.status import STATUSES
 
-__all__ = ["build_parser", "parse", "positive_int", "status", "stale_seconds", "FILTER_KEYS"]
+__all__ = ["build_parser", "parse", "positive_int", "limit_int", "status", "stale_seconds", "FILTER_KEYS"]
 
 #: the ``args`` attributes the filter options set (``None`` for commands without filters)
 FILTER_KEYS = ("exp", "status", "since", "until", "sweep", "tag")
@@ -27,6 +27,17 @@ def positive_int(v: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid int value: {v!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
+
+def limit_int(v: str) -> int:
+    """An integer >= 0 (``list``/``export --limit``; 0: every run)."""
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {v!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0: every run), got {n}")
     return n
 
 
@@ -101,7 +112,7 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
                    "its cmp) or params.lr (default: start, newest first)")
     s.add_argument("--desc", action="store_true", help="sort descending")
     s.add_argument("--asc", action="store_true", help="sort ascending")
-    s.add_argument("--limit", type=positive_int, metavar="N", help="at most N runs")
+    s.add_argument("--limit", type=limit_int, metavar="N", help="at most N runs; 0: all of them")
     s.add_argument("--columns", metavar="A,B,...", help="the columns to show/export")
     s.add_argument("--all-columns", action="store_true", help="every column (the table is not cut to the terminal)")
 
@@ -119,8 +130,10 @@ def _common_options() -> argparse.ArgumentParser:
 def _add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                       common: argparse.ArgumentParser) -> None:
     """list, show, diff, note, tag."""
-    p = sub.add_parser("list", parents=[common], help="a table of runs", description="A table of runs, newest first.")
+    p = sub.add_parser("list", parents=[common], help="a table of runs", description="A table of runs, newest first. On a terminal without --limit: the newest runs that fit "
+                       "the screen (--limit 0 or --all: every run); piped, or with --json/--csv: every run.")
     _add_filters(p)
+    p.add_argument("--all", action="store_true", help="every run, also on a terminal (same as --limit 0)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="JSON records instead of a table")
     fmt.add_argument("--csv", action="store_true", help="CSV instead of a table")
@@ -184,6 +197,13 @@ def _add_store_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--where", metavar="EXPR", help="also remove the runs this condition selects (docs/cli.md)")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--force", action="store_true", help="also remove runs that are still running")
+
+    p = sub.add_parser("pack", parents=[common], help="runs' records into one .tar.gz (docs/share.md)")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.tar.gz")
+    p.add_argument("--blobs", action="store_true", help="also the runs' blob folders")
+    p = sub.add_parser("unpack", parents=[common], help="a pack's runs into the store --root")
+    p.add_argument("file", metavar="FILE")
 
     p = sub.add_parser("gc", parents=[common], help="remove snapshot refs and folders no run needs any more")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")

@@ -1,0 +1,209 @@
+"""pack/unpack (lumo_hydra/share/, docs/share.md): real runs, a second store, hostile archives."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from lumo_hydra.cli.app import main
+from lumo_hydra.errors import ArchiveError
+from lumo_hydra.share import pack, unpack
+from lumo_hydra.share.unpack import UNPACKED_JSON
+from lumo_hydra.watcher import Watcher
+
+SCRIPT = """
+import sys
+from lumo_hydra import SimpleExperiment
+for lr in (0.1, 0.2):
+    exp = SimpleExperiment("share", heartbeat_interval=0)
+    exp.start()
+    exp.dump_params({"lr": lr, "layers": [1, 2]})
+    exp.dump_metric("Acc", lr * 3, cmp="max")
+    with open(exp.mk_bpath("model.bin"), "wb") as f:
+        f.write(b"weights" * 10)
+    exp.end()
+    print(exp.test_name)
+"""
+
+
+@pytest.fixture
+def two_runs(tmp_path: Path, lumo_home: Path) -> list[str]:
+    r = subprocess.run([sys.executable, "-c", SCRIPT], cwd=tmp_path, capture_output=True, text=True,
+                       env={**os.environ, "LUMO_HOME": str(lumo_home)}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    ids = [w for w in r.stdout.split() if re.fullmatch(r"\d{6}\.\d{3,}\.\w\wt", w)]
+    assert len(ids) == 2
+    return ids
+
+
+def _frame(root: Path) -> list[tuple[str, float, float]]:
+    df = Watcher(root=str(root)).load(flatten=True)
+    return sorted(zip(df["test_name"], df["params.lr"], df["metrics.Acc"]))
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_pack_unpack_into_a_second_store(tmp_path: Path, lumo_home: Path, two_runs: list[str]) -> None:
+    out = pack(lumo_home, two_runs, tmp_path / "out" / "runs.tar.gz")
+    assert out.is_file() and not [p for p in out.parent.iterdir() if p.name.endswith(".part")]
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    assert names[0] == "manifest.json"
+    assert manifest["format"] == 1 and manifest["lumo_hydra"] and manifest["host"]
+    assert sorted(r["test_name"] for r in manifest["runs"]) == sorted(two_runs)
+    assert any(n.startswith("locks/") for n in names)  # the dependency lock the runs name
+    assert not any(n.startswith("blob/") for n in names)  # only with blobs=True
+    assert set(manifest["members"]) == set(names[1:])
+
+    second = tmp_path / "second"
+    res = unpack(out, second)
+    assert sorted(res.added) == sorted(f"share/{t}" for t in two_runs) and res.skipped == []
+    assert _frame(second) == _frame(lumo_home)
+    assert len(_frame(second)) == 2
+    for t in two_runs:
+        info = second / "experiments" / "share" / t
+        origin = json.loads((info / UNPACKED_JSON).read_text())
+        assert origin["archive"] == str(out) and origin["origin_host"] == manifest["host"]
+        assert (info / "run.json").read_bytes() == (lumo_home / "experiments" / "share" / t / "run.json").read_bytes()
+    assert not [p for p in second.iterdir() if p.name.startswith(".lumo-unpack-")]
+
+    before = {p: (second / p).read_bytes() for p in _files(second)}
+    again = unpack(out, second)  # the same runs, identical: skipped, nothing changes
+    assert again.added == [] and sorted(again.skipped) == sorted(f"share/{t}" for t in two_runs)
+    assert {p: (second / p).read_bytes() for p in _files(second)} == before
+
+
+def test_blobs_and_a_conflicting_run(tmp_path: Path, lumo_home: Path, two_runs: list[str]) -> None:
+    out = pack(lumo_home, two_runs[:1], tmp_path / "one.tar.gz", blobs=True)
+    second = tmp_path / "second"
+    unpack(out, second)
+    assert (second / "blob" / "share" / two_runs[0] / "model.bin").read_bytes() == b"weights" * 10
+    # a different run with the same id in a third store: an error naming it, nothing written
+    third = tmp_path / "third"
+    (third / "experiments" / "share" / two_runs[0]).mkdir(parents=True)
+    (third / "experiments" / "share" / two_runs[0] / "run.json").write_text('{"other": 1}')
+    before = _files(third)
+    with pytest.raises(ArchiveError, match=f"a different run share/{two_runs[0]}"):
+        unpack(out, third)
+    assert _files(third) == before
+
+
+def test_cli_pack_and_unpack(tmp_path: Path, lumo_home: Path, two_runs: list[str],
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli.tar.gz"
+    assert main(["pack", two_runs[0], two_runs[1], "-o", str(out)]) == 0
+    assert main(["unpack", str(out), "--root", str(tmp_path / "s2")]) == 0
+    assert "2 added" in capsys.readouterr().out
+    assert main(["unpack", str(out), "--root", str(tmp_path / "s2")]) == 0
+    assert "2 skipped" in capsys.readouterr().out
+    (tmp_path / "bad.tar.gz").write_bytes(out.read_bytes()[: len(out.read_bytes()) // 2])
+    assert main(["unpack", str(tmp_path / "bad.tar.gz"), "--root", str(tmp_path / "s3")]) == 1
+    assert "nothing was written" in capsys.readouterr().err
+    assert not (tmp_path / "s3").exists()
+
+
+# -- hostile archives: each refused, nothing written ------------------------------------------------
+def _hostile(path: Path, members: list[tuple[tarfile.TarInfo, bytes]], manifest_extra: dict | None = None,
+             listed: dict | None = None) -> Path:
+    files = {i.name: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)} for i, d in members if i.isreg()}
+    files.update(listed or {})
+    doc = {"format": 1, "lumo_hydra": "0", "host": "h", "runs": [], "members": files, **(manifest_extra or {})}
+    with tarfile.open(path, "w:gz") as tar:
+        data = json.dumps(doc).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        for i, d in members:
+            tar.addfile(i, io.BytesIO(d) if i.isreg() else None)
+    return path
+
+
+def _reg(name: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    i = tarfile.TarInfo(name)
+    i.size = len(data)
+    return i, data
+
+
+RUN = "experiments/e/261201.001.aat/run.json"
+WHY = {"absolute": "an absolute path", "dotdot": "'..'", "symlink": "not a regular file", "hardlink": "not a regular file",
+       "device": "not a regular file", "unlisted": "not listed in the manifest", "checksum": "sha256 does not match",
+       "size": "the manifest says 1", "outside_top": "not under one of the store folders", "missing": "missing from the archive"}
+
+
+@pytest.mark.parametrize("case", ["absolute", "dotdot", "symlink", "hardlink", "device", "unlisted",
+                                  "checksum", "size", "outside_top", "missing"])
+def test_hostile_archives_are_refused(tmp_path: Path, case: str) -> None:
+    good = _reg(RUN, b'{"test_name": "261201.001.aat"}')
+    members, listed = [good], None
+    if case == "absolute":
+        members.append(_reg("/tmp/evil", b"x"))
+    elif case == "dotdot":
+        members.append(_reg("experiments/e/../../../evil", b"x"))
+    elif case in ("symlink", "hardlink"):
+        link = tarfile.TarInfo("experiments/e/261201.001.aat/link")
+        link.type = tarfile.SYMTYPE if case == "symlink" else tarfile.LNKTYPE
+        link.linkname = "/etc/passwd"
+        members.append((link, b""))
+    elif case == "device":
+        dev = tarfile.TarInfo("experiments/e/261201.001.aat/dev")
+        dev.type = tarfile.CHRTYPE
+        members.append((dev, b""))
+    elif case == "unlisted":
+        listed = {}
+        members.append(_reg("experiments/e/261201.001.aat/extra", b"x"))
+    elif case == "checksum":
+        listed = {RUN: {"sha256": "0" * 64, "size": len(good[1])}}
+    elif case == "size":
+        listed = {RUN: {"sha256": hashlib.sha256(good[1]).hexdigest(), "size": 1}}
+    elif case == "outside_top":
+        members.append(_reg("diary/x.log", b"x"))
+    elif case == "missing":
+        listed = {"experiments/e/261201.001.aat/gone": {"sha256": "0" * 64, "size": 1}}
+    path = _hostile(tmp_path / "h.tar.gz", members, listed=listed)
+    if case == "unlisted":  # drop the extra member from the manifest after building it
+        with tarfile.open(path) as tar:
+            doc = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        doc["members"].pop("experiments/e/261201.001.aat/extra")
+        path = _hostile(path, members, listed=None, manifest_extra={"members": doc["members"]})
+    store = tmp_path / "store"
+    with pytest.raises(ArchiveError) as ei:
+        unpack(path, store)
+    assert isinstance(ei.value, ValueError) and WHY[case] in ei.value.problem and ei.value.member in str(ei.value)
+    assert not store.exists()
+    assert not Path("/tmp/evil").exists() or case != "absolute"
+
+
+def test_truncated_and_bomb_archives(tmp_path: Path) -> None:
+    payload = os.urandom(300_000)
+    path = _hostile(tmp_path / "t.tar.gz", [_reg(RUN, payload)])
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(path.read_bytes()[:150_000])
+    store = tmp_path / "store"
+    with pytest.raises(ArchiveError, match="truncated|not a readable"):
+        unpack(cut, store)
+    assert not store.exists()
+    # a bomb: 64 MiB of zeros compress to ~64 KiB; refused from the member sizes, before reading the data
+    zeros = b"\0" * (64 << 20)
+    bomb = _hostile(tmp_path / "bomb.tar.gz", [_reg(RUN, zeros)])
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(ArchiveError, match="archive bomb"):
+        unpack(bomb, store, max_bytes=16 << 20)
+    assert not store.exists()
+    assert unpack(bomb, store, max_bytes=128 << 20).added == ["e/261201.001.aat"]  # under the limit: fine
+    with pytest.raises(ArchiveError, match="not a lumo-hydra pack"):
+        not_pack = tmp_path / "plain.tar.gz"
+        with tarfile.open(not_pack, "w:gz") as tar:
+            i, d = _reg("experiments/a/b/c", b"x")
+            tar.addfile(i, io.BytesIO(d))
+        unpack(not_pack, tmp_path / "s4")
