@@ -17,7 +17,7 @@ SCRIPT = textwrap.dedent('''
     exp.start()
     print(exp.info_dir, flush=True)
     # fill the disk: the run is started, every later write meets ENOSPC
-    with open(os.path.join(sys.argv[1], "filler"), "wb") as f:
+    with open(os.path.join(sys.argv[1], "filler"), "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"x" * 65536)
@@ -104,5 +104,37 @@ def test_11_2_full_disk_points_kept_in_memory_and_written_at_retry(tmp_path: Pat
         pts = [json.loads(x) for x in hist.read_bytes().splitlines()]
         assert len(pts) == 20000 and w.dropped == 0  # points lost: 0
         assert [p["v"] for p in pts] == [float(i) for i in range(20000)]
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_11_2_start_on_a_full_disk_raises_store_error_and_leaves_no_folder(tmp_path: Path) -> None:
+    mnt = _tmpfs(tmp_path, "1m")
+    try:
+        code = textwrap.dedent('''
+            import os, sys
+            from lumo_hydra.errors import StoreError
+            from lumo_hydra.record.experiment import Experiment
+            Experiment("x").start().end()
+            with open(os.path.join(sys.argv[1], "filler"), "wb", buffering=0) as f:
+                try:
+                    while True:
+                        f.write(b"x" * 4096)
+                        f.flush()
+                except OSError:
+                    pass
+            try:
+                Experiment("x").start()
+            except StoreError as e:
+                print("STORE-ERROR", e)
+            else:
+                print("TASK-RAN")
+        ''')
+        env = dict(os.environ, LUMO_HOME=str(mnt / "home"))
+        r = subprocess.run([sys.executable, "-c", code, str(mnt)], capture_output=True, text=True, env=env,
+                           timeout=120)
+        assert "STORE-ERROR" in r.stdout, (r.stdout, r.stderr)
+        runs = [p for p in (mnt / "home" / "experiments" / "x").iterdir()]
+        assert len(runs) == 1 and (runs[0] / "run.json").exists()  # no empty claimed folder
     finally:
         subprocess.run(["umount", str(mnt)], check=False)

@@ -196,6 +196,7 @@ class Experiment:
         try:
             w.write_record()
         except OSError as e:
+            w.discard_empty()  # H11b (11.2): a start on a full disk leaves no empty claimed folder
             raise StoreError(f"cannot write the run record in {str(w.info_dir)!r}: {e.strerror or e}") from e
 
     def _forget(self) -> None:

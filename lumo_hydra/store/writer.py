@@ -184,6 +184,13 @@ class RunWriter:
                     raise
                 self._failed(RUN_JSON, e)
 
+    def discard_empty(self) -> None:
+        """Remove the run folder if it is still empty (the first write failed: no empty claimed folder)."""
+        try:
+            os.rmdir(self.info_dir)
+        except OSError:
+            pass
+
     def write_heartbeat(self, t: float | None = None) -> None:
         atomic_write_text(self.info_dir / HEARTBEAT, repr(time.time() if t is None else t))
 
