@@ -130,8 +130,10 @@ def _common_options() -> argparse.ArgumentParser:
 def _add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                       common: argparse.ArgumentParser) -> None:
     """list, show, diff, note, tag."""
-    p = sub.add_parser("list", parents=[common], help="a table of runs", description="A table of runs, newest first. On a terminal without --limit: the newest runs that fit "
-                       "the screen (--limit 0 or --all: every run); piped, or with --json/--csv: every run.")
+    p = sub.add_parser("list", parents=[common], help="a table of runs",
+                       description="A table of runs, newest first. On a terminal without --limit: the newest "
+                       "runs that fit the screen (--limit 0 or --all: every run); piped, or with --json/--csv: "
+                       "every run.")
     _add_filters(p)
     p.add_argument("--all", action="store_true", help="every run, also on a terminal (same as --limit 0)")
     fmt = p.add_mutually_exclusive_group()

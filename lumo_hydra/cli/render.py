@@ -209,29 +209,54 @@ def fit_columns(cols: list[str], texts: Mapping[str, list[str]], width: int,
     return chosen, widths
 
 
+def choose_columns(con: Console, cols: list[str], texts: Mapping[str, list[str]],
+                   fit: bool) -> tuple[Console, list[str], dict[str, int]]:
+    """The columns of ``cols`` shown and their widths: cut to the console's width when ``fit`` (the
+    metrics kept before the params), else all of them on a console wide enough (``less -S``)."""
+    if fit:  # the metrics before the params when not all fit (shown in the order of ``cols``)
+        prio = cols[:5] + [c for c in cols[5:] if c.startswith("metrics.")] + \
+            [c for c in cols[5:] if not c.startswith("metrics.")]
+        chosen, widths = fit_columns(prio, texts, con.width, keep=2)
+        return con, [c for c in cols if c in chosen], widths
+    shown, widths = fit_columns(cols, texts, 10**6)
+    return _wide(con, sum(w + 2 for w in widths.values())), shown, widths
+
+
+def right_aligned(c: str) -> bool:
+    """Whether column ``c`` of the table of runs is right-aligned (numbers)."""
+    return c.startswith(("metrics.", "duration", "return_value"))
+
+
+def print_footer(con: Console, total: int, cols: list[str], shown: list[str], *, what: str = "run",
+                 hint: str = "see --columns, --all-columns", matched: int | None = None) -> None:
+    """The last line of a table of runs: the count (``20 of 10000 runs`` when cut) and the columns
+    left out."""
+    left = [c for c in cols if c not in shown]
+    more = f"; {len(left)} more column{'s' if len(left) != 1 else ''} ({', '.join(map(header, left[:4]))}" \
+           f"{', ...' if len(left) > 4 else ''}): {hint}" if left else ""
+    count = f"{total} of {matched}" if matched is not None and matched > total else f"{total}"
+    plural = "s" if (matched if matched is not None and matched > total else total) != 1 else ""
+    con.print(f"{count} {what}{plural}{more}", style="dim", markup=False)
+
+
 def print_runs_table(con: Console, df: pd.DataFrame, cols: list[str], *, fit: bool = True,
-                     what: str = "run", hint: str = "see --columns, --all-columns") -> list[str]:
+                     what: str = "run", hint: str = "see --columns, --all-columns",
+                     matched: int | None = None) -> list[str]:
     """The ``list`` table of the runs in ``df`` (columns ``cols``, cut to the console's width when
-    ``fit``), the run count and the columns left out; returns the columns shown."""
+    ``fit``), the run count (of ``matched`` when cut) and the columns left out; returns the columns
+    shown."""
     from rich import box
     from rich.table import Table
 
     statuses = list(df["status"]) if "status" in df.columns else [None] * len(df)
     texts = {c: [cell(c, v, st) for v, st in zip(df[c].tolist(), statuses)] for c in cols}
-    if fit:  # the metrics before the params when not all fit (shown in the order of ``cols``)
-        prio = cols[:5] + [c for c in cols[5:] if c.startswith("metrics.")] + \
-            [c for c in cols[5:] if not c.startswith("metrics.")]
-        chosen, widths = fit_columns(prio, texts, con.width, keep=2)
-        shown = [c for c in cols if c in chosen]
-    else:  # every column asked for: wider than the terminal rather than squeezed (page with `less -S`)
-        shown, widths = fit_columns(cols, texts, 10**6)
-        con = _wide(con, sum(w + 2 for w in widths.values()))
+    con, shown, widths = choose_columns(con, cols, texts, fit)
     table = Table(show_lines=False, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
                   show_edge=False, collapse_padding=True)
     for c in shown:
         w = widths.get(c)
         table.add_column(header(c), no_wrap=True, overflow="ellipsis", max_width=w, min_width=min(w or 0, MIN_CELL),
-                         justify="right" if c.startswith(("metrics.", "duration", "return_value")) else "left")
+                         justify="right" if right_aligned(c) else "left")
     for i in range(len(df)):
         row = []
         for c in shown:
@@ -239,11 +264,7 @@ def print_runs_table(con: Console, df: pd.DataFrame, cols: list[str], *, fit: bo
             row.append(f"[{STATUS_STYLE.get(t, 'white')}]{t}[/]" if c == "status" else _escape(t))
         table.add_row(*row)
     con.print(table)
-    total = len(df)
-    left = [c for c in cols if c not in shown]
-    more = f"; {len(left)} more column{'s' if len(left) != 1 else ''} ({', '.join(map(header, left[:4]))}" \
-           f"{', ...' if len(left) > 4 else ''}): {hint}" if left else ""
-    con.print(f"{total} {what}{'s' if total != 1 else ''}{more}", style="dim", markup=False)
+    print_footer(con, len(df), cols, shown, what=what, hint=hint, matched=matched)
     return shown
 
 

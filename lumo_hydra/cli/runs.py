@@ -70,8 +70,10 @@ def _select(df: pd.DataFrame, args: argparse.Namespace, cond: Any = None) -> pd.
     else:
         desc = False
     df = df.sort_values(sort, ascending=not desc, na_position="last", kind="stable")
-    if args.limit is not None:
+    matched = len(df)
+    if args.limit:  # 0: every run
         df = df.head(args.limit)
+    df.attrs["matched"] = matched
     return df
 
 
@@ -122,9 +124,12 @@ def with_last_seen(df: pd.DataFrame) -> pd.DataFrame:
 def _fast_list(args: argparse.Namespace) -> pd.DataFrame | None:
     """``--limit N`` without ``--where`` and without a metric sort (whose direction needs its cmp):
     filter, sort and cut in the Watcher's index (:meth:`Watcher.select`), so the cost grows with N,
-    not with the store; ``None`` when the general path is needed."""
+    not with the store; ``None`` when the general path is needed (or faster: every run unfiltered,
+    ``--limit 0``, comes from the Watcher's cached flat frame)."""
     sort = args.sort or "start"
     if args.limit is None or (sort.startswith("metrics.") and not (args.asc or args.desc)):
+        return None
+    if args.limit == 0 and not filtered(args):
         return None
     desc = bool(args.desc) if (args.asc or args.desc) else not args.sort
     df = watcher(args).select(exp=args.exp, status=args.status, since=args.since, until=args.until,
@@ -134,12 +139,36 @@ def _fast_list(args: argparse.Namespace) -> pd.DataFrame | None:
     return df
 
 
+#: the lines of the screen the default ``list`` view keeps free: the header and its rule, the count
+#: line (two when it wraps), the line of runs left out and the shell's prompt
+SCREEN_CHROME = 6
+
+
+def screen_limit(args: argparse.Namespace, height: int) -> int | None:
+    """The default view's limit: on a terminal without ``--limit``, ``--all``, ``--json``, ``--csv``, the
+    newest runs that fit a screen of ``height`` lines (like ``git log``); ``None`` otherwise (piped
+    output keeps every row, so scripts see them all)."""
+    if args.limit is not None or getattr(args, "all", False) or args.json or args.csv:
+        return None
+    if not sys.stdout.isatty():
+        return None
+    return max(1, height - SCREEN_CHROME)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    """``lumo-hydra list``: a table (or JSON, CSV) of the filtered runs."""
+    """``lumo-hydra list``: a table (or JSON, CSV) of the filtered runs; on a terminal by default only
+    the newest that fit the screen, and many rows streamed (:mod:`lumo_hydra.cli.stream`)."""
     cond = where_of(args)
+    con = console()
+    if getattr(args, "all", False):
+        args.limit = 0
+    view = screen_limit(args, con.height)
+    if view is not None:
+        args.limit = view
     df = _fast_list(args) if cond is None else None
     if df is None:
         df = _select(load(args), args, cond)
+    matched = int(df.attrs.get("matched", len(df)))
     if args.json or args.csv:
         df = rounded(with_last_seen(df))
     cols = _columns(df, args)
@@ -149,12 +178,19 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.csv:
         csv_ready(df[cols]).to_csv(sys.stdout, index=False)
         return 0
-    con = console()
     if not len(df):
         con.print(f"no runs in {watcher(args).root}"
                   + (" match the filters" if filtered(args) or cond is not None else ""))
         return 0
-    print_runs_table(con, df, cols, fit=not (args.columns or getattr(args, "all_columns", False)))
+    fit = not (args.columns or getattr(args, "all_columns", False))
+    from lumo_hydra.cli.stream import STREAM_ROWS, stream_runs_table
+
+    show = stream_runs_table if len(df) > STREAM_ROWS else print_runs_table
+    show(con, df, cols, fit=fit, matched=matched)
+    if view is not None and matched > len(df):
+        left = matched - len(df)
+        con.print(f"{left} more run{'s' if left != 1 else ''} not shown (only the newest that fit the screen): "
+                  "all of them with --limit 0 or --all, or --limit N", style="dim", markup=False)
     return 0
 
 

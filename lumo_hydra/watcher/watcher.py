@@ -291,9 +291,12 @@ class Watcher:
                 idx = some + (none[::-1] if desc else none)
             elif desc:
                 idx.reverse()
+            matched = len(idx)
             if limit:
                 idx = idx[:limit]
-            return build_frame(table, idx, status_, dur, flatten)
+            df = build_frame(table, idx, status_, dur, flatten)
+            df.attrs["matched"] = matched  # the runs that passed the filters, before the limit
+            return df
 
     # ---- one run ---------------------------------------------------------------------------------
 
