@@ -207,3 +207,41 @@ def test_truncated_and_bomb_archives(tmp_path: Path) -> None:
             i, d = _reg("experiments/a/b/c", b"x")
             tar.addfile(i, io.BytesIO(d))
         unpack(not_pack, tmp_path / "s4")
+
+
+SWEEP_APP = '''
+import lumo_hydra
+
+@lumo_hydra.main(version_base="1.3", config_path=None, config_name="config")
+def main(cfg, exp):
+    exp.dump_metric("acc", 0.1 * cfg.x, cmp="max")
+    return 0.1 * cfg.x
+
+if __name__ == "__main__":
+    from hydra.core.config_store import ConfigStore
+    ConfigStore.instance().store(name="config", node={"x": 1})
+    main()
+'''
+
+
+def test_a_sweep_job_carries_its_sweep_record(tmp_path: Path, lumo_home: Path) -> None:
+    (tmp_path / "app.py").write_text(SWEEP_APP)
+    r = subprocess.run([sys.executable, "app.py", "-m", "x=1,2", f"hydra.sweep.dir={tmp_path}/multirun"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    df = Watcher(root=str(lumo_home)).load()
+    sid = str(df["sweep"].iloc[0])
+    assert sid and set(df["sweep"]) == {sid}
+    one = str(df["test_name"].iloc[0])
+    out = pack(lumo_home, [one], tmp_path / "job.tar.gz")
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+    assert f"sweeps/{sid}/sweep.json" in names
+    assert [n for n in names if n.startswith(f"sweeps/{sid}/jobs/")] == [
+        f"sweeps/{sid}/jobs/{p.name}" for p in (lumo_home / "sweeps" / sid / "jobs").iterdir() if p.name.endswith(one)]
+    second = tmp_path / "second"
+    unpack(out, second)
+    w2 = Watcher(root=str(second))
+    jobs = w2.sweep(sid)
+    assert list(jobs["test_name"]) == [one]
+    assert jobs.attrs["sweep"] == json.loads((lumo_home / "sweeps" / sid / "sweep.json").read_text())

@@ -62,7 +62,8 @@ def _run_members(layout: StoreLayout, exp: str, test: str, blobs: bool) -> list[
     except (OSError, ValueError) as e:
         raise StoreError(f"run {exp}/{test}: its {RUN_JSON} cannot be read ({e}); it cannot be packed") from None
     rec = rec if isinstance(rec, dict) else {}
-    lock = rec.get("lock") if isinstance(rec.get("lock"), dict) else {}
+    lock = rec.get("lock")
+    lock = lock if isinstance(lock, dict) else {}
     lock_file = str(lock.get("file") or "")
     if _LOCK.match(lock_file) and (root / lock_file).is_file():
         members.append(lock_file)

@@ -117,9 +117,12 @@ def _verify(archive: str, tar: tarfile.TarFile, members: list[tarfile.TarInfo], 
 
 
 def _file_sha(path: Path) -> str | None:
+    h = hashlib.sha256()
     try:
         with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
     except OSError:
         return None
 
