@@ -134,7 +134,26 @@ def test_11_2_start_on_a_full_disk_raises_store_error_and_leaves_no_folder(tmp_p
         r = subprocess.run([sys.executable, "-c", code, str(mnt)], capture_output=True, text=True, env=env,
                            timeout=120)
         assert "STORE-ERROR" in r.stdout, (r.stdout, r.stderr)
-        runs = [p for p in (mnt / "home" / "experiments" / "x").iterdir()]
+        runs = list((mnt / "home" / "experiments" / "x").iterdir())
         assert len(runs) == 1 and (runs[0] / "run.json").exists()  # no empty claimed folder
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_11_14_dump_metric_refuses_what_is_not_a_number(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from lumo_hydra.record.experiment import Experiment
+
+    monkeypatch.setenv("LUMO_HOME", str(tmp_path / "home"))
+    exp = Experiment("m").start()
+    try:
+        for ok in (1, 2.5, True, np.float32(1.5), np.int64(3), np.array(4.0), np.array([[3.0]]), float("nan")):
+            exp.dump_metric("ok", ok)
+        for bad, tname in (("1.5", "str"), ("nan", "str"), (b"1", "bytes"), (np.array([1.0, 2.0]), "ndarray"),
+                           (None, "NoneType"), ([1.0], "list")):
+            with pytest.raises(TypeError, match=rf"'acc' \(type .*{tname}\)"):
+                exp.dump_metric("acc", bad)
+        assert "acc" not in exp.metrics  # nothing half-recorded
+    finally:
+        exp.end()

@@ -7,6 +7,7 @@ buffered batches and keeps ``heartbeat`` fresh from a daemon thread.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import sys
 import threading
@@ -31,25 +32,40 @@ MAX_BUFFER = 200_000
 #: counted in ``run.json`` under ``store_errors.dropped_points``
 MAX_PENDING = 2_000_000
 
-def _num(v: Any) -> Any:
-    """A metric value as int/float when possible (numpy/torch scalars via ``.item()``)."""
+class MetricTypeError(LumoValueError, TypeError):
+    """A metric value that is not a number: a ``TypeError`` (issue 11.14) and, as before, a ``LumoValueError``."""
+
+
+def _num(v: Any, key: Any = None) -> Any:
+    """A metric value as int/float: numbers, numpy scalars, 0-d or one-element tensors/arrays (via
+    ``.item()``). Anything else (strings, bytes, multi-element arrays, None) is a ``TypeError`` naming the
+    metric and the value's type (issue 11.14: ``"1.5"`` or ``b"1"`` are not numbers)."""
     t = type(v)
     if t is float or t is int:
         return v
     if t is bool:
         return int(v)
-    item = getattr(v, "item", None)
-    if callable(item):
-        try:
-            v = item()
-        except Exception:
-            pass
-    if isinstance(v, (int, float)):
-        return v
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        raise LumoValueError(f"invalid metric value: {v!r}; allowed: a number (int, float or a 0-d tensor/array)") from None
+    if not isinstance(v, (str, bytes, bytearray)):
+        item = getattr(v, "item", None)
+        if callable(item):
+            try:
+                v = item()
+            except Exception:  # e.g. a multi-element array
+                pass
+        if isinstance(v, bool):
+            return int(v)
+        if isinstance(v, (int, float)):
+            return v
+        if isinstance(v, numbers.Real):
+            return float(v)
+    raise MetricTypeError(f"invalid metric value: {_short(v)} for metric {key!r} (type "
+                          f"{type(v).__module__}.{type(v).__qualname__}); allowed: a number "
+                          f"(int, float, a numpy scalar, a 0-d or one-element tensor)")
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
 
 
 _SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
@@ -200,7 +216,7 @@ class RunWriter:
         """Record one point; returns the best value so far. No file I/O (buffered)."""
         if self._forked:
             self._refuse_child()
-        v = _num(value)
+        v = _num(value, key)
         with self._lock:
             st = self.metrics.get(key)
             if st is None:
