@@ -111,6 +111,20 @@ def test_cli_pack_and_unpack(tmp_path: Path, lumo_home: Path, two_runs: list[str
     assert main(["unpack", str(tmp_path / "bad.tar.gz"), "--root", str(tmp_path / "s3")]) == 1
     assert "nothing was written" in capsys.readouterr().err
     assert not (tmp_path / "s3").exists()
+    assert main(["pack", "no-such-run", "-o", str(tmp_path / "x.tar.gz")]) == 1
+    assert "no-such-run" in capsys.readouterr().err and not (tmp_path / "x.tar.gz").exists()
+
+
+def test_a_symlink_in_the_target_store_does_not_carry_members_out(tmp_path: Path, lumo_home: Path,
+                                                                  two_runs: list[str]) -> None:
+    out = pack(lumo_home, two_runs[:1], tmp_path / "one.tar.gz")
+    store, outside = tmp_path / "store", tmp_path / "outside"
+    (store / "experiments").mkdir(parents=True)
+    outside.mkdir()
+    (store / "experiments" / "share").symlink_to(outside)
+    with pytest.raises(ArchiveError, match="outside the store"):
+        unpack(out, store)
+    assert list(outside.iterdir()) == [] and not (store / "locks").exists()
 
 
 # -- hostile archives: each refused, nothing written ------------------------------------------------

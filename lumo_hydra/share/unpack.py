@@ -155,6 +155,12 @@ def _plan(archive: str, layout: StoreLayout, doc: dict[str, Any],
                 todo.append(m)
         elif not os.path.lexists(layout.root / m.name):  # locks and sweep records: written once
             todo.append(m)
+    real_root = os.path.realpath(layout.root)
+    for m in todo:  # a symlinked folder of the store must not carry a member out of it
+        parent = os.path.realpath(layout.root / PurePosixPath(m.name).parent)
+        if os.path.commonpath([real_root, parent]) != real_root:
+            raise ArchiveError(archive, m.name, f"would be written outside the store {layout.root} "
+                               "through a symlink in the store")
     return add, skip, todo
 
 
