@@ -189,8 +189,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     show(con, df, cols, fit=fit, matched=matched)
     if view is not None and matched > len(df):
         left = matched - len(df)
-        con.print(f"{left} more run{'s' if left != 1 else ''} not shown (only the newest that fit the screen): "
-                  "all of them with --limit 0 or --all, or --limit N", style="dim", markup=False)
+        con.print(f"{left} more run{'s' if left != 1 else ''} not shown: --all (or --limit 0) lists every run",
+                  style="dim", markup=False)
     return 0
 
 

@@ -1,0 +1,193 @@
+"""``lumo-hydra list``'s default view (on a real terminal: the newest runs that fit the screen, like
+``git log``), ``--limit 0``/``--all`` for every run, piped output unchanged (every row), and the
+streamed table of many rows (issue 17)."""
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+from test_watcher_fake import write_run
+
+from lumo_hydra.cli import stream
+from lumo_hydra.cli.app import main
+
+N = 30
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+ID = re.compile(r"^\d{6}\.\d{3}\.[a-z0-9]+t\b")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``N`` runs a minute apart (the last is the newest), with a param that differs."""
+    root = tmp_path_factory.mktemp("view") / "store"
+    now = time.time()
+    for i in range(N):
+        write_run(root, "cls", params={"lr": 10.0 ** -(i % 4), "name": f"model-{i}"},
+                  metrics={"acc": (i / N, "max")}, start=now - 3600 + i * 60, counter=i)
+    return root
+
+
+def newest(root: Path, k: int) -> list[str]:
+    """The ids of the ``k`` newest runs of ``root``."""
+    from lumo_hydra.watcher import Watcher
+
+    df = Watcher(root=str(root)).load()
+    return df.sort_values("start", ascending=False)["test_name"].tolist()[:k]
+
+
+def on_pty(rows: int, cols: int, *args: str) -> tuple[int, str]:
+    """``lumo-hydra ARGS`` in a subprocess whose stdout is a pseudo-terminal of ``rows`` x ``cols``."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("LINES", "COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE")}
+    p = subprocess.Popen([sys.executable, "-m", "lumo_hydra", *args], stdin=subprocess.DEVNULL, stdout=slave,
+                         stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    err = p.stderr.read().decode() if p.stderr else ""
+    code = p.wait(timeout=60)
+    assert code == 0, err
+    return code, ANSI.sub("", b"".join(chunks).decode()).replace("\r\n", "\n")
+
+
+def ids_of(out: str) -> list[str]:
+    return [m.group(0) for ln in out.splitlines() if (m := ID.match(ln))]
+
+
+def test_terminal_default_view_fits_the_screen(store: Path) -> None:
+    rows = 15
+    _, out = on_pty(rows, 120, "--root", str(store), "list")
+    lines = out.rstrip("\n").split("\n")
+    assert len(lines) <= rows - 1, lines  # the prompt still fits: nothing scrolled off the top
+    assert lines[0].split()[:3] == ["id", "experiment", "status"], lines[0]
+    shown = ids_of(out)
+    assert shown == newest(store, rows - 6), shown  # the newest first, as many as fit
+    assert f"{len(shown)} of {N} runs" in out
+    assert lines[-1].startswith(f"{N - len(shown)} more runs not shown") and "--all" in lines[-1] \
+        and "--limit 0" in lines[-1], lines[-1]
+    assert all(len(ln) <= 120 for ln in lines)
+
+
+@pytest.mark.parametrize("flags", [["--all"], ["--limit", "0"]])
+def test_terminal_all_rows_on_request(store: Path, flags: list[str]) -> None:
+    _, out = on_pty(15, 120, "--root", str(store), "list", *flags)
+    assert ids_of(out) == newest(store, N) and "not shown" not in out
+    assert out.rstrip().split("\n")[-1].startswith(f"{N} runs")
+
+
+def test_terminal_explicit_limit_is_kept(store: Path) -> None:
+    _, out = on_pty(40, 120, "--root", str(store), "list", "--limit", "4")
+    assert ids_of(out) == newest(store, 4) and "not shown" not in out  # what was asked for, no hint
+
+
+def test_pipe_keeps_every_row(store: Path) -> None:
+    env = dict(os.environ, LINES="10", COLUMNS="120")
+    r = subprocess.run([sys.executable, "-m", "lumo_hydra", "--root", str(store), "list"], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert ids_of(r.stdout) == newest(store, N) and "not shown" not in r.stdout  # scripts see every run
+    r = subprocess.run([sys.executable, "-m", "lumo_hydra", "--root", str(store), "list", "--csv"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert len(r.stdout.strip().splitlines()) == N + 1
+
+
+def test_limit_flags_parse(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--root", str(store), "list", "--limit", "-1"])
+    assert e.value.code == 2 and "must be >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["list", "--help"])
+    assert "0: all" in capsys.readouterr().out
+
+
+def run_list(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str,
+             width: int = 120) -> str:
+    monkeypatch.setenv("COLUMNS", str(width))
+    capsys.readouterr()
+    assert main(list(args)) == 0
+    return capsys.readouterr().out
+
+
+def columns_of(line: str, starts: list[int]) -> list[str]:
+    return [line[a:b].strip() for a, b in zip(starts, starts[1:] + [len(line) + 1])]
+
+
+def test_streamed_table_matches_the_laid_out_one(store: Path, capsys, monkeypatch) -> None:
+    """Under the threshold rich lays the table out; streamed (threshold 0), the same rows come out
+    aligned the same way, line for line."""
+    for width in (80, 120):
+        laid = run_list(capsys, monkeypatch, "--root", str(store), "list", "--limit", "0", width=width)
+        monkeypatch.setattr(stream, "STREAM_ROWS", 0)
+        streamed = run_list(capsys, monkeypatch, "--root", str(store), "list", "--limit", "0", width=width)
+        monkeypatch.setattr(stream, "STREAM_ROWS", 200)
+        a = [ln.rstrip() for ln in laid.splitlines()]
+        b = [ln.rstrip() for ln in streamed.splitlines()]
+        assert ids_of(streamed) == newest(store, N)
+        assert a == b, "\n".join(x + "\n" + y for x, y in zip(a, b) if x != y)
+
+
+def test_streamed_chunks_keep_the_first_chunk_widths(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Widths come from the first chunk; a longer value in a later chunk is cut with an ellipsis, so
+    every row keeps the columns where the header put them."""
+    root = tmp_path / "store"
+    now = time.time()
+    for i in range(12):  # the oldest runs (the last chunks, newest first) have the longest names
+        write_run(root, "cls", params={"name": "n" * (20 - i), "lr": float(i)}, start=now - 1000 + i * 10,
+                  counter=i)
+    monkeypatch.setattr(stream, "STREAM_ROWS", 5)
+    monkeypatch.setattr(stream, "CHUNK", 4)
+    out = run_list(capsys, monkeypatch, "--root", str(root), "list", "--limit", "0")
+    lines = out.splitlines()
+    head, rule, rows, foot = lines[0], lines[1], lines[2:-1], lines[-1]
+    assert set(rule) == {"─"} and foot.startswith("12 runs")
+    assert len(rows) == 12 and all(ID.match(r) for r in rows)
+    starts = [m.start() for m in re.finditer(r"\S+", head)]
+    names = head.split()
+    assert names[:5] == ["id", "experiment", "status", "start", "duration"] and "name" in names
+    k = names.index("name")
+    width = len("n" * (20 - 8))  # the first chunk: the 4 newest runs, the longest of them has 12 n's
+    for r in rows:
+        assert len(r) <= len(rule)
+        cells = columns_of(r, starts)
+        assert cells[2] == "finished" and re.fullmatch(r"n+…?", cells[k]), cells
+        assert len(cells[k]) <= width
+    assert columns_of(rows[-1], starts)[k] == "n" * (width - 1) + "…"  # the oldest, 20 n's, cut to the width
+
+
+def test_many_rows_stream_fast_enough_to_feel_instant(tmp_path: Path, capsys, monkeypatch) -> None:
+    """250 rows (over the threshold) are streamed, not laid out: formatting them takes a fraction of
+    what the rich table takes (a generous ratio, no absolute time)."""
+    root = tmp_path / "store"
+    now = time.time()
+    for i in range(250):
+        write_run(root, "cls", params={"lr": i / 250}, metrics={"acc": (i / 250, "max")},
+                  start=now - 10000 + i * 10, counter=i)
+    main(["--root", str(root), "list", "--limit", "1"])  # warm the index
+    t = time.perf_counter()
+    out = run_list(capsys, monkeypatch, "--root", str(root), "list", "--limit", "0")
+    streamed = time.perf_counter() - t
+    assert len(ids_of(out)) == 250 and out.splitlines()[-1].startswith("250 runs")
+    monkeypatch.setattr(stream, "STREAM_ROWS", 10**6)
+    t = time.perf_counter()
+    laid = run_list(capsys, monkeypatch, "--root", str(root), "list", "--limit", "0")
+    rich_time = time.perf_counter() - t
+    assert [ln.rstrip() for ln in laid.splitlines()] == [ln.rstrip() for ln in out.splitlines()]
+    assert streamed < rich_time * 1.5, (streamed, rich_time)
