@@ -89,6 +89,16 @@ def test_blobs_and_a_conflicting_run(tmp_path: Path, lumo_home: Path, two_runs: 
     second = tmp_path / "second"
     unpack(out, second)
     assert (second / "blob" / "share" / two_runs[0] / "model.bin").read_bytes() == b"weights" * 10
+    # records first, then the same run with its blobs: the run is skipped, its blob folder added
+    records_only = tmp_path / "records"
+    assert unpack(pack(lumo_home, two_runs[:1], tmp_path / "rec.tar.gz"), records_only).added == [f"share/{two_runs[0]}"]
+    assert not (records_only / "blob").exists()
+    assert unpack(out, records_only).skipped == [f"share/{two_runs[0]}"]
+    assert (records_only / "blob" / "share" / two_runs[0] / "model.bin").read_bytes() == b"weights" * 10
+    # a different blob folder under the same id: an error naming it
+    (records_only / "blob" / "share" / two_runs[0] / "model.bin").write_bytes(b"other")
+    with pytest.raises(ArchiveError, match=f"blob/share/{two_runs[0]} differs"):
+        unpack(out, records_only)
     # a different run with the same id in a third store: an error naming it, nothing written
     third = tmp_path / "third"
     (third / "experiments" / "share" / two_runs[0]).mkdir(parents=True)

@@ -128,30 +128,34 @@ def _file_sha(path: Path) -> str | None:
 
 
 def _plan(archive: str, layout: StoreLayout, doc: dict[str, Any],
-          members: list[tarfile.TarInfo]) -> tuple[list[str], list[str], list[tarfile.TarInfo]]:
-    """The runs to add and to skip, and the members to extract; a conflicting run is an error."""
+          members: list[tarfile.TarInfo]) -> tuple[list[str], list[str], list[str], list[tarfile.TarInfo]]:
+    """The runs to add and to skip, the run folders (``experiments/<exp>/<test>``, ``blob/...``) to move
+    in and the members to extract. A folder already in the store is skipped when its files are the
+    pack's, else it is an error naming the run."""
     listed: dict[str, Any] = doc["members"]
-    by_run: dict[str, list[str]] = {}
+    groups: dict[str, list[str]] = {}
     for m in members:
         parts = m.name.split("/")
         if parts[0] in ("experiments", "blob") and len(parts) >= 4:
-            by_run.setdefault("/".join(parts[1:3]), []).append(m.name)
-    add, skip = [], []
-    for run, names in by_run.items():
-        info = layout.experiments_dir / run
-        if not os.path.lexists(info) and not os.path.lexists(layout.blob_root / run):
-            add.append(run)
-            continue
-        same = all(_file_sha(layout.root / n) == listed[n]["sha256"] for n in names)
-        if not same:
-            raise ArchiveError(archive, f"experiments/{run}", f"a different run {run} is already in the store "
-                               f"{layout.root}; remove it (lumo-hydra rm) or unpack into another --root")
-        skip.append(run)
+            groups.setdefault("/".join(parts[:3]), []).append(m.name)
+    add, skip, dirs = [], [], []
+    for folder, names in groups.items():
+        run = folder.split("/", 1)[1]
+        if not os.path.lexists(layout.root / folder):
+            dirs.append(folder)
+            if folder.startswith("experiments/"):
+                add.append(run)
+        elif all(_file_sha(layout.root / n) == listed[n]["sha256"] for n in names):
+            if folder.startswith("experiments/"):
+                skip.append(run)
+        else:
+            raise ArchiveError(archive, folder, f"a different run {run} is already in the store {layout.root} "
+                               f"({folder} differs); remove it (lumo-hydra rm) or unpack into another --root")
     todo = []
     for m in members:
         parts = m.name.split("/")
         if parts[0] in ("experiments", "blob"):
-            if "/".join(parts[1:3]) in add:
+            if "/".join(parts[:3]) in dirs:
                 todo.append(m)
         elif not os.path.lexists(layout.root / m.name):  # locks and sweep records: written once
             todo.append(m)
@@ -161,7 +165,7 @@ def _plan(archive: str, layout: StoreLayout, doc: dict[str, Any],
         if os.path.commonpath([real_root, parent]) != real_root:
             raise ArchiveError(archive, m.name, f"would be written outside the store {layout.root} "
                                "through a symlink in the store")
-    return add, skip, todo
+    return add, skip, dirs, todo
 
 
 def _origin(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
@@ -170,16 +174,13 @@ def _origin(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
             "unpacked": time.time(), "unpacked_host": socket.gethostname(), "unpacked_by": __version__}
 
 
-def _install(tmp: Path, layout: StoreLayout, todo: list[tarfile.TarInfo], add: list[str], origin: dict[str, Any]) -> None:
+def _install(tmp: Path, layout: StoreLayout, todo: list[tarfile.TarInfo], dirs: list[str], origin: dict[str, Any]) -> None:
     """Move the extracted run folders, then the other files, from ``tmp`` into the store."""
-    for run in add:
-        src = tmp / "experiments" / run
-        if src.is_dir():
-            (src / UNPACKED_JSON).write_text(json.dumps(origin, indent=1) + "\n", encoding="utf-8")
-        for top in ("experiments", "blob"):
-            if (tmp / top / run).is_dir():
-                (layout.root / top / run).parent.mkdir(parents=True, exist_ok=True)
-                os.rename(tmp / top / run, layout.root / top / run)  # a folder made meanwhile: OSError
+    for folder in dirs:
+        if folder.startswith("experiments/"):
+            (tmp / folder / UNPACKED_JSON).write_text(json.dumps(origin, indent=1) + "\n", encoding="utf-8")
+        (layout.root / folder).parent.mkdir(parents=True, exist_ok=True)
+        os.rename(tmp / folder, layout.root / folder)  # a folder made meanwhile (not empty): OSError
     for m in todo:
         if m.name.split("/")[0] in ("experiments", "blob"):
             continue
@@ -207,7 +208,7 @@ def unpack(path: str | os.PathLike[str], store_root: str | os.PathLike[str] | No
         if isinstance(e, ArchiveError):
             raise
         raise ArchiveError(archive, "?", f"not a readable .tar.gz ({type(e).__name__}: {e})") from None
-    add, skip, todo = _plan(archive, layout, doc, members)
+    add, skip, dirs, todo = _plan(archive, layout, doc, members)
     result = UnpackResult(added=add, skipped=skip)
     if not todo:
         return result
@@ -220,7 +221,7 @@ def unpack(path: str | os.PathLike[str], store_root: str | os.PathLike[str] | No
         for m in todo:  # the file read now is the file verified above
             if _file_sha(tmp / m.name) != doc["members"][m.name]["sha256"]:
                 raise ArchiveError(archive, m.name, "changed while it was unpacked")
-        _install(tmp, layout, todo, add, _origin(src, doc))
+        _install(tmp, layout, todo, dirs, _origin(src, doc))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return result
