@@ -116,9 +116,7 @@ def pack(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], out_
             runs.append((exp, test))
     if not runs:
         raise StoreError("nothing to pack: give at least one run id")
-    names: list[str] = []
-    for exp, test in runs:
-        names += [n for n in _run_members(layout, exp, test, blobs) if n not in names]
+    names = list(dict.fromkeys(n for exp, test in runs for n in _run_members(layout, exp, test, blobs)))
     files = {n: {"sha256": _sha256(layout.root / n), "size": (layout.root / n).stat().st_size} for n in names}
     out = Path(out_path).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -129,6 +127,7 @@ def pack(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], out_
             for n in names:
                 info = tar.gettarinfo(str(layout.root / n), arcname=n)
                 info.uid = info.gid = 0
+                info.mtime = int(info.mtime)  # a float mtime costs a pax header per member
                 info.uname = info.gname = ""
                 with open(layout.root / n, "rb") as f:
                     tar.addfile(info, f)
