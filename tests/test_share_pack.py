@@ -117,6 +117,9 @@ def test_cli_pack_and_unpack(tmp_path: Path, lumo_home: Path, two_runs: list[str
     assert "2 added" in capsys.readouterr().out
     assert main(["unpack", str(out), "--root", str(tmp_path / "s2")]) == 0
     assert "2 skipped" in capsys.readouterr().out
+    assert main(["show", two_runs[1], "--root", str(tmp_path / "s2"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["test_name"] == two_runs[1] and shown["params"]["lr"] == 0.2
     (tmp_path / "bad.tar.gz").write_bytes(out.read_bytes()[: len(out.read_bytes()) // 2])
     assert main(["unpack", str(tmp_path / "bad.tar.gz"), "--root", str(tmp_path / "s3")]) == 1
     assert "nothing was written" in capsys.readouterr().err
