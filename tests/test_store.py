@@ -307,7 +307,7 @@ def test_atomic_writes_leave_no_temporary_files_and_usual_permissions(tmp_path: 
 
 
 def test_json_of_values_json_does_not_know() -> None:
-    from lumo_hydra.store.files import dumps
+    from lumo_hydra.store.files import dumps, loads
 
     class Obj:
         def __repr__(self) -> str:
@@ -317,6 +317,6 @@ def test_json_of_values_json_does_not_know() -> None:
         def item(self) -> float:
             return 0.25
 
-    assert json.loads(dumps({"a": Obj(), "b": [Scalar(), float("nan")], 1: "int key"})) == {
+    assert loads(dumps({"a": Obj(), "b": [Scalar(), float("nan")], 1: "int key"})) == {
         "a": "<obj>", "b": [0.25, pytest.approx(float("nan"), nan_ok=True)], "1": "int key"}
     assert json.loads(dumps({(1, 2): "tuple key"})) == {"(1, 2)": "tuple key"}  # to_jsonable's str(key)

@@ -71,18 +71,62 @@ def to_jsonable(obj: Any) -> Any:
     return repr(obj)
 
 
-def dumps(obj: Any) -> str:
-    """Compact JSON of ``obj``; values JSON does not know are converted with ``to_jsonable``.
+FLOAT_TAG = "$float"
+"""Key of the object standing for a non-finite float in the store's JSON: ``{"$float": "nan"}``,
+``{"$float": "inf"}`` or ``{"$float": "-inf"}`` (docs/store.md); strict JSON readers accept it."""
+_NONFINITE = {"nan": {FLOAT_TAG: "nan"}, "inf": {FLOAT_TAG: "inf"}, "-inf": {FLOAT_TAG: "-inf"}}
+_FLOATS = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
 
-    Compact, not indented: smaller files parse faster for the Watcher, and ``json.dumps`` uses its C
-    encoder only without indentation. The C encoder walks the data itself and calls back only for
-    the values it does not know; data it cannot encode at all (e.g. tuple keys) goes through
-    ``to_jsonable`` first.
+
+def _finite(obj: Any) -> Any:
+    """``obj`` (already JSON-able) with every non-finite float replaced by its ``{"$float": ...}`` object."""
+    if isinstance(obj, float):
+        return obj if obj - obj == 0.0 else _NONFINITE[repr(float(obj))]
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def revive_floats(obj: Any) -> Any:
+    """The inverse of the encoding of :func:`dumps`: ``{"$float": "nan"}`` etc. become ``float`` again.
+
+    Other objects, and old files holding bare ``NaN``/``Infinity`` tokens (parsed by ``json.loads``
+    directly), pass unchanged.
+    """
+    if isinstance(obj, dict):
+        if len(obj) == 1 and FLOAT_TAG in obj:
+            f = _FLOATS.get(obj[FLOAT_TAG]) if isinstance(obj[FLOAT_TAG], str) else None
+            if f is not None:
+                return f
+        return {k: revive_floats(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [revive_floats(v) for v in obj]
+    return obj
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse store JSON: standard JSON with ``{"$float": ...}`` objects, or an old file with bare ``NaN``."""
+    obj = json.loads(data)
+    tag = b'"$float"' if isinstance(data, bytes) else '"$float"'
+    return revive_floats(obj) if tag in data else obj  # type: ignore[operator]
+
+
+def dumps(obj: Any) -> str:
+    """Compact, standard JSON of ``obj``; values JSON does not know are converted with ``to_jsonable``.
+
+    Non-finite floats are written as ``{"$float": "nan"}``, ``{"$float": "inf"}`` or
+    ``{"$float": "-inf"}`` (never the bare ``NaN``/``Infinity`` tokens strict readers reject); the
+    store's reader maps them back. Compact, not indented: smaller files parse faster for the Watcher,
+    and ``json.dumps`` uses its C encoder only without indentation. The C encoder walks the data itself
+    and calls back only for the values it does not know; data it cannot encode at all (e.g. tuple keys,
+    a non-finite float) goes through ``to_jsonable`` first.
     """
     try:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=to_jsonable)
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=to_jsonable, allow_nan=False)
     except (TypeError, ValueError):
-        return json.dumps(to_jsonable(obj), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(_finite(to_jsonable(obj)), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
@@ -91,9 +135,9 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file (raises ``OSError`` or ``json.JSONDecodeError``)."""
+    """Read a JSON file written by :func:`dumps` or an older one (raises ``OSError`` or ``json.JSONDecodeError``)."""
     with open(path, "rb") as f:
-        return json.loads(f.read())
+        return loads(f.read())
 
 
 def mkdir_p(path: str | os.PathLike[str]) -> Path:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from lumo_hydra.errors import StoreError, StoreWarning
-from lumo_hydra.store.files import atomic_write_json
+from lumo_hydra.store.files import FLOAT_TAG, atomic_write_json, loads, revive_floats
 from lumo_hydra.store.layout import HEARTBEAT, HISTORY_JSONL, METRICS_JSON, RUN_JSON
 
 __all__ = ["FileSig", "RunFiles", "warn_bad", "read_sig", "read_run_files", "parse_many", "parse_record",
@@ -97,6 +97,9 @@ def read_run_files(info_dir: str) -> RunFiles:
     return RunFiles(rsig, rdata, msig, mdata, None)
 
 
+_TAG = f'"{FLOAT_TAG}"'.encode()
+
+
 def parse_many(datas: list[bytes]) -> list[dict[str, Any] | ValueError]:
     """Parse many JSON objects; a document that does not parse (or is not an object) becomes its ``ValueError``.
 
@@ -108,6 +111,9 @@ def parse_many(datas: list[bytes]) -> list[dict[str, Any] | ValueError]:
     try:
         out = json.loads(b"[" + b",".join(datas) + b"]")
         if isinstance(out, list) and len(out) == len(datas) and all(type(x) is dict for x in out):
+            for i, d in enumerate(datas):
+                if _TAG in d:  # a non-finite float written as {"$float": ...}
+                    out[i] = revive_floats(out[i])
             return out
     except (ValueError, RecursionError):  # RecursionError: one record nested thousands deep
         pass
@@ -117,7 +123,7 @@ def parse_many(datas: list[bytes]) -> list[dict[str, Any] | ValueError]:
 def parse_record(data: bytes) -> dict[str, Any] | ValueError:
     """One JSON object from ``data``, or the ``ValueError`` saying why it is not one."""
     try:
-        x = json.loads(data)
+        x = loads(data)
     except ValueError as e:
         return e
     except RecursionError:
@@ -214,7 +220,7 @@ def read_history(info_dir: str | os.PathLike[str], metric: str | None = None, *,
         if not line.strip():
             continue
         try:
-            d = json.loads(line)
+            d = loads(line)
             k = d["k"]
         except (ValueError, KeyError, TypeError, RecursionError):
             bad += 1

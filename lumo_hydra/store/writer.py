@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lumo_hydra.errors import ForkedWriterError, LumoValueError
-from lumo_hydra.store.files import atomic_write_json, atomic_write_text, to_jsonable
+from lumo_hydra.store.files import atomic_write_json, atomic_write_text, dumps, to_jsonable
 from lumo_hydra.store.layout import HEARTBEAT, HISTORY_JSONL, METRICS_JSON, RUN_JSON
 from lumo_hydra.store.times import now_iso
 
@@ -68,11 +68,11 @@ def _short(v: Any) -> str:
     return r if len(r) <= 60 else r[:57] + "..."
 
 
-_SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+_SPECIAL = {"nan": '{"$float": "nan"}', "inf": '{"$float": "inf"}', "-inf": '{"$float": "-inf"}'}
 
 
 def _jnum(v: Any) -> str:
-    """JSON text of an int or float (``NaN``/``Infinity`` as Python's json module writes them)."""
+    """Standard JSON text of an int or float (a non-finite float as ``{"$float": ...}``, see ``files.dumps``)."""
     r = repr(v)
     return _SPECIAL.get(r, r) if "n" in r else r
 
@@ -83,7 +83,7 @@ def _append_lines(path: Path, buf: list[tuple[MetricState, Any, Any, float]]) ->
     jn = _jnum
     data = "".join([
         f'{{"k": {st.jkey}, "v": {jn(v)}, "s": '
-        f'{jn(s) if type(s) is int or type(s) is float else json.dumps(to_jsonable(s))}, "t": {t!r}}}\n'
+        f'{jn(s) if type(s) is int or type(s) is float else dumps(s)}, "t": {t!r}}}\n'
         for st, v, s, t in buf]).encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
