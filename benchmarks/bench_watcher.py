@@ -458,7 +458,8 @@ def mlflow_anchor(args: argparse.Namespace, work: Path, root: Path, m: int, runs
     r = med(mls) / med(oc)
     print(f"MLflow search_runs   {spread(mls)}   over {mls[0]['rows']} runs; ours cold {spread(oc)}, warm "
           f"{spread(ow)} ({args.anchor_rounds} alternating rounds)")
-    print(f"ratio MLflow / ours cold: {r:.1f}x (per round median {statistics.median(ratios):.1f}x, {min(ratios):.1f}-{max(ratios):.1f}x, CPU time "
+    print(f"ratio MLflow / ours cold: {r:.1f}x (per round median {statistics.median(ratios):.1f}x, "
+          f"{min(ratios):.1f}-{max(ratios):.1f}x, CPU time "
           f"{med(mls, 'cpu') / med(oc, 'cpu'):.1f}x); MLflow / ours warm {med(mls) / med(ow):.1f}x; "
           f"target >= 20x {'met' if r >= 20 else 'MISSED'}")
 
