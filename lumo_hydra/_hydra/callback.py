@@ -101,6 +101,9 @@ class LumoCallback(Callback):
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         self._launch_data()  # the sweep record is written even if no job started
+        from lumo_hydra._hydra.sweep import sweep_ended
+
+        sweep_ended()  # sweeps/<id>/sweep-end.json (11.11)
 
     def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
         exp, self._exp = self._exp, None

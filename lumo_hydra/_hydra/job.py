@@ -94,6 +94,10 @@ class LaunchPrep:
 
                 path = StoreLayout(self.launch["home"]).sweep_record(self.launch["sweep_id"])
                 atomic_write_json(path, {**self._sweep, "git": self.launch["snapshot"]})
+                from lumo_hydra._hydra.sweep import arm_sweep_end  # sweep-end.json when it ends (11.11)
+
+                arm_sweep_end(self.launch["home"], self.launch["sweep_id"], self._sweep.get("exp_name"),
+                              self._sweep.get("expected_jobs"))
         return self.launch
 
 
@@ -144,9 +148,24 @@ def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: s
             "launcher": facts["launcher"],
             "sweeper": facts["sweeper"],
             "direction": sweep_direction(config),  # minimize/maximize of an optimizing sweeper (Optuna...)
+            "pinfo": _launcher_pinfo(),  # a sweep whose launcher is gone without sweep-end.json: crashed
+            "expected_jobs": _expected_jobs(config),
         }
         _mask_sweep(sweep)
     return LaunchPrep(launch, sweep, cwd if switches.get("git", True) else None)
+
+
+def _launcher_pinfo() -> dict[str, Any]:
+    from lumo_hydra.store.procinfo import pinfo
+
+    p = pinfo()
+    return {"pid": p["pid"], "host": p["host"], "pstart": p["pstart"]}
+
+
+def _expected_jobs(config: Any) -> int | None:
+    from lumo_hydra._hydra.sweep import expected_jobs
+
+    return expected_jobs(config)
 
 
 def _mask_sweep(sweep: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ may touch a validated key.
 """
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +18,7 @@ from lumo_hydra._hydra.overrides import overrides_parser, unquote
 from lumo_hydra.errors import ParamsValueError
 from lumo_hydra.params import validation  # used as validation.x: a patched validate_config sees every call
 
-__all__ = ["validate_sweep", "validate_group_sweeps"]
+__all__ = ["validate_sweep", "validate_group_sweeps", "expected_jobs", "arm_sweep_end", "sweep_ended"]
 
 #: the module whose absence proves a process holds no validator (plain YAML apps never import it)
 VALIDATORS_MODULE = "lumo_hydra.params.validators"
@@ -161,3 +162,70 @@ def validate_group_sweeps(cfg: Any, compose: Any, overrides: Sequence[str] | Non
                 for err in getattr(e, "errors", [e]):
                     errors.append(ParamsValueError(err.key, err.value, err.allowed, f"with {selection}"))
     validation.raise_errors(errors)
+
+
+def expected_jobs(cfg: Any, overrides: Sequence[str] | None = None) -> int | None:
+    """How many jobs Hydra's basic sweeper will launch (the product of the sweep lengths), or ``None``
+    when it cannot be told in advance (another sweeper, ``interval``/glob sweeps, ``hydra.sweeper.params``)."""
+    from hydra.core.override_parser.types import ValueType
+    from omegaconf import OmegaConf
+
+    target = str(OmegaConf.select(cfg, "hydra.sweeper._target_", default="") or "")
+    if not target.endswith("BasicSweeper") or OmegaConf.select(cfg, "hydra.sweeper.params", default=None):
+        return None
+    if overrides is None:
+        overrides = list(OmegaConf.select(cfg, "hydra.overrides.task", default=None) or [])
+    n = 1
+    try:
+        for ov in overrides_parser().parse_overrides(list(overrides)):
+            if not ov.is_sweep_override():
+                continue
+            if ov.value_type in (ValueType.INTERVAL_SWEEP, ValueType.GLOB_CHOICE_SWEEP):
+                return None
+            n *= sum(1 for _ in ov.sweep_string_iterator())
+    except Exception:  # an override Hydra itself will report: no guess
+        return None
+    return n
+
+
+class _SweepEnd:
+    """The launching process's pending end record: written by :func:`sweep_ended` (Hydra's
+    ``on_multirun_end``), or at exit (``interrupted`` after a ``KeyboardInterrupt``, else ``failed``)."""
+
+    def __init__(self, home: str, sweep_id: str, exp_name: str | None, expected: int | None) -> None:
+        self.home, self.sweep_id, self.exp_name, self.expected = home, sweep_id, exp_name, expected
+        self.done = False
+        self.pid = os.getpid()
+
+    def write(self, status: str) -> None:
+        if self.done or os.getpid() != self.pid:
+            return
+        self.done = True
+        from lumo_hydra.store.sweepend import write_sweep_end
+
+        try:
+            write_sweep_end(self.home, self.sweep_id, status, exp_name=self.exp_name, expected=self.expected)
+        except OSError as e:  # never fail the user's sweep over its end record
+            print(f"lumo-hydra: cannot write the end record of sweep {self.sweep_id}: {e}", file=sys.stderr)
+
+    def at_exit(self) -> None:
+        last = getattr(sys, "last_type", None)  # set for an uncaught exception before atexit runs
+        self.write("interrupted" if isinstance(last, type) and issubclass(last, KeyboardInterrupt) else "failed")
+
+
+_pending: _SweepEnd | None = None
+
+
+def arm_sweep_end(home: str, sweep_id: str, exp_name: str | None, expected: int | None) -> None:
+    """Launching process, once ``sweep.json`` is written: make sure ``sweep-end.json`` gets written."""
+    global _pending
+    import atexit
+
+    _pending = _SweepEnd(home, sweep_id, exp_name, expected)
+    atexit.register(_pending.at_exit)
+
+
+def sweep_ended() -> None:
+    """Hydra's ``on_multirun_end`` in the launching process: the sweep ran to its end."""
+    if _pending is not None:
+        _pending.write("finished")

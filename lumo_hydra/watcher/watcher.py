@@ -403,7 +403,9 @@ class Watcher:
 
     def sweep(self, sweep_id: str, flatten: bool = False) -> pd.DataFrame:
         """The jobs of sweep ``sweep_id`` (or an unambiguous prefix), ordered by job number.
-        ``df.attrs['sweep']`` holds ``sweeps/<id>/sweep.json`` when it exists."""
+        ``df.attrs['sweep']`` holds ``sweeps/<id>/sweep.json`` when it exists, ``df.attrs['sweep_end']``
+        ``sweep-end.json`` (or ``None``) and ``df.attrs['sweep_status']`` the judged status
+        (``finished``/``failed``/``interrupted``, ``running``, or ``crashed`` when the launcher is gone)."""
         sid = self.resolve_sweep(sweep_id)
         df = self.load(flatten=flatten, sweep=sid)
         df = df[df["sweep"] == sid]
@@ -419,6 +421,10 @@ class Watcher:
         rec = read_json_object_or_none(self.layout.sweep_record(sid), "sweep record", stacklevel=3)
         if rec is not None:
             df.attrs["sweep"] = rec
+        from lumo_hydra.store.sweepend import read_sweep_end, sweep_status  # issue 11.11
+
+        end = df.attrs["sweep_end"] = read_sweep_end(self.layout.root, sid)
+        df.attrs["sweep_status"] = sweep_status(rec, end)
         return df
 
     def resolve_sweep(self, sweep_id: str) -> str:

@@ -1,0 +1,89 @@
+"""How a sweep ended (issue 11.11): ``sweeps/<id>/sweep-end.json``, written once by the launching process.
+
+``sweep.json`` stays a single write made when the sweep starts (with the launcher's ``pinfo``); the
+end record is a separate file written atomically when the sweep ends: ``{"status", "end", "jobs":
+{"expected", "started", "finished", "failed"}}``. :func:`sweep_status` judges a sweep the way
+:func:`lumo_hydra.store.status.judge_status` judges a run: the end record's status when there is one,
+else ``running`` while the launching process lives, ``crashed`` once it is gone (killed, or it died
+before it could write the end record).
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lumo_hydra.store.files import atomic_write_json
+from lumo_hydra.store.layout import StoreLayout
+from lumo_hydra.store.reader import read_json_object_or_none
+from lumo_hydra.store.status import CRASHED, FAILED, FINISHED, INTERRUPTED, RUNNING, process_alive, this_host
+from lumo_hydra.store.times import now_iso
+
+__all__ = ["SWEEP_END_JSON", "SWEEP_END_STATUSES", "sweep_end_path", "job_counts", "write_sweep_end",
+           "read_sweep_end", "sweep_status"]
+
+SWEEP_END_JSON = "sweep-end.json"
+#: the statuses a launching process writes when its sweep ends
+SWEEP_END_STATUSES = frozenset({FINISHED, FAILED, INTERRUPTED, "killed"})
+
+
+def sweep_end_path(home: str | os.PathLike[str] | None, sweep_id: str) -> str:
+    """``sweeps/<id>/sweep-end.json``."""
+    return os.path.join(StoreLayout(home).sweep_dir(sweep_id), SWEEP_END_JSON)
+
+
+def job_counts(home: str | os.PathLike[str] | None, sweep_id: str, exp_name: str | None) -> dict[str, int]:
+    """``{"started", "finished", "failed"}``: the job markers of the sweep, and how many of those jobs'
+    ``run.json`` say ``finished`` / ``failed`` (or ``interrupted``/``killed``: not finished)."""
+    layout = StoreLayout(home)
+    try:
+        markers = os.listdir(layout.sweep_jobs_dir(sweep_id))
+    except OSError:
+        markers = []
+    finished = failed = 0
+    for m in markers:
+        test_name = m.partition(".")[2]
+        rec = None
+        if exp_name and test_name:
+            rec = read_json_object_or_none(layout.info_dir(exp_name, test_name) / "run.json", stacklevel=3)
+        st = rec.get("status") if rec else None
+        finished += st == FINISHED
+        failed += st in (FAILED, INTERRUPTED, "killed")
+    return {"started": len(markers), "finished": finished, "failed": failed}
+
+
+def write_sweep_end(home: str | os.PathLike[str] | None, sweep_id: str, status: str, *,
+                    exp_name: str | None, expected: int | None) -> dict[str, Any]:
+    """Write ``sweeps/<id>/sweep-end.json`` atomically (launching process, once) and return it.
+
+    ``status`` ``finished`` becomes ``failed`` when a started job did not finish."""
+    if status not in SWEEP_END_STATUSES:
+        raise ValueError(f"invalid sweep end status: {status!r}; allowed: {sorted(SWEEP_END_STATUSES)}")
+    jobs: dict[str, Any] = {"expected": expected, **job_counts(home, sweep_id, exp_name)}
+    if status == FINISHED and (jobs["failed"] or jobs["finished"] < jobs["started"]):
+        status = FAILED
+    rec = {"status": status, "end": now_iso(time.time()), "jobs": jobs}
+    atomic_write_json(sweep_end_path(home, sweep_id), rec)
+    return rec
+
+
+def read_sweep_end(home: str | os.PathLike[str] | None, sweep_id: str) -> dict[str, Any] | None:
+    """The end record of a sweep, or ``None`` (no end written yet; a damaged one warns)."""
+    return read_json_object_or_none(sweep_end_path(home, sweep_id), "sweep end record", stacklevel=3)
+
+
+def sweep_status(sweep: Mapping[str, Any] | None, end: Mapping[str, Any] | None, *, host: str | None = None,
+                 alive: Callable[[Any, Any], bool] | None = process_alive) -> str:
+    """The status a reader reports for a sweep with record ``sweep`` (``sweep.json``) and end record ``end``.
+
+    The end record's status when it has one; else ``crashed`` when the launching process
+    (``sweep['pinfo']``) ran on this host and is gone, ``running`` otherwise (another host, or an older
+    ``sweep.json`` without ``pinfo``: nothing to check)."""
+    if end is not None and end.get("status") in SWEEP_END_STATUSES:
+        return str(end["status"])
+    pinfo = sweep.get("pinfo") if sweep is not None else None
+    if (alive is not None and isinstance(pinfo, Mapping) and pinfo.get("host") == (host or this_host())
+            and not alive(pinfo.get("pid"), pinfo.get("pstart"))):
+        return CRASHED
+    return RUNNING
