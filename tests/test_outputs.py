@@ -255,7 +255,7 @@ def test_watcher_on_a_store_that_is_a_file_names_it(tmp_path: Path) -> None:
     f = tmp_path / "notadir"
     f.write_text("")
     for call in (lambda w: w.load(), lambda w: w.load(flatten=True), lambda w: w.select(limit=3)):
-        with pytest.raises(StoreError, match="is not a folder") as e:
+        with pytest.raises(StoreError, match="must be a folder") as e:
             call(Watcher(str(f)))
         assert str(f) in str(e.value)
 

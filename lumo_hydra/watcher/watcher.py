@@ -185,8 +185,8 @@ class Watcher:
         """A store root that exists but is not a folder is a :class:`StoreError` naming it (not a raw
         ``NotADirectoryError`` from deep inside the reader)."""
         if os.path.exists(self.root) and not os.path.isdir(self.root):
-            raise StoreError(f"the store root {self.root!r} is not a folder; point ${ENV_HOME} (or root=) at "
-                             "a folder, or move that file away")
+            raise StoreError(f"the store root {self.root!r} must be a folder (it is a file); point ${ENV_HOME} "
+                             "(or --root / root=) at a folder, or move that file away")
 
     def load(
         self,
