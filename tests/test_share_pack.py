@@ -55,7 +55,7 @@ def _files(root: Path) -> list[str]:
 
 def test_pack_unpack_into_a_second_store(tmp_path: Path, lumo_home: Path, two_runs: list[str]) -> None:
     out = pack(lumo_home, two_runs, tmp_path / "out" / "runs.tar.gz")
-    assert out.is_file() and not [p for p in out.parent.iterdir() if p.name.endswith(".part")]
+    assert out.is_file() and not [p for p in out.parent.iterdir() if p.name.endswith("~")]
     with tarfile.open(out) as tar:
         names = tar.getnames()
         manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]

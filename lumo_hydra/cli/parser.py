@@ -19,26 +19,24 @@ FILTER_KEYS = ("exp", "status", "since", "until", "sweep", "tag")
 
 
 # -- argument types --------------------------------------------------------------------------------
-def positive_int(v: str) -> int:
-    """An integer >= 1 (``--limit``)."""
+def _int_at_least(v: str, least: int, hint: str = "") -> int:
     try:
         n = int(v)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid int value: {v!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    if n < least:
+        raise argparse.ArgumentTypeError(f"must be >= {least}{hint}, got {n}")
     return n
+
+
+def positive_int(v: str) -> int:
+    """An integer >= 1 (``sweeps --limit``)."""
+    return _int_at_least(v, 1)
 
 
 def limit_int(v: str) -> int:
     """An integer >= 0 (``list``/``export --limit``; 0: every run)."""
-    try:
-        n = int(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {v!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (0: every run), got {n}")
-    return n
+    return _int_at_least(v, 0, " (0: every run)")
 
 
 def status(v: str) -> str:

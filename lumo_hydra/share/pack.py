@@ -14,7 +14,6 @@ import os
 import re
 import socket
 import tarfile
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 from lumo_hydra._version import __version__
 from lumo_hydra.errors import StoreError
+from lumo_hydra.store.files import atomic_open
 from lumo_hydra.store.layout import RUN_JSON, StoreLayout, read_store_id
 
 __all__ = ["pack", "FORMAT_VERSION", "MANIFEST"]
@@ -120,23 +120,14 @@ def pack(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], out_
     files = {n: {"sha256": _sha256(layout.root / n), "size": (layout.root / n).stat().st_size} for n in names}
     out = Path(out_path).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
-            _add_bytes(tar, MANIFEST, _manifest(layout, runs, files))
-            for n in names:
-                info = tar.gettarinfo(str(layout.root / n), arcname=n)
-                info.uid = info.gid = 0
-                info.mtime = int(info.mtime)  # a float mtime costs a pax header per member
-                info.uname = info.gname = ""
-                with open(layout.root / n, "rb") as f:
-                    tar.addfile(info, f)
-            # a file that changed between hashing and packing is caught by unpack's checksums
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(out) as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
+        _add_bytes(tar, MANIFEST, _manifest(layout, runs, files))
+        for n in names:
+            info = tar.gettarinfo(str(layout.root / n), arcname=n)
+            info.uid = info.gid = 0
+            info.mtime = int(info.mtime)  # a float mtime costs a pax header per member
+            info.uname = info.gname = ""
+            with open(layout.root / n, "rb") as f:
+                tar.addfile(info, f)
+        # a file that changed between hashing and packing is caught by unpack's checksums
     return out

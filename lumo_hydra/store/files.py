@@ -1,32 +1,32 @@
 """Small file helpers shared by the store, the hooks and the watcher: atomic writes, tolerant reads."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half of it.
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A binary file to write that replaces ``path`` when the ``with`` block ends without an error, so a
+    reader sees the old file or the new one, never half of it (on an error the temporary is removed).
 
-    A temporary file in the same folder (a random name, created exclusively: concurrent writers, even
-    on other hosts of a shared file system, never share one) is written and renamed over ``path``.
-    The parent folder must exist. The file gets the usual ``0o666 & ~umask`` permissions.
+    The temporary file is in the same folder (a random name, created exclusively: concurrent writers, even
+    on other hosts of a shared file system, never share one) and renamed over ``path``. The parent folder
+    must exist. The file gets the usual ``0o666 & ~umask`` permissions.
     """
     path = os.fspath(path)
     d, base = os.path.split(path)
     tmp = os.path.join(d, f".tmp-{base}.{os.urandom(6).hex()}~")
     fd = os.open(tmp, _TMP_FLAGS, 0o666)
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
+        with os.fdopen(fd, "wb") as f:
+            yield f
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -34,6 +34,12 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_open`)."""
+    with atomic_open(path) as f:
+        f.write(data)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
