@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lumo_hydra.record.secrets import Masker
+from lumo_hydra.record.secrets import policy as masker_policy
 
 __all__ = ["ConsoleOutput", "OUTPUT_LOG", "HYDRA_FILES_DIR", "DEFAULT_LIMIT", "ENV_LIMIT", "output_limit"]
 
@@ -315,13 +316,20 @@ def copy_hydra_files(exp: Any) -> list[str]:
     if hd.is_dir():
         sources.extend(sorted(p for p in hd.iterdir() if p.is_file()))
     copied: list[str] = []
-    masker = _hydra_masker(hd)
+    data: dict[Path, bytes] = {}
     for src in sources:
         try:
-            if src.is_file():
-                dest.mkdir(exist_ok=True)
-                _copy_masked(src, dest / src.name, masker)
-                copied.append(str(dest / src.name))
+            data[src] = src.read_bytes()
+        except OSError:
+            pass
+    masker = None
+    if any(masker_policy().may_name_a_secret(b.decode("utf-8", "replace")) for b in data.values()):
+        masker = _hydra_masker(hd)  # parsing Hydra's YAML costs tens of ms: only when a secret may be there
+    for src, raw in data.items():
+        try:
+            dest.mkdir(exist_ok=True)
+            _copy_masked(src, raw, dest / src.name, masker)
+            copied.append(str(dest / src.name))
         except OSError:
             pass
     return copied
@@ -331,7 +339,7 @@ def _load_yaml(path: Path) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, ValueError, yaml.YAMLError, RecursionError):
         return None
 
@@ -360,18 +368,18 @@ def _hydra_masker(hd: Path) -> Masker:
     return masker
 
 
-def _copy_masked(src: Path, dst: Path, masker: Masker) -> None:
-    """Copy ``src`` to ``dst``; Hydra's YAML files are re-written with secrets masked, and every text
-    file has the secret values seen in them replaced by ``***`` (see docs/security.md)."""
-    if src.suffix == ".yaml":
+def _copy_masked(src: Path, data: bytes, dst: Path, masker: Masker | None) -> None:
+    """Write ``src``'s bytes ``data`` to ``dst``; with a masker, Hydra's YAML files are re-written with
+    secrets masked, and every text file has the secret values seen in them replaced by ``***`` (see
+    docs/security.md)."""
+    if masker is not None and src.suffix == ".yaml":
         doc = _load_yaml(src)
         if doc is not None:
             import yaml
 
             dst.write_text(yaml.safe_dump(masker.scrub(_mask_doc(masker, doc)), sort_keys=False), encoding="utf-8")
             return
-    data = src.read_bytes()
-    if not masker.values:
+    if masker is None or not masker.values:
         dst.write_bytes(data)
         return
     text = data.decode("utf-8", errors="surrogateescape")

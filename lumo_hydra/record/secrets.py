@@ -61,6 +61,7 @@ class SecretPolicy:
         self.names = tuple(dict.fromkeys(n for n in names if _words(n)))
         self._patterns = [_words(n) for n in self.names]
         self.exempt = frozenset("_".join(_words(e)) for e in exempt)
+        self._any: re.Pattern[str] | None = None
 
     @classmethod
     def from_spec(cls, spec: str | None) -> SecretPolicy:
@@ -75,6 +76,14 @@ class SecretPolicy:
             elif entry:
                 names.append(entry)
         return cls(names, exempt)
+
+    def may_name_a_secret(self, text: str) -> bool:
+        """Whether ``text`` contains something that could be a secret key's name (a cheap test, never a
+        false "no": each name's words in order, with anything but letters and digits between them)."""
+        if self._any is None:
+            self._any = re.compile("|".join("[^A-Za-z0-9]*".join(map(re.escape, w)) for w in self._patterns) or "(?!)",
+                                   re.I)
+        return self._any.search(text) is not None
 
     def is_secret(self, key: str) -> bool:
         """Whether ``key`` (a key, a dotted key or an option name such as ``--db-password``) is secret."""
