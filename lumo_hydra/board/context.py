@@ -65,6 +65,7 @@ class BoardContext:
     _token: str | None = field(default=None, init=False, repr=False)
     _lock: Any = field(default_factory=threading.RLock, init=False, repr=False)
     loaded_at: float = field(default=0.0, init=False)
+    version: int = field(default=0, init=False)  # +1 at every change seen: each session compares its own
 
     def token(self) -> str:
         """The store's change token now (``Watcher.change_token()`` when it exists)."""
@@ -103,6 +104,7 @@ class BoardContext:
             if moved:
                 self._token = tok
                 self._frame = None
+                self.version += 1
             return moved
 
     def invalidate(self) -> None:
@@ -110,6 +112,7 @@ class BoardContext:
         with self._lock:
             self._frame = None
             self._token = None
+            self.version += 1
 
     # ---- edits: the code path of `lumo-hydra note` / `lumo-hydra tag` ---------------------------
 

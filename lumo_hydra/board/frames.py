@@ -1,0 +1,204 @@
+"""The runs table's server side, without Panel: filter, sort, default columns, grouping with mean ± std.
+
+Every function takes and returns ``pandas`` frames (the flat frame of :meth:`BoardContext.frame`), so the
+browser never receives more than one page and these are testable (and timed) on their own.
+
+View state as text (the URL keys of docs/board.md): ``where`` a ``--where`` expression; ``sort`` columns
+separated by commas, a leading ``-`` for descending (``-metrics.acc,params.lr``); ``group`` one column;
+``cols`` columns separated by commas; ``sel`` run ids (``test_name``) separated by commas.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from lumo_hydra.errors import LumoValueError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["FIXED", "EDITABLE", "apply_where", "parse_sort", "format_sort", "sort_frame", "default_columns",
+           "column_groups", "pickable_columns", "group_summary", "table_frame", "split_list", "metric_columns"]
+
+# Always shown, in this order, before the chosen columns; then the editable ones.
+FIXED = ["test_name", "exp_name", "status", "progress", "start", "duration"]
+EDITABLE = ["note", "tags"]
+# Never offered in the column picker (paths and internals; info_dir is the table's hidden row key).
+_HIDDEN_PREFIXES = ("paths.", "pinfo.", "hooks.", "execute.exec_", "progress.last_edit")
+
+
+def split_list(text: str | Sequence[str] | None) -> list[str]:
+    """``"a,b , c"`` -> ``["a", "b", "c"]`` (a list is returned cleaned)."""
+    if text is None:
+        return []
+    items = text.split(",") if isinstance(text, str) else list(text)
+    return [s.strip() for s in items if s and s.strip()]
+
+
+def apply_where(df: pd.DataFrame, where: str | None) -> pd.DataFrame:
+    """The rows of ``df`` that the ``--where`` expression keeps (all for an empty one); raises
+    :class:`~lumo_hydra.watcher.where.WhereError` (a ``ValueError``) pointing at a bad token."""
+    if not where or not where.strip() or not len(df):
+        return df
+    from lumo_hydra.watcher.where import parse_where
+
+    cond = parse_where(where)
+    return df[cond(df)].reset_index(drop=True)
+
+
+def parse_sort(text: str | None) -> list[tuple[str, bool]]:
+    """``"-metrics.acc,params.lr"`` -> ``[("metrics.acc", False), ("params.lr", True)]`` (name, ascending)."""
+    out = []
+    for item in split_list(text):
+        asc = not item.startswith("-")
+        name = item.lstrip("+-").strip()
+        if name:
+            out.append((name, asc))
+    return out
+
+
+def format_sort(sort: Sequence[tuple[str, bool]]) -> str:
+    """The inverse of :func:`parse_sort`."""
+    return ",".join(("" if asc else "-") + name for name, asc in sort)
+
+
+def sort_frame(df: pd.DataFrame, sort: Sequence[tuple[str, bool]]) -> pd.DataFrame:
+    """``df`` sorted by the columns of ``sort`` (stable; missing values last); unknown columns are a
+    :class:`LumoValueError` naming the column and the known ones."""
+    if not sort or not len(df):
+        return df
+    unknown = [n for n, _ in sort if n not in df.columns]
+    if unknown:
+        raise LumoValueError(f"invalid sort column {unknown[0]!r}; allowed: a column of the table, e.g. "
+                             f"{', '.join(list(df.columns)[:8])}")
+    names = [n for n, _ in sort]
+    return df.sort_values(names, ascending=[a for _, a in sort], kind="stable", na_position="last",
+                          key=_sortable).reset_index(drop=True)
+
+
+def _sortable(col: pd.Series) -> pd.Series:
+    """Lists (tags) sort by their text; mixed object columns by their text, numbers kept numeric."""
+    if col.dtype == object:
+        import pandas as pd
+
+        num = pd.to_numeric(col, errors="coerce")
+        if num.notna().sum() == col.notna().sum():
+            return num
+        return col.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else
+                       (", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)))
+    return col
+
+
+def metric_columns(df: pd.DataFrame, *, last: bool = False) -> list[str]:
+    """The ``metrics.<name>`` columns (best values), or the ``metrics.<name>.last`` ones."""
+    cols = [c for c in df.columns if str(c).startswith("metrics.")]
+    return [c for c in cols if str(c).endswith(".last") == last]
+
+
+def _differs(col: pd.Series) -> bool:
+    vals = col.dropna()
+    if not len(vals):
+        return False
+    if vals.dtype == object:
+        vals = vals.map(repr)
+    return bool(vals.nunique() > 1 or len(vals) < len(col))
+
+
+def default_columns(df: pd.DataFrame) -> list[str]:
+    """The params that differ among the runs of ``df`` and the best value of each metric (docs/board.md)."""
+    params = [c for c in df.columns if str(c).startswith("params.") and _differs(df[c])]
+    return params + metric_columns(df)
+
+
+def pickable_columns(df: pd.DataFrame) -> list[str]:
+    """Every column the picker offers (not the fixed, editable and internal ones)."""
+    skip = set(FIXED) | set(EDITABLE) | {"info_dir"}
+    return [str(c) for c in df.columns if c not in skip and not str(c).startswith(_HIDDEN_PREFIXES)]
+
+
+def column_groups(cols: Sequence[str]) -> dict[str, list[str]]:
+    """Columns grouped by dotted prefix: ``params.optim.lr`` under ``params.optim``, ``metrics.acc`` under
+    ``metrics``, ``sweep`` under ``run``; groups in first-seen order."""
+    out: dict[str, list[str]] = {}
+    for c in cols:
+        head, dot, _ = c.rpartition(".")
+        if c.startswith("metrics."):
+            head = "metrics"
+        out.setdefault(head if dot else "run", []).append(c)
+    return out
+
+
+def group_summary(df: pd.DataFrame, by: str, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per value of ``by``: ``runs`` (how many), and for each metric column ``<m>.mean``,
+    ``<m>.std`` (sample std, 0 for one run) and ``<m>`` as text ``"mean ± std"``. Groups sorted by value."""
+    import pandas as pd
+
+    if by not in df.columns:
+        raise LumoValueError(f"invalid group column {by!r}; allowed: a column of the table, e.g. exp_name, "
+                             "sweep or a params.* column")
+    metrics = list(metrics) if metrics is not None else metric_columns(df) + metric_columns(df, last=True)
+    metrics = [m for m in metrics if m in df.columns and pd.api.types.is_numeric_dtype(df[m])]
+    key = df[by].map(lambda v: "(none)" if v is None or (isinstance(v, float) and math.isnan(v)) else
+                     (", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v))
+    g = df.assign(_key=key).groupby("_key", sort=True, dropna=False)
+    out = pd.DataFrame({by: list(g.groups), "runs": g.size().to_numpy()})
+    for m in metrics:
+        mean = g[m].mean().to_numpy()
+        std = g[m].std(ddof=1).fillna(0.0).to_numpy()
+        out[m] = [_pm(a, b) for a, b in zip(mean, std)]
+        out[m + ".mean"] = mean
+        out[m + ".std"] = std
+    return out
+
+
+def _pm(mean: float, std: float) -> str:
+    if mean != mean:
+        return ""
+    return f"{_num(mean)} ± {_num(std)}"
+
+
+def _num(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def table_frame(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
+    """The frame the Tabulator shows: :data:`FIXED`, ``cols`` (the known ones), :data:`EDITABLE` and the
+    hidden row key ``info_dir``; ``progress`` in percent, times as local text, tags as ``"a, b"``."""
+    import pandas as pd
+
+    n = len(df)
+    out = pd.DataFrame(index=range(n))
+    for c in ["test_name", "exp_name", "status"]:
+        out[c] = df[c].to_numpy() if c in df else [""] * n
+    ratio = df["progress.ratio"] if "progress.ratio" in df else pd.Series([float("nan")] * n)
+    out["progress"] = (pd.to_numeric(ratio, errors="coerce").fillna(0.0) * 100).round(1).to_numpy()
+    out["start"] = _local_text(df["start"]) if "start" in df else [""] * n
+    out["duration"] = df["duration"].round(1).to_numpy() if "duration" in df else [float("nan")] * n
+    for c in cols:
+        if c in df.columns and c not in out.columns:
+            out[c] = [_cell(v) for v in df[c]] if df[c].dtype == object else df[c].to_numpy()
+    out["note"] = df["note"].fillna("").astype(str).to_numpy() if "note" in df else [""] * n
+    out["tags"] = [_cell(v) or "" for v in df["tags"]] if "tags" in df else [""] * n
+    out["info_dir"] = df["info_dir"].to_numpy() if "info_dir" in df else [""] * n
+    return out
+
+
+def _local_text(col: pd.Series) -> Any:
+    import datetime
+
+    try:
+        if col.dt.tz is not None:
+            col = col.dt.tz_convert(datetime.datetime.now().astimezone().tzinfo)
+        return col.dt.strftime("%Y-%m-%d %H:%M:%S").fillna("").to_numpy()
+    except (AttributeError, TypeError):
+        return col.astype(str).to_numpy()
+
+
+def _cell(v: Any) -> Any:
+    """A list shown as ``"a, b"``, a dict as its repr, everything else as is."""
+    if isinstance(v, (list, tuple)):
+        return ", ".join(map(str, v))
+    if isinstance(v, dict):
+        return repr(v)
+    return v

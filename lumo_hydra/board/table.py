@@ -1,0 +1,298 @@
+"""The runs table of the board: a Panel Tabulator with remote pagination over :mod:`lumo_hydra.board.frames`.
+
+:class:`RunsTable` is a ``param.Parameterized`` whose parameters are the view state kept in the URL
+(``where``, ``sort``, ``group``, ``cols``, ``sel``: see :mod:`lumo_hydra.board.frames`). The query box,
+the column picker, the group select and the table's own header sort and checkboxes all write them; the
+table is rebuilt from them on the server, and only the current page is sent to the browser.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import panel as pn
+import param
+
+from lumo_hydra.board import frames as F
+from lumo_hydra.board.context import BoardContext
+
+__all__ = ["RunsTable", "STATUS_COLOURS", "PAGE_SIZE"]
+
+PAGE_SIZE = 50
+STATUS_COLOURS = {"finished": "#2e7d32", "running": "#1565c0", "failed": "#c62828", "crashed": "#6a1b9a",
+                  "interrupted": "#ef6c00", "killed": "#4e342e"}
+_NONE = "(none)"
+
+
+def _status_formatter() -> Any:
+    """The status as a coloured badge whose text is the status (class ``lumo-badge lumo-status-<s>``)."""
+    from bokeh.models.widgets.tables import HTMLTemplateFormatter
+
+    colours = ",".join(f"{k}:'{v}'" for k, v in STATUS_COLOURS.items())
+    return HTMLTemplateFormatter(template=(
+        '<span class="lumo-badge lumo-status-<%= value %>" style="background:'
+        f"<%= ({{{colours}}})[value] || '#757575' %>"
+        ';color:#fff;padding:1px 7px;border-radius:9px;font-size:90%"><%= value %></span>'))
+
+
+def _progress_formatter() -> dict[str, Any]:
+    return {"type": "progress", "min": 0, "max": 100, "legend": True, "color": "#90caf9"}
+
+
+class RunsTable(param.Parameterized):
+    """The runs of ``ctx`` as a paged, filtered, sorted, grouped and editable table."""
+
+    where = param.String(default="", doc="a --where expression")
+    sort = param.String(default="", doc="columns, a leading '-' for descending: '-metrics.acc,params.lr'")
+    group = param.String(default="", doc="the column the runs are grouped by ('' for none)")
+    cols = param.String(default="", doc="the shown columns, comma separated ('' for the defaults)")
+    sel = param.String(default="", doc="the selected runs (test_name), comma separated")
+
+    def __init__(self, ctx: BoardContext, *, page_size: int = PAGE_SIZE, **params: Any) -> None:
+        super().__init__(**params)
+        self.ctx = ctx
+        self.view = ctx.frame().iloc[0:0]  # the filtered runs (flat frame), set by refresh()
+        self._syncing = False
+        self._seen_version = -1
+        self._on_select: list[Callable[[list[str]], None]] = []
+        self._build_widgets(page_size)
+        self.refresh(force=True)
+        self.param.watch(self._on_state, ["where", "group", "cols"])
+        self.param.watch(self._on_sort_param, "sort")
+        self.param.watch(self._on_sel_param, "sel")
+
+    # ---- widgets ---------------------------------------------------------------------------------
+
+    def _build_widgets(self, page_size: int) -> None:
+        self.query = pn.widgets.TextInput(
+            value=self.where, name="", placeholder="filter: params.lr >= 0.01 and status == finished (Enter)",
+            css_classes=["lumo-query"], sizing_mode="stretch_width")
+        self.query.param.watch(lambda e: setattr(self, "where", e.new or ""), "value")
+        self.message = pn.pane.Alert("", alert_type="warning", visible=False, css_classes=["lumo-message"],
+                                     sizing_mode="stretch_width")
+        self.count = pn.pane.Markdown("", css_classes=["lumo-count"], margin=(0, 10))
+        self.group_select = pn.widgets.Select(name="group by", options=[_NONE], value=self.group or _NONE,
+                                              css_classes=["lumo-group"], width=220)
+        self.group_select.param.watch(lambda e: setattr(self, "group", "" if e.new == _NONE else e.new), "value")
+        self.pickers = pn.Column(css_classes=["lumo-columns-list"])
+        self.picker = pn.Card(self.pickers, title="Columns", collapsed=True, css_classes=["lumo-columns"],
+                              sizing_mode="stretch_width")
+        self.csv = pn.widgets.FileDownload(callback=self.csv_bytes, filename="runs.csv", label="CSV of this view",
+                                           css_classes=["lumo-csv"], button_type="light", width=160)
+        self.table = pn.widgets.Tabulator(
+            value=F.table_frame(self.view, []), pagination="remote", page_size=page_size, selectable="checkbox",
+            show_index=False, hidden_columns=["info_dir"], sizing_mode="stretch_width",
+            css_classes=["lumo-runs"], formatters={"status": _status_formatter(),
+                                                   "progress": _progress_formatter()},
+            header_filters=False, layout="fit_data_fill")
+        self.table.on_edit(self._on_edit)
+        self.table.param.watch(self._on_sorters, "sorters")
+        self.table.param.watch(self._on_selection, "selection")
+        self.groups = pn.widgets.Tabulator(value=None, show_index=False, disabled=True, visible=False,
+                                           css_classes=["lumo-groups"], sizing_mode="stretch_width",
+                                           pagination="remote", page_size=20)
+
+    def panel(self) -> pn.viewable.Viewable:
+        """The Runs tab: query box, controls, message, group summary, table."""
+        controls = pn.Row(self.group_select, self.csv, self.count, sizing_mode="stretch_width")
+        return pn.Column(self.query, controls, self.message, self.picker, self.groups, self.table,
+                         sizing_mode="stretch_width", css_classes=["lumo-runs-tab"])
+
+    def show_message(self, text: str, kind: Any = "warning") -> None:
+        """A visible message above the table (``kind``: warning, danger, info, success); ``""`` hides it."""
+        self.message.object = text
+        self.message.alert_type = kind
+        self.message.visible = bool(text)
+
+    # ---- data ------------------------------------------------------------------------------------
+
+    def shown_columns(self) -> list[str]:
+        """The chosen columns (``cols``) or the defaults for the filtered runs, plus the group column."""
+        cols = F.split_list(self.cols) or F.default_columns(self.view)
+        if self.group and self.group not in cols and self.group not in F.FIXED + F.EDITABLE:
+            cols = [*cols, self.group]
+        return cols
+
+    def refresh(self, force: bool = False) -> bool:
+        """Rebuild the table from the context when the store changed (or ``force``), keeping the sort,
+        filter, selection and page. Returns whether it was rebuilt."""
+        if not force and not self.ctx.changed() and self.ctx.version == self._seen_version:
+            return False
+        self._seen_version = self.ctx.version
+        try:
+            view = F.apply_where(self.ctx.frame(), self.where)
+        except ValueError as e:
+            self.show_message(f"**query not applied**: {e}".split("\n")[0], "danger")
+            return False
+        if self.message.alert_type == "danger":
+            self.show_message("")
+        self.view = view
+        self._update_table()
+        return True
+
+    def _update_table(self) -> None:
+        page, ids = self.table.page, F.split_list(self.sel)
+        cols = self.shown_columns()
+        data = F.table_frame(self.view, cols)
+        if self.group:
+            data = data.sort_values(self.group, kind="stable", key=F._sortable).reset_index(drop=True)
+        self._syncing = True
+        try:
+            self.table.editors = self._editors(data)
+            self.table.value = data
+            self.table.groupby = [self.group] if self.group and self.group in data else []
+            pos = {t: i for i, t in enumerate(data["test_name"])}
+            self.table.selection = [pos[t] for t in ids if t in pos]
+            last = max(1, -(-len(data) // (self.table.page_size or PAGE_SIZE)))
+            self.table.page = min(page, last)
+        finally:
+            self._syncing = False
+        self._update_groups(cols)
+        self._update_pickers(cols)
+        total = len(self.ctx.frame())
+        self.count.object = f"**{len(data)}** of {total} runs" + (" (read-only)" if self.ctx.read_only else "")
+
+    def _editors(self, data: Any) -> dict[str, Any]:
+        editable = not self.ctx.read_only
+        eds: dict[str, Any] = dict.fromkeys(data.columns)
+        if editable:
+            eds["note"] = {"type": "input"}
+            eds["tags"] = {"type": "input"}
+        return eds
+
+    def _update_groups(self, cols: list[str]) -> None:
+        if not self.group or not len(self.view) or self.group not in self.view:
+            self.groups.visible = False
+            return
+        metrics = [c for c in cols if c.startswith("metrics.")] or None
+        summary = F.group_summary(self.view, self.group, metrics)
+        shown = [c for c in summary.columns if not c.endswith((".mean", ".std"))]
+        self.groups.value = summary[shown]
+        self.groups.visible = True
+
+    def _update_pickers(self, cols: list[str]) -> None:
+        options = F.pickable_columns(self.view)
+        groups = F.column_groups(options)
+        shown = set(cols)
+        boxes = []
+        for prefix, names in groups.items():
+            box = pn.widgets.CheckBoxGroup(name=prefix, options=names, value=[n for n in names if n in shown],
+                                           inline=True, css_classes=["lumo-colgroup"])
+            box.param.watch(self._on_pick, "value")
+            boxes.append(pn.Column(pn.pane.Markdown(f"**{prefix}**", margin=(0, 5)), box))
+        self.pickers[:] = boxes
+        params = [c for c in options if c.startswith("params.")]
+        self.group_select.options = [_NONE, "exp_name", "sweep", "status", "host", "tags", *params]
+        self.group_select.value = self.group or _NONE
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    def _on_state(self, *_: Any) -> None:
+        if self.query.value != self.where:
+            self.query.value = self.where
+        self.refresh(force=True)
+
+    def _on_pick(self, *_: Any) -> None:
+        if self._syncing:
+            return
+        chosen: list[str] = []
+        for col in self.pickers:
+            chosen.extend(col[1].value)  # type: ignore[index]
+        self.cols = ",".join(chosen)
+
+    def _on_sorters(self, event: Any) -> None:
+        if self._syncing:
+            return
+        self.sort = F.format_sort([(s["field"], s.get("dir", "asc") != "desc") for s in event.new or []])
+
+    def _on_sort_param(self, event: Any) -> None:
+        wanted = [{"field": n, "dir": "asc" if a else "desc"} for n, a in F.parse_sort(event.new)]
+        if wanted != list(self.table.sorters):
+            self._syncing = True
+            try:
+                self.table.sorters = wanted
+            finally:
+                self._syncing = False
+
+    def _on_selection(self, event: Any) -> None:
+        if self._syncing:
+            return
+        data = self.table.value
+        ids = [str(data["test_name"].iloc[i]) for i in event.new or [] if 0 <= i < len(data)]
+        self.sel = ",".join(ids)
+
+    def _on_sel_param(self, event: Any) -> None:
+        ids = F.split_list(event.new)
+        data = self.table.value
+        pos = {t: i for i, t in enumerate(data["test_name"])}
+        wanted = [pos[t] for t in ids if t in pos]
+        if sorted(wanted) != sorted(self.table.selection):
+            self._syncing = True
+            try:
+                self.table.selection = wanted
+            finally:
+                self._syncing = False
+        for cb in self._on_select:
+            cb(ids)
+
+    def on_select(self, callback: Callable[[list[str]], None]) -> None:
+        """Call ``callback(run_ids)`` whenever the selection changes."""
+        self._on_select.append(callback)
+
+    def selected(self) -> list[str]:
+        """The selected runs' ``test_name`` s."""
+        return F.split_list(self.sel)
+
+    def _on_edit(self, event: Any) -> None:
+        """A note or tags cell was edited: written to run.json, or refused and put back with a message."""
+        col, row, new, old = event.column, event.row, event.value, event.old
+        if col not in F.EDITABLE:
+            return
+        data = self.table.value
+        info_dir = str(data["info_dir"].iloc[row])
+        name = str(data["test_name"].iloc[row])
+        try:
+            if col == "note":
+                rec = self.ctx.set_note(info_dir, new or "")
+                shown: Any = rec.get("note", "")
+            else:
+                rec = self.ctx.set_tags(info_dir, new or "")
+                shown = ", ".join(rec.get("tags") or [])
+        except ValueError as e:
+            self.table.patch({col: [(row, old)]})
+            self.show_message(f"**{col} of {name} not saved**: {e}", "danger")
+            return
+        if shown != new:
+            self.table.patch({col: [(row, shown)]})
+        self._seen_version = self.ctx.version  # our own edit: the table already shows it
+        self.show_message(f"{col} of {name} saved to run.json", "success")
+
+    # ---- export ----------------------------------------------------------------------------------
+
+    def current_frame(self) -> Any:
+        """The rows and columns of the current view (filter, sort, shown columns) as a DataFrame."""
+        sort = F.parse_sort(self.sort)
+        data = F.table_frame(self.view, self.shown_columns())
+        known = [(n, a) for n, a in sort if n in data.columns]
+        return F.sort_frame(data, known)
+
+    def csv_bytes(self) -> io.BytesIO:
+        """The current view as CSV (``board.export.frame_csv`` when present)."""
+        df = self.current_frame()
+        frame_csv = optional_view("export", "frame_csv")
+        data = frame_csv(df) if frame_csv is not None else df.to_csv(index=False).encode()
+        return io.BytesIO(data)
+
+
+def optional_view(module: str, name: str) -> Any:
+    """``lumo_hydra.board.<module>.<name>`` (H2's views), or ``None`` while that module does not exist."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"lumo_hydra.board.{module}")
+    except ModuleNotFoundError as e:
+        if e.name != f"lumo_hydra.board.{module}":
+            raise
+        return None
+    return getattr(mod, name, None)
