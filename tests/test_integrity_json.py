@@ -123,3 +123,57 @@ def test_encoding_round_trip_and_lookalikes() -> None:
         assert loads(dumps({"x": keep}))["x"] == keep
     assert parse_many([dumps({"v": math.inf}).encode(), b'{"v": NaN}', b'{"v": 1}'])[0] == {"v": math.inf}
     assert dumps({"x": 1.0, "y": "NaN"}) == '{"x":1.0,"y":"NaN"}'  # finite data: unchanged, fast path
+
+
+PARAMS_SCRIPT = textwrap.dedent('''
+    import sys
+    from lumo_hydra.params.params import Params
+    from lumo_hydra.record.experiment import Experiment
+
+    class P(Params):
+        def __init__(self):
+            super().__init__()
+            self.lr = 0.1
+            self.wd = 0.0
+            self.nested = {"x": [1.0, 2.0], "y": 0.5}
+
+    p = P()
+    p.from_args(sys.argv[1:])
+    exp = Experiment("params-nan", test_name="t-params").start()
+    p.to_json(exp.mk_ipath("params.json"))  # the seed's way of recording params
+    exp.end()
+    print(exp.info_dir, flush=True)
+''')
+
+
+def test_11_13_params_to_json_writes_strict_json_and_round_trips(lumo_home: Path, tmp_path: Path) -> None:
+    from lumo_hydra.experiment import Experiment
+    from lumo_hydra.params.params import Params
+
+    r = subprocess.run([sys.executable, "-c", PARAMS_SCRIPT, "--lr=nan", "--wd=-inf", "--nested.y=inf"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120, env={**os.environ, "LUMO_HOME": str(lumo_home)})
+    assert r.returncode == 0, r.stderr
+    info = Path(r.stdout.strip().splitlines()[-1])
+    text = (info / "params.json").read_text(encoding="utf-8")
+    assert "NaN" not in text and "Infinity" not in text, text
+    assert _strict(text)["lr"] == {"$float": "nan"} and _strict(text)["wd"] == {"$float": "-inf"}
+
+    class P(Params):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lr = 0.1
+            self.wd = 0.0
+            self.nested = {"x": [1.0, 2.0], "y": 0.5}
+
+    for load in (lambda p: p.from_json(info / "params.json"), lambda p: p.from_file(info / "params.json"),
+                 lambda p: p.from_args([f"--config={info / 'params.json'}"])):
+        q = load(P())
+        assert _nan(q.lr) and q.wd == -math.inf and q.nested.y == math.inf and q.nested.x == [1.0, 2.0]
+        _strict(q.to_json())  # and written again the same way
+    # the record's reader maps the file back too (a run whose params were written only to params.json)
+    props = Experiment.from_disk(info).properties
+    assert _nan(props["params"]["lr"]) and props["params"]["nested"]["y"] == math.inf
+    # an old params.json with bare tokens still loads
+    (tmp_path / "old.json").write_text('{"lr": NaN, "wd": -Infinity, "nested": {"y": Infinity}}', encoding="utf-8")
+    old = P().from_json(tmp_path / "old.json")
+    assert _nan(old.lr) and old.wd == -math.inf and old.nested.y == math.inf

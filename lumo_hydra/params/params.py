@@ -78,9 +78,17 @@ __all__ = [
 _P = TypeVar("_P", bound="Params")
 
 
+def _revived(data: dict[str, Any]) -> dict[str, Any]:
+    """A parameter file's mapping with ``{"$float": "nan"}`` objects (``to_json``'s NaN) as floats again."""
+    from lumo_hydra.store.files import revive_floats
+
+    return revive_floats(data)  # type: ignore[no-any-return]
+
+
 # --------------------------------------------------------------------------------------------------
 # Params
 # --------------------------------------------------------------------------------------------------
+
 
 class Params:
     """Parameters with validators. See the module docstring for the two ways to use it.
@@ -373,10 +381,10 @@ class Params:
         return out
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
-        """The values as JSON text; also written atomically to ``path`` when given."""
-        from lumo_hydra.store.files import atomic_write_text, to_jsonable
+        """Standard JSON text of the values (NaN as ``{"$float": "nan"}``, read back by ``from_json``); written to ``path`` if given."""
+        from lumo_hydra.store.files import atomic_write_text, dumps
 
-        text = json.dumps(to_jsonable(self.to_dict()), indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(json.loads(dumps(self.to_dict())), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
         if path is not None:
             atomic_write_text(path, text)
         return text
@@ -441,15 +449,15 @@ class Params:
 
     def from_json(self: _P, path: str | os.PathLike[str], strict: bool | None = None) -> _P:
         """Update from a JSON file (see :meth:`from_dict` for ``strict``). Returns ``self``."""
-        return self.from_dict(read_file(path, "json"), strict)
+        return self.from_dict(_revived(read_file(path, "json")), strict)
 
     def from_yaml(self: _P, path: str | os.PathLike[str], strict: bool | None = None) -> _P:
         """Update from a YAML file (see :meth:`from_dict` for ``strict``). Returns ``self``."""
-        return self.from_dict(read_file(path, "yaml"), strict)
+        return self.from_dict(_revived(read_file(path, "yaml")), strict)
 
     def from_file(self: _P, path: str | os.PathLike[str], strict: bool | None = None) -> _P:
         """Update from a ``.json`` or YAML file, chosen by the extension. Returns ``self``."""
-        return self.from_dict(read_file(path), strict)
+        return self.from_dict(_revived(read_file(path)), strict)
 
     def from_args(self: _P, argv: Sequence[str] | None = None) -> _P:
         """Update from command-line arguments (default ``sys.argv[1:]``). Returns ``self``.
