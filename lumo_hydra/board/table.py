@@ -121,7 +121,7 @@ class RunsTable(param.Parameterized):
             return False
         self._seen_version = self.ctx.version
         try:
-            view = F.apply_where(self.ctx.frame(), self.where)
+            view = F.apply_where(self.ctx.frame(), self.where).iloc[::-1].reset_index(drop=True)  # newest first
         except ValueError as e:
             self.show_message(f"**query not applied**: {e}".split("\n")[0], "danger")
             return False
