@@ -34,7 +34,6 @@ def extension(inline: bool = True) -> None:
     global _EXTENDED
     if not _EXTENDED:
         pn.extension("tabulator", inline=inline)
-        pn.config.inline = inline
         _EXTENDED = True
 
 
