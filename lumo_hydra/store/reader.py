@@ -28,7 +28,7 @@ from lumo_hydra.store.layout import HEARTBEAT, HISTORY_JSONL, METRICS_JSON, RUN_
 
 __all__ = ["FileSig", "RunFiles", "warn_bad", "read_sig", "read_run_files", "parse_many", "parse_record",
            "read_record", "read_record_or_none", "read_json_object_or_none", "read_metrics", "read_history", "read_heartbeat",
-           "read_json_object", "edit_record"]
+           "read_json_object", "edit_record", "mark_changed"]
 
 #: ``(inode, mtime_ns, size)`` of exactly the bytes that were read
 FileSig = tuple[int, int, int]
@@ -146,8 +146,11 @@ def read_json_object(path: str | os.PathLike[str], what: str = "record") -> dict
 
 
 def read_record(info_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """``run.json`` of a run folder; ``StoreError`` naming the file if it is missing or damaged."""
-    return read_json_object(Path(info_dir) / RUN_JSON, "record")
+    """``run.json`` of a run folder; ``StoreError`` naming the file if it is missing or damaged. The paths
+    of a run that moved (unpacked, copied) are re-based on where it is now (store/moved.py)."""
+    from lumo_hydra.store.moved import rebase_record
+
+    return rebase_record(info_dir, read_json_object(Path(info_dir) / RUN_JSON, "record"))
 
 
 def read_json_object_or_none(path: str | os.PathLike[str], what: str = "record", *,
@@ -245,6 +248,17 @@ def read_heartbeat(info_dir: str | os.PathLike[str]) -> float | None:
         return None
 
 
+def mark_changed(info_dir: str | os.PathLike[str]) -> None:
+    """Mark the experiment folder of run folder ``info_dir`` as changed (its modification time set to now),
+    after a write of ``run.json``, ``metrics.json`` or ``heartbeat``: ``Watcher.change_token()`` and the
+    frame cache stat only the experiment folders. Never raises (a folder that cannot be marked costs
+    only the speed of the readers' next check, see ``lumo_hydra.watcher.token``)."""
+    try:
+        os.utime(os.path.dirname(os.path.abspath(info_dir)))
+    except OSError:
+        pass
+
+
 def edit_record(info_dir: str | os.PathLike[str], edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """Apply ``edit`` to the run's ``run.json`` and write it back atomically; returns the new record.
 
@@ -259,4 +273,5 @@ def edit_record(info_dir: str | os.PathLike[str], edit: Callable[[dict[str, Any]
         atomic_write_json(path, rec)
     except OSError as e:
         raise StoreError(f"cannot write the record {path}: {e.strerror or e}; nothing was changed") from None
+    mark_changed(info_dir)
     return rec

@@ -19,6 +19,7 @@ from typing import Any
 from lumo_hydra.errors import ForkedWriterError, LumoValueError
 from lumo_hydra.store.files import atomic_write_json, atomic_write_text, dumps, to_jsonable
 from lumo_hydra.store.layout import HEARTBEAT, HISTORY_JSONL, METRICS_JSON, RUN_JSON
+from lumo_hydra.store.reader import mark_changed
 from lumo_hydra.store.times import now_iso
 
 RECORD_VERSION = 1
@@ -37,15 +38,18 @@ class MetricTypeError(LumoValueError, TypeError):
 
 
 def _num(v: Any, key: Any = None) -> Any:
-    """A metric value as int/float: numbers, numpy scalars, 0-d or one-element tensors/arrays (via
-    ``.item()``). Anything else (strings, bytes, multi-element arrays, None) is a ``TypeError`` naming the
-    metric and the value's type (issue 11.14: ``"1.5"`` or ``b"1"`` are not numbers)."""
+    """A metric value as int/float: numbers, numpy scalars, 0-d tensors/arrays and 1-d ones of one element
+    (``tensor([0.5])``, via ``.item()``). Anything else (strings, bytes, None, arrays of several elements
+    or of 2 or more dimensions such as ``np.array([[3.]])``, which usually means an unreduced batch) is a
+    ``TypeError`` naming the metric, the value's type and shape (issue 11.14: no silent guess)."""
     t = type(v)
     if t is float or t is int:
         return v
     if t is bool:
         return int(v)
-    if not isinstance(v, (str, bytes, bytearray)):
+    shape = getattr(v, "shape", None)
+    shape = tuple(shape) if isinstance(shape, tuple) else None  # numpy, torch (torch.Size is a tuple)
+    if not isinstance(v, (str, bytes, bytearray)) and (shape is None or len(shape) <= 1):
         item = getattr(v, "item", None)
         if callable(item):
             try:
@@ -58,9 +62,11 @@ def _num(v: Any, key: Any = None) -> Any:
             return v
         if isinstance(v, numbers.Real):
             return float(v)
-    raise MetricTypeError(f"invalid metric value: {_short(v)} for metric {key!r} (type "
-                          f"{type(v).__module__}.{type(v).__qualname__}); allowed: a number "
-                          f"(int, float, a numpy scalar, a 0-d or one-element tensor)")
+    arr = shape is not None and not isinstance(v, numbers.Real)
+    raise MetricTypeError(f"invalid metric value: {_short(v)} for metric {key!r} (type {type(v).__module__}."
+                          f"{type(v).__qualname__}{f', shape {shape}' if arr else ''}); allowed: a number (int, float, "
+                          f"a numpy scalar, a tensor/array of shape () or (1,))"
+                          + ("; reduce it first, e.g. float(x.mean())" if arr else ""))
 
 
 def _short(v: Any) -> str:
@@ -185,8 +191,9 @@ class RunWriter:
             f"writer: log from the main process, or start an Experiment of its own in the child")
 
     # -- records ---------------------------------------------------------------------------------
-    def write_record(self) -> None:
-        """Rewrite ``run.json`` atomically (updates ``progress.last_edit_time``)."""
+    def write_record(self) -> bool:
+        """Rewrite ``run.json`` atomically (updates ``progress.last_edit_time``). True when it is on disk;
+        an armed writer records a failure (``store_errors``, warned once) and returns False."""
         if self._forked:
             self._refuse_child()
         with self._lock:
@@ -195,10 +202,13 @@ class RunWriter:
                 prog["last_edit_time"] = now_iso()
             try:
                 atomic_write_json(self.info_dir / RUN_JSON, self.record)
+                mark_changed(self.info_dir)  # Watcher.change_token stats experiment folders only
             except OSError as e:
                 if not self.armed:
                     raise
                 self._failed(RUN_JSON, e)
+                return False
+            return True
 
     def discard_empty(self) -> None:
         """Remove the run folder if it is still empty (the first write failed: no empty claimed folder)."""
@@ -209,6 +219,7 @@ class RunWriter:
 
     def write_heartbeat(self, t: float | None = None) -> None:
         atomic_write_text(self.info_dir / HEARTBEAT, repr(time.time() if t is None else t))
+        mark_changed(self.info_dir)
 
     # -- metrics ---------------------------------------------------------------------------------
     def dump_metric(self, key: str, value: Any, cmp: str | None = None, step: Any = None,
@@ -274,6 +285,7 @@ class RunWriter:
                 self._flush_at = MAX_BUFFER
             try:
                 atomic_write_json(self.info_dir / METRICS_JSON, self.metrics_dict())
+                mark_changed(self.info_dir)
             except OSError as e:
                 if not self.armed:
                     raise

@@ -65,11 +65,13 @@ class RunIndex:
         self.workers = workers
         self.stats: dict[str, int] = {}
         self.mem: Table | None = None  # the index, kept between loads of this object
+        self._live: tuple[Table, list[str]] | None = None  # live_dirs() of self.mem
         self.frames: dict[bool, tuple[dict[str, Any], Any] | None] = {False: None, True: None}  # frame caches
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["mem"] = None
+        state["_live"] = None
         state["frames"] = {False: None, True: None}
         return state
 
@@ -101,6 +103,19 @@ class RunIndex:
                 os.unlink(path)
             except OSError:
                 pass
+
+    def live_dirs(self) -> list[str]:
+        """The run folders of the runs without an end record in the index last loaded by this object
+        (none before a load)."""
+        t = self.mem
+        if t is None:
+            fr = self.frames[False] or self.frames[True]  # a load answered by the frame cache
+            return [d for _, _, d in fr[0]["live"]] if fr is not None else []
+        if self._live is None or self._live[0] is not t:
+            ends = _status.END_STATUSES
+            st = t["cols"].get("status") or [None] * len(t["dirs"])
+            self._live = (t, [d for d, s in zip(t["dirs"], st) if s not in ends])
+        return self._live[1]
 
     # ---- the index -------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from lumo_hydra.watcher.frame import build_frame
 from lumo_hydra.watcher.index import RunIndex, Table
 from lumo_hydra.watcher.query import C, Condition, as_list, check_filters, parse_when, select_rows
 from lumo_hydra.watcher.rows import RunRef, iter_runs, judge_all
+from lumo_hydra.watcher.token import change_token
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -137,6 +138,15 @@ class Watcher:
     def clear_cache(self) -> None:
         """Forget the index (memory and disk); the next load reads every run again."""
         self._index.clear()
+
+    def change_token(self) -> str:
+        """An opaque text that changes whenever anything ``load()`` shows may have changed: a run added or
+        removed, a ``run.json``/``metrics.json`` rewritten (progress, metrics, a note or tag edit), a run
+        without an end record going quiet for ``stale_after`` s. Equal tokens: nothing changed. No file is
+        read: one ``stat`` per experiment folder (plus one per run this object last saw unfinished), no
+        inotify, so it is safe and cheap on NFS (see :mod:`lumo_hydra.watcher.token`). For a few seconds
+        after a change it differs at every call (file system times are coarse)."""
+        return change_token(self._index.experiments_dir, self.stale_after, self._index.live_dirs())
 
     def iter_runs(self, exp: str | Sequence[str] | None = None) -> Iterator[RunRef]:
         """Every run folder in the store (optionally of the experiments matching ``exp``), unsorted."""
