@@ -55,9 +55,10 @@ def _error_pane(what: str, err: Exception) -> pn.viewable.Viewable:
 class BoardPage:
     """One page of the board: the runs table and the three other tabs, wired together."""
 
-    def __init__(self, ctx: BoardContext, *, url: bool = True, refresh_ms: int | None = REFRESH_MS) -> None:
+    def __init__(self, ctx: BoardContext, *, url: bool = True, refresh_ms: int | None = REFRESH_MS,
+                 where: str | None = None) -> None:
         self.ctx = ctx
-        self.runs = RunsTable(ctx)
+        self.runs = RunsTable(ctx, where=where or "")
         self.state = _PageState()
         self.compare_box = pn.Column(sizing_mode="stretch_width", css_classes=["lumo-compare-tab"])
         self.run_box = pn.Column(sizing_mode="stretch_width", css_classes=["lumo-run-tab"])
@@ -180,11 +181,12 @@ class BoardPage:
             self._render("Sweep")
 
 
-def board_app(ctx: BoardContext, *, url: bool = True, refresh_ms: int | None = REFRESH_MS) -> pn.viewable.Viewable:
+def board_app(ctx: BoardContext, *, url: bool = True, refresh_ms: int | None = REFRESH_MS,
+              where: str | None = None, inline: bool = True) -> pn.viewable.Viewable:
     """The board page over ``ctx`` (``url``: keep the view state in the page's URL; ``refresh_ms``: the
-    live check's period, ``None`` for none)."""
-    extension()
-    page = BoardPage(ctx, url=url, refresh_ms=refresh_ms)
+    live check's period, ``None`` for none; ``where``: the first filter, unless the URL has one)."""
+    extension(inline=inline)
+    page = BoardPage(ctx, url=url, refresh_ms=refresh_ms, where=where)
     root = page.view()
     root._lumo_page = page  # type: ignore[attr-defined]  # for tests and Watcher.panel() users
     return root
@@ -209,12 +211,12 @@ def origins(host: str, port: int) -> list[str]:
     return [*local, f"{host}:{port}", f"*:{port}"]
 
 
-def make_server(ctx: BoardContext, host: str, port: int, *, show: bool = False) -> Any:
+def make_server(ctx: BoardContext, host: str, port: int, *, show: bool = False, where: str | None = None) -> Any:
     """A Bokeh server (not started) serving the board at ``/`` on ``host:port`` (``port`` not 0)."""
     extension(inline=False)
 
     def page() -> pn.viewable.Viewable:
-        return board_app(ctx)
+        return board_app(ctx, where=where, inline=False)
 
     return pn.serve({"/": page}, port=port, address=host, websocket_origin=origins(host, port), show=show,
                     start=False, title="lumo-hydra board", threaded=False, verbose=False)

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from lumo_hydra.cli.board import cmd_board
 from lumo_hydra.cli.code import cmd_checkout, cmd_diff, cmd_rerun
 from lumo_hydra.cli.logs import cmd_logs
 from lumo_hydra.cli.maintenance import cmd_gc
@@ -40,6 +41,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "gc": cmd_gc,
     "pack": cmd_pack,
     "unpack": cmd_unpack,
+    "board": cmd_board,
 }
 
 

@@ -34,6 +34,13 @@ def positive_int(v: str) -> int:
     return _int_at_least(v, 1)
 
 
+def port_int(v: str) -> int:
+    n = _int_at_least(v, 0, " (0: any free port)")
+    if n > 65535:
+        raise argparse.ArgumentTypeError(f"must be <= 65535, got {n}")
+    return n
+
+
 def limit_int(v: str) -> int:
     """An integer >= 0 (``list``/``export --limit``; 0: every run)."""
     return _int_at_least(v, 0, " (0: every run)")
@@ -212,6 +219,22 @@ def _add_store_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                    help=f"also look for {SNAPSHOT_REF_PREFIX}/ in this repository")
 
 
+def _add_board_command(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                       common: argparse.ArgumentParser) -> None:
+    """board (docs/board.md)."""
+    p = sub.add_parser("board", parents=[common], help="browse, filter, compare and edit runs in a web page",
+                       description="Serve the board (docs/board.md) until Ctrl-C. Needs the board extra: "
+                                   "pip install 'lumo-hydra[board]'.")
+    p.add_argument("--port", type=port_int, default=11606, metavar="PORT",
+                   help="the port (default 11606; 0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", metavar="HOST",
+                   help="the address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--open", action="store_true", help="open the page in the web browser")
+    p.add_argument("--read-only", action="store_true", help="no note/tag editing")
+    p.add_argument("--export", metavar="FILE.html", help="write a self-contained static HTML page and exit")
+    p.add_argument("--where", metavar="EXPR", help="only the runs this condition selects (docs/cli.md)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``lumo-hydra`` parser; ``args.command`` is the subcommand's name (``None`` without one)."""
     parser = _Parser(
@@ -229,5 +252,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_commands(sub, common)
     _add_code_commands(sub, common)
     _add_store_commands(sub, common)
+    _add_board_command(sub, common)
     parser.subcommands = dict(sub.choices)  # type: ignore[attr-defined]
     return parser
