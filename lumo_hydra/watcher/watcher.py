@@ -409,6 +409,14 @@ class Watcher:
                 raise LumoValueError(f"run {ref[1]!r} has no metric {metric!r}{hint}")
         return pd.DataFrame(rows, columns=["metric", "step", "value", "time"])
 
+    def panel(self, df: pd.DataFrame | None = None, **filters: Any) -> Any:
+        """The board (docs/board.md) as a Panel object that displays inline in a notebook, offline: the
+        runs of ``df`` (nested or flat), or of ``load(**filters)``; all runs, live, when neither is given.
+        Needs ``pip install 'lumo-hydra[board]'``."""
+        from lumo_hydra.board.notebook import panel_of
+
+        return panel_of(self, df, filters)
+
     # ---- sweeps ----------------------------------------------------------------------------------
 
     def sweep(self, sweep_id: str, flatten: bool = False) -> pd.DataFrame:
