@@ -155,9 +155,9 @@ class BoardContext:
 
 
 def _flat(df: pd.DataFrame) -> pd.DataFrame:
-    """A frame given by the user (``Watcher.panel(df)``), flattened when it has nested columns."""
-    nested = [c for c in ("params", "metrics", "metrics_last") if c in df.columns
-              and df[c].map(lambda v: isinstance(v, dict)).any()]
+    """A frame given by the user (``Watcher.panel(df)``) with its nested (dict) columns flattened as the
+    Watcher's ``flatten=True`` does: ``params.<path>``, ``metrics.<name>``, ``metrics.<name>.last``, ..."""
+    nested = [c for c in df.columns if df[c].map(lambda v: isinstance(v, dict)).any()]
     if not nested:
         return df.reset_index(drop=True)
     import pandas as pd
@@ -165,8 +165,9 @@ def _flat(df: pd.DataFrame) -> pd.DataFrame:
     parts = [df.drop(columns=nested).reset_index(drop=True)]
     for c in nested:
         sub = pd.json_normalize([v if isinstance(v, dict) else {} for v in df[c]], sep=".")
-        prefix = "metrics" if c == "metrics_last" else c
-        suffix = ".last" if c == "metrics_last" else ""
-        sub.columns = [f"{prefix}.{k}{suffix}" for k in sub.columns]
+        if c == "metrics_last":
+            sub.columns = [f"metrics.{k}.last" for k in sub.columns]
+        else:
+            sub.columns = [f"{c}.{k}" for k in sub.columns]
         parts.append(sub)
     return pd.concat(parts, axis=1)
