@@ -79,7 +79,7 @@ def curves_panel(ctx: Any, ids: list[str], metrics: list[str]) -> pn.Column:
     info = pn.pane.Markdown("", css_classes=["lumo-curves-info"])
 
     def draw(*_: Any) -> None:
-        data = curves_data(ctx, ids, metric.value, x=xaxis.value, smooth=smooth.value)
+        data = curves_data(ctx, ids, metric.value, x=xaxis.value, smooth=float(smooth.value or 0.0))
         plot.object = curves_figure(data, logy.value)
         read = sum(c["points"] for c in data["curves"])
         shown = sum(c["shown"] for c in data["curves"])
@@ -197,7 +197,8 @@ def _columns(df: Any) -> tuple[list[str], list[str]]:
 def parallel_figure(df: Any, axes: Sequence[str], color: str | None) -> Any:
     """Parallel coordinates of the rows of ``df`` over the columns ``axes`` (each scaled to [0, 1];
     categories at sorted positions), one line per run coloured by column ``color``."""
-    from bokeh.models import ColorBar, ColumnDataSource, FixedTicker, HoverTool, LabelSet
+    from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Range1d
+    from bokeh.models.annotations import ColorBar, LabelSet
     from bokeh.plotting import figure
 
     cols = [axis_of(df[c].tolist()) for c in axes]
@@ -208,8 +209,8 @@ def parallel_figure(df: Any, axes: Sequence[str], color: str | None) -> Any:
     names = [str(x) for x in df["test_name"]] if "test_name" in df.columns else [str(i) for i in range(n)]
     src = ColumnDataSource({"xs": xs, "ys": ys, "color": line_colors, "run": names,
                             "value": [fmt(v) for v in (df[color] if color in df.columns else [""] * n)]})
-    p = figure(height=380, sizing_mode="stretch_width", tools=TOOLS + ",tap", x_range=(-0.3, len(axes) - 0.7),
-               y_range=(-0.08, 1.08), title="parallel coordinates" + (f" (colour: {color})" if color else ""))
+    p = figure(height=380, sizing_mode="stretch_width", tools=TOOLS + ",tap", x_range=Range1d(start=-0.3, end=len(axes) - 0.7),
+               y_range=Range1d(start=-0.08, end=1.08), title="parallel coordinates" + (f" (colour: {color})" if color else ""))
     for j in range(len(axes)):
         p.line([j, j], [0, 1], color="#888888", line_width=1)
     r = p.multi_line("xs", "ys", source=src, line_color="color", line_width=2, line_alpha=0.7,
@@ -237,7 +238,8 @@ def parallel_figure(df: Any, axes: Sequence[str], color: str | None) -> Any:
 def scatter_figure(df: Any, x: str, y: str, color: str | None) -> Any:
     """A scatter of column ``y`` against column ``x`` (categories at their sorted positions, labelled),
     one point per run coloured by column ``color``."""
-    from bokeh.models import ColorBar, ColumnDataSource, FixedTicker, HoverTool
+    from bokeh.models import ColumnDataSource, FixedTicker, HoverTool
+    from bokeh.models.annotations import ColorBar
     from bokeh.plotting import figure
 
     xv, yv = df[x].tolist(), df[y].tolist()
