@@ -82,9 +82,12 @@ class BoardContext:
                 if self.df is not None:
                     self._frame = _flat(self.df)
                 else:
-                    if self._token is None:
-                        self._token = self.token()
+                    before = self._token if self._token is not None else self.token()
                     self._frame = self.watcher.load(flatten=True)
+                    # Watcher.change_token() also covers the runs the load saw unfinished, and differs at
+                    # every call for a few seconds after a change: taken after the load it misses nothing.
+                    # The fallback has neither property: the token from before the load is kept.
+                    self._token = self.token() if hasattr(self.watcher, "change_token") else before
                 self.loaded_at = time.time()
             return self._frame
 
