@@ -148,12 +148,134 @@ def test_11_14_dump_metric_refuses_what_is_not_a_number(tmp_path: Path, monkeypa
     monkeypatch.setenv("LUMO_HOME", str(tmp_path / "home"))
     exp = Experiment("m").start()
     try:
-        for ok in (1, 2.5, True, np.float32(1.5), np.int64(3), np.array(4.0), np.array([[3.0]]), float("nan")):
+        for ok in (1, 2.5, True, np.float32(1.5), np.int64(3), np.array(4.0), np.array([3.0]), float("nan")):
             exp.dump_metric("ok", ok)
         for bad, tname in (("1.5", "str"), ("nan", "str"), (b"1", "bytes"), (np.array([1.0, 2.0]), "ndarray"),
-                           (None, "NoneType"), ([1.0], "list")):
-            with pytest.raises(TypeError, match=rf"'acc' \(type .*{tname}\)"):
+                           (None, "NoneType"), ([1.0], "list"), (np.array([[3.0]]), "ndarray")):
+            with pytest.raises(TypeError, match=rf"'acc' \(type .*{tname}(, shape .*)?\)"):
                 exp.dump_metric("acc", bad)
         assert "acc" not in exp.metrics  # nothing half-recorded
     finally:
         exp.end()
+
+
+ND_SCRIPT = textwrap.dedent('''
+    import numpy as np, torch
+    from lumo_hydra.record.experiment import Experiment
+    exp = Experiment("nd", hooks=[]).start()
+    exp.dump_metric("acc", np.array([0.5]))  # shape (1,): one element, 1-d: accepted
+    exp.dump_metric("loss", torch.tensor([0.25]))
+    for key, bad in (("acc", np.array([[3.0]])), ("loss", torch.tensor([[[1.0]]]))):
+        try:
+            exp.dump_metric(key, bad)
+        except TypeError as e:
+            print("REFUSED", e)
+    exp.end()
+    print(exp.info_dir)
+''')
+
+
+def test_11_14_dump_metric_refuses_a_2d_one_element_array_naming_key_and_shape(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    env = dict(os.environ, LUMO_HOME=str(tmp_path / "home"))
+    r = subprocess.run([sys.executable, "-c", ND_SCRIPT], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    refused = [ln for ln in r.stdout.splitlines() if ln.startswith("REFUSED")]
+    assert len(refused) == 2, r.stdout
+    assert "'acc'" in refused[0] and "numpy.ndarray" in refused[0] and "shape (1, 1)" in refused[0]
+    assert "'loss'" in refused[1] and "torch.Tensor" in refused[1] and "shape (1, 1, 1)" in refused[1]
+    assert all("allowed: a number" in x and "shape () or (1,)" in x and "float(x.mean())" in x for x in refused)
+    info = Path(r.stdout.splitlines()[-1])
+    metrics = json.loads((info / "metrics.json").read_text())
+    assert metrics["acc"]["count"] == 1 and metrics["acc"]["last"] == 0.5  # nothing half-recorded
+    assert metrics["loss"]["count"] == 1 and metrics["loss"]["last"] == 0.25
+
+
+SLOW_HOOK_SCRIPT = textwrap.dedent('''
+    import os, sys
+    from lumo_hydra.record.experiment import Experiment
+    from lumo_hydra.record.hooks import Diary, ExpHook
+
+    def fill(mnt):
+        with open(os.path.join(mnt, "filler"), "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"x" * 4096)
+            except OSError:
+                pass
+
+    class SlowHook(ExpHook):  # not quick: start() writes the record before it, and again after it
+        quick = False
+        def on_start(self, exp):
+            if sys.argv[2] == "fill-in-hook":
+                fill(sys.argv[1])
+
+    mnt, mode = sys.argv[1], sys.argv[2]
+    Experiment("d", hooks=[Diary()]).start().end()  # today's diary file exists, with room in its last page
+    exp = Experiment("d", hooks=[SlowHook(), Diary()])
+    exp.start()  # must not raise once the run exists (the disk fills during the slow hook)
+    print(exp.info_dir, flush=True)
+    print("TASK-RUNS", flush=True)
+    if mode == "fill-after-start":
+        fill(mnt)
+    for i in range(300):
+        exp.dump_metric("loss", float(i))
+    if os.environ.get("FREE_BEFORE_END"):
+        os.unlink(os.path.join(mnt, "filler"))
+    exp.end()
+    print("USER-CODE-DONE", flush=True)
+''')
+
+
+def _diary_statuses(home: Path) -> dict[str, str]:
+    out = {}
+    for f in (home / "diary").glob("*.log"):
+        for ln in f.read_text().splitlines():
+            fields = ln.split("\t")
+            out[fields[2]] = fields[3]
+    return out
+
+
+@pytest.mark.parametrize("mode", ["fill-in-hook", "fill-after-start"])
+def test_11_2_disk_full_until_exit_diary_and_run_json_never_disagree(tmp_path: Path, mode: str) -> None:
+    mnt = _tmpfs(tmp_path, "1m")
+    try:
+        env = dict(os.environ, LUMO_HOME=str(mnt / "home"))
+        r = subprocess.run([sys.executable, "-c", SLOW_HOOK_SCRIPT, str(mnt), mode], capture_output=True, text=True,
+                           env=env, timeout=120)
+        assert r.returncode == 0 and "USER-CODE-DONE" in r.stdout, (r.stdout, r.stderr)
+        assert r.stderr.count("lumo-hydra: cannot write") == 1, r.stderr  # warned once, with the path
+        info = Path(r.stdout.splitlines()[0])
+        assert str(info) in r.stderr and "free space" in r.stderr
+        rec = json.loads((info / "run.json").read_text())
+        diary = _diary_statuses(mnt / "home")
+        assert len(diary) >= 1  # the first run's line
+        # run.json could not take the end: it still says running, and the diary does not claim an end
+        assert rec["status"] == "running" and rec["progress"]["end"] is None
+        assert info.name not in diary, (diary, rec["status"])
+        for test_name, status in diary.items():  # every line the diary has agrees with its run.json
+            other = json.loads((mnt / "home" / "experiments" / "d" / test_name / "run.json").read_text())
+            assert other["status"] == status
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_11_2_run_json_write_after_slow_hooks_on_a_full_disk_is_recorded_and_retried(tmp_path: Path) -> None:
+    mnt = _tmpfs(tmp_path, "1m")
+    try:
+        env = dict(os.environ, LUMO_HOME=str(mnt / "home"), FREE_BEFORE_END="1")
+        r = subprocess.run([sys.executable, "-c", SLOW_HOOK_SCRIPT, str(mnt), "fill-in-hook"], capture_output=True,
+                           text=True, env=env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "Traceback" not in r.stderr and "TASK-RUNS" in r.stdout and "USER-CODE-DONE" in r.stdout
+        assert r.stderr.count("lumo-hydra: cannot write") == 1, r.stderr
+        info = Path(r.stdout.splitlines()[0])
+        rec = json.loads((info / "run.json").read_text())
+        # the write after the hooks failed, was recorded, and the end (room again) wrote everything
+        assert rec["status"] == "finished" and rec["store_errors"]["count"] >= 1
+        assert "run.json" in rec["store_errors"]["last"] or "heartbeat" in rec["store_errors"]["last"]
+        assert rec["hooks"]["SlowHook"]["loaded"] is True and rec["hooks"]["Diary"]["loaded"] is True
+        assert _diary_statuses(mnt / "home")[info.name] == "finished"
+        assert len((info / "history.jsonl").read_bytes().splitlines()) == 300  # no point lost
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)

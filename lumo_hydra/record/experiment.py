@@ -198,6 +198,7 @@ class Experiment:
         except OSError as e:
             w.discard_empty()  # H11b (11.2): a start on a full disk leaves no empty claimed folder
             raise StoreError(f"cannot write the run record in {str(w.info_dir)!r}: {e.strerror or e}") from e
+        w.armed = True  # the run exists: a later failed write (after slow hooks too) is recorded and retried
 
     def _forget(self) -> None:
         """This process no longer tracks the run (ended, or its start failed)."""
@@ -270,9 +271,9 @@ class Experiment:
                 except (OSError, ValueError):
                     pass
         mask_record(rec)
-        for hook in reversed(self._hooks):
-            self._call_hook(hook, "on_end")
-        w.write_record()
+        from lumo_hydra.record.hooks import end_hooks  # the Diary only once run.json holds the end (11.2)
+
+        end_hooks(self, self._hooks, self._call_hook, w.write_record)
         self._forget()
 
     def _provisional_end(self, status: str, end_code: int, ended_by: str) -> None:

@@ -1,7 +1,8 @@
 """The standard experiment hooks (lumo's ExpHooks): GitCommit, LockFile, LastCmd, RecordAbort, Diary, FinalReport.
 
 A hook gets the ``Experiment`` at ``on_start`` (after the start record is written) and at ``on_end``
-(after the end status is set, before the end record is written). A hook that raises is recorded as
+(after the end status is set, before the end record is written; a hook with ``after_record = True``,
+the Diary, after it, and only once it is on disk). A hook that raises is recorded as
 ``hooks[Name] = {loaded: False, msg: ...}`` and never breaks the run; ``enabled=False`` switches a
 hook off (recorded as ``disabled``). Hooks hold only plain data, so they pickle (the Hydra callback
 carries them to remote jobs). No Hydra here.
@@ -24,7 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from lumo_hydra.record.experiment import Experiment
 
 __all__ = ["ExpHook", "GitCommit", "LockFile", "LastCmd", "RecordAbort", "Diary", "FinalReport",
-           "HOOKS", "HOOK_SWITCHES", "HookSpec", "build_hooks", "default_hooks", "build_command", "format_metrics"]
+           "HOOKS", "HOOK_SWITCHES", "HookSpec", "build_hooks", "default_hooks", "build_command", "format_metrics",
+           "end_hooks"]
 
 logger = logging.getLogger("lumo_hydra")
 
@@ -39,6 +41,9 @@ class ExpHook:
     """
 
     quick = True
+    #: ``on_end`` runs after the end record is written, and only if it was written (the Diary: the diary
+    #: never says a run ended while ``run.json`` could not say so, e.g. on a full disk; issue 11.2)
+    after_record = False
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = bool(enabled)
@@ -192,7 +197,10 @@ def format_returned(value: Any, limit: int = 8) -> str:
 
 class Diary(ExpHook):
     """At end, append one tab-separated line to ``<root>/diary/<YYYY-MM-DD>.log`` with a single O_APPEND
-    write: ``time  exp_name  test_name  status  best-metrics  command``."""
+    write: ``time  exp_name  test_name  status  best-metrics  command``; only once ``run.json`` holds the
+    end (a line cut short by a full disk is truncated back)."""
+
+    after_record = True
 
     def on_end(self, exp: Experiment) -> None:
         from lumo_hydra.store.times import now_iso
@@ -207,9 +215,36 @@ class Diary(ExpHook):
         # 0o666 & ~umask like every store file: umask 002 lets the group append to a shared store's diary
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         try:
-            os.write(fd, line.encode("utf-8"))
+            size = os.fstat(fd).st_size
+            data = line.encode("utf-8")
+            if os.write(fd, data) != len(data):  # a full disk: no partial line glued to the next run's
+                os.ftruncate(fd, size)
+                raise OSError(28, "short write to the diary (No space left on device?)")
         finally:
             os.close(fd)
+
+
+def end_hooks(exp: Experiment, hooks: list[Any], call: Any, write_record: Any) -> None:
+    """The end of a run (``Experiment.end``): every hook's ``on_end`` (reversed start order) with
+    ``call(hook, "on_end")``, then ``write_record()`` (true when ``run.json`` was written), then the
+    ``after_record`` hooks, skipped (and said so) when the end record is not on disk."""
+    late = [h for h in reversed(hooks) if getattr(h, "after_record", False)]
+    for hook in reversed(hooks):
+        if hook not in late:
+            call(hook, "on_end")
+    written = write_record()
+    if not late:
+        return
+    rec_hooks = exp.record["hooks"]
+    before = dict(rec_hooks)
+    for hook in late:
+        if written or not getattr(hook, "enabled", True):
+            call(hook, "on_end")
+        else:
+            rec_hooks[getattr(hook, "name", None) or type(hook).__name__] = {
+                "loaded": False, "msg": "on_end skipped: run.json could not be written (see store_errors)"}
+    if rec_hooks != before:
+        write_record()  # a late hook's failure into run.json (no second write when all went well)
 
 
 class FinalReport(ExpHook):
