@@ -216,6 +216,10 @@ def parallel_figure(df: Any, axes: Sequence[str], color: str | None) -> Any:
     r = p.multi_line("xs", "ys", source=src, line_color="color", line_width=2, line_alpha=0.7,
                      hover_line_alpha=1.0, hover_line_width=4)
     p.add_tools(HoverTool(renderers=[r], tooltips=[("run", "@run"), (color or "", "@value")]))
+    px = [j for i in range(n) for j in range(len(axes)) if not math.isnan(ys[i][j])]
+    py = [ys[i][j] for i in range(n) for j in range(len(axes)) if not math.isnan(ys[i][j])]
+    pc = [line_colors[i] for i in range(n) for j in range(len(axes)) if not math.isnan(ys[i][j])]
+    p.scatter(px, py, color=pc, size=5)  # a value between two missing ones is seen too
     lx, ly, lt = [], [], []
     for j, (_, ticks, _num) in enumerate(cols):
         for pos, text in ticks:
