@@ -121,7 +121,7 @@ def export_html(ctx: Any, where: str | None, path: str | os.PathLike[str]) -> Pa
     No asset is fetched from the network (BokehJS is inline). Returns the path written."""
     from bokeh.embed import file_html
     from bokeh.layouts import column
-    from bokeh.models import Div
+    from bokeh.models.widgets.markups import Div
     from bokeh.resources import INLINE
 
     out = Path(path)
