@@ -47,6 +47,8 @@ def curves_figure(data: dict[str, Any], log_y: bool = False) -> Any:
         if not len(x):
             continue
         p.line(x, y, line_width=2, color=color, legend_label=c["label"], name=c["run"])
+        if len(x) <= 60:  # a few points (one is no line at all): mark each
+            p.scatter(x, y, size=5, color=color, legend_label=c["label"], name=c["run"])
         drawn += 1
     p.add_tools(HoverTool(tooltips=[("run", "$name"), ("x", "$x{0.[000]}"), ("y", "$y{0.[0000]}")]))
     if drawn:
