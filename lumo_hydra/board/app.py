@@ -63,9 +63,9 @@ class BoardPage:
         self.compare_box = pn.Column(sizing_mode="stretch_width", css_classes=["lumo-compare-tab"])
         self.run_box = pn.Column(sizing_mode="stretch_width", css_classes=["lumo-run-tab"])
         self.sweep_box = pn.Column(sizing_mode="stretch_width", css_classes=["lumo-sweep-tab"])
-        self.run_input = pn.widgets.TextInput(name="run", placeholder="run id (test_name)",
+        self.run_input = pn.widgets.TextInput(label="run", placeholder="run id (test_name)",
                                               css_classes=["lumo-run-id"], width=260)
-        self.sweep_select = pn.widgets.Select(name="sweep", options=[""], css_classes=["lumo-sweep-id"], width=260)
+        self.sweep_select = pn.widgets.Select(label="sweep", options=[""], css_classes=["lumo-sweep-id"], width=260)
         self.tabs = pn.Tabs(("Runs", self.runs.panel()),
                             ("Compare", self.compare_box),
                             ("Run", pn.Column(self.run_input, self.run_box, sizing_mode="stretch_width")),

@@ -66,13 +66,13 @@ class RunsTable(param.Parameterized):
 
     def _build_widgets(self, page_size: int) -> None:
         self.query = pn.widgets.TextInput(
-            value=self.where, name="", placeholder="filter: params.lr >= 0.01 and status == finished (Enter)",
+            value=self.where, placeholder="filter: params.lr >= 0.01 and status == finished (Enter)",
             css_classes=["lumo-query"], sizing_mode="stretch_width")
         self.query.param.watch(lambda e: setattr(self, "where", e.new or ""), "value")
         self.message = pn.pane.Alert("", alert_type="warning", visible=False, css_classes=["lumo-message"],
                                      sizing_mode="stretch_width")
         self.count = pn.pane.Markdown("", css_classes=["lumo-count"], margin=(0, 10))
-        self.group_select = pn.widgets.Select(name="group by", options=[_NONE], value=self.group or _NONE,
+        self.group_select = pn.widgets.Select(label="group by", options=[_NONE], value=self.group or _NONE,
                                               css_classes=["lumo-group"], width=220)
         self.group_select.param.watch(lambda e: setattr(self, "group", "" if e.new == _NONE else e.new), "value")
         self.pickers = pn.Column(css_classes=["lumo-columns-list"])
@@ -177,7 +177,7 @@ class RunsTable(param.Parameterized):
         shown = set(cols)
         boxes = []
         for prefix, names in groups.items():
-            box = pn.widgets.CheckBoxGroup(name=prefix, options=names, value=[n for n in names if n in shown],
+            box = pn.widgets.CheckBoxGroup(label=prefix, options=names, value=[n for n in names if n in shown],
                                            inline=True, css_classes=["lumo-colgroup"])
             box.param.watch(self._on_pick, "value")
             boxes.append(pn.Column(pn.pane.Markdown(f"**{prefix}**", margin=(0, 5)), box))
