@@ -1,30 +1,33 @@
 """``pack``: runs of a store into one ``.tar.gz`` (docs/share.md).
 
 Per run: its info folder ``experiments/<exp>/<id>/``, the dependency lock its record names, its sweep
-record and job marker, optionally its blob folder; plus ``manifest.json`` (the first member) with the
-sha256 and size of every other member. Member names are paths relative to the store root. The archive is
+record, job marker and end record, optionally its blob folder; per repository the runs' code snapshots
+as one ``git bundle`` (``code/<n>.bundle``); plus ``manifest.json`` (the first member) with the sha256
+and size of every other member. Member names are paths relative to the store root. The archive is
 written beside ``out_path`` under a temporary name and renamed into place.
 """
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
 import socket
-import tarfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lumo_hydra._version import __version__
-from lumo_hydra.errors import StoreError
+from lumo_hydra.errors import LumoValueError, RunNotFoundError, StoreError
+from lumo_hydra.share.bundle import bundle_refs
+from lumo_hydra.share.redact import Redactor
+from lumo_hydra.share.tarfast import TarGzWriter
 from lumo_hydra.store.files import atomic_open
 from lumo_hydra.store.layout import RUN_JSON, StoreLayout, read_store_id
 
-__all__ = ["pack", "FORMAT_VERSION", "MANIFEST"]
+__all__ = ["pack", "pack_runs", "PackResult", "FORMAT_VERSION", "MANIFEST"]
 
 #: the manifest's ``format`` (``unpack`` refuses other versions)
 FORMAT_VERSION = 1
@@ -32,9 +35,182 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _PLAIN = re.compile(r"^[A-Za-z0-9_.+-]+$")
 _LOCK = re.compile(r"^locks/[0-9a-f]{8,64}\.json$")
+_IN_MEMORY = 1 << 20  # files up to this size are read once (hashed and packed from memory)
+_SWEEP_END = "sweep-end.json"
 
 
-def _sha256(path: Path) -> str:
+@dataclass
+class PackResult:
+    """What :func:`pack` wrote: the archive ``path``, the ``runs`` (``exp/test``), the code bundles and
+    what was left out (``skipped``: ``{member or run: why}``)."""
+
+    path: Path
+    runs: list[str] = field(default_factory=list)
+    bundles: list[dict[str, Any]] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    size: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "runs": self.runs, "bundles": self.bundles, "skipped": self.skipped,
+                "size": self.size}
+
+
+def _name(e: os.DirEntry[str]) -> str:
+    return e.name
+
+
+def _files_under(root: str, rel: str) -> list[str]:
+    """The regular files under ``root/rel`` (symlinks are never followed nor packed), relative to ``root``."""
+    out: list[str] = []
+    try:
+        with os.scandir(f"{root}/{rel}") as it:
+            entries = list(it)
+    except OSError:
+        return out
+    entries.sort(key=_name)
+    for e in entries:
+        if e.is_symlink():
+            continue
+        if e.is_dir():
+            out += _files_under(root, f"{rel}/{e.name}")
+        elif e.is_file():
+            out.append(f"{rel}/{e.name}")
+    return out
+
+
+class _Resolver:
+    """Run ids to ``(exp, test)``: ``exp/test`` and plain test names by looking at the folders (one
+    listing of the experiments); anything else (prefixes, sweep ids) through the Watcher."""
+
+    def __init__(self, layout: StoreLayout) -> None:
+        self.layout = layout
+        self._exps: list[str] | None = None
+        self._w: Any = None
+
+    def _direct(self, rid: str) -> tuple[str, str] | None:
+        exp, _, test = rid.rpartition("/")
+        if not _PLAIN.match(test) or test.startswith(".") or (exp and not _PLAIN.match(exp)):
+            return None
+        if exp:
+            return (exp, test) if (self.layout.info_dir(exp, test) / RUN_JSON).is_file() else None
+        if self._exps is None:
+            try:
+                self._exps = sorted(e.name for e in os.scandir(self.layout.experiments_dir)
+                                    if e.name[0] != "." and e.is_dir(follow_symlinks=False))
+            except OSError:
+                self._exps = []
+        found = [e for e in self._exps if os.path.isfile(os.path.join(self.layout.experiments_dir, e, test, RUN_JSON))]
+        return (found[0], test) if len(found) == 1 else None
+
+    def __call__(self, rid: str) -> list[tuple[str, str]]:
+        """The ``(exp, test)`` runs named by ``rid``: a run id as ``show`` takes it, or a sweep id."""
+        rid = str(rid).strip()
+        direct = self._direct(rid)
+        if direct is not None:
+            return [direct]
+        if self._w is None:
+            from lumo_hydra.watcher import Watcher
+
+            self._w = Watcher(root=str(self.layout.root))
+        try:
+            ref = self._w.resolve(rid)
+            return [(Path(ref[2]).parent.name, Path(ref[2]).name)]
+        except RunNotFoundError as run_err:
+            try:
+                df = self._w.sweep(rid)
+            except RunNotFoundError:
+                raise run_err from None
+            return list(zip(df["exp_name"], df["test_name"])) if len(df) else []
+
+
+_LOCK_FIELD = re.compile(rb'"lock":\{"digest":"[0-9a-f]{8,64}","file":"(locks/[0-9a-f]{8,64}\.json)"')
+_SWEEP_FIELD = re.compile(rb'"sweep":(null|"[A-Za-z0-9_.+-]+")')
+
+
+def _facts(data: bytes) -> dict[str, Any] | None:
+    """The lock file and sweep id of a compact ``run.json`` found without parsing it (parsing is most of
+    the cost of packing a record), or ``None`` when the text is not plainly the writer's (then it is parsed)."""
+    if data.count(b'"lock":') != 1 or data.count(b'"sweep":') != 1:
+        return None
+    lock, sweep = _LOCK_FIELD.search(data), _SWEEP_FIELD.search(data)
+    if lock is None or sweep is None:
+        return None
+    sid = sweep.group(1)
+    return {"lock": {"file": lock.group(1).decode()}, "sweep": None if sid == b"null" else sid[1:-1].decode()}
+
+
+def _record(layout: StoreLayout, exp: str, test: str, full: bool) -> tuple[dict[str, Any], bytes]:
+    """The record of one run (only its lock and sweep unless ``full``) and the bytes of its ``run.json``."""
+    try:
+        data = (layout.info_dir(exp, test) / RUN_JSON).read_bytes()
+        rec = (None if full else _facts(data)) or json.loads(data)
+    except (OSError, ValueError) as e:
+        raise StoreError(f"run {exp}/{test}: its {RUN_JSON} cannot be read ({e}); it cannot be packed") from None
+    return (rec if isinstance(rec, dict) else {}), data
+
+
+def _run_members(layout: StoreLayout, exp: str, test: str, rec: dict[str, Any], blobs: bool) -> list[str]:
+    """The store-relative files that carry one run."""
+    root = str(layout.root)
+    members = _files_under(root, f"{layout.EXPERIMENTS}/{exp}/{test}")
+    lock = rec.get("lock")
+    lock_file = str(lock.get("file") or "") if isinstance(lock, dict) else ""
+    if _LOCK.match(lock_file) and os.path.isfile(os.path.join(root, lock_file)):
+        members.append(lock_file)
+    sweep = rec.get("sweep")
+    if isinstance(sweep, str) and _PLAIN.match(sweep) and sweep not in (".", ".."):
+        sdir = f"{layout.SWEEPS}/{sweep}"
+        for name in ("sweep.json", _SWEEP_END):
+            if os.path.isfile(os.path.join(root, sdir, name)) and not os.path.islink(os.path.join(root, sdir, name)):
+                members.append(f"{sdir}/{name}")
+        jobs = layout.sweep_jobs_dir(sweep)
+        if jobs.is_dir():
+            members += [f"{sdir}/{layout.JOBS}/{n}" for n in sorted(os.listdir(jobs))
+                        if n.endswith("." + test) and (jobs / n).is_file() and not (jobs / n).is_symlink()]
+    if blobs:
+        members += _files_under(root, f"{layout.BLOB}/{exp}/{test}")
+    return members
+
+
+def _manifest(layout: StoreLayout, runs: list[tuple[str, str]], files: dict[str, dict[str, Any]],
+              extra: dict[str, Any]) -> bytes:
+    doc = {
+        "format": FORMAT_VERSION,
+        "lumo_hydra": __version__,
+        "origin_store": read_store_id(layout.root),
+        "origin_root": str(layout.root),
+        "host": socket.gethostname(),
+        "created": time.time(),
+        "runs": [{"exp_name": e, "test_name": t} for e, t in runs],
+        "members": files,
+        **extra,
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")  # no indent: C encoder
+
+
+def _read(path: str, name: str, redactor: Redactor | None, known: bytes | None) -> tuple[bytes | None, int, int]:
+    """``(data or None when too large to hold, size, mtime)`` of one file, redacted when asked."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        st = os.fstat(fd)
+        if st.st_size > _IN_MEMORY and (redactor is None or name.startswith("blob/")):
+            return None, st.st_size, int(st.st_mtime)
+        data = known if known is not None and len(known) == st.st_size else _read_fd(fd, st.st_size)
+    finally:
+        os.close(fd)
+    if redactor is not None and not name.startswith("blob/"):
+        data = redactor.bytes(data)
+    return data, len(data), int(st.st_mtime)
+
+
+def _read_fd(fd: int, size: int) -> bytes:
+    chunks = [os.read(fd, size + 1)]
+    while chunks[-1]:
+        chunks.append(os.read(fd, 1 << 20))
+    return b"".join(chunks)
+
+
+def _sha256_file(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -42,92 +218,92 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _files_under(root: Path, folder: Path) -> Iterator[str]:
-    """The regular files under ``folder`` (symlinks are not followed, never packed), relative to ``root``."""
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not os.path.islink(os.path.join(dirpath, d)))
-        for name in sorted(filenames):
-            p = os.path.join(dirpath, name)
-            if os.path.isfile(p) and not os.path.islink(p):
-                yield Path(p).relative_to(root).as_posix()
+def _select_runs(layout: StoreLayout, run_ids: Iterable[str]) -> list[tuple[str, str]]:
+    resolve = _Resolver(layout)
+    runs = list(dict.fromkeys(r for rid in run_ids for r in resolve(rid)))
+    if not runs:
+        raise StoreError("nothing to pack: give at least one run id or sweep id")
+    return runs
 
 
-def _run_members(layout: StoreLayout, exp: str, test: str, blobs: bool) -> list[str]:
-    """The store-relative files that carry one run."""
-    root = layout.root
-    info = layout.info_dir(exp, test)
-    members = list(_files_under(root, info))
-    try:
-        rec = json.loads((info / RUN_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise StoreError(f"run {exp}/{test}: its {RUN_JSON} cannot be read ({e}); it cannot be packed") from None
-    rec = rec if isinstance(rec, dict) else {}
-    lock = rec.get("lock")
-    lock = lock if isinstance(lock, dict) else {}
-    lock_file = str(lock.get("file") or "")
-    if _LOCK.match(lock_file) and (root / lock_file).is_file():
-        members.append(lock_file)
-    sweep = rec.get("sweep")
-    if isinstance(sweep, str) and _PLAIN.match(sweep) and sweep not in (".", ".."):
-        record = layout.sweep_record(sweep)
-        if record.is_file():
-            members.append(record.relative_to(root).as_posix())
-        jobs = layout.sweep_jobs_dir(sweep)
-        if jobs.is_dir():
-            members += [(jobs / n).relative_to(root).as_posix() for n in sorted(os.listdir(jobs))
-                        if n.endswith("." + test) and (jobs / n).is_file() and not (jobs / n).is_symlink()]
-    if blobs and layout.blob_dir(exp, test).is_dir():
-        members += _files_under(root, layout.blob_dir(exp, test))
-    return members
-
-
-def _manifest(layout: StoreLayout, runs: list[tuple[str, str]], files: dict[str, dict[str, Any]]) -> bytes:
-    doc = {
-        "format": FORMAT_VERSION,
-        "lumo_hydra": __version__,
-        "origin_store": read_store_id(layout.root),
-        "host": socket.gethostname(),
-        "created": time.time(),
-        "runs": [{"exp_name": e, "test_name": t} for e, t in runs],
-        "members": files,
-    }
-    return json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
-
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
-    tar.addfile(info, io.BytesIO(data))
+def _parse_size(max_blob_size: int | str | None) -> int | None:
+    if max_blob_size is None or isinstance(max_blob_size, int):
+        return max_blob_size
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*", str(max_blob_size), re.I)
+    if not m:
+        raise LumoValueError(f"max_blob_size={max_blob_size!r} is not a size; allowed: a number of bytes "
+                             "with an optional unit (500K, 20MB, 1.5GiB)")
+    unit = (m.group(2) or "").lower().rstrip("b").rstrip("i")
+    return int(float(m.group(1)) * 1024 ** " kmgt".index(unit or " "))
 
 
 def pack(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], out_path: str | os.PathLike[str],
-         blobs: bool = False) -> Path:
-    """Write the runs ``run_ids`` (ids as ``lumo-hydra show`` takes them) of the store at ``store_root``
-    (default ``$LUMO_HOME``) into the ``.tar.gz`` ``out_path``; returns its absolute path."""
-    from lumo_hydra.watcher import Watcher
+         blobs: bool = False, **options: Any) -> Path:
+    """Write the runs ``run_ids`` of the store at ``store_root`` into the ``.tar.gz`` ``out_path``; returns
+    its absolute path (:func:`pack_runs` takes the same arguments and says what was packed)."""
+    return pack_runs(store_root, run_ids, out_path, blobs, **options).path
 
+
+# long: one pass that reads, hashes and writes every member; splitting it would pass six locals around
+def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], out_path: str | os.PathLike[str],
+         blobs: bool = False, *, code: bool = True, max_blob_size: int | str | None = None, redact: bool = False,
+         progress: Callable[[int, int], None] | None = None) -> PackResult:
+    """Write the runs ``run_ids`` (run ids as ``lumo-hydra show`` takes them, or sweep ids) of the store at
+    ``store_root`` (default ``$LUMO_HOME``) into the ``.tar.gz`` ``out_path``.
+
+    ``blobs``: also their blob folders, leaving out files over ``max_blob_size`` (bytes, or ``"20MB"``);
+    ``code``: their code snapshots as git bundles; ``redact``: ``$HOME``, this host's name and the user
+    name masked in the text records. ``progress(done, total)`` is called per run.
+    """
     layout = StoreLayout(store_root)
-    w = Watcher(root=str(layout.root))
-    runs: list[tuple[str, str]] = []
-    for rid in run_ids:
-        ref = w.resolve(rid)
-        exp, test = Path(ref[2]).parent.name, Path(ref[2]).name
-        if (exp, test) not in runs:
-            runs.append((exp, test))
-    if not runs:
-        raise StoreError("nothing to pack: give at least one run id")
-    names = list(dict.fromkeys(n for exp, test in runs for n in _run_members(layout, exp, test, blobs)))
-    files = {n: {"sha256": _sha256(layout.root / n), "size": (layout.root / n).stat().st_size} for n in names}
-    out = Path(out_path).absolute()
+    limit = _parse_size(max_blob_size)
+    runs = _select_runs(layout, run_ids)
+    root = str(layout.root)
+    redactor = Redactor.here() if redact else None
+    res = PackResult(Path(out_path).absolute(), runs=[f"{e}/{t}" for e, t in runs])
+    names: dict[str, None] = {}
+    recs: list[dict[str, Any]] = []
+    raw_recs: dict[str, bytes] = {}
+    for exp, test in runs:
+        rec, raw_rec = _record(layout, exp, test, full=code)
+        recs.append(rec)
+        raw_recs[f"{layout.EXPERIMENTS}/{exp}/{test}/{RUN_JSON}"] = raw_rec
+        names.update(dict.fromkeys(_run_members(layout, exp, test, rec, blobs)))
+    files: dict[str, dict[str, Any]] = {}
+    held: dict[str, tuple[bytes | None, int]] = {}
+    for n in names:
+        data, size, mtime = _read(os.path.join(root, n), n, redactor, raw_recs.get(n))
+        if limit is not None and n.startswith("blob/") and size > limit:
+            res.skipped[n] = f"{size} bytes, over --max-blob-size {limit}"
+            continue
+        digest = hashlib.sha256(data).hexdigest() if data is not None else _sha256_file(os.path.join(root, n))
+        files[n] = {"sha256": digest, "size": size}
+        held[n] = (data, mtime)
+    out = res.path
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(out) as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
-        _add_bytes(tar, MANIFEST, _manifest(layout, runs, files))
-        for n in names:
-            info = tar.gettarinfo(str(layout.root / n), arcname=n)
-            info.uid = info.gid = 0
-            info.mtime = int(info.mtime)  # a float mtime costs a pax header per member
-            info.uname = info.gname = ""
-            with open(layout.root / n, "rb") as f:
-                tar.addfile(info, f)
-        # a file that changed between hashing and packing is caught by unpack's checksums
-    return out
+    with atomic_open(out) as raw, TarGzWriter(raw) as tar:
+        bundles, why = bundle_refs(recs, runs, out.parent) if code else ([], {})
+        res.skipped.update(why)
+        for b in bundles:
+            files[b["member"]] = {"sha256": b.pop("sha256"), "size": b["size"]}
+        res.bundles = [{k: v for k, v in b.items() if k != "path"} for b in bundles]
+        extra = {"code": res.bundles, "skipped": res.skipped, "redacted": bool(redact)}
+        now = int(time.time())
+        tar.add(MANIFEST, _manifest(layout, runs, files, extra), now)
+        try:
+            for b in bundles:
+                tar.add_file(b["member"], b["path"], b["size"], now)
+        finally:
+            for b in bundles:
+                os.unlink(b["path"])
+        per_run = max(1, len(names) // max(1, len(runs)))
+        for i, (n, (data, mtime)) in enumerate(held.items()):
+            if data is not None:
+                tar.add(n, data, mtime)
+            else:
+                tar.add_file(n, os.path.join(root, n), files[n]["size"], mtime)
+            if progress is not None and i % per_run == 0:
+                progress(min(len(runs), i // per_run + 1), len(runs))
+    # a file that changed between hashing and packing is caught by unpack's checksums
+    res.size = out.stat().st_size
+    return res

@@ -2,11 +2,15 @@
 
 Everything is checked before anything is written: the manifest, every member's name and type (regular
 files only, store-relative, no ``..``, listed in the manifest), the total expanded size (from the member
-sizes, before reading any data) and every member's sha256 (one streaming pass). Then each run is
-compared with the store: a run already there with the same content is skipped, a different run with the
-same id is an error naming it. Only then are the members extracted (tarfile's ``data`` filter) into a
-temporary folder inside the store and each run folder renamed into place, with ``unpacked.json`` beside
-its ``run.json`` saying where it came from.
+sizes, before reading any data) and every member's sha256. Then each run is compared with the store: a
+run already there with the same content is skipped, a different run with the same id is an error naming
+it. Only then are the code bundles fetched into a repository (only ``refs/lumo/snapshots/`` refs), the
+members written into a temporary folder inside the store and each run folder renamed into place, with
+``unpacked.json`` beside its ``run.json`` saying where it came from and where its code is now.
+
+A pack made only of plain ustar regular files that expands to at most 256 MiB is read in memory in one
+pass (:mod:`lumo_hydra.share.tarfast`); any other archive is streamed with ``tarfile`` and extracted with
+its ``data`` filter.
 """
 from __future__ import annotations
 
@@ -18,14 +22,18 @@ import socket
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from lumo_hydra._version import __version__
 from lumo_hydra.errors import ArchiveError
+from lumo_hydra.share.bundle import CODE_DIR, check_code_entry, fetch_bundle
 from lumo_hydra.share.pack import FORMAT_VERSION, MANIFEST
+from lumo_hydra.share.tarfast import gunzip_bounded, read_members
 from lumo_hydra.store.layout import StoreLayout
+from lumo_hydra.store.moved import UNPACKED_JSON
 
 __all__ = ["unpack", "UnpackResult", "MAX_EXPANDED_BYTES", "UNPACKED_JSON"]
 
@@ -33,87 +41,142 @@ __all__ = ["unpack", "UnpackResult", "MAX_EXPANDED_BYTES", "UNPACKED_JSON"]
 MAX_EXPANDED_BYTES = 4 << 30
 #: at most this many members
 MAX_MEMBERS = 200_000
-#: the file written beside an unpacked run's ``run.json`` (run.json itself is never edited)
-UNPACKED_JSON = "unpacked.json"
 _MAX_MANIFEST = 64 << 20
-_TOPS = ("experiments", "locks", "sweeps", "blob")
+_IN_MEMORY = 256 << 20
+_TOPS = ("experiments", "locks", "sweeps", "blob", CODE_DIR)
 
 
 @dataclass
 class UnpackResult:
-    """What :func:`unpack` did: ``added`` and ``skipped`` runs as ``exp/test``."""
+    """What :func:`unpack` did: ``added`` and ``skipped`` runs as ``exp/test``; ``code``: per bundle the
+    repository its refs went to and the refs fetched."""
 
     added: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    code: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"added": self.added, "skipped": self.skipped, "code": self.code}
+
+
+@dataclass
+class _Member:
+    name: str
+    size: int
+    data: memoryview | None = None  # the in-memory path holds every member's bytes
 
 
 def _check_name(archive: str, name: str) -> None:
-    p = PurePosixPath(name)
-    if name.startswith("/") or "\\" in name or p.is_absolute():
+    parts = name.split("/")
+    if name.startswith("/") or "\\" in name:
         raise ArchiveError(archive, name, "an absolute path")
-    if any(part in ("..", ".", "") for part in name.split("/")):
+    if ".." in parts or "." in parts or "" in parts:
         raise ArchiveError(archive, name, "a path with '..', '.' or an empty part")
-    if p.parts[0] not in _TOPS or len(p.parts) < 2:
+    if parts[0] not in _TOPS or len(parts) < 2:
         raise ArchiveError(archive, name, f"not under one of the store folders {', '.join(_TOPS)}")
 
 
-def _read_manifest(archive: str, tar: tarfile.TarFile, first: tarfile.TarInfo) -> dict[str, Any]:
-    if first.name != MANIFEST or not first.isreg():
-        raise ArchiveError(archive, first.name, f"the first member must be the file {MANIFEST} (not a lumo-hydra pack?)")
-    if first.size > _MAX_MANIFEST:
-        raise ArchiveError(archive, MANIFEST, f"{first.size} bytes, over the limit of {_MAX_MANIFEST}")
-    f = tar.extractfile(first)
+def _parse_manifest(archive: str, raw: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(f.read() if f else b"")
+        doc = json.loads(raw)
     except ValueError as e:
         raise ArchiveError(archive, MANIFEST, f"not valid JSON ({e})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION or not isinstance(doc.get("members"), dict):
         raise ArchiveError(archive, MANIFEST, f"not a pack of format {FORMAT_VERSION} "
                            f"(format {doc.get('format') if isinstance(doc, dict) else None!r})")
+    for entry in doc.get("code") or []:
+        check_code_entry(archive, entry, doc["members"])
     return doc
 
 
-def _scan(archive: str, tar: tarfile.TarFile, max_bytes: int) -> tuple[dict[str, Any], list[tarfile.TarInfo]]:
-    """The manifest and the members, every name, type and size checked; no data of a member is read."""
-    first = tar.next()
-    if first is None:
-        raise ArchiveError(archive, MANIFEST, "the archive is empty")
-    doc = _read_manifest(archive, tar, first)
-    listed: dict[str, Any] = doc["members"]
-    members: list[tarfile.TarInfo] = []
-    seen: set[str] = set()
-    total = 0
-    while (m := tar.next()) is not None:
-        if not m.isreg():
-            raise ArchiveError(archive, m.name, "not a regular file (links, devices and folders are refused)")
-        _check_name(archive, m.name)
-        entry = listed.get(m.name)
-        if not isinstance(entry, dict) or m.name in seen:
-            raise ArchiveError(archive, m.name, "not listed in the manifest" if m.name not in seen else "twice in the archive")
-        if entry.get("size") != m.size:
-            raise ArchiveError(archive, m.name, f"{m.size} bytes, the manifest says {entry.get('size')!r}")
-        total += m.size
-        if total > max_bytes or len(members) >= MAX_MEMBERS:
-            raise ArchiveError(archive, m.name, f"the members expand past the limit of {max_bytes} bytes "
+def _check_first(archive: str, name: str, isreg: bool, size: int) -> None:
+    if name != MANIFEST or not isreg:
+        raise ArchiveError(archive, name, f"the first member must be the file {MANIFEST} (not a lumo-hydra pack?)")
+    if size > _MAX_MANIFEST:
+        raise ArchiveError(archive, MANIFEST, f"{size} bytes, over the limit of {_MAX_MANIFEST}")
+
+
+class _Checker:
+    """The checks of every member after the manifest, from its header alone (no data read)."""
+
+    def __init__(self, archive: str, listed: dict[str, Any], max_bytes: int) -> None:
+        self.archive, self.listed, self.max_bytes = archive, listed, max_bytes
+        self.seen: set[str] = set()
+        self.total = 0
+
+    def check(self, name: str, isreg: bool, size: int) -> None:
+        archive = self.archive
+        if not isreg:
+            raise ArchiveError(archive, name, "not a regular file (links, devices and folders are refused)")
+        _check_name(archive, name)
+        entry = self.listed.get(name)
+        if not isinstance(entry, dict) or name in self.seen:
+            raise ArchiveError(archive, name, "not listed in the manifest" if name not in self.seen else "twice in the archive")
+        if entry.get("size") != size:
+            raise ArchiveError(archive, name, f"{size} bytes, the manifest says {entry.get('size')!r}")
+        self.total += size
+        if self.total > self.max_bytes or len(self.seen) >= MAX_MEMBERS:
+            raise ArchiveError(archive, name, f"the members expand past the limit of {self.max_bytes} bytes "
                                f"or {MAX_MEMBERS} files (an archive bomb?)")
-        seen.add(m.name)
-        members.append(m)
-    missing = sorted(set(listed) - seen)
-    if missing:
-        raise ArchiveError(archive, missing[0], "listed in the manifest but missing from the archive (truncated?)")
+        self.seen.add(name)
+
+    def done(self) -> None:
+        missing = sorted(set(self.listed) - self.seen)
+        if missing:
+            raise ArchiveError(self.archive, missing[0], "listed in the manifest but missing from the archive (truncated?)")
+
+
+def _read_in_memory(archive: str, raw: bytes, max_bytes: int) -> tuple[dict[str, Any], list[_Member]] | None:
+    """The manifest and members of a pack of plain ustar files, checked, with their data; ``None``
+    when the archive is anything else (then :func:`_read_streaming` reads it)."""
+    data = gunzip_bounded(raw, min(_IN_MEMORY, max_bytes + (8 << 20)))
+    entries = read_members(data) if data is not None else None
+    if data is None or not entries:
+        return None
+    view = memoryview(data)
+    name, off, size = entries[0]
+    _check_first(archive, name, True, size)
+    doc = _parse_manifest(archive, bytes(view[off:off + size]))
+    checker = _Checker(archive, doc["members"], max_bytes)
+    members = []
+    for name, off, size in entries[1:]:
+        checker.check(name, True, size)
+        members.append(_Member(name, size, view[off:off + size]))
+    checker.done()
+    for m in members:
+        if hashlib.sha256(m.data).hexdigest() != doc["members"][m.name].get("sha256"):  # type: ignore[arg-type]
+            raise ArchiveError(archive, m.name, "its sha256 does not match the manifest (damaged or edited)")
     return doc, members
 
 
-def _verify(archive: str, tar: tarfile.TarFile, members: list[tarfile.TarInfo], listed: dict[str, Any]) -> None:
-    """Every member's sha256 against the manifest (the archive is read once, in order)."""
-    for m in members:
-        f = tar.extractfile(m)
-        h = hashlib.sha256()
-        if f is not None:
-            for chunk in iter(lambda: f.read(1 << 20), b""):  # noqa: B023 (used within the iteration)
-                h.update(chunk)
-        if h.hexdigest() != listed[m.name].get("sha256"):
-            raise ArchiveError(archive, m.name, "its sha256 does not match the manifest (damaged or edited)")
+def _read_streaming(archive: str, src: Path, max_bytes: int) -> tuple[dict[str, Any], list[_Member]]:
+    """The manifest and members of any archive, checked from the headers first, then every sha256
+    (``tarfile``, read twice: headers, then data)."""
+    with tarfile.open(src, mode="r:gz") as tar:
+        first = tar.next()
+        if first is None:
+            raise ArchiveError(archive, MANIFEST, "the archive is empty")
+        _check_first(archive, first.name, first.isreg(), first.size)
+        f = tar.extractfile(first)
+        doc = _parse_manifest(archive, f.read() if f else b"")
+        checker = _Checker(archive, doc["members"], max_bytes)
+        infos = []
+        while (m := tar.next()) is not None:
+            checker.check(m.name, m.isreg(), m.size)
+            infos.append(m)
+        checker.done()
+    with tarfile.open(src, mode="r|gz") as tar:  # one more pass, in order: the data
+        for m in tar:
+            if m.name == MANIFEST:
+                continue
+            h = hashlib.sha256()
+            fh = tar.extractfile(m)
+            if fh is not None:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):  # noqa: B023 (used within the iteration)
+                    h.update(chunk)
+            if h.hexdigest() != doc["members"][m.name].get("sha256"):
+                raise ArchiveError(archive, m.name, "its sha256 does not match the manifest (damaged or edited)")
+    return doc, [_Member(m.name, m.size) for m in infos]
 
 
 def _file_sha(path: Path) -> str | None:
@@ -128,20 +191,21 @@ def _file_sha(path: Path) -> str | None:
 
 
 def _plan(archive: str, layout: StoreLayout, doc: dict[str, Any],
-          members: list[tarfile.TarInfo]) -> tuple[list[str], list[str], list[str], list[tarfile.TarInfo]]:
+          members: list[_Member]) -> tuple[list[str], list[str], list[str], list[_Member]]:
     """The runs to add and to skip, the run folders (``experiments/<exp>/<test>``, ``blob/...``) to move
     in and the members to extract. A folder already in the store is skipped when its files are the
     pack's, else it is an error naming the run."""
     listed: dict[str, Any] = doc["members"]
     groups: dict[str, list[str]] = {}
     for m in members:
-        parts = m.name.split("/")
+        parts = m.name.split("/", 3)
         if parts[0] in ("experiments", "blob") and len(parts) >= 4:
             groups.setdefault("/".join(parts[:3]), []).append(m.name)
     add, skip, dirs = [], [], []
+    root = str(layout.root)
     for folder, names in groups.items():
         run = folder.split("/", 1)[1]
-        if not os.path.lexists(layout.root / folder):
+        if not os.path.lexists(f"{root}/{folder}"):
             dirs.append(folder)
             if folder.startswith("experiments/"):
                 add.append(run)
@@ -152,47 +216,135 @@ def _plan(archive: str, layout: StoreLayout, doc: dict[str, Any],
             raise ArchiveError(archive, folder, f"a different run {run} is already in the store {layout.root} "
                                f"({folder} differs); remove it (lumo-hydra rm) or unpack into another --root")
     todo = []
+    dirset = set(dirs)
     for m in members:
-        parts = m.name.split("/")
+        parts = m.name.split("/", 3)
         if parts[0] in ("experiments", "blob"):
-            if "/".join(parts[:3]) in dirs:
+            if "/".join(parts[:3]) in dirset:
                 todo.append(m)
-        elif not os.path.lexists(layout.root / m.name):  # locks and sweep records: written once
+        elif parts[0] != CODE_DIR and not os.path.lexists(f"{root}/{m.name}"):  # locks, sweeps: written once
             todo.append(m)
-    real_root = os.path.realpath(layout.root)
-    for m in todo:  # a symlinked folder of the store must not carry a member out of it
-        parent = os.path.realpath(layout.root / PurePosixPath(m.name).parent)
-        if os.path.commonpath([real_root, parent]) != real_root:
-            raise ArchiveError(archive, m.name, f"would be written outside the store {layout.root} "
-                               "through a symlink in the store")
+    real_root = os.path.realpath(root)
+    for parent in sorted({m.name.rsplit("/", 1)[0] for m in todo}):
+        # a symlinked folder of the store must not carry a member out of it
+        real = os.path.realpath(f"{root}/{parent}")
+        if os.path.commonpath([real_root, real]) != real_root:
+            raise ArchiveError(archive, next(m.name for m in todo if m.name.startswith(parent + "/")),
+                               f"would be written outside the store {layout.root} through a symlink in the store")
     return add, skip, dirs, todo
 
 
-def _origin(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
-    return {"archive": str(path), "archive_sha256": _file_sha(path), "origin_store": doc.get("origin_store"),
+def _origin(path: Path, raw: bytes | None, doc: dict[str, Any]) -> dict[str, Any]:
+    return {"archive": str(path), "archive_sha256": hashlib.sha256(raw).hexdigest() if raw is not None else _file_sha(path),
+            "origin_store": doc.get("origin_store"), "origin_root": doc.get("origin_root"),
             "origin_host": doc.get("host"), "packed": doc.get("created"), "packed_by": doc.get("lumo_hydra"),
-            "unpacked": time.time(), "unpacked_host": socket.gethostname(), "unpacked_by": __version__}
+            "redacted": bool(doc.get("redacted")), "unpacked": time.time(), "unpacked_host": socket.gethostname(),
+            "unpacked_by": __version__}
 
 
-def _install(tmp: Path, layout: StoreLayout, todo: list[tarfile.TarInfo], dirs: list[str], origin: dict[str, Any]) -> None:
+def _write_members(tmp: Path, members: list[_Member]) -> None:
+    made: set[str] = set()
+    base = str(tmp)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    for m in members:
+        parent, _, _ = m.name.rpartition("/")
+        if parent not in made:
+            os.makedirs(f"{base}/{parent}", exist_ok=True)
+            made.add(parent)
+        fd = os.open(f"{base}/{m.name}", flags, 0o644)
+        try:
+            data = m.data
+            assert data is not None
+            while data:
+                n = os.write(fd, data)
+                data = data[n:]
+        finally:
+            os.close(fd)
+
+
+def _extract(src: Path, tmp: Path, todo: list[_Member], in_memory: bool, archive: str, doc: dict[str, Any]) -> None:
+    if in_memory:
+        _write_members(tmp, todo)
+        return
+    names = {m.name for m in todo}
+    with tarfile.open(src, mode="r:gz") as tar:
+        tar.extractall(tmp, members=[m for m in tar.getmembers() if m.name in names], filter="data")
+    for m in todo:  # the file read now is the file verified above
+        if _file_sha(tmp / m.name) != doc["members"][m.name]["sha256"]:
+            raise ArchiveError(archive, m.name, "changed while it was unpacked")
+
+
+def _install(tmp: Path, layout: StoreLayout, todo: list[_Member], dirs: list[str], origin: dict[str, Any],
+             code_of: dict[str, dict[str, Any]]) -> None:
     """Move the extracted run folders, then the other files, from ``tmp`` into the store."""
+    texts: dict[str, bytes] = {}  # one text per code repository (the same for most runs)
+    root, base = str(layout.root), str(tmp)
+    made: set[str] = set()
     for folder in dirs:
         if folder.startswith("experiments/"):
-            (tmp / folder / UNPACKED_JSON).write_text(json.dumps(origin, indent=1) + "\n", encoding="utf-8")
-        (layout.root / folder).parent.mkdir(parents=True, exist_ok=True)
-        os.rename(tmp / folder, layout.root / folder)  # a folder made meanwhile (not empty): OSError
+            run = folder.split("/", 1)[1]
+            key = json.dumps(code_of.get(run), sort_keys=True)
+            text = texts.get(key)
+            if text is None:
+                info = {**origin, "code": code_of[run]} if run in code_of else origin
+                text = texts[key] = (json.dumps(info, sort_keys=True, separators=(",", ": ")) + "\n").encode()
+            fd = os.open(f"{base}/{folder}/{UNPACKED_JSON}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                os.write(fd, text)
+            finally:
+                os.close(fd)
+        parent = folder.rsplit("/", 1)[0]
+        if parent not in made:
+            os.makedirs(f"{root}/{parent}", exist_ok=True)
+            made.add(parent)
+        os.rename(f"{base}/{folder}", f"{root}/{folder}")  # a folder made meanwhile (not empty): OSError
     for m in todo:
-        if m.name.split("/")[0] in ("experiments", "blob"):
+        if m.name.split("/", 1)[0] in ("experiments", "blob"):
             continue
-        dst = layout.root / m.name
-        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst = f"{root}/{m.name}"
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
         if not os.path.lexists(dst):
-            os.replace(tmp / m.name, dst)
+            os.replace(f"{base}/{m.name}", dst)
+
+
+def _target_repo(entry: dict[str, Any], layout: StoreLayout, repo: str | os.PathLike[str] | None) -> Path:
+    """Where a bundle's refs go: ``repo`` if given; else the repository the runs were recorded in when it
+    exists here; else the store's own ``<root>/code`` repository."""
+    if repo is not None:
+        return Path(repo).absolute()
+    origin = entry.get("repo")
+    if isinstance(origin, str) and os.path.isabs(origin) and os.path.isdir(os.path.join(origin, ".git")):
+        return Path(origin)
+    return layout.root / CODE_DIR
+
+
+def _fetch_code(src: Path, tmp: Path, doc: dict[str, Any], members: list[_Member], in_memory: bool,
+                layout: StoreLayout, repo: str | os.PathLike[str] | None, wanted: set[str],
+                result: UnpackResult) -> dict[str, dict[str, Any]]:
+    """Fetch the bundles of the runs in ``wanted`` (added or skipped); ``{run: {repo, origin_repo}}``."""
+    entries = [e for e in doc.get("code") or [] if wanted.intersection(e["runs"])]
+    if not entries:
+        return {}
+    by_name = {m.name: m for m in members}
+    todo = [by_name[e["member"]] for e in entries]
+    _extract(src, tmp, todo, in_memory, str(src), doc)
+    code_of: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        target = _target_repo(e, layout, repo)
+        fetched = fetch_bundle(tmp / e["member"], target, e["refs"])
+        result.code.append({"repo": str(target), "origin_repo": e.get("repo"), "refs": len(e["refs"]),
+                            "fetched": len(fetched)})
+        for run in e["runs"]:
+            code_of[run] = {"repo": str(target), "origin_repo": e.get("repo")}
+    return code_of
 
 
 def unpack(path: str | os.PathLike[str], store_root: str | os.PathLike[str] | None = None,
-           max_bytes: int = MAX_EXPANDED_BYTES) -> UnpackResult:
-    """Unpack the pack ``path`` into the store at ``store_root`` (default ``$LUMO_HOME``).
+           max_bytes: int = MAX_EXPANDED_BYTES, *, repo: str | os.PathLike[str] | None = None,
+           code: bool = True, progress: Callable[[int, int], None] | None = None) -> UnpackResult:
+    """Unpack the pack ``path`` into the store at ``store_root`` (default ``$LUMO_HOME``); the code
+    snapshots go to ``repo`` (default: the runs' own repository when it exists here, else
+    ``<store>/code``), or nowhere with ``code=False``.
 
     Raises :class:`~lumo_hydra.errors.ArchiveError` (a ``ValueError``) naming the member and the problem,
     with nothing written, for a damaged or hostile archive or a run that conflicts with the store's.
@@ -200,28 +352,31 @@ def unpack(path: str | os.PathLike[str], store_root: str | os.PathLike[str] | No
     src = Path(path).absolute()
     archive = str(src)
     layout = StoreLayout(store_root)
+    raw: bytes | None = None
     try:
-        with tarfile.open(src, mode="r:gz") as tar:
-            doc, members = _scan(archive, tar, max_bytes)
-            _verify(archive, tar, members, doc["members"])
+        if src.stat().st_size <= _IN_MEMORY:
+            raw = src.read_bytes()
+        got = _read_in_memory(archive, raw, max_bytes) if raw is not None else None
+        in_memory = got is not None
+        doc, members = got if got is not None else _read_streaming(archive, src, max_bytes)
     except (tarfile.TarError, EOFError, OSError, ValueError) as e:
         if isinstance(e, ArchiveError):
             raise
         raise ArchiveError(archive, "?", f"not a readable .tar.gz ({type(e).__name__}: {e})") from None
     add, skip, dirs, todo = _plan(archive, layout, doc, members)
     result = UnpackResult(added=add, skipped=skip)
-    if not todo:
+    if not todo and not (code and add + skip and doc.get("code")):
         return result
     layout.root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".lumo-unpack-", dir=layout.root))
     try:
-        with tarfile.open(src, mode="r:gz") as tar:
-            names = {m.name for m in todo}
-            tar.extractall(tmp, members=[m for m in tar.getmembers() if m.name in names], filter="data")
-        for m in todo:  # the file read now is the file verified above
-            if _file_sha(tmp / m.name) != doc["members"][m.name]["sha256"]:
-                raise ArchiveError(archive, m.name, "changed while it was unpacked")
-        _install(tmp, layout, todo, dirs, _origin(src, doc))
+        code_of = _fetch_code(src, tmp, doc, members, in_memory, layout, repo, set(add + skip), result) if code else {}
+        _extract(src, tmp, todo, in_memory, archive, doc)
+        if progress is not None:
+            progress(len(add) // 2, len(add))
+        _install(tmp, layout, todo, dirs, _origin(src, raw, doc), code_of)
+        if progress is not None:
+            progress(len(add), len(add))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return result

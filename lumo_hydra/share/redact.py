@@ -1,0 +1,53 @@
+"""``pack --redact``: ``$HOME``, host names and user names masked in the text records of a pack.
+
+``$HOME`` becomes ``~``, the host name (and its short form) ``<host>``, the user name ``<user>``.
+Only whole words are replaced (a user ``ann`` does not turn ``planning`` into ``pl<user>ing``). Blobs
+and code bundles are not rewritten (docs/share.md).
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import socket
+from dataclasses import dataclass
+
+__all__ = ["Redactor"]
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Replaces ``home``, ``hosts`` and ``users`` in text."""
+
+    home: str
+    hosts: tuple[str, ...]
+    users: tuple[str, ...]
+
+    @classmethod
+    def here(cls) -> Redactor:
+        """The home folder, host names and user name of this machine and process."""
+        host = socket.gethostname()
+        hosts = tuple(dict.fromkeys(h for h in (host, host.split(".")[0], socket.getfqdn()) if len(h) >= 2))
+        try:
+            user = getpass.getuser()
+        except (OSError, KeyError):
+            user = os.environ.get("USER", "")
+        return cls(os.path.expanduser("~").rstrip("/"), hosts, (user,) if len(user) >= 2 else ())
+
+    def text(self, s: str) -> str:
+        """``s`` with the home folder, host names and user names masked."""
+        if self.home and self.home != "/":
+            s = re.sub(re.escape(self.home) + r"(?=/|\b|$)", "~", s)
+        for h in sorted(self.hosts, key=len, reverse=True):
+            s = re.sub(r"(?<![\w.-])" + re.escape(h) + r"(?![\w-])", "<host>", s)
+        for u in self.users:
+            s = re.sub(r"(?<![\w.-])" + re.escape(u) + r"(?![\w-])", "<user>", s)
+        return s
+
+    def bytes(self, data: bytes) -> bytes:
+        """``data`` masked when it is UTF-8 text; binary data is returned unchanged."""
+        try:
+            s = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data
+        return self.text(s).encode("utf-8")
