@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["FIXED", "EDITABLE", "apply_where", "parse_sort", "format_sort", "sort_frame", "default_columns",
-           "column_groups", "pickable_columns", "group_summary", "table_frame", "split_list", "metric_columns"]
+           "column_groups", "pickable_columns", "needed_columns", "where_mask", "group_summary", "table_frame",
+           "split_list", "metric_columns", "display_columns"]
 
 # Always shown, in this order, before the chosen columns; then the editable ones.
 FIXED = ["test_name", "exp_name", "status", "progress", "start", "duration"]
@@ -36,15 +37,22 @@ def split_list(text: str | Sequence[str] | None) -> list[str]:
     return [s.strip() for s in items if s and s.strip()]
 
 
-def apply_where(df: pd.DataFrame, where: str | None) -> pd.DataFrame:
-    """The rows of ``df`` that the ``--where`` expression keeps (all for an empty one); raises
-    :class:`~lumo_hydra.watcher.where.WhereError` (a ``ValueError``) pointing at a bad token."""
-    if not where or not where.strip() or not len(df):
-        return df
+def where_mask(df: pd.DataFrame, where: str | None) -> Any:
+    """The boolean mask of the rows of ``df`` that the ``--where`` expression keeps (``None``: all of them,
+    for an empty expression); raises :class:`~lumo_hydra.watcher.where.WhereError` (a ``ValueError``)
+    pointing at a bad token."""
+    if not where or not where.strip():
+        return None
     from lumo_hydra.watcher.where import parse_where
 
     cond = parse_where(where)
-    return df[cond(df)].reset_index(drop=True)
+    return cond(df) if len(df) else None
+
+
+def apply_where(df: pd.DataFrame, where: str | None) -> pd.DataFrame:
+    """The rows of ``df`` that the ``--where`` expression keeps (all for an empty one)."""
+    mask = where_mask(df, where)
+    return df if mask is None else df[mask].reset_index(drop=True)
 
 
 def parse_sort(text: str | None) -> list[tuple[str, bool]]:
@@ -111,10 +119,19 @@ def default_columns(df: pd.DataFrame) -> list[str]:
     return params + metric_columns(df)
 
 
-def pickable_columns(df: pd.DataFrame) -> list[str]:
-    """Every column the picker offers (not the fixed, editable and internal ones)."""
+def pickable_columns(df: pd.DataFrame | Sequence[str]) -> list[str]:
+    """Every column the picker offers (not the fixed, editable and internal ones) of a frame or a list."""
     skip = set(FIXED) | set(EDITABLE) | {"info_dir"}
-    return [str(c) for c in df.columns if c not in skip and not str(c).startswith(_HIDDEN_PREFIXES)]
+    cols = list(getattr(df, "columns", df))
+    return [str(c) for c in cols if c not in skip and not str(c).startswith(_HIDDEN_PREFIXES)]
+
+
+def needed_columns(df: pd.DataFrame, extra: Sequence[str] = ()) -> list[str]:
+    """The columns of ``df`` the table can need: the fixed and editable ones' sources, ``params.*``,
+    ``metrics.*`` and ``extra`` (chosen and group columns); the rest is not filtered along."""
+    base = {"test_name", "exp_name", "status", "progress.ratio", "start", "duration", "note", "tags",
+            "info_dir", "sweep", "host", *extra}
+    return [c for c in df.columns if c in base or str(c).startswith(("params.", "metrics."))]
 
 
 def column_groups(cols: Sequence[str]) -> dict[str, list[str]]:
@@ -173,15 +190,29 @@ def table_frame(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
         out[c] = df[c].to_numpy() if c in df else [""] * n
     ratio = df["progress.ratio"] if "progress.ratio" in df else pd.Series([float("nan")] * n)
     out["progress"] = (pd.to_numeric(ratio, errors="coerce").fillna(0.0) * 100).round(1).to_numpy()
-    out["start"] = _local_text(df["start"]) if "start" in df else [""] * n
+    if "_start_text" in df:
+        out["start"] = df["_start_text"].to_numpy()
+    else:
+        out["start"] = _local_text(df["start"]) if "start" in df else [""] * n
     out["duration"] = df["duration"].round(1).to_numpy() if "duration" in df else [float("nan")] * n
     for c in cols:
         if c in df.columns and c not in out.columns:
             out[c] = [_cell(v) for v in df[c]] if df[c].dtype == object else df[c].to_numpy()
     out["note"] = df["note"].fillna("").astype(str).to_numpy() if "note" in df else [""] * n
-    out["tags"] = [_cell(v) or "" for v in df["tags"]] if "tags" in df else [""] * n
+    if "_tags_text" in df:
+        out["tags"] = df["_tags_text"].to_numpy()
+    else:
+        out["tags"] = [_cell(v) or "" for v in df["tags"]] if "tags" in df else [""] * n
     out["info_dir"] = df["info_dir"].to_numpy() if "info_dir" in df else [""] * n
     return out
+
+
+def display_columns(df: pd.DataFrame) -> dict[str, Any]:
+    """``_start_text`` and ``_tags_text``: the two slow conversions of :func:`table_frame`, done once per
+    frame (the board caches them and filters them along with the rows)."""
+    n = len(df)
+    return {"_start_text": _local_text(df["start"]) if "start" in df else [""] * n,
+            "_tags_text": [_cell(v) or "" for v in df["tags"]] if "tags" in df else [""] * n}
 
 
 def _local_text(col: pd.Series) -> Any:

@@ -56,6 +56,9 @@ class RunsTable(param.Parameterized):
         self._syncing = False
         self._seen_version = -1
         self._on_select: list[Callable[[list[str]], None]] = []
+        self._picker_options: list[str] | None = None
+        self._all_columns: list[str] = []
+        self._display: tuple[Any, dict[str, Any]] = (None, {})
         self._build_widgets(page_size)
         self.refresh(force=True)
         self.param.watch(self._on_state, ["where", "group", "cols"])
@@ -120,14 +123,20 @@ class RunsTable(param.Parameterized):
         if not force and not self.ctx.changed() and self.ctx.version == self._seen_version:
             return False
         self._seen_version = self.ctx.version
+        frame = self.ctx.frame()
         try:
-            view = F.apply_where(self.ctx.frame(), self.where).iloc[::-1].reset_index(drop=True)  # newest first
+            mask = F.where_mask(frame, self.where)
         except ValueError as e:
             self.show_message(f"**query not applied**: {e}".split("\n")[0], "danger")
             return False
         if self.message.alert_type == "danger":
             self.show_message("")
-        self.view = view
+        sub = frame[F.needed_columns(frame, [*F.split_list(self.cols), self.group])]
+        if self._display[0] is not frame:
+            self._display = (frame, F.display_columns(frame))
+        sub = sub.assign(**self._display[1])
+        self.view = (sub if mask is None else sub[mask]).iloc[::-1].reset_index(drop=True)  # newest first
+        self._all_columns = list(frame.columns)
         self._update_table()
         return True
 
@@ -142,8 +151,11 @@ class RunsTable(param.Parameterized):
             self.table.editors = self._editors(data)
             self.table.value = data
             self.table.groupby = [self.group] if self.group and self.group in data else []
-            pos = {t: i for i, t in enumerate(data["test_name"])}
-            self.table.selection = [pos[t] for t in ids if t in pos]
+            if ids:
+                pos = {t: i for i, t in enumerate(data["test_name"].tolist())}
+                self.table.selection = [pos[t] for t in ids if t in pos]
+            elif self.table.selection:
+                self.table.selection = []
             last = max(1, -(-len(data) // (self.table.page_size or PAGE_SIZE)))
             self.table.page = min(page, last)
         finally:
@@ -172,19 +184,31 @@ class RunsTable(param.Parameterized):
         self.groups.visible = True
 
     def _update_pickers(self, cols: list[str]) -> None:
-        options = F.pickable_columns(self.view)
-        groups = F.column_groups(options)
+        """The column picker: rebuilt only when the columns on offer change (building widgets is the
+        slow part of a refresh); otherwise only the ticks are set."""
+        options = F.pickable_columns(self._all_columns)
         shown = set(cols)
-        boxes = []
-        for prefix, names in groups.items():
-            box = pn.widgets.CheckBoxGroup(label=prefix, options=names, value=[n for n in names if n in shown],
-                                           inline=True, css_classes=["lumo-colgroup"])
-            box.param.watch(self._on_pick, "value")
-            boxes.append(pn.Column(pn.pane.Markdown(f"**{prefix}**", margin=(0, 5)), box))
-        self.pickers[:] = boxes
-        params = [c for c in options if c.startswith("params.")]
-        self.group_select.options = [_NONE, "exp_name", "sweep", "status", "host", "tags", *params]
-        self.group_select.value = self.group or _NONE
+        self._syncing = True
+        try:
+            if options != self._picker_options:
+                self._picker_options = options
+                boxes = []
+                for prefix, names in F.column_groups(options).items():
+                    box = pn.widgets.CheckBoxGroup(options=names, value=[], inline=True,
+                                                   css_classes=["lumo-colgroup"])
+                    box.param.watch(self._on_pick, "value")
+                    boxes.append(pn.Column(pn.pane.Markdown(f"**{prefix}**", margin=(0, 5)), box))
+                self.pickers[:] = boxes
+                params = [c for c in options if c.startswith("params.")]
+                self.group_select.options = [_NONE, "exp_name", "sweep", "status", "host", "tags", *params]
+            for col in self.pickers:
+                box = col[1]  # type: ignore[index]
+                ticked = [n for n in box.options if n in shown]
+                if box.value != ticked:
+                    box.value = ticked
+            self.group_select.value = self.group or _NONE
+        finally:
+            self._syncing = False
 
     # ---- events ----------------------------------------------------------------------------------
 
