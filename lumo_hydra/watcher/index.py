@@ -26,16 +26,20 @@ from lumo_hydra.store import status as _status
 from lumo_hydra.store.layout import METRICS_JSON, RUN_JSON, WATCHER_CACHE, StoreLayout, cache_dir
 from lumo_hydra.watcher.frame import frame_from_bytes, frame_to_bytes, local_tz, sealed, split_frame_file, unsealed
 from lumo_hydra.watcher.query import name_matches
-from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, iter_runs, judge, read_rows
+from lumo_hydra.watcher.rows import _RACY_NS as RACY_NS
+from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, judge, read_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["RunIndex", "INDEX_VERSION", "FRAME_VERSION"]
 
-INDEX_VERSION = 3
-FRAME_VERSION = 2
-_INDEX_MAGIC = b"LUMOIDX3"
+INDEX_VERSION = 4
+FRAME_VERSION = 3
+_INDEX_MAGIC = b"LUMOIDX4"
+_ESIGS_MAGIC = b"LUMOESG1"
+#: runs whose two files are stat'ed at every load (a rolling slice; every run in smaller stores)
+VERIFY = 1000
 _RUN = "/" + RUN_JSON
 _METRICS = "/" + METRICS_JSON
 # a cache that cannot be written warns at the caller of ``Watcher.load`` (save_frame <- Watcher.load;
@@ -66,12 +70,15 @@ class RunIndex:
         self.stats: dict[str, int] = {}
         self.mem: Table | None = None  # the index, kept between loads of this object
         self._live: tuple[Table, list[str]] | None = None  # live_dirs() of self.mem
+        self._esigs: dict[str, Any] | None = None  # the experiment folder signatures of the index
+        self.changed = False  # whether the last refresh changed the index
         self.frames: dict[bool, tuple[dict[str, Any], Any] | None] = {False: None, True: None}  # frame caches
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["mem"] = None
         state["_live"] = None
+        state["_esigs"] = None
         state["frames"] = {False: None, True: None}
         return state
 
@@ -97,8 +104,9 @@ class RunIndex:
     def clear(self) -> None:
         """Forget the index and the frame cache, in memory and on disk."""
         self.mem = None
+        self._esigs = None
         self.frames = {False: None, True: None}
-        for path in (self.index_path, self.frame_path, self.flat_frame_path):
+        for path in (self.index_path, self.frame_path, self.flat_frame_path, self.esigs_path):
             try:
                 os.unlink(path)
             except OSError:
@@ -139,6 +147,8 @@ class RunIndex:
 
     def _save_table(self, table: Table) -> None:
         self.mem = table
+        self.changed = True
+        self.frames = {False: None, True: None}  # built from the table before
         if not self.cache:
             return
         from lumo_hydra.store.files import atomic_write_bytes
@@ -151,28 +161,94 @@ class RunIndex:
         except (OSError, ValueError) as e:  # a read-only cache must not break loading
             warnings.warn(f"lumo-hydra: could not write the watcher index {path}: {e}", stacklevel=_WARN_TABLE)
 
-    def scan(
-        self, known: dict[str, dict[str, Any]] | None = None, pats: list[str] | None = None
-    ) -> tuple[list[tuple[RunRef, Any]], int]:
-        """Every run folder with the signature ``(run.json sig, metrics.json sig)`` of its files (``None``
-        when ``run.json`` cannot be stat'ed: just claimed, or unreadable: the reader decides), and how
-        many of them have the signature ``known[exp_name][test_name]``."""
-        stat = os.stat
-        out: list[tuple[RunRef, Any]] = []
-        same = 0
-        empty: dict[str, Any] = {}
+    @property
+    def esigs_path(self) -> str:
+        """The experiment folder signatures of the index (a small file beside it)."""
+        return self.index_path[: -len(".index")] + ".esigs"
+
+    def _index_sig(self) -> list[int] | None:
         try:
-            exps = [e for e in os.scandir(self.experiments_dir)
-                    if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+            st = os.stat(self.index_path)
+        except OSError:
+            return None
+        return [st.st_ino, st.st_mtime_ns, st.st_size]
+
+    def _load_esigs(self) -> dict[str, Any]:
+        """``{experiment: (inode, mtime_ns) or None}`` as seen by the refresh the index is the result of
+        (a separate file: settling signatures does not rewrite the index or invalidate the frame cache)."""
+        if self._esigs is not None:
+            return self._esigs
+        if not self.cache:
+            return {}
+        try:
+            with open(self.esigs_path, "rb") as f:
+                blob = marshal.loads(unsealed(f.read(), _ESIGS_MAGIC))
+            if blob.get("root") == self.root and blob.get("index") == self._index_sig() and type(blob["esigs"]) is dict:
+                self._esigs = blob["esigs"]
+                return self._esigs  # type: ignore[no-any-return]
+        except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
+            pass
+        return {}
+
+    def _save_esigs(self, esigs: dict[str, Any]) -> None:
+        self._esigs = esigs
+        if not self.cache:
+            return
+        from lumo_hydra.store.files import atomic_write_bytes
+
+        try:
+            atomic_write_bytes(self.esigs_path, sealed(marshal.dumps(
+                {"root": self.root, "index": self._index_sig(), "esigs": esigs}), _ESIGS_MAGIC))
+        except (OSError, ValueError):
+            pass  # the next load lists the experiment folders again
+
+    def experiments(self, pats: list[str] | None = None) -> list[tuple[str, str, Any]]:
+        """``(name, path, (inode, mtime_ns) or None)`` of every experiment folder (matching ``pats``)."""
+        out: list[tuple[str, str, Any]] = []
+        try:
+            it = os.scandir(self.experiments_dir)
         except FileNotFoundError:
-            return out, 0
-        for e in exps:
-            ename = e.name
-            if pats is not None and not name_matches(ename, pats):
+            return out
+        with it:
+            for e in it:
+                if e.name[0] == "." or not e.is_dir(follow_symlinks=False):
+                    continue
+                if pats is not None and not name_matches(e.name, pats):
+                    continue
+                try:
+                    st = e.stat(follow_symlinks=False)
+                    out.append((e.name, e.path, (st.st_ino, st.st_mtime_ns)))
+                except OSError:
+                    out.append((e.name, e.path, None))
+        return out
+
+    def plan(  # long: the three levels of checking, in one pass
+        self, old: Table, pats: list[str] | None
+    ) -> tuple[list[str], list[RunRef], dict[str, Any], dict[str, Any]]:
+        """What changed since ``old``: the keys of its rows still valid, the runs to read, and the new
+        experiment and run folder signatures (see the module docstring: experiment folders, then the
+        run folders of the changed ones, then the files of some runs)."""
+        sigs, dsigs = old["sigs"], old.get("dsigs") or {}
+        esigs = self._load_esigs() if sigs else {}
+        racy_after = time.time_ns() - RACY_NS
+        exps = self.experiments(pats)
+        todo: list[RunRef] = []
+        new_e: dict[str, Any] = {}
+        new_d: dict[str, Any] = {}
+        quiet = {e for e, _, s in exps if s is not None and esigs.get(e) == s}
+        if len(quiet) == len(exps) and (pats is not None or len(quiet) == len(esigs)):
+            kept = list(old["keys"]) if pats is None else [k for k in old["keys"] if k[:k.index("/")] in quiet]
+        else:
+            kept = [k for k in old["keys"] if k[:k.index("/")] in quiet]
+        stat = os.stat
+        recheck: list[str] = []
+        for ename, path, esig in exps:
+            if ename in quiet:
+                new_e[ename] = esig
                 continue
-            get = (known.get(ename) or empty).get if known is not None else empty.get
+            new_e[ename] = esig if esig is not None and esig[1] <= racy_after else None
             try:
-                it = os.scandir(e.path)
+                it = os.scandir(path)
             except OSError:
                 continue
             with it:
@@ -180,56 +256,108 @@ class RunIndex:
                     name = r.name
                     if name[0] == "." or not r.is_dir(follow_symlinks=False):
                         continue
-                    d = r.path
+                    key = ename + "/" + name
                     try:
-                        st = stat(d + _RUN)
+                        st = stat(r.path)
+                        ds: Any = (st.st_ino, st.st_mtime_ns)
                     except OSError:
-                        out.append(((ename, name, d), None))  # type: ignore[arg-type]
+                        ds = None
+                    if key not in sigs:
+                        todo.append(RunRef(ename, name, r.path))
                         continue
-                    try:
-                        mt = stat(d + _METRICS)
-                        sig: Any = ((st.st_ino, st.st_mtime_ns, st.st_size), (mt.st_ino, mt.st_mtime_ns, mt.st_size))
-                    except OSError:
-                        sig = ((st.st_ino, st.st_mtime_ns, st.st_size), None)
-                    out.append(((ename, name, d), sig))  # type: ignore[arg-type]
-                    if get(name) == sig:
-                        same += 1
-        return out, same
+                    kept.append(key)
+                    if ds is None or dsigs.get(key) != ds:  # a rename in it, or a time not to be trusted
+                        recheck.append(key)
+                    new_d[key] = ds if ds is not None and ds[1] <= racy_after else None
+        kept, more = self.verify(sigs, kept, [*(old.get("unsure") or ()), *(old.get("live") or ()), *recheck])
+        todo.extend(more)
+        for ref in old.get("pending") or ():  # damaged or just claimed: read again at every load
+            if ref[0] in quiet:
+                todo.append(RunRef(*ref))
+        return kept, todo, new_e, new_d
 
-    def refresh(
-        self, progress: Callable[[int, int], None] | None = None, scanned: list[tuple[RunRef, Any]] | None = None,
-        pats: list[str] | None = None,
+    def verify(self, sigs: dict[str, Any], kept: list[str], extra: list[str]) -> tuple[list[str], list[RunRef]]:
+        """``kept`` without the runs whose two files do not have the signature they were read with, and
+        those runs. Checked: ``extra`` (the unfinished runs, the ones not trusted yet), and a rolling
+        slice of ``VERIFY`` of ``kept`` (all of them in smaller stores), so an edit in place that no
+        folder time shows is still seen, within a few loads of a large store."""
+        check = set(extra)
+        n = len(kept)
+        if n <= VERIFY:
+            check.update(kept)
+        else:
+            start = int.from_bytes(os.urandom(4), "little") % n
+            check.update(kept[start:start + VERIFY])
+            check.update(kept[:max(0, start + VERIFY - n)])
+        base = self.experiments_dir + "/"
+        stat = os.stat
+        bad: set[str] = set()
+        for k in check:
+            d = base + k
+            try:
+                st = stat(d + _RUN)
+            except OSError:
+                bad.add(k)
+                continue
+            try:
+                mt = stat(d + _METRICS)
+                sig: Any = ((st.st_ino, st.st_mtime_ns, st.st_size), (mt.st_ino, mt.st_mtime_ns, mt.st_size))
+            except OSError:
+                sig = ((st.st_ino, st.st_mtime_ns, st.st_size), None)
+            if sigs.get(k) != sig:
+                bad.add(k)
+        if not bad:
+            return kept, []
+        out = [k for k in kept if k not in bad]
+        todo = [RunRef(*k.split("/", 1), base + k) for k in bad.intersection(kept)]  # type: ignore[call-arg]
+        return out, todo
+
+    def refresh(  # long: the unchanged, the damaged-only and the patched cases
+        self, progress: Callable[[int, int], None] | None = None, pats: list[str] | None = None,
     ) -> Table:
         """Bring the index table up to date with the store (only the experiments matching ``pats``, if
         given; the others' rows are kept as they are) and return it (shared: do not modify)."""
         old = self._load_table() or _empty_table()
         sigs = old["sigs"]
-        if scanned is not None:
-            pats = None
-        todo: list[RunRef] = []
-        hits: list[str] = []
-        if not sigs and scanned is None:  # nothing indexed: no need to stat what will be read anyway
-            todo = list(iter_runs(self.experiments_dir, pats))
-        else:
-            get = sigs.get
-            for ref, sig in self.scan(None, pats)[0] if scanned is None else scanned:
-                key = ref[0] + "/" + ref[1]
-                if sig is not None and get(key) == sig:
-                    hits.append(key)
-                else:
-                    todo.append(ref)
-        cached = len(hits)
-        others = [] if pats is None else [k for k in sigs if not name_matches(k.split("/", 1)[0], pats)]
-        if not todo and cached + len(others) == len(sigs):  # every indexed run is still there, unchanged
-            self.mem = old
+        self.changed = False
+        kept, todo, new_e, new_d = self.plan(old, pats)
+        others = [] if pats is None else [k for k in sigs if not name_matches(k[:k.index("/")], pats)]
+        cached = len(kept)
+        old_e = self._load_esigs() if sigs else {}
+        same_exps = all(old_e.get(e) == s for e, s in new_e.items()) and (pats is not None or len(new_e) == len(old_e))
+        pending = {tuple(r) for r in old.get("pending") or ()}
+        if not todo and cached + len(others) == len(sigs):
+            self.mem = old  # every indexed run is still there, unchanged
             self.stats = {"scanned": cached, "read": 0, "cached": cached, "skipped": 0, "removed": 0}
+            if not same_exps:
+                self._save_esigs({**old_e, **new_e} if pats is not None else new_e)
             return old
         new, skipped = read_rows(todo, progress, self.workers)
         gone = len(sigs) - cached - len(others) - sum(1 for r in todo if r[0] + "/" + r[1] in sigs)
-        table = patch_table(old, set(hits).union(others), new)
-        self.stats = {"scanned": cached + len(todo), "read": len(todo), "cached": cached, "skipped": skipped,
-                      "removed": gone}
+        read = {r[0] + "/" + r[1] for r, _, _ in new}
+        now_pending = [tuple(r) for r in todo if r[0] + "/" + r[1] not in read]
+        stats = {"scanned": cached + len(todo), "read": len(todo), "cached": cached, "skipped": skipped,
+                 "removed": max(gone, 0)}
+        if not new and not gone and set(now_pending) == pending and cached + len(others) == len(sigs):
+            self.mem = old  # only the damaged or unfinished folders were read again, to no change
+            self.stats = stats
+            if not same_exps:
+                self._save_esigs({**old_e, **new_e} if pats is not None else new_e)
+            return old
+        table = patch_table(old, set(kept).union(others), new)
+        old_d = old.get("dsigs") or {}
+        if pats is not None:
+            new_e = {**{e: s for e, s in old_e.items() if not name_matches(e, pats)}, **new_e}
+            now_pending += [r for r in pending if not name_matches(r[0], pats)]
+        table["dsigs"] = {k: new_d[k] if k in new_d else old_d.get(k) for k in table["keys"]}
+        table["unsure"] = [k for k, s in table["sigs"].items() if s is None or s[1] == (-1, -1, -1)]
+        table["pending"] = now_pending
+        ends = _status.END_STATUSES
+        st_col = table["cols"].get("status") or [None] * len(table["keys"])
+        table["live"] = [k for k, s in zip(table["keys"], st_col) if s not in ends]
+        self.stats = stats
         self._save_table(table)
+        self._save_esigs(new_e)
         return table
 
     # ---- the frame cache -------------------------------------------------------------------------
@@ -252,7 +380,7 @@ class RunIndex:
                 return None
             header, payload = split
             if not (isinstance(header, dict) and header.get("key") == self._frame_key()
-                    and isinstance(header.get("sigs"), dict) and isinstance(header.get("live"), list)
+                    and isinstance(header.get("view"), dict) and isinstance(header.get("live"), list)
                     and isinstance(header.get("n"), int)):
                 return None
             st = os.stat(self.index_path)  # derived from exactly this index file (deleted: both rebuilt)
@@ -265,19 +393,16 @@ class RunIndex:
     def save_frame(self, table: Table, df: pd.DataFrame, flat: bool = False) -> None:
         """Keep ``df``, the unfiltered load built from ``table``, as the frame cache (memory and disk)."""
         sigs = table["sigs"]
-        if any(v is None for v in sigs.values()):
-            self.frames[flat] = None  # some runs were written too recently to be trusted: no frame cache yet
+        if table.get("unsure") or table.get("pending") or "live" not in table:
+            self.frames[flat] = None  # runs written too recently to be trusted, or damaged: no frame cache
             return
         ends = _status.END_STATUSES
         cols, rkeys, dirs = table["cols"], table["rkeys"], table["dirs"]
         rec_status = cols.get("status") or [None] * len(dirs)
         live = [(i, {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]}, dirs[i])
                 for i, st in enumerate(rec_status) if st not in ends]
-        nested: dict[str, dict[str, Any]] = {}
-        for key, sig in sigs.items():
-            e, _, t = key.partition("/")
-            nested.setdefault(e, {})[t] = sig
-        header: dict[str, Any] = {"key": self._frame_key(), "sigs": nested, "n": len(sigs), "live": live}
+        view = {"keys": table["keys"], "sigs": sigs, "live": table["live"]}
+        header: dict[str, Any] = {"key": self._frame_key(), "view": view, "n": len(sigs), "live": live}
         self.frames[flat] = (header, df)
         if not self.cache:
             return
@@ -296,6 +421,16 @@ class RunIndex:
         except (OSError, ValueError, pickle.PicklingError) as e:
             warnings.warn(f"lumo-hydra: could not write the watcher frame cache {path}: {e}", stacklevel=_WARN_FRAME)
 
+    def _current(self, view: dict[str, Any]) -> bool:
+        """Whether the store still holds exactly the runs of ``view`` (a frame cache header's index
+        view), unchanged: the same experiment folder signatures, and the files of the unfinished runs
+        and of a rolling slice with the signatures they were read with."""
+        es = self._load_esigs()
+        exps = self.experiments()
+        if len(exps) != len(es) or any(s is None or es.get(e) != s for e, _, s in exps):
+            return False
+        return not self.verify(view["sigs"], view["keys"], view["live"])[1]
+
     def cached_frame(
         self, progress: Callable[[int, int], None] | None, stale_after: float, flat: bool = False
     ) -> pd.DataFrame | Table | None:
@@ -305,17 +440,18 @@ class RunIndex:
         if fr is None:
             return None
         header, df = fr
-        scanned, same = self.scan(header["sigs"])
         n = header["n"]
-        if not (same == n == len(scanned)):
-            self.frames[flat] = None
-            return self.refresh(progress, scanned)
+        if not self._current(header["view"]):
+            table = self.refresh(progress)  # a folder time too recent to trust, or a change
+            if self.changed or (self.cache and header.get("index") != self._index_sig()):
+                self.frames[flat] = None
+                return table
         if isinstance(df, memoryview):  # not unpickled yet
             try:
                 df = frame_from_bytes(header, df)
             except Exception:  # a damaged cache file: rebuild it
                 self.frames[flat] = None
-                return self.refresh(progress, scanned)
+                return self.refresh(progress)
             self.frames[flat] = (header, df)
         self.stats = {"scanned": n, "read": 0, "cached": n, "skipped": 0, "removed": 0}
         return _judged_again(df.copy(), header["live"], stale_after)  # the cached frame stays as it is
