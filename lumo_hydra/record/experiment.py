@@ -21,6 +21,7 @@ from lumo_hydra.errors import ExperimentStateError, LumoValueError, StoreError
 from lumo_hydra.record import registry
 from lumo_hydra.record.runrecord import OWNED_KEYS, RESERVED_KEYS, clean_tags, exception_record, start_record
 from lumo_hydra.record.secrets import mask_record
+from lumo_hydra.record.sharing import BackupMixin  # exp.backup(...) (docs/share.md)
 from lumo_hydra.store.files import read_json, to_jsonable
 from lumo_hydra.store.ids import claim_dir, validate_name
 from lumo_hydra.store.layout import PARAMS_JSON, StoreLayout, lumo_home
@@ -38,7 +39,7 @@ def current_experiment() -> Experiment | None:
     return exp
 
 
-class Experiment:
+class Experiment(BackupMixin):
     """One run's record in the store: ``<root>/experiments/<exp_name>/<test_name>/`` (docs/store.md).
 
     ``hooks`` is a list of ``lumo_hydra.hooks.ExpHook`` objects run at ``start()`` and ``end()``; a

@@ -45,10 +45,11 @@ def _snapshot_of(rec: dict[str, Any]) -> tuple[str, str, str] | str:
     return repo, ref, commit
 
 
-def bundle_refs(recs: list[dict[str, Any]], runs: list[tuple[str, str]],
-                tmp_dir: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def bundle_refs(recs: list[dict[str, Any]], runs: list[tuple[str, str]], tmp_dir: Path,
+                reproducible: bool = False) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """One bundle per repository of the snapshot refs of ``recs`` (written in ``tmp_dir``; the caller
-    removes them): ``[{member, path, size, sha256, repo, refs: {ref: commit}, runs}]``, and
+    removes them; ``reproducible``: one pack thread, so the same refs give the same bytes):
+    ``[{member, path, size, sha256, repo, refs: {ref: commit}, runs}]``, and
     ``{"code of exp/test": why}`` for runs whose code cannot be bundled (the pack still holds their records)."""
     by_repo: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
@@ -78,7 +79,8 @@ def bundle_refs(recs: list[dict[str, Any]], runs: list[tuple[str, str]],
         fd, path = tempfile.mkstemp(prefix=".tmp-bundle-", suffix="~", dir=tmp_dir)
         os.close(fd)
         try:
-            _run(git, ["bundle", "create", "-q", path, *sorted(good)], real)
+            threads = ["-c", "pack.threads=1"] if reproducible else []
+            _run(git, [*threads, "bundle", "create", "-q", path, *sorted(good)], real)
         except _GitFailed as e:
             os.unlink(path)
             raise GitError(f"cannot bundle the code snapshots of {entry['repo']}: {e}") from None

@@ -27,7 +27,7 @@ from lumo_hydra.share.tarfast import TarGzWriter
 from lumo_hydra.store.files import atomic_open
 from lumo_hydra.store.layout import RUN_JSON, StoreLayout, read_store_id
 
-__all__ = ["pack", "pack_runs", "PackResult", "FORMAT_VERSION", "MANIFEST"]
+__all__ = ["pack_runs", "PackResult", "Fallback", "FORMAT_VERSION", "MANIFEST"]
 
 #: the manifest's ``format`` (``unpack`` refuses other versions)
 FORMAT_VERSION = 1
@@ -78,14 +78,18 @@ def _files_under(root: str, rel: str) -> list[str]:
     return out
 
 
+#: resolves a run id the folders do not name directly (a prefix, a sweep id) to ``(exp, test)`` runs
+Fallback = Callable[[str], list[tuple[str, str]]]
+
+
 class _Resolver:
     """Run ids to ``(exp, test)``: ``exp/test`` and plain test names by looking at the folders (one
-    listing of the experiments); anything else (prefixes, sweep ids) through the Watcher."""
+    listing of the experiments); anything else (prefixes, sweep ids) through ``fallback`` (the
+    Watcher's resolution, :mod:`lumo_hydra.share.select`; this module never imports the Watcher)."""
 
-    def __init__(self, layout: StoreLayout) -> None:
-        self.layout = layout
+    def __init__(self, layout: StoreLayout, fallback: Fallback | None) -> None:
+        self.layout, self.fallback = layout, fallback
         self._exps: list[str] | None = None
-        self._w: Any = None
 
     def _direct(self, rid: str) -> tuple[str, str] | None:
         exp, _, test = rid.rpartition("/")
@@ -103,24 +107,14 @@ class _Resolver:
         return (found[0], test) if len(found) == 1 else None
 
     def __call__(self, rid: str) -> list[tuple[str, str]]:
-        """The ``(exp, test)`` runs named by ``rid``: a run id as ``show`` takes it, or a sweep id."""
+        """The ``(exp, test)`` runs named by ``rid``."""
         rid = str(rid).strip()
         direct = self._direct(rid)
         if direct is not None:
             return [direct]
-        if self._w is None:
-            from lumo_hydra.watcher import Watcher
-
-            self._w = Watcher(root=str(self.layout.root))
-        try:
-            ref = self._w.resolve(rid)
-            return [(Path(ref[2]).parent.name, Path(ref[2]).name)]
-        except RunNotFoundError as run_err:
-            try:
-                df = self._w.sweep(rid)
-            except RunNotFoundError:
-                raise run_err from None
-            return list(zip(df["exp_name"], df["test_name"])) if len(df) else []
+        if self.fallback is None:
+            raise RunNotFoundError(f"no run {rid!r} in {self.layout.root} (give exp/test_name or a full test_name)")
+        return self.fallback(rid)
 
 
 _LOCK_FIELD = re.compile(rb'"lock":\{"digest":"[0-9a-f]{8,64}","file":"(locks/[0-9a-f]{8,64}\.json)"')
@@ -149,7 +143,8 @@ def _record(layout: StoreLayout, exp: str, test: str, full: bool) -> tuple[dict[
     return (rec if isinstance(rec, dict) else {}), data
 
 
-def _run_members(layout: StoreLayout, exp: str, test: str, rec: dict[str, Any], blobs: bool) -> list[str]:
+def _run_members(layout: StoreLayout, exp: str, test: str, rec: dict[str, Any], blobs: bool,
+                 cache: bool = False) -> list[str]:
     """The store-relative files that carry one run."""
     root = str(layout.root)
     members = _files_under(root, f"{layout.EXPERIMENTS}/{exp}/{test}")
@@ -169,18 +164,20 @@ def _run_members(layout: StoreLayout, exp: str, test: str, rec: dict[str, Any], 
                         if n.endswith("." + test) and (jobs / n).is_file() and not (jobs / n).is_symlink()]
     if blobs:
         members += _files_under(root, f"{layout.BLOB}/{exp}/{test}")
+    if cache:
+        members += _files_under(root, f"{layout.CACHE}/{exp}/{test}")
     return members
 
 
 def _manifest(layout: StoreLayout, runs: list[tuple[str, str]], files: dict[str, dict[str, Any]],
-              extra: dict[str, Any]) -> bytes:
+              extra: dict[str, Any], created: float) -> bytes:
     doc = {
         "format": FORMAT_VERSION,
         "lumo_hydra": __version__,
         "origin_store": read_store_id(layout.root),
         "origin_root": str(layout.root),
         "host": socket.gethostname(),
-        "created": time.time(),
+        "created": created,
         "runs": [{"exp_name": e, "test_name": t} for e, t in runs],
         "members": files,
         **extra,
@@ -218,8 +215,8 @@ def _sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-def _select_runs(layout: StoreLayout, run_ids: Iterable[str]) -> list[tuple[str, str]]:
-    resolve = _Resolver(layout)
+def _select_runs(layout: StoreLayout, run_ids: Iterable[str], fallback: Fallback | None = None) -> list[tuple[str, str]]:
+    resolve = _Resolver(layout, fallback)
     runs = list(dict.fromkeys(r for rid in run_ids for r in resolve(rid)))
     if not runs:
         raise StoreError("nothing to pack: give at least one run id or sweep id")
@@ -237,27 +234,24 @@ def _parse_size(max_blob_size: int | str | None) -> int | None:
     return int(float(m.group(1)) * 1024 ** " kmgt".index(unit or " "))
 
 
-def pack(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], out_path: str | os.PathLike[str],
-         blobs: bool = False, **options: Any) -> Path:
-    """Write the runs ``run_ids`` of the store at ``store_root`` into the ``.tar.gz`` ``out_path``; returns
-    its absolute path (:func:`pack_runs` takes the same arguments and says what was packed)."""
-    return pack_runs(store_root, run_ids, out_path, blobs, **options).path
-
-
 # long: one pass that reads, hashes and writes every member; splitting it would pass six locals around
 def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], out_path: str | os.PathLike[str],
          blobs: bool = False, *, code: bool = True, max_blob_size: int | str | None = None, redact: bool = False,
-         progress: Callable[[int, int], None] | None = None) -> PackResult:
+         progress: Callable[[int, int], None] | None = None, reproducible: bool = False,
+         cache: bool = False, fallback: Fallback | None = None) -> PackResult:
     """Write the runs ``run_ids`` (run ids as ``lumo-hydra show`` takes them, or sweep ids) of the store at
     ``store_root`` (default ``$LUMO_HOME``) into the ``.tar.gz`` ``out_path``.
 
-    ``blobs``: also their blob folders, leaving out files over ``max_blob_size`` (bytes, or ``"20MB"``);
+    ``blobs``: also their blob folders, leaving out files over ``max_blob_size`` (bytes, or ``"20MB"``),
+    ``cache``: also their cache folders;
     ``code``: their code snapshots as git bundles; ``redact``: ``$HOME``, this host's name and the user
-    name masked in the text records. ``progress(done, total)`` is called per run.
+    name masked in the text records. ``progress(done, total)`` is called per run. ``reproducible``: the
+    same files give the same bytes (the manifest's ``created`` is the newest member's time; ``push``).
+    ``fallback`` resolves ids that are not ``exp/test`` or a full test name (see :mod:`lumo_hydra.share.select`).
     """
     layout = StoreLayout(store_root)
     limit = _parse_size(max_blob_size)
-    runs = _select_runs(layout, run_ids)
+    runs = _select_runs(layout, run_ids, fallback)
     root = str(layout.root)
     redactor = Redactor.here() if redact else None
     res = PackResult(Path(out_path).absolute(), runs=[f"{e}/{t}" for e, t in runs])
@@ -268,12 +262,12 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
         rec, raw_rec = _record(layout, exp, test, full=code)
         recs.append(rec)
         raw_recs[f"{layout.EXPERIMENTS}/{exp}/{test}/{RUN_JSON}"] = raw_rec
-        names.update(dict.fromkeys(_run_members(layout, exp, test, rec, blobs)))
+        names.update(dict.fromkeys(_run_members(layout, exp, test, rec, blobs, cache)))
     files: dict[str, dict[str, Any]] = {}
     held: dict[str, tuple[bytes | None, int]] = {}
     for n in names:
         data, size, mtime = _read(os.path.join(root, n), n, redactor, raw_recs.get(n))
-        if limit is not None and n.startswith("blob/") and size > limit:
+        if limit is not None and n.startswith(("blob/", "cache/")) and size > limit:
             res.skipped[n] = f"{size} bytes, over --max-blob-size {limit}"
             continue
         digest = hashlib.sha256(data).hexdigest() if data is not None else _sha256_file(os.path.join(root, n))
@@ -282,14 +276,14 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
     out = res.path
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(out) as raw, TarGzWriter(raw) as tar:
-        bundles, why = bundle_refs(recs, runs, out.parent) if code else ([], {})
+        bundles, why = bundle_refs(recs, runs, out.parent, reproducible) if code else ([], {})
         res.skipped.update(why)
         for b in bundles:
             files[b["member"]] = {"sha256": b.pop("sha256"), "size": b["size"]}
         res.bundles = [{k: v for k, v in b.items() if k != "path"} for b in bundles]
         extra = {"code": res.bundles, "skipped": res.skipped, "redacted": bool(redact)}
-        now = int(time.time())
-        tar.add(MANIFEST, _manifest(layout, runs, files, extra), now)
+        now = max((m for _, m in held.values()), default=0) if reproducible else int(time.time())
+        tar.add(MANIFEST, _manifest(layout, runs, files, extra, float(now) if reproducible else time.time()), now)
         try:
             for b in bundles:
                 tar.add_file(b["member"], b["path"], b["size"], now)

@@ -43,7 +43,8 @@ MAX_EXPANDED_BYTES = 4 << 30
 MAX_MEMBERS = 200_000
 _MAX_MANIFEST = 64 << 20
 _IN_MEMORY = 256 << 20
-_TOPS = ("experiments", "locks", "sweeps", "blob", CODE_DIR)
+_TOPS = ("experiments", "locks", "sweeps", "blob", "cache", CODE_DIR)
+_RUN_TOPS = ("experiments", "blob", "cache")  # per-run folders: <top>/<exp>/<test>/...
 
 
 @dataclass
@@ -199,7 +200,7 @@ def _plan(archive: str, layout: StoreLayout, doc: dict[str, Any],
     groups: dict[str, list[str]] = {}
     for m in members:
         parts = m.name.split("/", 3)
-        if parts[0] in ("experiments", "blob") and len(parts) >= 4:
+        if parts[0] in _RUN_TOPS and len(parts) >= 4:
             groups.setdefault("/".join(parts[:3]), []).append(m.name)
     add, skip, dirs = [], [], []
     root = str(layout.root)
@@ -219,7 +220,7 @@ def _plan(archive: str, layout: StoreLayout, doc: dict[str, Any],
     dirset = set(dirs)
     for m in members:
         parts = m.name.split("/", 3)
-        if parts[0] in ("experiments", "blob"):
+        if parts[0] in _RUN_TOPS:
             if "/".join(parts[:3]) in dirset:
                 todo.append(m)
         elif parts[0] != CODE_DIR and not os.path.lexists(f"{root}/{m.name}"):  # locks, sweeps: written once
@@ -234,8 +235,8 @@ def _plan(archive: str, layout: StoreLayout, doc: dict[str, Any],
     return add, skip, dirs, todo
 
 
-def _origin(path: Path, raw: bytes | None, doc: dict[str, Any]) -> dict[str, Any]:
-    return {"archive": str(path), "archive_sha256": hashlib.sha256(raw).hexdigest() if raw is not None else _file_sha(path),
+def _origin(path: Path, raw: bytes | None, doc: dict[str, Any], origin: str | None) -> dict[str, Any]:
+    return {"archive": origin or str(path), "archive_sha256": hashlib.sha256(raw).hexdigest() if raw is not None else _file_sha(path),
             "origin_store": doc.get("origin_store"), "origin_root": doc.get("origin_root"),
             "origin_host": doc.get("host"), "packed": doc.get("created"), "packed_by": doc.get("lumo_hydra"),
             "redacted": bool(doc.get("redacted")), "unpacked": time.time(), "unpacked_host": socket.gethostname(),
@@ -299,7 +300,7 @@ def _install(tmp: Path, layout: StoreLayout, todo: list[_Member], dirs: list[str
             made.add(parent)
         os.rename(f"{base}/{folder}", f"{root}/{folder}")  # a folder made meanwhile (not empty): OSError
     for m in todo:
-        if m.name.split("/", 1)[0] in ("experiments", "blob"):
+        if m.name.split("/", 1)[0] in _RUN_TOPS:
             continue
         dst = f"{root}/{m.name}"
         os.makedirs(os.path.dirname(dst), exist_ok=True)
@@ -341,10 +342,12 @@ def _fetch_code(src: Path, tmp: Path, doc: dict[str, Any], members: list[_Member
 
 def unpack(path: str | os.PathLike[str], store_root: str | os.PathLike[str] | None = None,
            max_bytes: int = MAX_EXPANDED_BYTES, *, repo: str | os.PathLike[str] | None = None,
-           code: bool = True, progress: Callable[[int, int], None] | None = None) -> UnpackResult:
+           code: bool = True, progress: Callable[[int, int], None] | None = None,
+           origin: str | None = None) -> UnpackResult:
     """Unpack the pack ``path`` into the store at ``store_root`` (default ``$LUMO_HOME``); the code
     snapshots go to ``repo`` (default: the runs' own repository when it exists here, else
-    ``<store>/code``), or nowhere with ``code=False``.
+    ``<store>/code``), or nowhere with ``code=False``. ``origin``: where the archive came from, for
+    ``unpacked.json`` (default its path; ``pull`` gives the URL).
 
     Raises :class:`~lumo_hydra.errors.ArchiveError` (a ``ValueError``) naming the member and the problem,
     with nothing written, for a damaged or hostile archive or a run that conflicts with the store's.
@@ -374,7 +377,7 @@ def unpack(path: str | os.PathLike[str], store_root: str | os.PathLike[str] | No
         _extract(src, tmp, todo, in_memory, archive, doc)
         if progress is not None:
             progress(len(add) // 2, len(add))
-        _install(tmp, layout, todo, dirs, _origin(src, raw, doc), code_of)
+        _install(tmp, layout, todo, dirs, _origin(src, raw, doc, origin), code_of)
         if progress is not None:
             progress(len(add), len(add))
     finally:

@@ -1,0 +1,270 @@
+"""``push`` and ``pull``: packs to and from any fsspec URL (docs/share.md, "Push and pull").
+
+Layout at the destination: ``<prefix>/<exp>/<test>.tar.gz`` (one run, its records and code) and
+``<prefix>/<exp>/<test>.tar.gz.sha256`` (``sha256sum`` format). Both are written under a temporary
+name (``.tmp-...``) and moved into place, the archive first: a ``.sha256`` is only ever seen beside a
+complete archive, and an interrupted transfer leaves no half-written file under a final name.
+
+Idempotent: packs of one run are byte-for-byte reproducible (fixed times, ``git bundle`` with one
+thread), so a run whose pack has the checksum already at the destination is skipped; a local cache
+(``$LUMO_CACHE_DIR/share/pushed.json``) remembers the files' sizes and times per destination, so a
+second push of unchanged runs packs nothing. ``pull`` skips runs already unpacked from the same archive.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lumo_hydra.errors import LumoValueError, StoreError
+from lumo_hydra.share.pack import _run_members, _select_runs, pack_runs
+from lumo_hydra.share.select import watcher_fallback
+from lumo_hydra.store.layout import RUN_JSON, StoreLayout, cache_dir
+from lumo_hydra.store.moved import read_provenance
+
+__all__ = ["push", "pull", "TransferResult", "open_url", "EXTRAS"]
+
+#: the extra to install for each fsspec protocol that is not built in
+EXTRAS = {"s3": "s3", "s3a": "s3", "sftp": "sftp", "ssh": "sftp"}
+_SUFFIX = ".tar.gz"
+
+
+@dataclass
+class TransferResult:
+    """What :func:`push` or :func:`pull` did, as ``exp/test`` lists, and the bytes moved."""
+
+    sent: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    bytes: int = 0
+    added: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sent": self.sent, "skipped": self.skipped, "bytes": self.bytes, "added": self.added}
+
+
+def open_url(url: str) -> tuple[Any, str]:
+    """``(filesystem, prefix)`` of an fsspec URL; a missing backend is a ``LumoValueError`` naming the extra."""
+    if not isinstance(url, str) or "://" not in url:
+        raise LumoValueError(f"url={url!r} is not a URL; allowed: file:///path, s3://bucket/prefix, "
+                             "sftp://host/path, memory://name (any fsspec URL)")
+    proto = url.split("://", 1)[0].lower()
+    extra = EXTRAS.get(proto, "s3")
+    try:
+        import fsspec.core
+    except ImportError:
+        raise LumoValueError(f"push/pull need fsspec: pip install 'lumo-hydra[{extra}]'") from None
+    try:
+        fs, prefix = fsspec.core.url_to_fs(url)
+    except ImportError as e:
+        raise LumoValueError(f"the {proto}:// backend is not installed ({e}); pip install 'lumo-hydra[{EXTRAS.get(proto, proto)}]'"
+                             if proto in EXTRAS else f"the {proto}:// backend is not installed: {e}") from None
+    except ValueError as e:
+        raise LumoValueError(f"url={url!r}: {e}") from None
+    return fs, str(prefix).rstrip("/")
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _put_atomic(fs: Any, local: str | None, data: bytes | None, dest: str) -> None:
+    """``local`` (a file) or ``data`` to ``dest`` through a temporary name beside it, then moved into place."""
+    head, _, name = dest.rpartition("/")
+    tmp = f"{head}/.tmp-{name}.{uuid.uuid4().hex[:12]}"
+    try:
+        if local is not None:
+            fs.put_file(local, tmp)
+        else:
+            fs.pipe_file(tmp, data)
+        fs.mv(tmp, dest)
+    except BaseException:
+        try:
+            if fs.exists(tmp):
+                fs.rm_file(tmp)
+        except Exception:  # noqa: BLE001 (the first error is the one to report)
+            pass
+        raise
+
+
+def _remote_sums(fs: Any, paths: list[str]) -> dict[str, str]:
+    """The checksums in the ``.sha256`` files among ``paths`` (missing ones left out), fetched in one call."""
+    if not paths:
+        return {}
+    try:
+        got = fs.cat(paths, on_error="omit")
+    except FileNotFoundError:
+        got = {}
+    out = {}
+    for p, data in (got or {}).items():
+        text = data.decode("ascii", "replace").split()
+        if text and len(text[0]) == 64:
+            out[p.rstrip("/")] = text[0]
+    found = {}
+    for p in paths:
+        for k in (p, fs._strip_protocol(p).rstrip("/")):
+            if k in out:
+                found[p] = out[k]
+    return found
+
+
+def _signature(layout: StoreLayout, exp: str, test: str, blobs: bool) -> list[list[Any]]:
+    """The sizes and modification times of the files a run's pack holds (its identity for the cache)."""
+    try:
+        rec = json.loads((layout.info_dir(exp, test) / RUN_JSON).read_bytes())
+    except (OSError, ValueError):
+        return []
+    sig = []
+    for n in _run_members(layout, exp, test, rec if isinstance(rec, dict) else {}, blobs):
+        try:
+            st = os.stat(layout.root / n)
+        except OSError:
+            continue
+        sig.append([n, st.st_size, st.st_mtime_ns])
+    return sig
+
+
+class _PushCache:
+    """``$LUMO_CACHE_DIR/share/pushed.json``: per destination and run, the signature and the checksum pushed."""
+
+    def __init__(self, url: str) -> None:
+        self.path = cache_dir("share") / "pushed.json"
+        self.url = url
+        try:
+            self.doc = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.doc = {}
+        if not isinstance(self.doc, dict):
+            self.doc = {}
+        self.runs: dict[str, Any] = self.doc.setdefault(url, {})
+
+    def get(self, run: str) -> tuple[Any, str] | None:
+        e = self.runs.get(run)
+        return (e.get("sig"), e.get("sha256")) if isinstance(e, dict) else None
+
+    def put(self, run: str, sig: Any, sha: str) -> None:
+        self.runs[run] = {"sig": sig, "sha256": sha}
+
+    def save(self) -> None:
+        from lumo_hydra.store.files import atomic_write_json
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.path, self.doc)
+        except OSError:
+            pass  # only a cache: the next push packs again
+
+
+def push(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], url: str, *, blobs: bool = False,
+         code: bool = True, progress: Callable[[int, int], None] | None = None) -> TransferResult:
+    """Push the runs ``run_ids`` (run or sweep ids) of the store at ``store_root`` to ``url`` (any fsspec
+    URL): ``<prefix>/<exp>/<test>.tar.gz`` with its ``.sha256``. A run already there unchanged is skipped."""
+    fs, prefix = open_url(url)
+    layout = StoreLayout(store_root)
+    runs = _select_runs(layout, run_ids, watcher_fallback(layout.root))
+    res = TransferResult()
+    dests = {f"{e}/{t}": f"{prefix}/{e}/{t}{_SUFFIX}" for e, t in runs}
+    sums = _remote_sums(fs, [d + ".sha256" for d in dests.values()])
+    cache = _PushCache(url + ("#blobs" if blobs else "") + ("" if code else "#nocode"))
+    with tempfile.TemporaryDirectory(prefix="lumo-push-") as tmp:
+        for i, (exp, test) in enumerate(runs):
+            run, dest = f"{exp}/{test}", dests[f"{exp}/{test}"]
+            there = sums.get(dest + ".sha256")
+            sig = _signature(layout, exp, test, blobs)
+            known = cache.get(run)
+            if there is not None and known is not None and known[0] == sig and known[1] == there:
+                res.skipped.append(run)
+            else:
+                local = os.path.join(tmp, f"{exp}.{test}{_SUFFIX}")
+                pack_runs(layout.root, [run], local, blobs, code=code, reproducible=True)
+                sha = _sha256(local)
+                if sha == there:
+                    res.skipped.append(run)
+                else:
+                    fs.makedirs(dest.rpartition("/")[0], exist_ok=True)
+                    _put_atomic(fs, local, None, dest)
+                    _put_atomic(fs, None, f"{sha}  {test}{_SUFFIX}\n".encode(), dest + ".sha256")
+                    res.sent.append(run)
+                    res.bytes += os.path.getsize(local)
+                os.unlink(local)
+                cache.put(run, sig, sha)
+            if progress is not None:
+                progress(i + 1, len(runs))
+    cache.save()
+    return res
+
+
+def _listing(fs: Any, prefix: str) -> dict[str, str]:
+    """``{exp/test: archive path}`` of the packs under ``prefix`` (temporary names left out)."""
+    try:
+        found = fs.glob(f"{prefix}/*/*{_SUFFIX}")
+    except FileNotFoundError:
+        found = []
+    out = {}
+    for p in found:
+        p = str(p)
+        exp, name = p.rsplit("/", 2)[-2:]
+        if name.startswith(".") or exp.startswith("."):
+            continue
+        out[f"{exp}/{name[:-len(_SUFFIX)]}"] = p
+    return out
+
+
+def _wanted(available: dict[str, str], run_ids: Iterable[str] | None) -> list[str]:
+    if run_ids is None:
+        return sorted(available)
+    out = []
+    for rid in run_ids:
+        rid = str(rid).strip()
+        hits = [r for r in available if r == rid or r.split("/", 1)[1] == rid] or \
+               [r for r in available if r.split("/", 1)[1].startswith(rid)]
+        if len(hits) != 1:
+            raise StoreError(f"run {rid!r}: {'not at the destination' if not hits else 'ambiguous: ' + ', '.join(hits[:5])}")
+        out.append(hits[0])
+    return list(dict.fromkeys(out))
+
+
+def pull(url: str, store_root: str | os.PathLike[str] | None = None, run_ids: Iterable[str] | None = None, *,
+         repo: str | os.PathLike[str] | None = None, code: bool = True,
+         progress: Callable[[int, int], None] | None = None) -> TransferResult:
+    """Pull the packs at ``url`` (all, or the runs ``run_ids``) into the store at ``store_root``: each is
+    checked against its ``.sha256`` and unpacked (:func:`~lumo_hydra.share.unpack.unpack`)."""
+    from lumo_hydra.errors import ArchiveError
+    from lumo_hydra.share.unpack import unpack
+
+    fs, prefix = open_url(url)
+    layout = StoreLayout(store_root)
+    available = _listing(fs, prefix)
+    todo = _wanted(available, run_ids)
+    sums = _remote_sums(fs, [available[r] + ".sha256" for r in todo])
+    res = TransferResult()
+    with tempfile.TemporaryDirectory(prefix="lumo-pull-") as tmp:
+        for i, run in enumerate(todo):
+            src = available[run]
+            want = sums.get(src + ".sha256")
+            if want is None:
+                raise ArchiveError(src, run, "has no .sha256 beside it (an interrupted push?); push it again")
+            prov = read_provenance(layout.root / "experiments" / run)
+            if prov is not None and prov.get("archive_sha256") == want:
+                res.skipped.append(run)
+            else:
+                local = os.path.join(tmp, run.replace("/", ".") + _SUFFIX)
+                fs.get_file(src, local)
+                if _sha256(local) != want:
+                    raise ArchiveError(src, run, "its sha256 does not match its .sha256 (damaged in transfer?)")
+                got = unpack(local, layout.root, repo=repo, code=code, origin=src)
+                res.added += got.added
+                (res.skipped if not got.added else res.sent).append(run)
+                res.bytes += os.path.getsize(local)
+                os.unlink(local)
+            if progress is not None:
+                progress(i + 1, len(todo))
+    return res
