@@ -13,7 +13,7 @@ from typing import Any
 import panel as pn
 
 from lumo_hydra.board.curves import MAX_POINTS, curves_data
-from lumo_hydra.board.views_common import colors, error_pane, fmt, is_number
+from lumo_hydra.board.views_common import colors, error_pane, fmt, is_number, widget
 from lumo_hydra.board.views_diff import diff_view
 from lumo_hydra.errors import LumoValueError
 from lumo_hydra.store.reader import read_metrics
@@ -73,10 +73,10 @@ def run_metrics(ctx: Any, run_ids: Sequence[str]) -> list[str]:
 def curves_panel(ctx: Any, ids: list[str], metrics: list[str]) -> pn.Column:
     """The curves of the runs ``ids`` with their controls (metric, x axis, smoothing, log y); the plot pane
     has the css class ``lumo-curves``."""
-    metric = pn.widgets.Select(name="metric", options=metrics, value=metrics[0], width=220)
-    xaxis = pn.widgets.RadioButtonGroup(name="x", options=["step", "time"], value="step")
-    smooth = pn.widgets.FloatSlider(name="smoothing", start=0.0, end=0.99, step=0.01, value=0.0, width=220)
-    logy = pn.widgets.Checkbox(name="log y", value=False)
+    metric = widget(pn.widgets.Select, "metric", options=metrics, value=metrics[0], width=220)
+    xaxis = widget(pn.widgets.RadioButtonGroup, "x", options=["step", "time"], value="step")
+    smooth = widget(pn.widgets.FloatSlider, "smoothing", start=0.0, end=0.99, step=0.01, value=0.0, width=220)
+    logy = widget(pn.widgets.Checkbox, "log y", value=False)
     plot = pn.pane.Bokeh(sizing_mode="stretch_width", css_classes=["lumo-curves"])
     info = pn.pane.Markdown("", css_classes=["lumo-curves-info"])
 
@@ -116,8 +116,8 @@ def _rows_of(ctx: Any, ids: list[str]) -> Any:
 
 
 def _diff_panel(ctx: Any, ids: list[str]) -> pn.Column:
-    a = pn.widgets.Select(name="A", options=ids, value=ids[0], width=260)
-    b = pn.widgets.Select(name="B", options=ids, value=ids[1], width=260)
+    a = widget(pn.widgets.Select, "A", options=ids, value=ids[0], width=260)
+    b = widget(pn.widgets.Select, "B", options=ids, value=ids[1], width=260)
     holder = pn.Column(diff_view(ctx, ids[0], ids[1]), sizing_mode="stretch_width")
 
     def redo(*_: Any) -> None:
@@ -276,9 +276,9 @@ def _scatter_panel(df: Any, params: list[str], metrics: list[str]) -> pn.Column:
             and not df[c].map(lambda v: isinstance(v, (list, dict))).any()]
     xs = params + [c for c in cols if c not in params]
     ys = metrics + [c for c in cols if c not in metrics]
-    x = pn.widgets.Select(name="x", options=xs, value=xs[0], width=220)
-    y = pn.widgets.Select(name="y", options=ys, value=ys[0], width=220)
-    color = pn.widgets.Select(name="colour by", options=["(none)"] + cols,
+    x = widget(pn.widgets.Select, "x", options=xs, value=xs[0], width=220)
+    y = widget(pn.widgets.Select, "y", options=ys, value=ys[0], width=220)
+    color = widget(pn.widgets.Select, "colour by", options=["(none)"] + cols,
                               value=(metrics or ["(none)"])[0], width=220)
     plot = pn.pane.Bokeh(sizing_mode="stretch_width", css_classes=["lumo-scatter"])
 
@@ -301,7 +301,7 @@ def parallel_view(ctx: Any, df: Any) -> pn.viewable.Viewable:
     if not axes:
         return error_pane("These runs have no params or metrics to plot.", "lumo-parallel-view")
     choices = ["(none)"] + [str(c) for c in df.columns if not df[c].map(lambda v: isinstance(v, (list, dict))).any()]
-    color = pn.widgets.Select(name="colour by", options=choices,
+    color = widget(pn.widgets.Select, "colour by", options=choices,
                               value=(metrics or params or ["(none)"])[0], width=260)
     plot = pn.pane.Bokeh(sizing_mode="stretch_width", css_classes=["lumo-parallel"])
 

@@ -7,8 +7,9 @@ buckets, so spikes stay visible). 20 runs x 10,000 points take well under a seco
 
 Reading: one ``read`` per file and one ``json.loads`` of the lines of that metric (picked by the
 ``"k":<name>`` the writer puts in each line), which is ~20x faster than parsing line by line; any file
-this fast path cannot take whole (a damaged line, an unusual spacing) goes through the store's reader
-(:func:`lumo_hydra.store.reader.read_history`), whose warnings and skipping rules then apply.
+this fast path cannot take whole (a damaged line of that metric, an unusual spacing) goes through the
+store's reader (:func:`lumo_hydra.store.reader.read_history`), whose warnings and skipping rules then
+apply. Lines that do not name the metric are not parsed at all (a damaged one is not reported here).
 """
 from __future__ import annotations
 

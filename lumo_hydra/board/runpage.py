@@ -12,7 +12,7 @@ from typing import Any
 
 import panel as pn
 
-from lumo_hydra.board.views_common import error_pane, flat, kv_table, rows_table, section
+from lumo_hydra.board.views_common import error_pane, flat, kv_table, rows_table, section, widget
 from lumo_hydra.errors import LumoValueError
 from lumo_hydra.record.console import OUTPUT_LOG
 
@@ -175,7 +175,7 @@ def _files(rec: Mapping[str, Any]) -> pn.Column:
 def _rerun(root: str, rec: Mapping[str, Any]) -> pn.Column:
     cmd = rerun_command(root, rec)
     box = pn.widgets.TextInput(value=cmd, sizing_mode="stretch_width", css_classes=["lumo-rerun-command"])
-    copy = pn.widgets.Button(name="copy", button_type="primary", width=80)
+    copy = widget(pn.widgets.Button, "copy", width=80)
     copy.js_on_click(args={"box": box}, code="navigator.clipboard && navigator.clipboard.writeText(box.value)")
     return pn.Column(pn.pane.Markdown("#### re-run (on the run's code snapshot, in a temporary worktree)"),
                      pn.Row(box, copy, sizing_mode="stretch_width"), css_classes=["lumo-rerun"],

@@ -9,7 +9,7 @@ from typing import Any
 
 import panel as pn
 
-__all__ = ["fmt", "flat", "kv_table", "ab_table", "rows_table", "section", "colors", "is_number", "error_pane"]
+__all__ = ["fmt", "flat", "kv_table", "ab_table", "rows_table", "section", "colors", "is_number", "error_pane", "widget"]
 
 
 def fmt(v: Any) -> str:
@@ -90,3 +90,8 @@ def colors(n: int) -> list[str]:
 def is_number(v: Any) -> bool:
     """Whether ``v`` is a real number (not a bool)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def widget(cls: Any, label: str, **kw: Any) -> Any:
+    """A Panel widget with its ``label`` (Panel 1.9 deprecates ``name`` for it; older 1.x has only ``name``)."""
+    return cls(**({"label": label} if "label" in cls.param else {"name": label}), **kw)
