@@ -369,3 +369,11 @@ def test_lumo_hydra_and_a_recorded_job_never_import_panel(tmp_path: Path) -> Non
     r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, LUMO_HOME=str(tmp_path / "home")), cwd=tmp_path)
     assert r.returncode == 0 and "clean" in r.stdout, r.stdout + r.stderr
+
+
+def test_an_empty_store_shows_an_empty_table(tmp_path: Path) -> None:
+    pytest.importorskip("panel")
+    w = Watcher(tmp_path / "none")
+    for root in (w.panel(), w.panel(w.load()), w.panel(status="failed")):
+        runs = root._lumo_page.runs
+        assert len(runs.table.value) == 0 and "**0** of 0" in runs.count.object

@@ -160,7 +160,7 @@ class BoardContext:
 def _flat(df: pd.DataFrame) -> pd.DataFrame:
     """A frame given by the user (``Watcher.panel(df)``) with its nested (dict) columns flattened as the
     Watcher's ``flatten=True`` does: ``params.<path>``, ``metrics.<name>``, ``metrics.<name>.last``, ..."""
-    nested = [c for c in df.columns if df[c].map(lambda v: isinstance(v, dict)).any()]
+    nested = [c for c in df.columns if df[c].dtype == object and any(isinstance(v, dict) for v in df[c])]
     if not nested:
         return df.reset_index(drop=True)
     import pandas as pd
