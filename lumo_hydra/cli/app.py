@@ -19,7 +19,7 @@ from lumo_hydra.cli.logs import cmd_logs
 from lumo_hydra.cli.maintenance import cmd_gc
 from lumo_hydra.cli.parser import FILTER_KEYS, build_parser, parse
 from lumo_hydra.cli.runs import cmd_export, cmd_list, cmd_note, cmd_rm_where, cmd_show, cmd_tag
-from lumo_hydra.cli.share import cmd_pack, cmd_unpack
+from lumo_hydra.cli.share import cmd_backup, cmd_pack, cmd_pull, cmd_push, cmd_unpack
 from lumo_hydra.cli.sweeps import cmd_sweeps
 from lumo_hydra.errors import LumoValueError
 
@@ -41,6 +41,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "gc": cmd_gc,
     "pack": cmd_pack,
     "unpack": cmd_unpack,
+    "push": cmd_push,
+    "pull": cmd_pull,
+    "backup": cmd_backup,
     "board": cmd_board,
 }
 
