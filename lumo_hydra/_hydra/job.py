@@ -151,7 +151,11 @@ def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: s
             "pinfo": _launcher_pinfo(),  # a sweep whose launcher is gone without sweep-end.json: crashed
             "expected_jobs": _expected_jobs(config),
         }
+        launch["launcher"] = sweep["pinfo"]  # a job in a worker of this process stops when it is gone (11.10)
         _mask_sweep(sweep)
+        from lumo_hydra.record.abort import install  # signal handlers from the main thread: SIGTERM to the
+
+        install()  # launcher writes sweep-end.json "killed" (LaunchPrep.finish may run in a pickling thread)
     return LaunchPrep(launch, sweep, cwd if switches.get("git", True) else None)
 
 
@@ -236,6 +240,10 @@ def start_job(config: Any, launch: Mapping[str, Any] | None, *, exp_name: str | 
 
     if launch is None:  # e.g. a launcher that called on_job_start without on_run/multirun_start here
         launch = {"argv": user_argv(), "cwd": os.getcwd(), "snapshot": None, "sweep_id": None}
+    if launch.get("launcher"):  # a sweep job: a worker whose launcher died takes no more jobs (11.10)
+        from lumo_hydra.record.abort import stop_with_parent
+
+        stop_with_parent(launch["launcher"])
     facts = hydra_facts(config, sweep_dir=launch.get("sweep_dir"))
     name = exp_name or str(facts["job_name"] or "app")
     cwd = launch.get("cwd") or os.getcwd()

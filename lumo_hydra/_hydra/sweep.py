@@ -190,7 +190,8 @@ def expected_jobs(cfg: Any, overrides: Sequence[str] | None = None) -> int | Non
 
 class _SweepEnd:
     """The launching process's pending end record: written by :func:`sweep_ended` (Hydra's
-    ``on_multirun_end``), or at exit (``interrupted`` after a ``KeyboardInterrupt``, else ``failed``)."""
+    ``on_multirun_end``), at SIGTERM (``killed``, from ``record/abort.py``'s handler), or at exit
+    (``interrupted`` after a ``KeyboardInterrupt``, else ``failed``)."""
 
     def __init__(self, home: str, sweep_id: str, exp_name: str | None, expected: int | None) -> None:
         self.home, self.sweep_id, self.exp_name, self.expected = home, sweep_id, exp_name, expected
@@ -221,8 +222,11 @@ def arm_sweep_end(home: str, sweep_id: str, exp_name: str | None, expected: int 
     global _pending
     import atexit
 
-    _pending = _SweepEnd(home, sweep_id, exp_name, expected)
-    atexit.register(_pending.at_exit)
+    _pending = pending = _SweepEnd(home, sweep_id, exp_name, expected)
+    atexit.register(pending.at_exit)
+    from lumo_hydra.record.abort import on_killed  # SIGTERM to the launcher: "killed", not judged crashed
+
+    on_killed(lambda: pending.write("killed"))
 
 
 def sweep_ended() -> None:

@@ -11,7 +11,13 @@ adds an experiment to the set of open runs this module ends on:
   exits, the run ends ``killed``; if it returns and the process goes on, the run stays open (the record
   says ``killed`` until a later ``end()`` writes the real outcome);
 - SIGINT whose previous handler is ``SIG_DFL``: ``interrupted``, then the signal is re-raised;
-  with Python's default handler the ``KeyboardInterrupt`` path above records it;
+  with Python's default handler ``interrupted`` (with the real end time) is written at once, then the
+  ``KeyboardInterrupt`` path above ends the run (a process pool such as joblib's loky catches the
+  exception in its worker and the launcher then SIGKILLs it: the record written first is what stays;
+  a program that catches the ``KeyboardInterrupt`` and goes on has its real outcome written by ``end()``);
+- a process that must stop (e.g. a sweep job whose launcher is gone) calls :func:`kill_self`: SIGTERM as
+  above, ``progress.ended_by`` naming the reason; :func:`on_killed` callbacks (the sweep's end record
+  in a launching process) run when the process dies by SIGTERM, after its runs are ended;
 - ``sys.exit(n)`` (and the ``exit``/``quit`` builtins): the code is remembered; the atexit handler
   then ends open runs as ``finished`` (n == 0) or ``failed`` with end code n;
 - interpreter exit with runs still open: ``finished`` with end code 0 and ``progress.ended_by:
@@ -30,7 +36,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lumo_hydra.record import registry
@@ -41,6 +47,8 @@ _prev_excepthook: Callable[..., Any] | None = None
 _prev_handlers: dict[int, Any] = {}
 _exit_code: list[int] = []  # last code given to sys.exit
 _orig_exit: Callable[..., Any] | None = None
+_killed_callbacks: list[Callable[[], None]] = []
+_kill_reason: list[str] = []  # set by kill_self: the ended_by of the SIGTERM it sends
 
 
 def open_runs() -> list[Any]:
@@ -96,14 +104,57 @@ def _chain(signum: int, frame: Any) -> None:
         prev(signum, frame)
 
 
-def _mark_all(status: str, end_code: int, ended_by: str) -> None:
+def _mark_all(status: str, end_code: int, ended_by: str, keep: bool = False) -> None:
     if os.getpid() != _installed_pid:
         return
     for exp in reversed(open_runs()):
         try:
+            if keep:  # what an exit with the run still open ends it as (not "finished" by atexit)
+                exp._abort_mark = (status, end_code, ended_by)
             exp._provisional_end(status, end_code, ended_by)
         except Exception:
             pass
+
+
+def on_killed(callback: Callable[[], None]) -> None:
+    """Call ``callback()`` when this process dies by SIGTERM, after its runs are ended (installs the handlers)."""
+    install()
+    _killed_callbacks.append(callback)
+
+
+def kill_self(reason: str) -> None:
+    """Stop this process by SIGTERM, its open runs ending ``killed`` with ``progress.ended_by = reason``."""
+    _kill_reason[:] = [reason]
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def stop_with_parent(parent: Mapping[str, Any], reason: str = "sweep launcher gone") -> None:
+    """For a sweep job in a worker process of the sweep's launcher (``parent``: its ``pid``, ``host``,
+    ``pstart``), e.g. joblib's loky workers, which go on taking queued jobs after the launcher died:
+    :func:`kill_self` now when the launcher is already gone, else as soon as it goes (a direct child:
+    the heartbeat thread sees its parent pid change). Cheap when the launcher lives: one ``getppid``."""
+    pid = parent.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return
+    if os.getppid() == pid:
+        from lumo_hydra.store.writer import watch_parent
+
+        watch_parent(pid, lambda: kill_self(reason))
+        return
+    from lumo_hydra.store.status import process_alive, this_host
+
+    if parent.get("host") == this_host() and not process_alive(pid, parent.get("pstart")):
+        kill_self(reason)
+
+
+def _killed(signum: int) -> None:
+    _end_all("killed", -int(signum), None, _kill_reason[0] if _kill_reason else "SIGTERM")
+    if os.getpid() == _installed_pid:
+        for cb in list(_killed_callbacks):
+            try:
+                cb()
+            except Exception:
+                pass
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -111,16 +162,16 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     if prev is signal.SIG_IGN:
         return
     if prev in (signal.SIG_DFL, None) or not callable(prev):
-        _end_all("killed", -int(signum), None, "SIGTERM")
+        _killed(signum)
         _chain(signum, frame)
         return
     # A Python handler was there first (e.g. submitit's, which only logs SIGTERM and lets the job go on
     # until Slurm's SIGKILL): write "killed" now, call it, and end the run for good only if it leaves.
-    _mark_all("killed", -int(signum), "SIGTERM")
+    _mark_all("killed", -int(signum), _kill_reason[0] if _kill_reason else "SIGTERM")
     try:
         prev(signum, frame)
     except BaseException:
-        _end_all("killed", -int(signum), None, "SIGTERM")
+        _killed(signum)
         raise
     # it returned: the process goes on; the record says killed unless the run ends normally later
 
@@ -128,6 +179,8 @@ def _on_sigint(signum: int, frame: Any) -> None:
     prev = _prev_handlers.get(signum)
     if prev in (signal.SIG_DFL, None):  # the process is about to die by the signal: record it now
         _end_all("interrupted", -int(signum), None, "SIGINT")
+    elif prev is signal.default_int_handler:  # KeyboardInterrupt next: write the end now, in case it never lands
+        _mark_all("interrupted", -int(signum), "SIGINT", keep=True)  # (a joblib worker, issue 11.10)
     _chain(signum, frame)  # Python's default handler raises KeyboardInterrupt: recorded where it lands
 
 
@@ -166,6 +219,14 @@ class _Quitter:
 
 
 def _atexit() -> None:
+    for exp in reversed(open_runs()):  # marked by a signal (e.g. Ctrl-C whose KeyboardInterrupt a pool caught)
+        mark = getattr(exp, "_abort_mark", None)
+        if mark is not None and os.getpid() == _installed_pid:
+            try:
+                exp.end(mark[1], status=mark[0], ended_by=mark[2])
+            except Exception:
+                pass
+            unwatch(exp)
     if not open_runs():
         return
     if _exit_code:

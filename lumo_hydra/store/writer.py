@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +344,7 @@ class _Beater:
     _runs: dict[RunWriter, list[float]] = {}  # writer -> [interval, next heartbeat (monotonic)]
     _thread: threading.Thread | None = None
     _tick = FLUSH_INTERVAL  # the timeout the thread is waiting with
+    _parent: tuple[int, Callable[[], None]] | None = None  # see watch_parent
 
     @classmethod
     def add(cls, w: RunWriter, interval: float) -> None:
@@ -370,6 +372,7 @@ class _Beater:
         cls._runs = {}
         cls._thread = None
         cls._tick = FLUSH_INTERVAL
+        cls._parent = None
 
     @classmethod
     def _run(cls) -> None:
@@ -396,3 +399,13 @@ class _Beater:
                     w.beat(due)
                 except Exception:  # a full disk must not kill the thread; try again next tick
                     pass
+            parent = cls._parent
+            if parent is not None and os.getppid() != parent[0]:
+                cls._parent = None
+                parent[1]()
+
+
+def watch_parent(pid: int, on_gone: Callable[[], None]) -> None:
+    """Call ``on_gone()`` (once, from the heartbeat thread, at its next tick) when this process's parent is
+    no longer ``pid`` (it died: the process was re-parented). Checked while open runs keep the thread alive."""
+    _Beater._parent = (pid, on_gone)
