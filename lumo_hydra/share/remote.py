@@ -47,8 +47,9 @@ class TransferResult:
         return {"sent": self.sent, "skipped": self.skipped, "bytes": self.bytes, "added": self.added}
 
 
-def open_url(url: str) -> tuple[Any, str]:
-    """``(filesystem, prefix)`` of an fsspec URL; a missing backend is a ``LumoValueError`` naming the extra."""
+def open_url(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
+    """``(filesystem, prefix)`` of an fsspec URL (``storage_options`` go to the filesystem, e.g. an S3
+    ``endpoint_url``); a missing backend is a ``LumoValueError`` naming the extra to install."""
     if not isinstance(url, str) or "://" not in url:
         raise LumoValueError(f"url={url!r} is not a URL; allowed: file:///path, s3://bucket/prefix, "
                              "sftp://host/path, memory://name (any fsspec URL)")
@@ -59,7 +60,7 @@ def open_url(url: str) -> tuple[Any, str]:
     except ImportError:
         raise LumoValueError(f"push/pull need fsspec: pip install 'lumo-hydra[{extra}]'") from None
     try:
-        fs, prefix = fsspec.core.url_to_fs(url)
+        fs, prefix = fsspec.core.url_to_fs(url, **(storage_options or {}))
     except ImportError as e:
         raise LumoValueError(f"the {proto}:// backend is not installed ({e}); pip install 'lumo-hydra[{EXTRAS.get(proto, proto)}]'"
                              if proto in EXTRAS else f"the {proto}:// backend is not installed: {e}") from None
@@ -164,10 +165,11 @@ class _PushCache:
 
 
 def push(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], url: str, *, blobs: bool = False,
-         code: bool = True, progress: Callable[[int, int], None] | None = None) -> TransferResult:
+         code: bool = True, progress: Callable[[int, int], None] | None = None,
+         storage_options: dict[str, Any] | None = None) -> TransferResult:
     """Push the runs ``run_ids`` (run or sweep ids) of the store at ``store_root`` to ``url`` (any fsspec
     URL): ``<prefix>/<exp>/<test>.tar.gz`` with its ``.sha256``. A run already there unchanged is skipped."""
-    fs, prefix = open_url(url)
+    fs, prefix = open_url(url, storage_options)
     layout = StoreLayout(store_root)
     runs = _select_runs(layout, run_ids, watcher_fallback(layout.root))
     res = TransferResult()
@@ -234,13 +236,14 @@ def _wanted(available: dict[str, str], run_ids: Iterable[str] | None) -> list[st
 
 def pull(url: str, store_root: str | os.PathLike[str] | None = None, run_ids: Iterable[str] | None = None, *,
          repo: str | os.PathLike[str] | None = None, code: bool = True,
-         progress: Callable[[int, int], None] | None = None) -> TransferResult:
+         progress: Callable[[int, int], None] | None = None,
+         storage_options: dict[str, Any] | None = None) -> TransferResult:
     """Pull the packs at ``url`` (all, or the runs ``run_ids``) into the store at ``store_root``: each is
     checked against its ``.sha256`` and unpacked (:func:`~lumo_hydra.share.unpack.unpack`)."""
     from lumo_hydra.errors import ArchiveError
     from lumo_hydra.share.unpack import unpack
 
-    fs, prefix = open_url(url)
+    fs, prefix = open_url(url, storage_options)
     layout = StoreLayout(store_root)
     available = _listing(fs, prefix)
     todo = _wanted(available, run_ids)
