@@ -86,7 +86,16 @@ def _homeless(text: str, root: str) -> str:
     return text
 
 
-def _code(s: str, lang: str = "") -> str:
+def _cut(s: str, room: int) -> str:
+    """``s`` cut to ``room`` characters with the marker saying how much was left out."""
+    if len(s) <= room:
+        return s
+    keep = max(0, room - len(_CUT.format(n=len(s))))
+    return s[:keep] + _CUT.format(n=len(s) - keep)
+
+
+def _code(s: str, lang: str = "", room: int = BODY_LIMIT) -> str:
+    s = _cut(s, room)
     fence = "````" if "```" in s else "```"
     return f"{fence}{lang}\n{s}\n{fence}"
 
@@ -103,17 +112,16 @@ def github_body(rec: dict[str, Any], metrics: dict[str, Any], root: str, limit: 
     if best:
         lines += ["", "**best metrics**", "", "| metric | best |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in sorted(best.items())]
-    lines += ["", "**params**", "", _code(json.dumps(rec.get("params") or {}, indent=1, sort_keys=True, default=str), "json")]
+    params = json.dumps(rec.get("params") or {}, indent=1, sort_keys=True, default=str)
+    lines += ["", "**params**", "", _code(params, "json", limit // 4)]
     exc = rec.get("exception")
     if exc:
-        lines += ["", "**exception**", "", _code(json.dumps(exc, indent=1, default=str) if not isinstance(exc, str) else exc)]
+        lines += ["", "**exception**", "", _code(json.dumps(exc, indent=1, default=str) if not isinstance(exc, str) else exc,
+                                                  "", limit // 8)]
     head = _homeless("\n".join(lines), root)
     full = _homeless(json.dumps({**rec, "metrics": metrics}, indent=1, sort_keys=True, default=str), root)
     opening, closing = "\n\n<details><summary>full record</summary>\n\n```json\n", "\n```\n</details>\n"
-    room = limit - len(head) - len(opening) - len(closing)
-    if len(full) > room:
-        keep = max(0, room - len(_CUT.format(n=len(full))))
-        full = full[:keep] + _CUT.format(n=len(full) - keep)
+    full = _cut(full, limit - len(head) - len(opening) - len(closing))
     body = head + opening + full.replace("```", "'''") + closing
     return body[:limit]
 
