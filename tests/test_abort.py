@@ -246,3 +246,55 @@ def test_sigterm_survived_by_a_python_handler_keeps_the_run_open(tmp_path: Path,
     assert got == [signal.SIGTERM] and seen == "killed"
     rec = record(only_run(lumo_home))
     assert rec["status"] == "finished" and "ended_by" not in rec["progress"] and rec["progress"]["end_code"] == 0
+
+
+CATCH_CTRL_C = """
+open(os.path.join(os.environ['READY_DIR'], 'ready'), 'w').write(exp.info_dir)
+try:
+    time.sleep(60)
+except KeyboardInterrupt:  # e.g. a pool's worker loop, or a training loop stopping early
+    rec_path = os.path.join(exp.info_dir, 'run.json')
+    print('SEEN-AT-ONCE', open(rec_path).read().count('"interrupted"'), flush=True)
+    exp.dump_metric('step', 2)
+{after}
+"""
+
+
+@pytest.mark.parametrize("after, status", [("", "interrupted"), ("exp.end()", "finished")])
+def test_11_10_ctrl_c_writes_interrupted_at_once_even_when_the_keyboardinterrupt_is_caught(
+        tmp_path: Path, lumo_home: Path, after: str, status: str) -> None:
+    proc = start(tmp_path, textwrap.dedent(CATCH_CTRL_C).format(after=after), wait=False)
+    info = wait_ready(tmp_path, proc)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "SEEN-AT-ONCE 1" in out  # the record said interrupted before the program went on
+    rec = record(info)
+    # caught and left without end(): still interrupted (not "finished" by atexit); an end() that follows
+    # writes the real outcome
+    assert rec["status"] == status, rec["progress"]
+    assert rec["progress"]["end"] is not None
+    if status == "interrupted":
+        assert rec["progress"]["end_code"] == -2 and rec["progress"]["ended_by"] == "SIGINT"
+    assert json.loads((info / "metrics.json").read_text())["step"]["count"] == 2
+
+
+def test_11_10_a_users_own_sigint_handler_is_not_marked_interrupted(tmp_path: Path, lumo_home: Path) -> None:
+    body = """
+    import signal as _s
+    _s.signal(_s.SIGINT, lambda *a: print('HANDLED', flush=True))
+    from lumo_hydra.record import abort
+    abort.install()  # our handler goes in front of the user's, and chains to it
+    open(os.path.join(os.environ['READY_DIR'], 'ready'), 'w').write(exp.info_dir)
+    time.sleep(1.0)
+    print('STATUS', exp.status, flush=True)
+    exp.end()
+    """
+    proc = start(tmp_path, body, wait=False)
+    wait_ready(tmp_path, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "HANDLED" in out and "STATUS running" in out  # the program goes on: not an interruption
+    assert record(only_run(lumo_home))["status"] == "finished"

@@ -63,10 +63,13 @@ def test_11_2_full_disk_after_start_never_raises_and_loses_no_point(tmp_path: Pa
             assert rec["store_errors"]["count"] >= 1 and rec["store_errors"]["dropped_points"] == 0
             pts = (info / "history.jsonl").read_bytes().splitlines()
             assert len(pts) == 5000  # points lost on a full disk: 0
+            assert json.loads((info / "metrics.json").read_text())["loss"]["count"] == 5000  # agrees with history
         lines = (info / "history.jsonl").read_bytes().split(b"\n") if (info / "history.jsonl").exists() else [b""]
         assert lines[-1] == b""  # never a partial last line
         for ln in lines[:-1]:
             json.loads(ln)  # never glued
+        if (info / "metrics.json").exists():  # metrics.json never counts points the history does not hold
+            assert json.loads((info / "metrics.json").read_text())["loss"]["count"] <= len(lines) - 1
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
 
