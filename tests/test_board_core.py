@@ -244,6 +244,12 @@ def test_runs_table_state_filter_sort_group_select_and_refresh(store: Path) -> N
     assert [runs.table.value["test_name"].iloc[i] for i in runs.table.selection] == [pick]
     assert runs.table.sorters == [{"field": "metrics.acc", "dir": "desc"}]
     assert not runs.refresh()
+    runs.table.get_root()  # a model, as in a page: Panel sorts the value with the sorters
+    runs.cols = "params.seed,metrics.acc.last"  # the sort column is no longer shown: no sorter on it
+    assert runs.table.sorters == [] and runs.sort == "-metrics.acc"
+    assert list(runs.table.value.columns[6:8]) == ["params.seed", "metrics.acc.last"]
+    runs.cols = ""
+    assert runs.table.sorters == [{"field": "metrics.acc", "dir": "desc"}]
 
 
 def test_editing_a_cell_writes_run_json_or_puts_it_back(store: Path) -> None:

@@ -7,6 +7,7 @@ imported when their tab is first shown; until a module exists its tab says so.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,9 @@ def extension(inline: bool = True) -> None:
     ``/static`` route (cached by the browser)."""
     global _EXTENDED
     if not _EXTENDED:
+        # pandas 3 deprecates `inplace=`, which Panel's and Bokeh's own frame handling still passes: not
+        # the user's code, nothing they can change (only warnings raised inside panel/bokeh are ignored)
+        warnings.filterwarnings("ignore", message="The inplace keyword", module=r"(panel|bokeh)(\.|$)")
         pn.extension("tabulator", inline=inline)
         _EXTENDED = True
 

@@ -82,7 +82,7 @@ class RunsTable(param.Parameterized):
         self.picker = pn.Card(self.pickers, title="Columns", collapsed=True, css_classes=["lumo-columns"],
                               sizing_mode="stretch_width")
         self.csv = pn.widgets.FileDownload(callback=self.csv_bytes, filename="runs.csv", label="CSV of this view",
-                                           css_classes=["lumo-csv"], button_type="light", width=160)
+                                           css_classes=["lumo-csv"], width=160)
         self.table = pn.widgets.Tabulator(
             value=F.table_frame(self.view, []), pagination="remote", page_size=page_size, selectable="checkbox",
             show_index=False, hidden_columns=["info_dir"], sizing_mode="stretch_width",
@@ -148,8 +148,16 @@ class RunsTable(param.Parameterized):
             data = data.sort_values(self.group, kind="stable", key=F._sortable).reset_index(drop=True)
         self._syncing = True
         try:
+            # Panel sorts the value at each change: a sort key must be a column of the value at all times
+            final = self._sorters(data)
+            old = self.table.value
+            keep = [s for s in final if old is not None and s["field"] in old]
+            if keep != list(self.table.sorters):
+                self.table.sorters = keep
             self.table.editors = self._editors(data)
             self.table.value = data
+            if final != keep:
+                self.table.sorters = final
             self.table.groupby = [self.group] if self.group and self.group in data else []
             if ids:
                 pos = {t: i for i, t in enumerate(data["test_name"].tolist())}
@@ -230,8 +238,12 @@ class RunsTable(param.Parameterized):
             return
         self.sort = F.format_sort([(s["field"], s.get("dir", "asc") != "desc") for s in event.new or []])
 
+    def _sorters(self, data: Any) -> list[dict[str, str]]:
+        """The Tabulator sorters of ``sort`` for the columns ``data`` has (others are kept in the URL)."""
+        return [{"field": n, "dir": "asc" if a else "desc"} for n, a in F.parse_sort(self.sort) if n in data]
+
     def _on_sort_param(self, event: Any) -> None:
-        wanted = [{"field": n, "dir": "asc" if a else "desc"} for n, a in F.parse_sort(event.new)]
+        wanted = self._sorters(self.table.value)
         if wanted != list(self.table.sorters):
             self._syncing = True
             try:
