@@ -28,15 +28,19 @@ from lumo_hydra.watcher.frame import frame_from_bytes, frame_to_bytes, local_tz,
 from lumo_hydra.watcher.query import name_matches
 from lumo_hydra.watcher.rows import _RACY_NS as RACY_NS
 from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, judge, read_rows
+from lumo_hydra.watcher.sigs import SigMap, pack
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["RunIndex", "INDEX_VERSION", "FRAME_VERSION"]
 
-INDEX_VERSION = 4
-FRAME_VERSION = 3
-_INDEX_MAGIC = b"LUMOIDX4"
+INDEX_VERSION = 6
+FRAME_VERSION = 4
+_INDEX_MAGIC = b"LUMOIDX6"
+_META_MAGIC = b"LUMOMET4"
+#: the record columns kept in the index's meta part: what filters, sorts by time or status and judging need
+HEAD = ("status", "_start", "_end", "sweep", "tags")
 _ESIGS_MAGIC = b"LUMOESG1"
 #: runs whose two files are stat'ed at every load (a rolling slice; every run in smaller stores)
 VERIFY = 1000
@@ -127,20 +131,40 @@ class RunIndex:
 
     # ---- the index -------------------------------------------------------------------------------
 
-    def _load_table(self) -> Table | None:
-        if self.mem is not None:
+    def _load_table(self, partial: bool = False) -> Table | None:
+        """The index table (memory, else disk); with ``partial``, maybe only its meta part (keys,
+        signatures, the ``HEAD`` columns; ``rkeys`` ``None``), read without the records' other columns."""
+        if self.mem is not None and (partial or not self.mem.get("partial")):
             return self.mem
         if not self.cache:
             return None
         try:
             with open(self.index_path, "rb") as f:
-                blob = marshal.loads(unsealed(f.read(), _INDEX_MAGIC))
-            if isinstance(blob, dict) and blob.get("version") == INDEX_VERSION and blob.get("root") == self.root:
-                t = blob["table"]
-                n = len(t["keys"])
-                if (len(t["dirs"]) == n and len(t["rkeys"]) == n and isinstance(t["sigs"], dict)
-                        and all(type(c) is list and len(c) == n for c in t["cols"].values())):
-                    return t  # type: ignore[no-any-return]
+                if f.read(len(_INDEX_MAGIC)) != _INDEX_MAGIC:
+                    return None
+                m = int.from_bytes(f.read(8), "little")
+                if m > os.fstat(f.fileno()).st_size:
+                    return None
+                meta = marshal.loads(unsealed(f.read(m), _META_MAGIC))
+                if not (isinstance(meta, dict) and meta.get("version") == INDEX_VERSION and meta.get("root") == self.root):
+                    return None
+                t = meta["table"]
+                keys = t["keys"]
+                n = len(keys)
+                if not (type(keys) is list and type(t["head"]) is dict
+                        and all(type(c) is list and len(c) == n for c in t["head"].values())):
+                    return None
+                base = self.experiments_dir + "/"
+                t["dirs"] = [base + k for k in keys]
+                t["sigs"] = SigMap(keys, t.pop("sigs_p"), 6)
+                t["dsigs"] = SigMap(keys, t.pop("dsigs_p"), 2)
+                if partial:
+                    return {**t, "cols": t["head"], "rkeys": None, "partial": True}
+                full = marshal.loads(unsealed(f.read(), _INDEX_MAGIC))
+            if not (type(full) is dict and full.get("gen") == t["gen"] and len(full["rkeys"]) == n
+                    and all(type(c) is list and len(c) == n for c in full["cols"].values())):
+                return None
+            return {**t, "cols": {**full["cols"], **t["head"]}, "rkeys": full["rkeys"]}
         except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
             pass
         return None
@@ -154,10 +178,22 @@ class RunIndex:
         from lumo_hydra.store.files import atomic_write_bytes
 
         path = self.index_path
+        cols, rkeys = table["cols"], table["rkeys"]
+        ends = _status.END_STATUSES
+        st_col = cols.get("status") or [None] * len(rkeys)
+        live_recs = {table["keys"][i]: {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]}
+                     for i, s in enumerate(st_col) if s not in ends}
+        gen = os.urandom(8)
+        meta = {k: v for k, v in table.items() if k not in ("cols", "rkeys", "dirs", "sigs", "dsigs")}
+        meta.update(gen=gen, head={c: cols[c] for c in HEAD if c in cols}, live_recs=live_recs,
+                    sigs_p=pack(table["keys"], table["sigs"], 6), dsigs_p=pack(table["keys"], table["dsigs"], 2))
+        full = {"gen": gen, "rkeys": rkeys, "cols": {c: v for c, v in cols.items() if c not in HEAD}}
+        table["gen"] = gen
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            atomic_write_bytes(path, sealed(marshal.dumps({"version": INDEX_VERSION, "root": self.root, "table": table}),
-                                           _INDEX_MAGIC))
+            mb = sealed(marshal.dumps({"version": INDEX_VERSION, "root": self.root, "table": meta}), _META_MAGIC)
+            atomic_write_bytes(path, _INDEX_MAGIC + len(mb).to_bytes(8, "little") + mb
+                               + sealed(marshal.dumps(full), _INDEX_MAGIC))
         except (OSError, ValueError) as e:  # a read-only cache must not break loading
             warnings.warn(f"lumo-hydra: could not write the watcher index {path}: {e}", stacklevel=_WARN_TABLE)
 
@@ -314,10 +350,12 @@ class RunIndex:
 
     def refresh(  # long: the unchanged, the damaged-only and the patched cases
         self, progress: Callable[[int, int], None] | None = None, pats: list[str] | None = None,
+        partial: bool = False,
     ) -> Table:
         """Bring the index table up to date with the store (only the experiments matching ``pats``, if
-        given; the others' rows are kept as they are) and return it (shared: do not modify)."""
-        old = self._load_table() or _empty_table()
+        given; the others' rows are kept as they are) and return it (shared: do not modify). With
+        ``partial``, an unchanged index may come back as its meta part only (see ``_load_table``)."""
+        old = self._load_table(partial) or _empty_table()
         sigs = old["sigs"]
         self.changed = False
         kept, todo, new_e, new_d = self.plan(old, pats)
@@ -332,6 +370,11 @@ class RunIndex:
             if not same_exps:
                 self._save_esigs({**old_e, **new_e} if pats is not None else new_e)
             return old
+        if old.get("partial"):  # a change: the whole table is needed to patch it
+            full = self._load_table()
+            if full is None or full.get("gen") != old.get("gen"):  # rewritten meanwhile (rare): again
+                return self.refresh(progress, pats)
+            old = full
         new, skipped = read_rows(todo, progress, self.workers)
         gone = len(sigs) - cached - len(others) - sum(1 for r in todo if r[0] + "/" + r[1] in sigs)
         read = {r[0] + "/" + r[1] for r, _, _ in new}
@@ -359,6 +402,16 @@ class RunIndex:
         self._save_table(table)
         self._save_esigs(new_e)
         return table
+
+    def table_of(self, keys: list[str]) -> tuple[Table, list[int]]:
+        """A table of the runs ``keys`` read from their files now, and the rows of ``keys`` in it, in
+        order (a run that vanished or is damaged meanwhile is left out)."""
+        base = self.experiments_dir + "/"
+        refs = [RunRef(*k.split("/", 1), base + k) for k in keys]  # type: ignore[call-arg]
+        new, _ = read_rows(refs, None, self.workers)
+        table = patch_table(_empty_table(), set(), new)
+        pos = {k: i for i, k in enumerate(table["keys"])}
+        return table, [pos[k] for k in keys if k in pos]
 
     # ---- the frame cache -------------------------------------------------------------------------
 
@@ -401,7 +454,7 @@ class RunIndex:
         rec_status = cols.get("status") or [None] * len(dirs)
         live = [(i, {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]}, dirs[i])
                 for i, st in enumerate(rec_status) if st not in ends]
-        view = {"keys": table["keys"], "sigs": sigs, "live": table["live"]}
+        view = {"keys": table["keys"], "sigs_p": pack(table["keys"], sigs, 6), "live": table["live"]}
         header: dict[str, Any] = {"key": self._frame_key(), "view": view, "n": len(sigs), "live": live}
         self.frames[flat] = (header, df)
         if not self.cache:
@@ -429,6 +482,8 @@ class RunIndex:
         exps = self.experiments()
         if len(exps) != len(es) or any(s is None or es.get(e) != s for e, _, s in exps):
             return False
+        if "sigs" not in view:
+            view["sigs"] = SigMap(view["keys"], view["sigs_p"], 6)
         return not self.verify(view["sigs"], view["keys"], view["live"])[1]
 
     def cached_frame(

@@ -177,15 +177,15 @@ class Watcher:
 
     def _rows_of(
         self, exp: Any, status: Any, since: Any, until: Any, sweep: Any, tag: Any,
-        progress: Callable[[int, int], None] | None, table: Table | None = None,
+        progress: Callable[[int, int], None] | None, table: Table | None = None, partial: bool = False,
     ) -> tuple[Table, list[int] | None, list[Any], Any]:
-        """The index table (brought up to date unless given), the rows passing the filters (``None``:
-        all), and the status and duration of every row judged now."""
+        """The index table (brought up to date unless given; with ``partial`` maybe its meta part only),
+        the rows passing the filters (``None``: all), and the status and duration of every row judged now."""
         statuses = check_filters(status, since, until)  # a bad value fails before any reading
         self._check_root()
         with _GcPaused():
             if table is None:
-                table = self._index.refresh(progress, pats=as_list(exp))
+                table = self._index.refresh(progress, pats=as_list(exp), partial=partial)
             status_, dur = judge_all(table, self.stale_after)
             sel = select_rows(table, status_, exp=exp, statuses=statuses, since=since, until=until,
                               sweep=sweep, tag=tag)
@@ -279,7 +279,9 @@ class Watcher:
         """
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise LumoValueError(f"invalid value for 'limit': {limit!r}; allowed: an integer >= 0 or None")
-        table, sel, status_, dur = self._rows_of(exp, status, since, until, sweep, tag, progress)
+        partial = (match is None and limit is not None and 0 < limit <= _READ_MAX
+                   and (sort is None or sort in ("start", "end", "status", "duration", "info_dir")))
+        table, sel, status_, dur = self._rows_of(exp, status, since, until, sweep, tag, progress, partial=partial)
         idx = list(range(len(table["dirs"]))) if sel is None else list(sel)
         cols, rkeys, dirs = table["cols"], table["rkeys"], table["dirs"]
 
@@ -291,7 +293,9 @@ class Watcher:
         with _GcPaused():
             if match is not None:
                 idx = [i for i in idx if match(row(i))]
-            if sort is not None:
+            if sort in ("start", "end", "duration"):
+                idx = _numeric_order(idx, table, sort, dur, desc)
+            elif sort is not None:
                 key = _sort_key(sort, table, status_, dur, row)
                 vals = [key(i) for i in idx]
                 some = [i for i, v in zip(idx, vals) if v is not None]
@@ -304,6 +308,9 @@ class Watcher:
             matched = len(idx)
             if limit:
                 idx = idx[:limit]
+            if table.get("partial"):  # the index's meta part: the records of the rows kept are read
+                table, idx = self._index.table_of([table["keys"][i] for i in idx])
+                status_, dur = judge_all(table, self.stale_after)
             df = build_frame(table, idx, status_, dur, flatten)
             df.attrs["matched"] = matched  # the runs that passed the filters, before the limit
             return df
@@ -467,6 +474,28 @@ class Watcher:
         close = difflib.get_close_matches(sweep_id, sorted(ids), n=5, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise RunNotFoundError(f"no sweep {sweep_id!r} in {self.root}{hint}")
+
+
+# a select() of at most this many rows (sorted by time or status) reads the index's meta part only, then
+# the records of the rows kept from their files; more rows: the whole index
+_READ_MAX = 2000
+
+
+def _numeric_order(idx: list[int], table: Table, sort: str, dur: Any, desc: bool) -> list[int]:
+    """``idx`` ordered by start, end or duration (missing last) as the generic sort orders them, in numpy:
+    a stable sort of the values (negated for ``desc``), then the missing ones (reversed for ``desc``)."""
+    import numpy as np
+
+    ia = np.asarray(idx, dtype=np.intp)
+    if sort == "duration":
+        v = np.asarray(dur, dtype=float)[ia] if len(ia) else np.zeros(0)
+    else:
+        col = table["cols"].get("_" + sort)
+        v = np.array([col[i] for i in idx] if col else [None] * len(idx), dtype=float)
+    ok = ~np.isnan(v)
+    some = ia[ok][np.argsort(-v[ok] if desc else v[ok], kind="stable")]
+    none = ia[~ok]
+    return some.tolist() + (none[::-1] if desc else none).tolist()  # type: ignore[no-any-return]
 
 
 def _sort_key(
