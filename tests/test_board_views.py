@@ -361,6 +361,8 @@ def test_sweep_page_best_first_in_the_sweeps_direction(tmp_path: Path) -> None:
     view = sweep_view(ctx, sid)
     view.get_root()
     assert "lumo-sweep" in view.css_classes and "return_value" in _texts(view)
+    (par,) = panes(view, "lumo-parallel")  # the objective is an axis of the jobs' parallel coordinates
+    assert {"params.lr", "return_value", "metrics.acc"} <= set(par.object.xaxis[0].major_label_overrides.values())
     # maximize: the other way round; no direction: the first metric with a cmp (acc, max)
     rec = json.loads((tmp_path / "s" / "sweeps" / sid / "sweep.json").read_text())
     for direction, col, order in (("maximize", "return_value", ["0.3", "0.1", "0.01"]),

@@ -188,11 +188,14 @@ def _color_by(values: Sequence[Any]) -> tuple[list[str], Any]:
 
 
 def _columns(df: Any) -> tuple[list[str], list[str]]:
-    """The params shown on the axes (those that differ, else all) and the metric columns (best values)."""
+    """The params shown on the axes (those that differ, else all) and the metric columns (best values;
+    the jobs' return value first when they have one)."""
     from lumo_hydra.cli.columns import differing, main_metrics
 
     params = differing(df) or [c for c in df.columns if str(c).startswith("params.")]
     metrics = main_metrics(df)
+    if "return_value" in df.columns and df["return_value"].map(is_number).any():
+        metrics = ["return_value"] + metrics  # a sweep's objective
     return params, metrics
 
 
