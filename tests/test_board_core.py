@@ -250,6 +250,13 @@ def test_runs_table_state_filter_sort_group_select_and_refresh(store: Path) -> N
     assert list(runs.table.value.columns[6:8]) == ["params.seed", "metrics.acc.last"]
     runs.cols = ""
     assert runs.table.sorters == [{"field": "metrics.acc", "dir": "desc"}]
+    assert len(runs.pickers) == 0  # the column picker is built when first opened
+    runs.picker.collapsed = False
+    boxes = {col[1].options[0].rpartition(".")[0] or "run": col[1] for col in runs.pickers}
+    assert boxes["params"].value == ["params.lr", "params.seed"] and "params.batch" in boxes["params"].options
+    boxes["params"].value = ["params.batch"]  # ticking a box shows that column
+    assert runs.cols.startswith("params.batch,") and "params.seed" not in runs.cols
+    assert "params.batch" in runs.table.value.columns and "params.seed" not in runs.table.value.columns
 
 
 def test_editing_a_cell_writes_run_json_or_puts_it_back(store: Path) -> None:

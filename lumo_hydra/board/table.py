@@ -57,6 +57,7 @@ class RunsTable(param.Parameterized):
         self._seen_version = -1
         self._on_select: list[Callable[[list[str]], None]] = []
         self._picker_options: list[str] | None = None
+        self._group_options: list[str] | None = None
         self._all_columns: list[str] = []
         self._display: tuple[Any, dict[str, Any]] = (None, {})
         self._build_widgets(page_size)
@@ -81,6 +82,7 @@ class RunsTable(param.Parameterized):
         self.pickers = pn.Column(css_classes=["lumo-columns-list"])
         self.picker = pn.Card(self.pickers, title="Columns", collapsed=True, css_classes=["lumo-columns"],
                               sizing_mode="stretch_width")
+        self.picker.param.watch(lambda e: self._update_pickers(self.shown_columns()), "collapsed")
         self.csv = pn.widgets.FileDownload(callback=self.csv_bytes, filename="runs.csv", label="CSV of this view",
                                            css_classes=["lumo-csv"], width=160)
         self.table = pn.widgets.Tabulator(
@@ -198,6 +200,12 @@ class RunsTable(param.Parameterized):
         shown = set(cols)
         self._syncing = True
         try:
+            if options != self._group_options:
+                self._group_options = options
+                params = [c for c in options if c.startswith("params.")]
+                self.group_select.options = [_NONE, "exp_name", "sweep", "status", "host", "tags", *params]
+            if self.picker.collapsed:  # built when first opened: its many widgets are slow to make
+                return
             if options != self._picker_options:
                 self._picker_options = options
                 boxes = []
@@ -207,15 +215,13 @@ class RunsTable(param.Parameterized):
                     box.param.watch(self._on_pick, "value")
                     boxes.append(pn.Column(pn.pane.Markdown(f"**{prefix}**", margin=(0, 5)), box))
                 self.pickers[:] = boxes
-                params = [c for c in options if c.startswith("params.")]
-                self.group_select.options = [_NONE, "exp_name", "sweep", "status", "host", "tags", *params]
             for col in self.pickers:
                 box = col[1]  # type: ignore[index]
                 ticked = [n for n in box.options if n in shown]
                 if box.value != ticked:
                     box.value = ticked
-            self.group_select.value = self.group or _NONE
         finally:
+            self.group_select.value = self.group or _NONE
             self._syncing = False
 
     # ---- events ----------------------------------------------------------------------------------
@@ -231,7 +237,7 @@ class RunsTable(param.Parameterized):
         chosen: list[str] = []
         for col in self.pickers:
             chosen.extend(col[1].value)  # type: ignore[index]
-        self.cols = ",".join(chosen)
+        self.cols = ",".join(dict.fromkeys(chosen))
 
     def _on_sorters(self, event: Any) -> None:
         if self._syncing:
