@@ -59,7 +59,7 @@ class RunsTable(param.Parameterized):
         self._picker_options: list[str] | None = None
         self._group_options: list[str] | None = None
         self._all_columns: list[str] = []
-        self._display: tuple[Any, dict[str, Any]] = (None, {})
+        self._display: tuple[Any, tuple[str, ...], Any] = (None, (), None)
         self._build_widgets(page_size)
         self.refresh(force=True)
         self.param.watch(self._on_state, ["where", "group", "cols"])
@@ -133,14 +133,18 @@ class RunsTable(param.Parameterized):
             return False
         if self.message.alert_type == "danger":
             self.show_message("")
-        sub = frame[F.needed_columns(frame, [*F.split_list(self.cols), self.group])]
-        if self._display[0] is not frame:
-            self._display = (frame, F.display_columns(frame))
-        sub = sub.assign(**self._display[1])
+        sub = self._columns_of(frame)
         self.view = (sub if mask is None else sub[mask]).iloc[::-1].reset_index(drop=True)  # newest first
         self._all_columns = list(frame.columns)
         self._update_table()
         return True
+
+    def _columns_of(self, frame: Any) -> Any:
+        """The columns of ``frame`` the table can show, with the start/tags text: cached per frame."""
+        need = tuple(F.needed_columns(frame, [*F.split_list(self.cols), self.group]))
+        if self._display[0] is not frame or self._display[1] != need:
+            self._display = (frame, need, frame[list(need)].assign(**F.display_columns(frame)))
+        return self._display[2]
 
     def _update_table(self) -> None:
         page, ids = self.table.page, F.split_list(self.sel)
