@@ -14,7 +14,8 @@ adds an experiment to the set of open runs this module ends on:
   with Python's default handler ``interrupted`` (with the real end time) is written at once, then the
   ``KeyboardInterrupt`` path above ends the run (a process pool such as joblib's loky catches the
   exception in its worker and the launcher then SIGKILLs it: the record written first is what stays;
-  a program that catches the ``KeyboardInterrupt`` and goes on has its real outcome written by ``end()``);
+  a program that catches the ``KeyboardInterrupt`` and goes on has its real outcome written by ``end()``,
+  or stays ``interrupted`` if it exits without calling it);
 - a process that must stop (e.g. a sweep job whose launcher is gone) calls :func:`kill_self`: SIGTERM as
   above, ``progress.ended_by`` naming the reason; :func:`on_killed` callbacks (the sweep's end record
   in a launching process) run when the process dies by SIGTERM, after its runs are ended;
