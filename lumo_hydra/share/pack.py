@@ -136,7 +136,11 @@ def _facts(data: bytes) -> dict[str, Any] | None:
 def _record(layout: StoreLayout, exp: str, test: str, full: bool) -> tuple[dict[str, Any], bytes]:
     """The record of one run (only its lock and sweep unless ``full``) and the bytes of its ``run.json``."""
     try:
-        data = (layout.info_dir(exp, test) / RUN_JSON).read_bytes()
+        fd = os.open(f"{layout.root}/{layout.EXPERIMENTS}/{exp}/{test}/{RUN_JSON}", os.O_RDONLY)
+        try:
+            data = _read_fd(fd, 1 << 16)
+        finally:
+            os.close(fd)
         rec = (None if full else _facts(data)) or json.loads(data)
     except (OSError, ValueError) as e:
         raise StoreError(f"run {exp}/{test}: its {RUN_JSON} cannot be read ({e}); it cannot be packed") from None

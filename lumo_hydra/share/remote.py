@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lumo_hydra.errors import LumoValueError, StoreError
-from lumo_hydra.share.pack import _run_members, _select_runs, pack_runs
+from lumo_hydra.share.pack import _record, _run_members, _select_runs, pack_runs
 from lumo_hydra.share.select import watcher_fallback
-from lumo_hydra.store.layout import RUN_JSON, StoreLayout, cache_dir
+from lumo_hydra.store.layout import StoreLayout, cache_dir
 from lumo_hydra.store.moved import read_provenance
 
 __all__ = ["push", "pull", "TransferResult", "open_url", "EXTRAS"]
@@ -120,13 +120,14 @@ def _remote_sums(fs: Any, paths: list[str]) -> dict[str, str]:
 def _signature(layout: StoreLayout, exp: str, test: str, blobs: bool) -> list[list[Any]]:
     """The sizes and modification times of the files a run's pack holds (its identity for the cache)."""
     try:
-        rec = json.loads((layout.info_dir(exp, test) / RUN_JSON).read_bytes())
-    except (OSError, ValueError):
+        rec, _ = _record(layout, exp, test, full=False)
+    except StoreError:
         return []
     sig = []
-    for n in _run_members(layout, exp, test, rec if isinstance(rec, dict) else {}, blobs):
+    root = str(layout.root)
+    for n in _run_members(layout, exp, test, rec, blobs):
         try:
-            st = os.stat(layout.root / n)
+            st = os.stat(f"{root}/{n}")
         except OSError:
             continue
         sig.append([n, st.st_size, st.st_mtime_ns])
@@ -134,7 +135,7 @@ def _signature(layout: StoreLayout, exp: str, test: str, blobs: bool) -> list[li
 
 
 class _PushCache:
-    """``$LUMO_CACHE_DIR/share/pushed.json``: per destination and run, the signature and the checksum pushed."""
+    """``$LUMO_CACHE_DIR/share/pushed.json``: per destination and run, the signature, checksum and size pushed."""
 
     def __init__(self, url: str) -> None:
         self.path = cache_dir("share") / "pushed.json"
@@ -147,12 +148,12 @@ class _PushCache:
             self.doc = {}
         self.runs: dict[str, Any] = self.doc.setdefault(url, {})
 
-    def get(self, run: str) -> tuple[Any, str] | None:
+    def get(self, run: str) -> tuple[Any, str, int] | None:
         e = self.runs.get(run)
-        return (e.get("sig"), e.get("sha256")) if isinstance(e, dict) else None
+        return (e.get("sig"), e.get("sha256"), e.get("size")) if isinstance(e, dict) else None
 
-    def put(self, run: str, sig: Any, sha: str) -> None:
-        self.runs[run] = {"sig": sig, "sha256": sha}
+    def put(self, run: str, sig: Any, sha: str, size: int) -> None:
+        self.runs[run] = {"sig": sig, "sha256": sha, "size": size}
 
     def save(self) -> None:
         from lumo_hydra.store.files import atomic_write_json
@@ -164,6 +165,46 @@ class _PushCache:
             pass  # only a cache: the next push packs again
 
 
+#: filesystems whose ``put`` is atomic (an object appears whole or not at all): no temporary name needed
+_ATOMIC_PUT = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl")
+
+
+def _atomic_put(fs: Any) -> bool:
+    protos = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return any(p in _ATOMIC_PUT for p in protos)
+
+
+def _sizes(fs: Any, prefix: str, exps: Iterable[str]) -> dict[str, int]:
+    """``{path: size}`` of the files under ``<prefix>/<exp>/`` (one listing per experiment)."""
+    out: dict[str, int] = {}
+    for exp in dict.fromkeys(exps):
+        try:
+            found = fs.find(f"{prefix}/{exp}", detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for p, info in found.items():
+            out[fs._strip_protocol(p).rstrip("/")] = int(info.get("size") or 0)
+    return out
+
+
+def _send(fs: Any, items: list[tuple[str, str, str, str]]) -> None:
+    """Upload ``(run, local, dest, sha)`` archives, then their ``.sha256`` files: a ``.sha256`` is only
+    ever seen beside a complete archive. Object stores: batched (concurrent in s3fs), their puts are
+    atomic; other filesystems: each through a temporary name and a rename."""
+    if not items:
+        return
+    sums = {dest + ".sha256": f"{sha}  {dest.rsplit('/', 1)[1]}\n".encode() for _, _, dest, sha in items}
+    if _atomic_put(fs):
+        fs.put([loc for _, loc, _, _ in items], [dest for _, _, dest, _ in items])
+        fs.pipe(sums)
+        return
+    for _, local, dest, _ in items:
+        fs.makedirs(dest.rpartition("/")[0], exist_ok=True)
+        _put_atomic(fs, local, None, dest)
+    for path, data in sums.items():
+        _put_atomic(fs, None, data, path)
+
+
 def push(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], url: str, *, blobs: bool = False,
          code: bool = True, progress: Callable[[int, int], None] | None = None,
          storage_options: dict[str, Any] | None = None) -> TransferResult:
@@ -173,33 +214,29 @@ def push(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], url:
     layout = StoreLayout(store_root)
     runs = _select_runs(layout, run_ids, watcher_fallback(layout.root))
     res = TransferResult()
-    dests = {f"{e}/{t}": f"{prefix}/{e}/{t}{_SUFFIX}" for e, t in runs}
-    sums = _remote_sums(fs, [d + ".sha256" for d in dests.values()])
+    there = _sizes(fs, prefix, (e for e, _ in runs))
     cache = _PushCache(url + ("#blobs" if blobs else "") + ("" if code else "#nocode"))
+    packed: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="lumo-push-") as tmp:
         for i, (exp, test) in enumerate(runs):
-            run, dest = f"{exp}/{test}", dests[f"{exp}/{test}"]
-            there = sums.get(dest + ".sha256")
+            run, dest = f"{exp}/{test}", f"{prefix}/{exp}/{test}{_SUFFIX}"
             sig = _signature(layout, exp, test, blobs)
             known = cache.get(run)
-            if there is not None and known is not None and known[0] == sig and known[1] == there:
-                res.skipped.append(run)
+            if known is not None and known[0] == sig and dest + ".sha256" in there and there.get(dest) == known[2]:
+                res.skipped.append(run)  # unchanged since it was pushed, and still there: nothing packed
             else:
                 local = os.path.join(tmp, f"{exp}.{test}{_SUFFIX}")
                 pack_runs(layout.root, [run], local, blobs, code=code, reproducible=True)
-                sha = _sha256(local)
-                if sha == there:
-                    res.skipped.append(run)
-                else:
-                    fs.makedirs(dest.rpartition("/")[0], exist_ok=True)
-                    _put_atomic(fs, local, None, dest)
-                    _put_atomic(fs, None, f"{sha}  {test}{_SUFFIX}\n".encode(), dest + ".sha256")
-                    res.sent.append(run)
-                    res.bytes += os.path.getsize(local)
-                os.unlink(local)
-                cache.put(run, sig, sha)
+                packed.append((run, local, dest, _sha256(local)))
+                cache.put(run, sig, packed[-1][3], os.path.getsize(local))
             if progress is not None:
                 progress(i + 1, len(runs))
+        sums = _remote_sums(fs, [dest + ".sha256" for _, _, dest, _ in packed if dest + ".sha256" in there])
+        todo = [p for p in packed if sums.get(p[2] + ".sha256") != p[3]]
+        res.skipped += [p[0] for p in packed if p not in todo]  # packed the same bytes as those there
+        _send(fs, todo)
+        res.sent = [p[0] for p in todo]
+        res.bytes = sum(os.path.getsize(p[1]) for p in todo)
     cache.save()
     return res
 
@@ -249,25 +286,27 @@ def pull(url: str, store_root: str | os.PathLike[str] | None = None, run_ids: It
     todo = _wanted(available, run_ids)
     sums = _remote_sums(fs, [available[r] + ".sha256" for r in todo])
     res = TransferResult()
+    fetch: list[tuple[str, str, str]] = []
+    for run in todo:
+        want = sums.get(available[run] + ".sha256")
+        if want is None:
+            raise ArchiveError(available[run], run, "has no .sha256 beside it (an interrupted push?); push it again")
+        prov = read_provenance(layout.root / "experiments" / run)
+        if prov is not None and prov.get("archive_sha256") == want:
+            res.skipped.append(run)  # unpacked from this very archive before: nothing downloaded
+        else:
+            fetch.append((run, available[run], want))
     with tempfile.TemporaryDirectory(prefix="lumo-pull-") as tmp:
-        for i, run in enumerate(todo):
-            src = available[run]
-            want = sums.get(src + ".sha256")
-            if want is None:
-                raise ArchiveError(src, run, "has no .sha256 beside it (an interrupted push?); push it again")
-            prov = read_provenance(layout.root / "experiments" / run)
-            if prov is not None and prov.get("archive_sha256") == want:
-                res.skipped.append(run)
-            else:
-                local = os.path.join(tmp, run.replace("/", ".") + _SUFFIX)
-                fs.get_file(src, local)
-                if _sha256(local) != want:
-                    raise ArchiveError(src, run, "its sha256 does not match its .sha256 (damaged in transfer?)")
-                got = unpack(local, layout.root, repo=repo, code=code, origin=src)
-                res.added += got.added
-                (res.skipped if not got.added else res.sent).append(run)
-                res.bytes += os.path.getsize(local)
-                os.unlink(local)
+        locals_ = [os.path.join(tmp, run.replace("/", ".") + _SUFFIX) for run, _, _ in fetch]
+        if fetch:
+            fs.get([src for _, src, _ in fetch], locals_)  # one call: concurrent for object stores
+        for i, ((run, src, want), local) in enumerate(zip(fetch, locals_)):
+            if _sha256(local) != want:
+                raise ArchiveError(src, run, "its sha256 does not match its .sha256 (damaged in transfer?)")
+            got = unpack(local, layout.root, repo=repo, code=code, origin=fs.unstrip_protocol(src))
+            res.added += got.added
+            (res.skipped if not got.added else res.sent).append(run)
+            res.bytes += os.path.getsize(local)
             if progress is not None:
-                progress(i + 1, len(todo))
+                progress(i + 1, len(fetch))
     return res

@@ -1,0 +1,182 @@
+"""``lumo-hydra pack``/``unpack`` of 1,000 runs (records only) against ``tar czf``/``tar xzf`` of the same
+folders (target: at most 1.5x), and ``push``/``pull`` of 100 runs to a local S3 server (moto's
+``ThreadedMotoServer`` on 127.0.0.1, through s3fs): runs per second, and a second, no-op push (target:
+under 10% of the first). Issue 14; docs/share.md.
+
+The store is made from one real run (``SimpleExperiment``, as the writer writes it) copied under new ids.
+Every round runs each side once, alternating which goes first, into fresh folders (deleting many files
+just before a timed extraction slows it on this VM's disk); printed: medians with min-max of wall time
+and of CPU time (ours: this process, threads included; tar's: tar and gzip), the load average.
+
+    env -u PYTHONDONTWRITEBYTECODE python benchmarks/bench_pack.py [--runs 1000] [--rounds 5] \\
+        [--push-runs 100] [--no-s3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _benchlib import load_average, work_folder
+
+ONE_RUN = """
+from lumo_hydra import SimpleExperiment
+exp = SimpleExperiment("bench", heartbeat_interval=0)
+exp.start()
+exp.dump_params({"lr": 0.1, "layers": [64, 64], "optim": {"name": "sgd", "momentum": 0.9}})
+for step in range(20):
+    exp.dump_metric("loss", 1.0 / (step + 1), cmp="min", step=step)
+    exp.dump_metric("acc", step / 20, cmp="max", step=step)
+    print("epoch", step, "loss", 1.0 / (step + 1))
+exp.end()
+print(exp.test_name)
+"""
+
+
+def spread(xs: list[float], digits: int = 3) -> str:
+    return f"{statistics.median(xs):.{digits}f} ({min(xs):.{digits}f}-{max(xs):.{digits}f})"
+
+
+def make_store(root: Path, n: int) -> list[str]:
+    """A store of ``n`` runs: one real run, copied under new ids (its files rewritten with the new id)."""
+    env = {**os.environ, "LUMO_HOME": str(root)}
+    out = subprocess.run([sys.executable, "-c", ONE_RUN], env=env, capture_output=True, text=True, check=True,
+                         cwd=root.parent)
+    first = out.stdout.split()[-1]
+    src = root / "experiments" / "bench" / first
+    files = {p.name: p.read_bytes() for p in src.iterdir() if p.is_file()}
+    ids = [first]
+    day = first.split(".")[0]
+    for i in range(1, n):
+        test = f"{day}.{i:04d}.bct"
+        d = root / "experiments" / "bench" / test
+        d.mkdir()
+        for name, data in files.items():
+            (d / name).write_bytes(data.replace(first.encode(), test.encode()))
+        ids.append(test)
+    return ids
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _timed(fn: object, child: bool = False) -> tuple[float, float]:
+    c0 = _children_cpu() if child else time.process_time()
+    t0 = time.perf_counter()
+    fn()  # type: ignore[operator]
+    wall = time.perf_counter() - t0
+    return wall, (_children_cpu() if child else time.process_time()) - c0
+
+
+def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
+    from lumo_hydra.share import pack, unpack
+
+    root = work / "store"
+    root.mkdir()
+    ids = make_store(root, a.runs)
+    print(f"store: {len(ids)} runs, {sum(1 for _ in root.rglob('*') if _.is_file())} files", flush=True)
+    res: dict[str, list[float]] = {k: [] for k in ("pack", "pack_cpu", "tar_c", "tar_c_cpu", "unpack",
+                                                    "unpack_cpu", "tar_x", "tar_x_cpu")}
+    for r in range(a.rounds):
+        out, tgz = work / f"p{r}.tar.gz", work / f"t{r}.tar.gz"
+        (work / f"x{r}").mkdir()
+        sides = [("pack", lambda: pack(root, ids, out, code=False), False),
+                 ("tar_c", lambda: subprocess.run(["tar", "czf", str(tgz), "-C", str(root), "experiments", "locks"],
+                                                  check=True), True)]
+        for name, fn, child in (sides if r % 2 == 0 else sides[::-1]):
+            wall, cpu = _timed(fn, child)
+            res[name].append(wall)
+            res[name + "_cpu"].append(cpu)
+        sides = [("unpack", lambda: unpack(out, work / f"u{r}", code=False), False),
+                 ("tar_x", lambda: subprocess.run(["tar", "xzf", str(tgz), "-C", str(work / f"x{r}")], check=True), True)]
+        for name, fn, child in (sides if r % 2 == 0 else sides[::-1]):
+            wall, cpu = _timed(fn, child)
+            res[name].append(wall)
+            res[name + "_cpu"].append(cpu)
+        print(f"round {r + 1}: pack {res['pack'][-1]:.3f}s vs tar czf {res['tar_c'][-1]:.3f}s, "
+              f"unpack {res['unpack'][-1]:.3f}s vs tar xzf {res['tar_x'][-1]:.3f}s (load {load_average()})", flush=True)
+    return res
+
+
+def bench_s3(work: Path, a: argparse.Namespace) -> dict[str, float] | None:
+    try:
+        import s3fs
+        from moto.server import ThreadedMotoServer
+    except ImportError as e:
+        print(f"push/pull to S3 skipped: {e} (pip install 'moto[server]' s3fs)")
+        return None
+    import logging
+
+    from lumo_hydra.share.remote import pull, push
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
+                      LUMO_CACHE_DIR=str(work / "cache"))
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        opts = {"endpoint_url": f"http://{host}:{port}"}
+        fresh = {**opts, "skip_instance_cache": True}  # a new S3 session, as in a new process
+        s3fs.S3FileSystem(**fresh).mkdir("bench")
+        root = work / "s3store"
+        root.mkdir()
+        ids = make_store(root, a.push_runs)
+        url = "s3://bench/runs"
+        first, _ = _timed(lambda: push(root, ids, url, storage_options=opts, code=False))  # makes the session
+        again, _ = _timed(lambda: push(root, ids, url, storage_options=opts, code=False))
+        again_fresh, _ = _timed(lambda: push(root, ids, url, storage_options=fresh, code=False))
+        session, _ = _timed(lambda: s3fs.S3FileSystem(**fresh).ls("bench"))
+        got: dict[str, object] = {}
+        pulled, _ = _timed(lambda: got.update(r=pull(url, work / "pulled", storage_options=fresh, code=False)))
+        assert len(got["r"].added) == len(ids)  # type: ignore[attr-defined]
+    finally:
+        server.stop()
+    return {"runs": len(ids), "push": first, "push_again": again, "push_again_fresh": again_fresh,
+            "session": session, "pull": pulled}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=1000, help="runs to pack/unpack (default 1000)")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
+    ap.add_argument("--push-runs", type=int, default=100, help="runs to push/pull to S3 (default 100)")
+    ap.add_argument("--no-s3", action="store_true", help="skip push/pull to the local S3 server")
+    ap.add_argument("--work", metavar="DIR", help="work folder (default: a fresh temporary one)")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    a = ap.parse_args(argv)
+    print(f"load average at start: {load_average()}")
+    with work_folder(a, "lumo-bench-pack-") as work:
+        res = bench_pack(work, a)
+        print(f"\n{a.runs} runs, records only, {a.rounds} rounds, medians (min-max):")
+        for ours, tar, what in (("pack", "tar_c", "tar czf"), ("unpack", "tar_x", "tar xzf")):
+            ratio = [x / y for x, y in zip(res[ours], res[tar])]
+            cpu = [x / y for x, y in zip(res[ours + "_cpu"], res[tar + "_cpu"])]
+            print(f"  {ours:6s} {spread(res[ours])} s, {what} {spread(res[tar])} s: wall {statistics.median(ratio):.2f}x "
+                  f"(rounds {min(ratio):.2f}-{max(ratio):.2f}x), CPU {spread(res[ours + '_cpu'])} vs "
+                  f"{spread(res[tar + '_cpu'])} s = {statistics.median(cpu):.2f}x  (target <= 1.5x)")
+        s3 = None if a.no_s3 else bench_s3(work, a)
+        if s3:
+            n = s3["runs"]
+            print(f"\npush/pull of {n} runs to S3 (moto on 127.0.0.1): push {s3['push']:.2f} s ({n / s3['push']:.0f} runs/s), "
+                  f"pull {s3['pull']:.2f} s ({n / s3['pull']:.0f} runs/s); second, no-op push {s3['push_again']:.3f} s = "
+                  f"{100 * s3['push_again'] / s3['push']:.1f}% of the first (target < 10%) with the S3 session kept; "
+                  f"{s3['push_again_fresh']:.3f} s = {100 * s3['push_again_fresh'] / s3['push']:.1f}% from a new session "
+                  f"(a new session + one listing alone: {s3['session']:.3f} s)")
+        if a.json:
+            print(json.dumps({"pack": res, "s3": s3}))
+    print(f"load average at end: {load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
