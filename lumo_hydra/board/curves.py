@@ -75,16 +75,16 @@ def history_arrays(info_dir: str, metric: str) -> Arrays:
         if hit.used == st.st_size or (hit.used == -1 and hit.mtime_ns == st.st_mtime_ns):
             return hit.arrays
         if 0 <= hit.used < st.st_size:
-            got = _read_points(path, metric, hit.used)
+            got = _read_points(path, metric, hit.used, len(hit.arrays[0]))
             if got is not None:
-                pts, used = got
-                arrays = _concat(hit.arrays, _arrays(pts, len(hit.arrays[0]))) if pts else hit.arrays
+                new, used = got
+                arrays = _concat(hit.arrays, new) if len(new[0]) else hit.arrays
                 return _remember(key, _Cached(st.st_ino, st.st_mtime_ns, used, arrays))
-    got = _read_points(path, metric, 0)
+    got = _read_points(path, metric, 0, 0)
     if got is None:  # the store's reader: its skipping rules and warnings
         arrays = _arrays(read_history(info_dir, metric, stacklevel=3))
         return _remember(key, _Cached(st.st_ino, st.st_mtime_ns, -1, arrays))
-    return _remember(key, _Cached(st.st_ino, st.st_mtime_ns, got[1], _arrays(got[0])))
+    return _remember(key, _Cached(st.st_ino, st.st_mtime_ns, got[1], got[0]))
 
 
 def _remember(key: tuple[str, str], entry: _Cached) -> Arrays:
@@ -102,11 +102,16 @@ def _concat(a: Arrays, b: Arrays) -> Arrays:
 
 def _arrays(pts: list[dict[str, Any]], base: int = 0) -> Arrays:
     """The points as arrays; a point without a step gets its position (``base`` + its index)."""
-    step = _floats([p.get("s") for p in pts])
+    return _positions(_floats([p.get("s") for p in pts]), base), _floats([p.get("v") for p in pts]), \
+        _floats([p.get("t") for p in pts])
+
+
+def _positions(step: np.ndarray, base: int) -> np.ndarray:
+    """``step`` with each missing step replaced by the point's position (``base`` + its index)."""
     nostep = np.isnan(step)
     if nostep.any():
         step[nostep] = base + np.flatnonzero(nostep)
-    return step, _floats([p.get("v") for p in pts]), _floats([p.get("t") for p in pts])
+    return step
 
 
 def _floats(vals: list[Any]) -> np.ndarray:
@@ -124,9 +129,9 @@ def _num(v: Any) -> float:
         return math.nan
 
 
-def _read_points(path: str, metric: str, offset: int) -> tuple[list[dict[str, Any]], int] | None:
-    """The points of ``metric`` from byte ``offset`` of ``path`` (complete lines only) and the offset read
-    up to, parsed in one call; ``None`` when the store's reader must read the file."""
+def _read_points(path: str, metric: str, offset: int, base: int) -> tuple[Arrays, int] | None:
+    """The points of ``metric`` from byte ``offset`` of ``path`` (complete lines only; ``base``: the points
+    before it) and the offset read up to, parsed in one call; ``None`` when the store's reader must read it."""
     try:
         with open(path, "rb") as f:
             if offset:
@@ -139,7 +144,10 @@ def _read_points(path: str, metric: str, offset: int) -> tuple[list[dict[str, An
     keys = {json.dumps(metric, ensure_ascii=a).encode("utf-8") for a in (False, True)}
     found = [sep + k for k in keys for sep in (b'"k": ', b'"k":') if sep + k in data]
     if not found:
-        return ([], used) if not any(k in data for k in keys) else None  # spelled otherwise: the reader
+        return (_EMPTY, used) if not any(k in data for k in keys) else None  # spelled otherwise: the reader
+    rows = _writer_rows(data, found[0]) if len(found) == 1 else None
+    if rows is not None:
+        return (_positions(rows[:, 1].copy(), base), rows[:, 0].copy(), rows[:, 2].copy()), used
     joined = b"[" + b",".join(_lines_with(data, found)) + b"]"
     try:
         pts = json.loads(joined)
@@ -149,7 +157,33 @@ def _read_points(path: str, metric: str, offset: int) -> tuple[list[dict[str, An
         pts = revive_floats(pts)
     if not all(type(p) is dict for p in pts):
         return None
-    return [p for p in pts if p.get("k") == metric], used
+    return _arrays([p for p in pts if p.get("k") == metric], base), used
+
+
+_FLOATS = ((b'{"$float": "nan"}', b"NaN"), (b'{"$float": "-inf"}', b"-Infinity"), (b'{"$float": "inf"}', b"Infinity"))
+
+
+def _writer_rows(data: bytes, needle: bytes) -> np.ndarray | None:
+    """The ``(value, step, time)`` rows of the lines holding ``needle`` when every one is spelled exactly as
+    the store's writer writes it (``{"k": <name>, "v": V, "s": S, "t": T}``), parsed as one JSON array of
+    arrays (no dict per point); ``None`` for anything else (then each line is parsed as an object)."""
+    if not needle.startswith(b'"k": '):
+        return None
+    bodies = re.findall(rb"(?m)^\{" + re.escape(needle + b', "v": ') + rb"([^\n]*)\}$", data)
+    if not bodies or len(bodies) != data.count(needle):
+        return None
+    body = b"],[".join(bodies)
+    if body.count(b"],[") != len(bodies) - 1:
+        return None
+    body = body.replace(b', "s": ', b",").replace(b', "t": ', b",")
+    if FLOAT_TAG.encode() in body:
+        for tag, text in _FLOATS:
+            body = body.replace(tag, text)
+    try:
+        rows = np.array(json.loads(b"[[" + body + b"]]"), dtype=float)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return rows if rows.ndim == 2 and rows.shape == (len(bodies), 3) else None
 
 
 def _lines_with(data: bytes, needles: list[bytes]) -> list[bytes]:
@@ -193,11 +227,13 @@ def downsample(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tu
     if n <= max_points:
         return x, y
     buckets = max(1, (max_points - 2) // 2)
-    b = (np.arange(n) * buckets) // n
-    starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
-    by_min = np.lexsort((y, b))  # bucket, then value: the first of each bucket is its minimum
-    by_max = np.lexsort((-y, b))
-    keep = np.unique(np.r_[0, n - 1, by_min[starts], by_max[starts]])
+    k = -(-n // buckets)  # points per bucket (the last bucket may be shorter)
+    rows = -(-n // k)
+    pad = rows * k - n
+    lo = np.concatenate([y, np.full(pad, np.inf)]).reshape(rows, k)
+    hi = np.concatenate([y, np.full(pad, -np.inf)]).reshape(rows, k)
+    start = np.arange(rows) * k
+    keep = np.unique(np.r_[0, n - 1, start + lo.argmin(axis=1), start + hi.argmax(axis=1)])
     return x[keep], y[keep]
 
 
