@@ -390,3 +390,22 @@ def test_an_empty_store_shows_an_empty_table(tmp_path: Path) -> None:
     for root in (w.panel(), w.panel(w.load()), w.panel(status="failed")):
         runs = root._lumo_page.runs
         assert len(runs.table.value) == 0 and "**0** of 0" in runs.count.object
+
+
+def test_board_export_writes_a_filtered_static_page(store: Path, tmp_path: Path) -> None:
+    pytest.importorskip("panel")
+    pytest.importorskip("lumo_hydra.board.export")
+    out = tmp_path / "report.html"
+    r = subprocess.run([PYTHON, "-m", "lumo_hydra", "board", "--root", str(store), "--export", str(out),
+                        "--where", "status == failed"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"lumo-hydra board: wrote {out}"
+    html = out.read_text()
+    ctx = BoardContext(Watcher(store))
+    assert _name(ctx, lr=1.0) in html and _name(ctx, lr=0.1, seed=0) not in html
+
+
+def test_board_port_is_checked(store: Path) -> None:
+    r = subprocess.run([PYTHON, "-m", "lumo_hydra", "board", "--root", str(store), "--port", "70000"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "must be <= 65535, got 70000" in r.stderr
