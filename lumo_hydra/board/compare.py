@@ -53,8 +53,11 @@ def curves_figure(data: dict[str, Any], log_y: bool = False) -> Any:
     p.add_tools(HoverTool(tooltips=[("run", "$name"), ("x", "$x{0.[000]}"), ("y", "$y{0.[0000]}")]))
     if drawn:
         p.legend.click_policy = "hide"
-        p.legend.location = "top_left"
         p.legend.label_text_font_size = "10px"
+        if drawn > 6:  # many runs: the legend beside the plot, not over the curves
+            p.add_layout(p.legend[0], "right")
+        else:
+            p.legend.location = "top_left"
     return p
 
 
