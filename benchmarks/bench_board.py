@@ -242,27 +242,34 @@ def alternate(browser: Any, targets: dict[str, tuple[str, str]], rounds: int, ti
     return out
 
 
-def browser_sort(browser: Any, url: str, timeout: float, rounds: int) -> list[float]:
-    """Click the ``duration`` header, time until the first row's text changes (round trip included)."""
+def browser_changes(browser: Any, url: str, timeout: float, rounds: int) -> dict[str, list[float]]:
+    """In the page: a click on the ``test_name`` header (ascending, descending: the first row changes each
+    time) and on the next-page button, each timed until the first row's text changes (the websocket round
+    trip and the browser's rendering included). Clicks with no change within ``timeout`` are not counted."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-    xs = []
+    out: dict[str, list[float]] = {"sort": [], "page": []}
     try:
         page = ctx.new_page()
         page.goto(url, timeout=timeout * 1000)
-        rows = page.locator(".tabulator-row")
-        rows.filter(has_text=RUN_ID).first.wait_for(state="visible", timeout=timeout * 1000)
-        header = page.locator(".tabulator-col[tabulator-field='duration'] .tabulator-col-title").first
-        for _ in range(rounds):
-            before = rows.first.inner_text()
-            t = time.perf_counter()
-            header.click()
-            end = time.monotonic() + timeout
-            while rows.first.inner_text() == before and time.monotonic() < end:
-                page.wait_for_timeout(5)
-            xs.append(time.perf_counter() - t)
+        rows = page.locator(".tabulator-row").filter(has_text=RUN_ID)
+        rows.first.wait_for(state="visible", timeout=timeout * 1000)
+        clicks = {"sort": page.locator(".tabulator-col[tabulator-field='test_name'] .tabulator-col-title").first,
+                  "page": page.locator(".tabulator-page[data-page='next']").first}
+        for i in range(rounds):
+            for what, target in clicks.items():
+                if what == "page" and i % 2:
+                    target = page.locator(".tabulator-page[data-page='prev']").first
+                before = rows.first.inner_text()
+                t = time.perf_counter()
+                target.click()
+                end = time.monotonic() + timeout
+                while rows.first.inner_text() == before and time.monotonic() < end:
+                    page.wait_for_timeout(5)
+                if time.monotonic() < end:
+                    out[what].append(time.perf_counter() - t)
     finally:
         ctx.close()
-    return xs
+    return out
 
 
 def med(xs: list[float]) -> float:
@@ -391,11 +398,14 @@ def scaling(args: argparse.Namespace, work: Path, env: dict, browser: Any, serve
     print(f"ratio ours {args.large}/{args.small} runs first row: {med(res['large']) / med(res['small']):.2f} "
           "(target <= 1.5)")
     try:
-        xs = browser_sort(browser, u2, args.timeout, args.rounds)
-        print(f"in the browser, {args.large} runs: header click to re-sorted first row {spread(xs)} "
-              "(round trip over the websocket included)")
-    except Exception as e:  # the page's header markup is the board's business: report, go on
-        print(f"in the browser sort: not measured ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+        ch = browser_changes(browser, u2, args.timeout, args.rounds)
+        for what, label in (("sort", "header click (sort)"), ("page", "next/previous page")):
+            xs = ch[what]
+            print(f"in the browser, {args.large} runs: {label} to a changed first row "
+                  + (spread(xs) if xs else "not measured") + f" ({len(xs)} of {args.rounds} clicks changed it; "
+                  "round trip over the websocket and rendering included)")
+    except Exception as e:  # the page's markup is the board's business: report, go on
+        print(f"in the browser: not measured ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
     try:
         out = json.loads(py(SERVER_SIDE, str(large), str(args.server_rounds), env=env).strip().splitlines()[-1])
     except RuntimeError as e:
