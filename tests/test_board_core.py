@@ -409,3 +409,17 @@ def test_board_port_is_checked(store: Path) -> None:
     r = subprocess.run([PYTHON, "-m", "lumo_hydra", "board", "--root", str(store), "--port", "70000"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "must be <= 65535, got 70000" in r.stderr
+
+
+def test_board_on_a_taken_port_says_so(store: Path) -> None:
+    pytest.importorskip("panel")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run([PYTHON, "-m", "lumo_hydra", "board", "--root", str(store), "--port", str(port)],
+                           capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in r.stderr and "a free --port" in r.stderr, r.stderr

@@ -62,9 +62,13 @@ def _export(ctx: Any, args: argparse.Namespace) -> int:
 def _serve(ctx: Any, host: str, port: int, *, where: str | None, open_browser: bool) -> int:
     from lumo_hydra.board.app import free_port, make_server
 
-    if not port:
-        port = free_port(host)
-    server = make_server(ctx, host, port, where=where)
+    try:
+        if not port:
+            port = free_port(host)
+        server = make_server(ctx, host, port, where=where)
+    except OSError as e:  # the port is taken, the host is not an address of this machine...
+        raise CLIError(f"cannot listen on {host}:{port}: {e.strerror or e}; allowed: a free --port (0: any "
+                       "free port) and a --host of this machine (default 127.0.0.1)") from None
     loop = server.io_loop
 
     def stop(signum: int, frame: Any) -> None:
