@@ -225,14 +225,29 @@ def _plan(archive: str, layout: StoreLayout, doc: dict[str, Any],
                 todo.append(m)
         elif parts[0] != CODE_DIR and not os.path.lexists(f"{root}/{m.name}"):  # locks, sweeps: written once
             todo.append(m)
-    real_root = os.path.realpath(root)
-    for parent in sorted({m.name.rsplit("/", 1)[0] for m in todo}):
-        # a symlinked folder of the store must not carry a member out of it
-        real = os.path.realpath(f"{root}/{parent}")
-        if os.path.commonpath([real_root, real]) != real_root:
-            raise ArchiveError(archive, next(m.name for m in todo if m.name.startswith(parent + "/")),
-                               f"would be written outside the store {layout.root} through a symlink in the store")
+    _check_no_escape(archive, root, todo, dirset)
     return add, skip, dirs, todo
+
+
+def _check_no_escape(archive: str, root: str, todo: list[_Member], dirset: set[str]) -> None:
+    """A symlinked folder of the store must not carry a member out of it: the deepest folder that exists
+    on each member's way (a run folder moved in is new: its parent is the one to check) must resolve
+    inside the store."""
+    real_root = os.path.realpath(root)
+    seen: set[str] = set()
+    for m in todo:
+        parts = m.name.split("/")
+        folder = "/".join(parts[:3])
+        parent = "/".join(parts[:2]) if folder in dirset else "/".join(parts[:-1])
+        if parent in seen:
+            continue
+        seen.add(parent)
+        here = parent
+        while here and not os.path.lexists(f"{root}/{here}"):
+            here = here.rpartition("/")[0]
+        real = os.path.realpath(f"{root}/{here}" if here else root)
+        if os.path.commonpath([real_root, real]) != real_root:
+            raise ArchiveError(archive, m.name, f"would be written outside the store {root} through a symlink in the store")
 
 
 def _origin(path: Path, raw: bytes | None, doc: dict[str, Any], origin: str | None) -> dict[str, Any]:
@@ -244,23 +259,32 @@ def _origin(path: Path, raw: bytes | None, doc: dict[str, Any], origin: str | No
 
 
 def _write_members(tmp: Path, members: list[_Member]) -> None:
-    made: set[str] = set()
+    """Write the verified in-memory ``members`` under ``tmp`` (a fresh folder: no links in it), each file
+    created exclusively, relative to its folder's descriptor (no path walk per file)."""
     base = str(tmp)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    for m in members:
-        parent, _, _ = m.name.rpartition("/")
-        if parent not in made:
-            os.makedirs(f"{base}/{parent}", exist_ok=True)
-            made.add(parent)
-        fd = os.open(f"{base}/{m.name}", flags, 0o644)
-        try:
-            data = m.data
-            assert data is not None
-            while data:
-                n = os.write(fd, data)
-                data = data[n:]
-        finally:
-            os.close(fd)
+    cur, dfd = None, -1
+    try:
+        for m in members:
+            parent, _, leaf = m.name.rpartition("/")
+            if parent != cur:
+                if dfd >= 0:
+                    os.close(dfd)
+                    dfd = -1
+                os.makedirs(f"{base}/{parent}", exist_ok=True)
+                dfd = os.open(f"{base}/{parent}", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+                cur = parent
+            fd = os.open(leaf, flags, 0o644, dir_fd=dfd)
+            try:
+                data = m.data
+                assert data is not None
+                while data:
+                    data = data[os.write(fd, data):]
+            finally:
+                os.close(fd)
+    finally:
+        if dfd >= 0:
+            os.close(dfd)
 
 
 def _extract(src: Path, tmp: Path, todo: list[_Member], in_memory: bool, archive: str, doc: dict[str, Any]) -> None:
