@@ -182,14 +182,14 @@ print(json.dumps(out))
 """
 
 TOUCH = r"""
-import json, os, sys
-from lumo_hydra.store.files import atomic_write_json
+# k notes edited as `lumo-hydra note` does (edit_record: an atomic rewrite, then the experiment folder marked)
+import os, sys
+from lumo_hydra.store.reader import edit_record
 root, k = sys.argv[1], int(sys.argv[2])
 exp = os.path.join(root, "experiments", "exp0")
 names = [d for d in sorted(os.listdir(exp)) if not d.startswith(".") and os.path.exists(os.path.join(exp, d, "run.json"))]
 for name in names[:k]:
-    p = os.path.join(exp, name, "run.json")
-    rec = json.load(open(p)); rec["note"] = "changed"; atomic_write_json(p, rec)
+    edit_record(os.path.join(exp, name), lambda rec: rec.update(note="changed"))
 """
 
 MEM = r"""

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["build_frame", "frame_to_bytes", "frame_from_bytes", "split_frame_file", "to_local_time", "local_tz",
-           "sealed", "unsealed"]
+           "sealed", "unsealed", "write_sealed", "write_frame"]
 
 FRAME_MAGIC = b"LUMOFRM2"
 
@@ -24,6 +24,17 @@ def sealed(payload: bytes, magic: bytes) -> bytes:
     """``magic``, the CRC-32 and the length of ``payload``, then ``payload``: a cache file whose damage
     (a garbled byte, a short write) is detected when it is read back, never returned as a value."""
     return magic + zlib.crc32(payload).to_bytes(4, "little") + len(payload).to_bytes(8, "little") + payload
+
+
+def write_sealed(f: Any, parts: list[bytes], magic: bytes) -> None:
+    """Write ``sealed(b"".join(parts), magic)`` to the binary file ``f`` without joining the parts (a
+    cache file of 100,000 runs is hundreds of MB: no copy of it in memory)."""
+    crc = 0
+    for p in parts:
+        crc = zlib.crc32(p, crc)
+    f.write(magic + crc.to_bytes(4, "little") + sum(len(p) for p in parts).to_bytes(8, "little"))
+    for p in parts:
+        f.write(p)
 
 
 def unsealed(data: bytes, magic: bytes) -> memoryview:
@@ -103,6 +114,90 @@ def _flat_rows(table: dict[str, Any], sel: list[int] | None) -> tuple[list[dict[
     return flat, [k for k in _FRONT if k not in _NESTED_FRONT] + rest
 
 
+_MISS: Any = object()  # a key absent from a row (a value of None is present)
+
+
+def _flat_values(out: dict[str, list[Any]], prefix: str, vals: list[Any]) -> None:
+    """The flat columns of one nested column ``vals`` (``_MISS``: absent), column by column: what
+    ``_flatten_into`` makes row by row, without a dict per row. Values repeated as one object (the
+    snapshot, lock and hooks of a sweep's runs) are flattened once."""
+    n = len(vals)
+    uniq = {id(v): v for v in vals if type(v) is dict and v}
+    if len(uniq) * 8 < n:  # mostly shared dicts: flatten each once, then look the leaves up per row
+        flats: dict[int, dict[str, Any]] = {}
+        for i, d in uniq.items():
+            f: dict[str, Any] = {}
+            _flatten_into(f, prefix, d)
+            flats[i] = f
+        names: dict[str, None] = {}
+        for v in vals:  # first-seen order, as row by row
+            if type(v) is dict:
+                if v:
+                    names.update(dict.fromkeys(flats[id(v)]))
+            elif v is not _MISS and prefix not in names:
+                names[prefix] = None
+        empty: dict[str, Any] = {}
+        for name in names:
+            if name == prefix:
+                out[name] = [None if type(v) is dict or v is _MISS else v for v in vals]
+            else:
+                out[name] = [flats.get(id(v), empty).get(name) if type(v) is dict else None for v in vals]
+        return
+    keys: dict[str, None] = {}
+    scalar = False
+    for v in vals:
+        if type(v) is dict:
+            keys.update(dict.fromkeys(v))
+        elif v is not _MISS:
+            scalar = True
+    if scalar:
+        out[prefix] = [None if type(v) is dict or v is _MISS else v for v in vals]
+    for k in keys:
+        key = f"{prefix}.{k}"
+        if key in _NOT_FLATTENED:
+            continue
+        _flat_values(out, key, [v.get(k, _MISS) if type(v) is dict else _MISS for v in vals])
+
+
+def _flat_columns(table: dict[str, Any], sel: list[int] | None) -> tuple[dict[str, list[Any]], list[str]]:
+    """The flat columns of the rows ``sel`` (all if ``None``) of ``table`` and the columns of
+    ``load(flatten=True)``, built column by column from the index (no dict per run)."""
+    cols, rkeys = table["cols"], table["rkeys"]
+    idx = range(len(rkeys)) if sel is None else sel
+    rk = [rkeys[i] for i in idx]
+    distinct = {id(t): t for t in rk}
+    order: dict[str, None] = {}
+    for t in distinct.values():
+        order.update(dict.fromkeys(t))
+    out: dict[str, list[Any]] = {}
+    for k in order:
+        if k == "metrics_last" or k[0] == "_":
+            continue
+        vals = cols[k] if sel is None else [cols[k][i] for i in idx]
+        if len(distinct) > 1:  # rows without the key: absent, not None
+            has = {i: k in t for i, t in distinct.items()}
+            vals = [v if has[id(t)] else _MISS for v, t in zip(vals, rk)]
+        if k == "metrics":
+            last = cols.get("metrics_last") or [None] * len(rkeys)
+            lasts = last if sel is None else [last[i] for i in idx]
+            names: dict[str, None] = {}
+            for v in vals:
+                if type(v) is dict:
+                    names.update(dict.fromkeys(v))
+            for name in names:
+                out["metrics." + name] = [v.get(name) if type(v) is dict else None for v in vals]
+                out["metrics." + name + ".last"] = [
+                    (lv or {}).get(name) if type(v) is dict and name in v else None for v, lv in zip(vals, lasts)]
+        elif any(type(v) is dict for v in vals):
+            _flat_values(out, k, vals)
+        else:
+            out[k] = [None if v is _MISS else v for v in vals]
+    rank = {p: i for i, p in enumerate(_FLAT_ORDER)}
+    rest = sorted((k for k in out if k not in _FRONT_SET),
+                  key=lambda k: rank.get(k.split(".", 1)[0], len(rank)))  # stable: first-seen order
+    return out, [k for k in _FRONT if k not in _NESTED_FRONT] + rest
+
+
 def _nested_keys(rkeys: list[tuple[str, ...]]) -> list[str]:
     """The columns of ``load()``: lumo's, then ours, then every other record key of the rows."""
     seen = dict.fromkeys(_FRONT + _RECORD_KEYS_LATER)
@@ -136,9 +231,9 @@ def build_frame(table: dict[str, Any], sel: list[int] | None, status: list[Any],
     def take(lst: list[Any]) -> list[Any]:
         return lst if sel is None else [lst[i] for i in sel]
 
-    flat: list[dict[str, Any]] = []
+    flat: dict[str, list[Any]] = {}
     if flatten:
-        flat, data_keys = _flat_rows(table, sel)
+        flat, data_keys = _flat_columns(table, sel)
     else:
         data_keys = _nested_keys(take(rkeys))
     out: dict[str, Any] = {}
@@ -152,7 +247,7 @@ def build_frame(table: dict[str, Any], sel: list[int] | None, status: list[Any],
         elif k in ("start", "end"):
             out[k] = to_local_time(np.array(take(cols.get("_" + k) or [None] * len(rkeys)), dtype=float))
         elif flatten:
-            out[k] = _filled(k, [f.get(k) for f in flat])
+            out[k] = _filled(k, flat[k] if k in flat else [None] * n)
         else:
             out[k] = _filled(k, take(cols[k]) if k in cols else [None] * n)
     return pd.DataFrame(out)
@@ -185,6 +280,15 @@ def to_local_time(values: Any) -> pd.Series:
 
 
 def frame_to_bytes(header: dict[str, Any], df: pd.DataFrame) -> bytes:
+    """The frame cache file of ``df`` as bytes (see :func:`write_frame`)."""
+    import io
+
+    buf = io.BytesIO()
+    write_frame(buf, header, df)
+    return buf.getvalue()
+
+
+def write_frame(f: Any, header: dict[str, Any], df: pd.DataFrame) -> None:
     """The frame cache file of ``df`` (``header`` gets the ``columns`` and ``obj`` keys it needs).
 
     Object columns (the records' nested values) are stored as lists with marshal, several times faster
@@ -199,7 +303,7 @@ def frame_to_bytes(header: dict[str, Any], df: pd.DataFrame) -> bytes:
     hb = marshal.dumps(header)
     lists = marshal.dumps([df[k].tolist() for k in obj])
     typed = pickle.dumps(df.drop(columns=obj), protocol=pickle.HIGHEST_PROTOCOL)
-    return sealed(len(hb).to_bytes(8, "little") + hb + len(lists).to_bytes(8, "little") + lists + typed, FRAME_MAGIC)
+    write_sealed(f, [len(hb).to_bytes(8, "little"), hb, len(lists).to_bytes(8, "little"), lists, typed], FRAME_MAGIC)
 
 
 def split_frame_file(data: bytes) -> tuple[Any, memoryview] | None:

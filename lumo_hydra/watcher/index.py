@@ -23,8 +23,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lumo_hydra.store import status as _status
+from lumo_hydra.store.files import atomic_open
 from lumo_hydra.store.layout import METRICS_JSON, RUN_JSON, WATCHER_CACHE, StoreLayout, cache_dir
-from lumo_hydra.watcher.frame import frame_from_bytes, frame_to_bytes, local_tz, sealed, split_frame_file, unsealed
+from lumo_hydra.watcher.frame import frame_from_bytes, local_tz, sealed, split_frame_file, unsealed, write_frame, write_sealed
 from lumo_hydra.watcher.query import name_matches
 from lumo_hydra.watcher.rows import _RACY_NS as RACY_NS
 from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, judge, read_rows
@@ -175,7 +176,6 @@ class RunIndex:
         self.frames = {False: None, True: None}  # built from the table before
         if not self.cache:
             return
-        from lumo_hydra.store.files import atomic_write_bytes
 
         path = self.index_path
         cols, rkeys = table["cols"], table["rkeys"]
@@ -191,9 +191,12 @@ class RunIndex:
         table["gen"] = gen
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            mb = sealed(marshal.dumps({"version": INDEX_VERSION, "root": self.root, "table": meta}), _META_MAGIC)
-            atomic_write_bytes(path, _INDEX_MAGIC + len(mb).to_bytes(8, "little") + mb
-                               + sealed(marshal.dumps(full), _INDEX_MAGIC))
+            mp = marshal.dumps({"version": INDEX_VERSION, "root": self.root, "table": meta})
+            fp = marshal.dumps(full)
+            with atomic_open(path) as f:
+                f.write(_INDEX_MAGIC + (len(_META_MAGIC) + 12 + len(mp)).to_bytes(8, "little"))
+                write_sealed(f, [mp], _META_MAGIC)
+                write_sealed(f, [fp], _INDEX_MAGIC)
         except (OSError, ValueError) as e:  # a read-only cache must not break loading
             warnings.warn(f"lumo-hydra: could not write the watcher index {path}: {e}", stacklevel=_WARN_TABLE)
 
@@ -392,8 +395,11 @@ class RunIndex:
         if pats is not None:
             new_e = {**{e: s for e, s in old_e.items() if not name_matches(e, pats)}, **new_e}
             now_pending += [r for r in pending if not name_matches(r[0], pats)]
-        table["dsigs"] = {k: new_d[k] if k in new_d else old_d.get(k) for k in table["keys"]}
-        table["unsure"] = [k for k, s in table["sigs"].items() if s is None or s[1] == (-1, -1, -1)]
+        table["dsigs"] = (old_d.remap(table["keys"], new_d) if isinstance(old_d, SigMap)
+                          else {k: new_d[k] if k in new_d else old_d.get(k) for k in table["keys"]})
+        other_set = set(others) if old.get("unsure") and others else set()
+        table["unsure"] = [r[0] + "/" + r[1] for r, _, sig in new if sig is None or sig[1] == (-1, -1, -1)] + [
+            k for k in old.get("unsure") or () if k in other_set]
         table["pending"] = now_pending
         ends = _status.END_STATUSES
         st_col = table["cols"].get("status") or [None] * len(table["keys"])
@@ -466,11 +472,11 @@ class RunIndex:
         header["index"] = [st.st_ino, st.st_mtime_ns, st.st_size]
         import pickle
 
-        from lumo_hydra.store.files import atomic_write_bytes
 
         path = self.flat_frame_path if flat else self.frame_path
         try:
-            atomic_write_bytes(path, frame_to_bytes(header, df))
+            with atomic_open(path) as f:
+                write_frame(f, header, df)
         except (OSError, ValueError, pickle.PicklingError) as e:
             warnings.warn(f"lumo-hydra: could not write the watcher frame cache {path}: {e}", stacklevel=_WARN_FRAME)
 
@@ -545,7 +551,8 @@ def patch_table(old: Table, keep: set[str], new: list[tuple[RunRef, dict[str, An
     names: dict[str, None] = {}
     for t in memo:
         names.update(dict.fromkeys(t))
-    nsigs = {k: sigs[k] for k in nkeys}
+    packed = isinstance(sigs, SigMap)
+    nsigs: dict[str, Any] = {} if packed else {k: sigs[k] for k in nkeys}
     inf = float("inf")
     # new rows in order first: a first load then needs no reordering of the columns
     new = sorted(new, key=lambda x: (x[1]["_start"] if x[1]["_start"] is not None else inf,
@@ -572,4 +579,5 @@ def patch_table(old: Table, keep: set[str], new: list[tuple[RunRef, dict[str, An
     if order != list(range(n)):
         nkeys, ndirs, nrkeys = [nkeys[i] for i in order], [ndirs[i] for i in order], [nrkeys[i] for i in order]
         ncols = {name: [c[i] for i in order] for name, c in ncols.items()}
-    return {"keys": nkeys, "dirs": ndirs, "rkeys": nrkeys, "cols": ncols, "sigs": nsigs}
+    return {"keys": nkeys, "dirs": ndirs, "rkeys": nrkeys, "cols": ncols,
+            "sigs": sigs.remap(nkeys, nsigs) if packed else nsigs}

@@ -24,6 +24,8 @@ JUDGE_KEYS = ("status", "progress", "pinfo", "_start", "_end")
 # a file modified less than this before we read it may be rewritten again within the same mtime tick:
 # its index entry is not trusted (re-read next time), like git's "racily clean" entries
 _RACY_NS = 2_000_000_000
+# runs read and parsed at a time
+_CHUNK = 4096
 # a first read slower than this per run means a network file system: read the rest with threads
 _SLOW_READ_S = 300e-6
 # warnings about damaged files point at the caller of ``Watcher.load`` (read_rows <- RunIndex.refresh
@@ -153,41 +155,49 @@ def read_rows(
     skipped = 0
     if not todo:
         return out, skipped
-    files = _read_all(todo, progress, workers)
-    ok = [i for i, f in enumerate(files) if f.run is not None]
-    recs = parse_many([files[i].run for i in ok])  # type: ignore[misc]
-    mets_at = [i for i in ok if isinstance(files[i].metrics, bytes)]
-    mets = dict(zip(mets_at, parse_many([files[i].metrics for i in mets_at])))  # type: ignore[misc]
-    racy_after = time.time_ns() - _RACY_NS
-    for i, rec in zip(ok, recs):
-        ref = todo[i]
-        rsig, _, msig, mdata, _ = files[i]
-        if isinstance(rec, Exception):
-            warn_bad(f"{ref[2]}/{RUN_JSON}", "skipped corrupt or truncated record", rec, stacklevel=_WARN_LEVEL)
-            skipped += 1
-            continue
-        summary = mets.get(i)
-        if isinstance(mdata, Exception) or isinstance(summary, Exception):
-            err = mdata if isinstance(mdata, Exception) else summary
-            warn_bad(f"{ref[2]}/{METRICS_JSON}", "ignored corrupt or truncated metrics", err, stacklevel=_WARN_LEVEL)
-            summary, msig = None, (-1, -1, -1)  # never matches: read again next time
-        row = make_row(rec, summary, ref[0], ref[1])
-        bad = repair_row(row, ref[0], ref[1])
-        if bad:
-            warn_bad(f"{ref[2]}/{RUN_JSON}", "ignored bad values (" + ", ".join(bad) + ") of record", "kept the run",
-                     stacklevel=_WARN_LEVEL)
-        racy = max(rsig[1], msig[1] if msig else 0) > racy_after  # type: ignore[index]
-        out.append((ref, row, None if racy else (rsig, msig)))
-    for f, ref in zip(files, todo):
-        if f.error is not None:
-            warn_bad(f"{ref[2]}/{RUN_JSON}", "cannot read record", f.error, stacklevel=_WARN_LEVEL)
-            skipped += 1
+    for c0 in range(0, len(todo), _CHUNK):  # in chunks: the bytes read never pile up (peak memory)
+        part = todo[c0:c0 + _CHUNK]
+        files, workers = _read_all(part, progress, workers, c0, len(todo))
+        ok = [i for i, f in enumerate(files) if f.run is not None]
+        recs = parse_many([files[i].run for i in ok])  # type: ignore[misc]
+        mets_at = [i for i in ok if isinstance(files[i].metrics, bytes)]
+        mets = dict(zip(mets_at, parse_many([files[i].metrics for i in mets_at])))  # type: ignore[misc]
+        racy_after = time.time_ns() - _RACY_NS
+        for i, rec in zip(ok, recs):
+            ref = part[i]
+            rsig, _, msig, mdata, _ = files[i]
+            if isinstance(rec, Exception):
+                warn_bad(f"{ref[2]}/{RUN_JSON}", "skipped corrupt or truncated record", rec, stacklevel=_WARN_LEVEL)
+                skipped += 1
+                continue
+            summary = mets.get(i)
+            if isinstance(mdata, Exception) or isinstance(summary, Exception):
+                err = mdata if isinstance(mdata, Exception) else summary
+                warn_bad(f"{ref[2]}/{METRICS_JSON}", "ignored corrupt or truncated metrics", err, stacklevel=_WARN_LEVEL)
+                summary, msig = None, (-1, -1, -1)  # never matches: read again next time
+            row = make_row(rec, summary, ref[0], ref[1])
+            bad = repair_row(row, ref[0], ref[1])
+            if bad:
+                warn_bad(f"{ref[2]}/{RUN_JSON}", "ignored bad values (" + ", ".join(bad) + ") of record", "kept the run",
+                         stacklevel=_WARN_LEVEL)
+            racy = max(rsig[1], msig[1] if msig else 0) > racy_after  # type: ignore[index]
+            out.append((ref, row, None if racy else (rsig, msig)))
+        for f, ref in zip(files, part):
+            if f.error is not None:
+                warn_bad(f"{ref[2]}/{RUN_JSON}", "cannot read record", f.error, stacklevel=_WARN_LEVEL)
+                skipped += 1
     _share_equal_values([r[1] for r in out])
     return out, skipped
 
 
-def _read_all(todo: list[RunRef], progress: Callable[[int, int], None] | None, workers: int | None) -> list[RunFiles]:
+def _read_all(
+    todo: list[RunRef], progress: Callable[[int, int], None] | None, workers: int | None, done: int = 0,
+    total: int = 0,
+) -> tuple[list[RunFiles], int]:
+    """The files of ``todo`` and the number of threads that read them (chosen by the first reads when
+    ``workers`` is ``None``); ``progress`` gets ``done + i`` of ``total``."""
     n = len(todo)
+    total = max(total, n)
     out: list[RunFiles] = []
     i = 0
     if workers is None:
@@ -200,19 +210,19 @@ def _read_all(todo: list[RunRef], progress: Callable[[int, int], None] | None, w
         slow = i and (time.perf_counter() - t0) / i > _SLOW_READ_S
         workers = 8 if slow and n - i >= 64 else 1
         if progress is not None and i:
-            progress(i, n)
+            progress(done + i, total)
     if workers == 1 or n - i < 2:
         for j in range(i, n):
             out.append(read_run_files(todo[j][2]))
             if progress is not None and (j % 500 == 0 or j == n - 1):
-                progress(j + 1, n)
-        return out
+                progress(done + j + 1, total)
+        return out, workers
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for j, f in enumerate(pool.map(read_run_files, [r[2] for r in todo[i:]], chunksize=32), start=i):
             out.append(f)
             if progress is not None and (j % 500 == 0 or j == n - 1):
-                progress(j + 1, n)
-    return out
+                progress(done + j + 1, total)
+    return out, workers
 
 
 def _share_equal_values(rows: list[dict[str, Any]]) -> None:

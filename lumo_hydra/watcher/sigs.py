@@ -42,6 +42,8 @@ def _flat(sig: Any, width: int) -> list[int]:
 
 def pack(keys: list[str], sigs: Mapping[str, Any], width: int) -> bytes:
     """The signatures of ``keys`` (``width`` 6 for runs, 2 for folders) as bytes for :class:`SigMap`."""
+    if isinstance(sigs, SigMap):
+        return (sigs if sigs._keys is keys else sigs.remap(keys, {}))._arr.tobytes()
     out = array("q")
     for k in keys:
         out.extend(_flat(sigs.get(k), width))
@@ -78,6 +80,31 @@ class SigMap(Mapping[str, Any]):
         if flag:
             return (r, None) if flag == 1 else (r, (-1, -1, -1))
         return (r, (_u(a[i + 3]), a[i + 4], a[i + 5]))
+
+    def remap(self, keys: list[str], extra: Mapping[str, Any]) -> SigMap:
+        """The signatures of ``keys``: from ``extra`` when there, else from this map (else ``None``),
+        copied row by row in numpy (no value built)."""
+        import numpy as np
+
+        pos = self._index()
+        w1 = self._w + 1
+        base = np.frombuffer(self._arr, dtype=np.int64).reshape(-1, w1)
+        rows = np.zeros((len(keys), w1), dtype=np.int64)
+        dst: list[int] = []
+        src: list[int] = []
+        for i, k in enumerate(keys):
+            if k in extra:
+                rows[i] = _flat(extra[k], self._w)
+            else:
+                p = pos.get(k)
+                if p is None:
+                    rows[i, self._w] = 2
+                else:
+                    dst.append(i)
+                    src.append(p)
+        if dst:
+            rows[dst] = base[src]
+        return SigMap(keys, rows.tobytes(), self._w)
 
     def __contains__(self, key: object) -> bool:
         return key in self._index()
