@@ -160,9 +160,60 @@ def test_push_pull_s3(tmp_path: Path, lumo_home: Path, runs: list[str], s3_endpo
                options)
 
 
-# -- sftp: only with a local sshd and paramiko -----------------------------------------------------
-def test_push_pull_sftp_needs_a_local_sshd() -> None:
-    if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
+# -- sftp: a real sshd on 127.0.0.1 when openssh-server is installed -------------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        return int(sk.getsockname()[1])
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    import socket
+    import time
+
+    exe = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not os.path.exists(exe) or shutil.which("ssh-keygen") is None:
         pytest.skip("no sshd here (openssh-server is not installed): sftp:// is not tested")
     pytest.importorskip("paramiko", reason="paramiko (the [sftp] extra) is not installed")
-    pytest.skip("an sshd exists, but starting one needs root-owned host keys and a login: not set up here")
+    d = tmp_path / "sshd"
+    d.mkdir()
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
+    (d / "authorized_keys").write_bytes((d / "client_key.pub").read_bytes())
+    os.chmod(d / "authorized_keys", 0o600)
+    if os.geteuid() == 0:
+        os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation folder
+    port = _free_port()
+    (d / "config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n"
+        f"AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
+        "Subsystem sftp internal-sftp\n")
+    proc = subprocess.Popen([exe, "-D", "-e", "-f", str(d / "config")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.skip(f"sshd did not start here: {proc.stdout.read().decode(errors='replace')[-300:]}")  # type: ignore[union-attr]
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield port, d / "client_key"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_push_pull_sftp(tmp_path: Path, lumo_home: Path, runs: list[str], sshd: tuple[int, Path]) -> None:
+    import getpass
+
+    port, key = sshd
+    dest = tmp_path / "lab-server" / "runs"
+    options = {"key_filename": str(key), "look_for_keys": False, "allow_agent": False, "skip_instance_cache": True}
+    _roundtrip(f"sftp://{getpass.getuser()}@127.0.0.1:{port}{dest}", lumo_home, runs, tmp_path,
+               lambda: [p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()], options)
