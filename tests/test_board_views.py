@@ -174,11 +174,19 @@ def test_fast_reading_matches_the_store_reader_and_follows_appends(tmp_path: Pat
         f.write(', "s": 6, "t": 107}\n{"k": "a", "v": 8, "t": 108}\n')
     step, value, _ = C.history_arrays(str(d), "a")
     assert list(value[6:]) == [7, 8] and list(step) == [0, 1, 2, 3, 4, 5, 6, 7]
+    with open(d / "history.jsonl", "a") as f:  # the writer's spelling of a point without a step
+        f.write('{"k": "a", "v": {"$float": "nan"}, "s": null, "t": 109}\n{"k": "a", "v": 1e-3, "s": 9, "t": 110}\n')
+    step, value, _ = C.history_arrays(str(d), "a")
+    assert list(step) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] and math.isnan(value[8]) and value[9] == 1e-3
+    rows = C._writer_rows(b'{"k": "a", "v": 1.5, "s": 2, "t": 3.25}\n{"k": "a", "v": -Infinity, "s": 3, "t": 4}\n',
+                          b'"k": "a"')
+    assert rows is not None and rows.tolist() == [[1.5, 2, 3.25], [-math.inf, 3, 4]]
+    assert C._writer_rows(b'{"k": "a", "v": 1, "s": "x", "t": 3}\n', b'"k": "a"') is None  # a text step
     with open(d / "history.jsonl", "a") as f:
         f.write('not json\n{"k": "a", "v": oops}\n')
     with pytest.warns(StoreWarning, match="corrupt"):  # a damaged line: the store's reader and its warning
         step2, _, _ = C.history_arrays(str(d), "a")
-    assert len(step2) == 8
+    assert len(step2) == 10
     assert len(C.history_arrays(str(tmp_path / "none"), "a")[0]) == 0
 
 

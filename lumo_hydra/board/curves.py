@@ -19,6 +19,7 @@ import os
 import re
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -165,25 +166,32 @@ _FLOATS = ((b'{"$float": "nan"}', b"NaN"), (b'{"$float": "-inf"}', b"-Infinity")
 
 def _writer_rows(data: bytes, needle: bytes) -> np.ndarray | None:
     """The ``(value, step, time)`` rows of the lines holding ``needle`` when every one is spelled exactly as
-    the store's writer writes it (``{"k": <name>, "v": V, "s": S, "t": T}``), parsed as one JSON array of
-    arrays (no dict per point); ``None`` for anything else (then each line is parsed as an object)."""
+    the store's writer writes it (``{"k": <name>, "v": V, "s": S, "t": T}``), parsed as one list of numbers
+    (no dict per point; JSON when a step is null); ``None`` for anything else (then each line is parsed as
+    an object)."""
     if not needle.startswith(b'"k": '):
         return None
     bodies = re.findall(rb"(?m)^\{" + re.escape(needle + b', "v": ') + rb"([^\n]*)\}$", data)
     if not bodies or len(bodies) != data.count(needle):
         return None
-    body = b"],[".join(bodies)
-    if body.count(b"],[") != len(bodies) - 1:
-        return None
-    body = body.replace(b', "s": ', b",").replace(b', "t": ', b",")
+    body = b",".join(bodies).replace(b', "s": ', b",").replace(b', "t": ', b",")
     if FLOAT_TAG.encode() in body:
         for tag, text in _FLOATS:
             body = body.replace(tag, text)
+    n = len(bodies)
     try:
-        rows = np.array(json.loads(b"[[" + body + b"]]"), dtype=float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # "could not be read to its end": checked below
+            flat = np.fromstring(body, dtype=float, sep=",")  # numbers only: C's strtod, no JSON objects
+    except ValueError:  # (newer numpy raises where older warned)
+        flat = np.zeros(0)
+    if flat.shape == (3 * n,):
+        return flat.reshape(n, 3)
+    try:  # a null step, an unusual number: JSON
+        rows = np.array(json.loads(b"[" + body + b"]"), dtype=float)
     except (ValueError, TypeError, RecursionError):
         return None
-    return rows if rows.ndim == 2 and rows.shape == (len(bodies), 3) else None
+    return rows.reshape(n, 3) if rows.shape == (3 * n,) else None
 
 
 def _lines_with(data: bytes, needles: list[bytes]) -> list[bytes]:
