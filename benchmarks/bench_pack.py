@@ -88,15 +88,16 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
     for r in range(a.rounds):
         out, tgz = work / f"p{r}.tar.gz", work / f"t{r}.tar.gz"
         (work / f"x{r}").mkdir()
-        sides = [("pack", lambda: pack(root, ids, out, code=False), False),
-                 ("tar_c", lambda: subprocess.run(["tar", "czf", str(tgz), "-C", str(root), "experiments", "locks"],
-                                                  check=True), True)]
+        sides = [("pack", lambda out=out: pack(root, ids, out, code=False), False),
+                 ("tar_c", lambda tgz=tgz: subprocess.run(["tar", "czf", str(tgz), "-C", str(root), "experiments", "locks"],
+                                                          check=True), True)]
         for name, fn, child in (sides if r % 2 == 0 else sides[::-1]):
             wall, cpu = _timed(fn, child)
             res[name].append(wall)
             res[name + "_cpu"].append(cpu)
-        sides = [("unpack", lambda: unpack(out, work / f"u{r}", code=False), False),
-                 ("tar_x", lambda: subprocess.run(["tar", "xzf", str(tgz), "-C", str(work / f"x{r}")], check=True), True)]
+        sides = [("unpack", lambda out=out, r=r: unpack(out, work / f"u{r}", code=False), False),
+                 ("tar_x", lambda tgz=tgz, r=r: subprocess.run(["tar", "xzf", str(tgz), "-C", str(work / f"x{r}")],
+                                                               check=True), True)]
         for name, fn, child in (sides if r % 2 == 0 else sides[::-1]):
             wall, cpu = _timed(fn, child)
             res[name].append(wall)

@@ -13,13 +13,12 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from conftest import git
 
 from lumo_hydra.errors import ArchiveError
 from lumo_hydra.share import pack, pack_runs, unpack
 from lumo_hydra.store.moved import UNPACKED_JSON
 from lumo_hydra.store.reader import read_record
-
-from conftest import git
 
 TRAIN = """
 from lumo_hydra import SimpleExperiment

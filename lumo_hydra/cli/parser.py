@@ -217,34 +217,39 @@ def _add_store_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 def _add_share_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                         common: argparse.ArgumentParser) -> None:
     """pack, unpack, push, pull, backup (docs/share.md)."""
-    js = {"action": "store_true", "help": "print what was done as JSON"}
-    nocode = {"action": "store_true", "help": "without the runs' code snapshots (git bundles)"}
+
+    def js(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print what was done as JSON")
+
+    def nocode(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--no-code", action="store_true", help="without the runs' code snapshots (git bundles)")
+
     p = sub.add_parser("pack", parents=[common], help="runs (or sweeps) with their code into one .tar.gz")
     p.add_argument("runs", nargs="+", metavar="RUN|SWEEP")
     p.add_argument("-o", "--output", required=True, metavar="FILE.tar.gz")
     p.add_argument("--blobs", action="store_true", help="also the runs' blob folders")
     p.add_argument("--max-blob-size", metavar="SIZE", help="leave out blob files over SIZE (500K, 20MB, 1GiB)")
     p.add_argument("--redact", action="store_true", help="mask $HOME, host and user names in the text records")
-    p.add_argument("--no-code", **nocode)
-    p.add_argument("--json", **js)
+    nocode(p)
+    js(p)
     p = sub.add_parser("unpack", parents=[common], help="a pack's runs into the store --root, its code into --repo")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--repo", metavar="DIR", help="the repository for the code snapshots (default: the runs' "
                    "own repository when it exists here, else <store>/code)")
-    p.add_argument("--no-code", **nocode)
-    p.add_argument("--json", **js)
+    nocode(p)
+    js(p)
     p = sub.add_parser("push", parents=[common], help="runs to <URL>/<exp>/<id>.tar.gz (file://, s3://, sftp://)")
     p.add_argument("runs", nargs="+", metavar="RUN|SWEEP")
     p.add_argument("url", metavar="URL")
     p.add_argument("--blobs", action="store_true", help="also the runs' blob folders")
-    p.add_argument("--no-code", **nocode)
-    p.add_argument("--json", **js)
+    nocode(p)
+    js(p)
     p = sub.add_parser("pull", parents=[common], help="runs from a push URL into the store --root")
     p.add_argument("url", metavar="URL")
     p.add_argument("runs", nargs="*", metavar="RUN", help="only these runs (default: all)")
     p.add_argument("--repo", metavar="DIR", help="the repository for the code snapshots (see unpack)")
-    p.add_argument("--no-code", **nocode)
-    p.add_argument("--json", **js)
+    nocode(p)
+    js(p)
     p = sub.add_parser("backup", parents=[common], help="runs as GitHub issues (--github) or archives (--local)")
     p.add_argument("runs", nargs="*", metavar="RUN")
     _add_filters(p)
@@ -257,7 +262,7 @@ def _add_share_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--with-code", action="store_true", help="--local: with the code snapshot")
     p.add_argument("--with-blob", action="store_true", help="--local: with the blob folder")
     p.add_argument("--with-cache", action="store_true", help="--local: with the cache folder")
-    p.add_argument("--json", **js)
+    js(p)
 
 
 def _add_board_command(sub: argparse._SubParsersAction[argparse.ArgumentParser],

@@ -103,8 +103,8 @@ def _code(s: str, lang: str = "", room: int = BODY_LIMIT) -> str:
 def github_body(rec: dict[str, Any], metrics: dict[str, Any], root: str, limit: int = BODY_LIMIT) -> str:
     """The issue body of run ``rec``: a summary, then the full record folded in ``<details>``, cut to
     ``limit`` characters with a marker; the store root as ``$LUMO_HOME``, the home folder as ``~``."""
-    prog = rec.get("progress") if isinstance(rec.get("progress"), dict) else {}
-    ex = rec.get("execute") if isinstance(rec.get("execute"), dict) else {}
+    prog: dict[str, Any] = rec["progress"] if isinstance(rec.get("progress"), dict) else {}
+    ex: dict[str, Any] = rec["execute"] if isinstance(rec.get("execute"), dict) else {}
     lines = [f"**experiment** `{rec.get('exp_name')}` · **run** `{rec.get('test_name')}` · **status** `{rec.get('status')}`",
              "", f"- start: {prog.get('start')}", f"- end: {prog.get('end')}",
              f"- command: `{ex.get('command') or ' '.join(map(str, ex.get('exec_argv') or []))}`"]

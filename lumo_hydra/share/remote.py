@@ -148,7 +148,7 @@ class _PushCache:
             self.doc = {}
         self.runs: dict[str, Any] = self.doc.setdefault(url, {})
 
-    def get(self, run: str) -> tuple[Any, str, int] | None:
+    def get(self, run: str) -> tuple[Any, Any, Any] | None:
         e = self.runs.get(run)
         return (e.get("sig"), e.get("sha256"), e.get("size")) if isinstance(e, dict) else None
 

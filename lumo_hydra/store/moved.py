@@ -62,9 +62,9 @@ def rebase_record(info_dir: str | os.PathLike[str], rec: dict[str, Any]) -> dict
         if root_was and root_was != "/":
             moved["root"] = [root_was, root_now]
     code = prov.get("code") if prov else None
-    if isinstance(code, dict) and isinstance(code.get("origin_repo"), str) and isinstance(code.get("repo"), str):
-        if code["origin_repo"] != code["repo"]:
-            moved["repo"] = [code["origin_repo"], code["repo"]]
+    if (isinstance(code, dict) and isinstance(code.get("origin_repo"), str) and isinstance(code.get("repo"), str)
+            and code["origin_repo"] != code["repo"]):
+        moved["repo"] = [code["origin_repo"], code["repo"]]
     if not moved:
         return rec
     for key in ("paths", "execute", "git", "hooks", "hydra", "rerun", "rerun_of_info"):
