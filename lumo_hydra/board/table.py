@@ -90,7 +90,7 @@ class RunsTable(param.Parameterized):
             show_index=False, hidden_columns=["info_dir"], sizing_mode="stretch_width",
             css_classes=["lumo-runs"], formatters={"status": _status_formatter(),
                                                    "progress": _progress_formatter()},
-            header_filters=False, layout="fit_data_fill")
+            header_filters=False, layout="fit_data_fill", frozen_columns=["test_name"])
         self.table.on_edit(self._on_edit)
         self.table.param.watch(self._on_sorters, "sorters")
         self.table.param.watch(self._on_selection, "selection")
