@@ -89,7 +89,24 @@ class _Resolver:
 
     def __init__(self, layout: StoreLayout, fallback: Fallback | None) -> None:
         self.layout, self.fallback = layout, fallback
-        self._exps: list[str] | None = None
+        self._runs: dict[str, set[str]] | None = None
+
+    def _listed(self) -> dict[str, set[str]]:
+        """``{exp: {test, ...}}`` of the run folders (one listing per experiment, no stat per run)."""
+        if self._runs is None:
+            self._runs = {}
+            try:
+                exps = [e.name for e in os.scandir(self.layout.experiments_dir)
+                        if e.name[0] != "." and e.is_dir(follow_symlinks=False)]
+            except OSError:
+                exps = []
+            for exp in sorted(exps):
+                try:
+                    self._runs[exp] = {e.name for e in os.scandir(self.layout.exp_dir(exp))
+                                       if e.name[0] != "." and e.is_dir(follow_symlinks=False)}
+                except OSError:
+                    pass
+        return self._runs
 
     def _direct(self, rid: str) -> tuple[str, str] | None:
         exp, _, test = rid.rpartition("/")
@@ -97,14 +114,8 @@ class _Resolver:
             return None
         if exp:
             return (exp, test) if (self.layout.info_dir(exp, test) / RUN_JSON).is_file() else None
-        if self._exps is None:
-            try:
-                self._exps = sorted(e.name for e in os.scandir(self.layout.experiments_dir)
-                                    if e.name[0] != "." and e.is_dir(follow_symlinks=False))
-            except OSError:
-                self._exps = []
-        found = [e for e in self._exps if os.path.isfile(os.path.join(self.layout.experiments_dir, e, test, RUN_JSON))]
-        return (found[0], test) if len(found) == 1 else None
+        found = [e for e, tests in self._listed().items() if test in tests]
+        return (found[0], test) if len(found) == 1 else None  # its run.json is read (or missed) next
 
     def __call__(self, rid: str) -> list[tuple[str, str]]:
         """The ``(exp, test)`` runs named by ``rid``."""
@@ -147,20 +158,27 @@ def _record(layout: StoreLayout, exp: str, test: str, full: bool) -> tuple[dict[
     return (rec if isinstance(rec, dict) else {}), data
 
 
+def _is_file(path: str, known: dict[str, bool]) -> bool:
+    if path not in known:
+        known[path] = os.path.isfile(path) and not os.path.islink(path)
+    return known[path]
+
+
 def _run_members(layout: StoreLayout, exp: str, test: str, rec: dict[str, Any], blobs: bool,
-                 cache: bool = False) -> list[str]:
-    """The store-relative files that carry one run."""
+                 cache: bool = False, known: dict[str, bool] | None = None) -> list[str]:
+    """The store-relative files that carry one run (``known``: files already looked at, shared by runs)."""
     root = str(layout.root)
+    known = {} if known is None else known
     members = _files_under(root, f"{layout.EXPERIMENTS}/{exp}/{test}")
     lock = rec.get("lock")
     lock_file = str(lock.get("file") or "") if isinstance(lock, dict) else ""
-    if _LOCK.match(lock_file) and os.path.isfile(os.path.join(root, lock_file)):
+    if _LOCK.match(lock_file) and _is_file(f"{root}/{lock_file}", known):
         members.append(lock_file)
     sweep = rec.get("sweep")
     if isinstance(sweep, str) and _PLAIN.match(sweep) and sweep not in (".", ".."):
         sdir = f"{layout.SWEEPS}/{sweep}"
         for name in ("sweep.json", _SWEEP_END):
-            if os.path.isfile(os.path.join(root, sdir, name)) and not os.path.islink(os.path.join(root, sdir, name)):
+            if _is_file(f"{root}/{sdir}/{name}", known):
                 members.append(f"{sdir}/{name}")
         jobs = layout.sweep_jobs_dir(sweep)
         if jobs.is_dir():
@@ -262,11 +280,12 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
     names: dict[str, None] = {}
     recs: list[dict[str, Any]] = []
     raw_recs: dict[str, bytes] = {}
+    known: dict[str, bool] = {}
     for exp, test in runs:
         rec, raw_rec = _record(layout, exp, test, full=code)
         recs.append(rec)
         raw_recs[f"{layout.EXPERIMENTS}/{exp}/{test}/{RUN_JSON}"] = raw_rec
-        names.update(dict.fromkeys(_run_members(layout, exp, test, rec, blobs, cache)))
+        names.update(dict.fromkeys(_run_members(layout, exp, test, rec, blobs, cache, known)))
     files: dict[str, dict[str, Any]] = {}
     held: dict[str, tuple[bytes | None, int]] = {}
     for n in names:
