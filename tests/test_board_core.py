@@ -423,3 +423,17 @@ def test_board_on_a_taken_port_says_so(store: Path) -> None:
                            capture_output=True, text=True, timeout=120)
     assert r.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in r.stderr and "a free --port" in r.stderr, r.stderr
+
+
+def test_the_sweep_tab_opens_the_newest_sweep(tmp_path: Path) -> None:
+    pytest.importorskip("panel")
+    root = tmp_path / "s"
+    for i, sid in enumerate(["261201.000.aat", "261202.000.bbt", "261202.000.bbt"]):
+        write_run(root, "sw", counter=i, sweep=sid, job_num=i, params={"lr": i / 10})
+    page = Watcher(age(root)).panel()._lumo_page
+    page.state.tab = "Sweep"
+    assert page.tabs.active == 3 and page.state.sweep == "261202.000.bbt"
+    assert list(page.sweep_select.options) == ["", "261202.000.bbt", "261201.000.aat"]
+    assert len(page.sweep_box) == 1 and page.sweep_box[0].css_classes != ["lumo-message"]
+    page.sweep_select.value = "261201.000.aat"
+    assert page.state.sweep == "261201.000.aat"

@@ -173,7 +173,7 @@ class BoardPage:
         if list(self.sweep_select.options) != sweeps:
             cur = self.sweep_select.value
             self.sweep_select.options = sweeps
-            self.sweep_select.value = cur if cur in sweeps else (sweeps[1] if len(sweeps) > 1 else "")
+            self.sweep_select.value = cur if cur and cur in sweeps else (sweeps[1] if len(sweeps) > 1 else "")
 
     def _set_sweep(self, sid: str) -> None:
         self._update_sweeps()
