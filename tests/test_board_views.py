@@ -218,6 +218,15 @@ def test_compare_view_draws_the_curves_and_redraws(ctx: BoardContext, store: tup
     assert panes(view, "lumo-parallel") and panes(view, "lumo-scatter") and panes(view, "lumo-diff")
     empty = compare_view(ctx, [])
     assert "lumo-compare" in empty.css_classes and not panes(empty, "lumo-curves")
+    df = ctx.frame()
+    view = compare_view(ctx, ids[:2], filtered=df)  # the plots of params: the filtered runs, or the selected
+    view.get_root()
+    (ml,) = renderers(panes(view, "lumo-parallel")[0].object, "MultiLine")
+    assert len(ml.data_source.data["xs"]) == len(df)
+    which = [w for w in view.select(pn.widgets.RadioButtonGroup) if w.name == "runs"][0]
+    which.value = which.options[1]
+    (ml,) = renderers(panes(view, "lumo-parallel")[0].object, "MultiLine")
+    assert len(ml.data_source.data["xs"]) == 2
 
 
 def test_axis_of_numbers_categories_and_missing() -> None:

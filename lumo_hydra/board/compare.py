@@ -131,23 +131,42 @@ def _diff_panel(ctx: Any, ids: list[str]) -> pn.Column:
     return pn.Column(pn.Row(a, b), holder, sizing_mode="stretch_width")
 
 
-def compare_view(ctx: Any, run_ids: Sequence[str]) -> pn.viewable.Viewable:
+def compare_view(ctx: Any, run_ids: Sequence[str], filtered: Any = None) -> pn.viewable.Viewable:
     """The Compare tab for the runs ``run_ids``: overlaid curves (metric picker, x = step or time, smoothing,
-    log y), parallel coordinates and a scatter of the runs, the diff of two of them (root css class
-    ``lumo-compare``; the curves pane ``lumo-curves``)."""
+    log y), parallel coordinates and a scatter, the diff of two of them (root css class ``lumo-compare``;
+    the curves pane ``lumo-curves``). The plots of params and metrics show the runs of the flat frame
+    ``filtered`` when given (the Runs table's filtered runs, with a switch to the selected ones), else the
+    selected runs."""
     ids = [str(r) for r in dict.fromkeys(run_ids)]
-    if not ids:
+    if not ids and filtered is None:
         return error_pane("Select runs in the Runs table to compare them.", "lumo-compare")
     parts: list[Any] = []
     metrics = run_metrics(ctx, ids)
     if metrics:
         parts += [pn.pane.Markdown("### Curves"), curves_panel(ctx, ids, metrics)]
     else:
-        parts.append(pn.pane.Markdown("### Curves\nThe selected runs recorded no metric."))
-    parts += [pn.pane.Markdown("### Params and metrics"), parallel_view(ctx, _rows_of(ctx, ids))]
+        parts.append(pn.pane.Markdown("### Curves\n" + ("The selected runs recorded no metric." if ids else
+                                                        "Select runs in the Runs table to see their curves.")))
+    parts += [pn.pane.Markdown("### Params and metrics"), _params_panel(ctx, ids, filtered)]
     if len(ids) >= 2:
         parts += [pn.pane.Markdown("### Diff"), _diff_panel(ctx, ids)]
     return pn.Column(*parts, css_classes=["lumo-compare"], sizing_mode="stretch_width")
+
+
+def _params_panel(ctx: Any, ids: list[str], filtered: Any) -> Any:
+    """The parallel coordinates and scatter of the selected runs, or of the filtered ones with a switch."""
+    if filtered is None:
+        return parallel_view(ctx, _rows_of(ctx, ids))
+    which = widget(pn.widgets.RadioButtonGroup, "runs", options=[f"filtered ({len(filtered)})",
+                                                                  f"selected ({len(ids)})"])
+    holder = pn.Column(parallel_view(ctx, filtered), sizing_mode="stretch_width")
+
+    def redo(*_: Any) -> None:
+        df = filtered if str(which.value).startswith("filtered") else _rows_of(ctx, ids)
+        holder.objects = [parallel_view(ctx, df)]
+
+    which.param.watch(redo, "value")
+    return pn.Column(which, holder, sizing_mode="stretch_width")
 
 
 # ---- parallel coordinates and scatter -------------------------------------------------------------
