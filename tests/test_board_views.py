@@ -340,6 +340,16 @@ def test_run_page_of_runs_without_history_or_with_nan(ctx: BoardContext, store: 
     assert "lumo-run" in bad.css_classes and "no run" in _texts(bad)
 
 
+def test_run_page_of_a_crashed_run_says_when_it_was_last_seen(tmp_path: Path) -> None:
+    hb = time.time() - 3600
+    write_run(tmp_path, "gan", test_name="261202.009.cct", status="running", heartbeat=hb, start=hb - 60,
+              pid=999999, host="elsewhere.example")
+    view = run_view(BoardContext(Watcher(tmp_path)), "261202.009.cct")
+    view.get_root()
+    text = _texts(view)
+    assert "crashed" in text and "recorded: running" in text and "last seen" in text
+
+
 def test_log_tail(tmp_path: Path) -> None:
     assert log_tail(str(tmp_path)) is None
     (tmp_path / "output.log").write_text("".join(f"line {i}\n" for i in range(1000)))
