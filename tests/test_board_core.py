@@ -228,6 +228,8 @@ def test_runs_table_state_filter_sort_group_select_and_refresh(store: Path) -> N
     assert list(runs.current_frame()["metrics.acc"]) == sorted([_acc(lr, s) for lr in LRS for s in SEEDS],
                                                                 reverse=True)
     assert b"metrics.acc" in runs.csv_bytes().getvalue().splitlines()[0]
+    runs.group = "params.nope"
+    assert not runs.groups.visible and "'params.nope' is not a column" in runs.message.object
     runs.group = "params.lr"
     assert runs.groups.visible and len(runs.groups.value) == 2 and runs.table.groupby == ["params.lr"]
     pick = _name(ctx, lr=0.01, seed=2)

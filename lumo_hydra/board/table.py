@@ -150,7 +150,7 @@ class RunsTable(param.Parameterized):
         page, ids = self.table.page, F.split_list(self.sel)
         cols = self.shown_columns()
         data = F.table_frame(self.view, cols)
-        if self.group:
+        if self.group and self.group in data:
             data = data.sort_values(self.group, kind="stable", key=F._sortable).reset_index(drop=True)
         self._syncing = True
         try:
@@ -188,6 +188,10 @@ class RunsTable(param.Parameterized):
         return eds
 
     def _update_groups(self, cols: list[str]) -> None:
+        if self.group and len(self.view) and self.group not in self.view:
+            allowed = ", ".join(o for o in list(self.group_select.options)[1:8])
+            self.show_message(f"**not grouped**: {self.group!r} is not a column of these runs; allowed: "
+                              f"{allowed}, ...", "warning")
         if not self.group or not len(self.view) or self.group not in self.view:
             self.groups.visible = False
             return
