@@ -251,14 +251,15 @@ def browser_changes(browser: Any, url: str, timeout: float, rounds: int) -> dict
     try:
         page = ctx.new_page()
         page.goto(url, timeout=timeout * 1000)
-        rows = page.locator(".tabulator-row").filter(has_text=RUN_ID)
+        rows = page.locator(".lumo-runs .tabulator-row").filter(has_text=RUN_ID)
         rows.first.wait_for(state="visible", timeout=timeout * 1000)
-        clicks = {"sort": page.locator(".tabulator-col[tabulator-field='test_name'] .tabulator-col-title").first,
-                  "page": page.locator(".tabulator-page[data-page='next']").first}
+        header = ".lumo-runs .tabulator-col[tabulator-field='test_name'] .tabulator-col-title"
+        clicks = {"sort": page.locator(header).first,
+                  "page": page.locator(".lumo-runs .tabulator-page[data-page='next']").first}
         for i in range(rounds):
             for what, target in clicks.items():
                 if what == "page" and i % 2:
-                    target = page.locator(".tabulator-page[data-page='prev']").first
+                    target = page.locator(".lumo-runs .tabulator-page[data-page='prev']").first
                 before = rows.first.inner_text()
                 t = time.perf_counter()
                 target.click()
@@ -365,7 +366,7 @@ def versus_mlflow(args: argparse.Namespace, work: Path, env: dict, browser: Any,
     root = store(work, n, env)
     board, url = start_board(root, env, work, args.timeout)
     servers.append(board)
-    targets = {"ours": (url, ".tabulator-row")}
+    targets = {"ours": (url, ".lumo-runs .tabulator-row")}
     if args.mlflow_python:
         db, exp_id = mlflow_db(args, work, root, n, env)
         ml, base = start_mlflow(args.mlflow_python, db, work, env, args.timeout)
@@ -392,8 +393,8 @@ def scaling(args: argparse.Namespace, work: Path, env: dict, browser: Any, serve
     servers.append(b1)
     b2, u2 = start_board(large, env, work, args.timeout)
     servers.append(b2)
-    res = alternate(browser, {"small": (u1, ".tabulator-row"), "large": (u2, ".tabulator-row")}, args.rounds,
-                    args.timeout)
+    rows = ".lumo-runs .tabulator-row"
+    res = alternate(browser, {"small": (u1, rows), "large": (u2, rows)}, args.rounds, args.timeout)
     print(f"first table row, ours: {args.small} runs {spread(res['small'])}, {args.large} runs {spread(res['large'])}")
     print(f"ratio ours {args.large}/{args.small} runs first row: {med(res['large']) / med(res['small']):.2f} "
           "(target <= 1.5)")
