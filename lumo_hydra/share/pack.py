@@ -289,7 +289,7 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
     files: dict[str, dict[str, Any]] = {}
     held: dict[str, tuple[bytes | None, int]] = {}
     for n in names:
-        data, size, mtime = _read(os.path.join(root, n), n, redactor, raw_recs.get(n))
+        data, size, mtime = _read(f"{root}/{n}", n, redactor, raw_recs.get(n))
         if limit is not None and n.startswith(("blob/", "cache/")) and size > limit:
             res.skipped[n] = f"{size} bytes, over --max-blob-size {limit}"
             continue
