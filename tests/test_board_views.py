@@ -188,6 +188,19 @@ def test_fast_reading_matches_the_store_reader_and_follows_appends(tmp_path: Pat
         step2, _, _ = C.history_arrays(str(d), "a")
     assert len(step2) == 10
     assert len(C.history_arrays(str(tmp_path / "none"), "a")[0]) == 0
+    assert (str(d / "history.jsonl"), "a") in C._CACHE
+
+
+def test_the_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(C, "_CACHE_POINTS", 25)
+    C._CACHE.clear()
+    for i in range(4):
+        d = tmp_path / str(i)
+        d.mkdir()
+        (d / "history.jsonl").write_text("".join(json.dumps({"k": "a", "v": s, "s": s, "t": 0.0}) + "\n"
+                                                 for s in range(10)))
+        C.history_arrays(str(d), "a")
+    assert [k[0] for k in C._CACHE] == [str(tmp_path / str(i) / "history.jsonl") for i in (2, 3)]
 
 
 def test_bench_helper_reports_points(ctx: BoardContext, store: tuple[Path, dict[str, str]]) -> None:

@@ -57,6 +57,8 @@ class _Cached(NamedTuple):
 #: running run's growing file is parsed only from where the last read stopped (the writer only appends)
 _CACHE: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
 _CACHE_SIZE = 256
+#: and at most this many points in all (3 floats each: 5,000,000 points are 120 MB)
+_CACHE_POINTS = 5_000_000
 _CACHE_LOCK = threading.Lock()
 _EMPTY: Arrays = (np.zeros(0), np.zeros(0), np.zeros(0))
 
@@ -96,8 +98,9 @@ def _remember(key: tuple[str, str], entry: _Cached) -> Arrays:
     with _CACHE_LOCK:
         _CACHE[key] = entry
         _CACHE.move_to_end(key)
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
+        total = sum(len(e.arrays[0]) for e in _CACHE.values())
+        while len(_CACHE) > 1 and (len(_CACHE) > _CACHE_SIZE or total > _CACHE_POINTS):
+            total -= len(_CACHE.popitem(last=False)[1].arrays[0])
     return entry.arrays
 
 
