@@ -217,3 +217,44 @@ def test_push_pull_sftp(tmp_path: Path, lumo_home: Path, runs: list[str], sshd: 
     options = {"key_filename": str(key), "look_for_keys": False, "allow_agent": False, "skip_instance_cache": True}
     _roundtrip(f"sftp://{getpass.getuser()}@127.0.0.1:{port}{dest}", lumo_home, runs, tmp_path,
                lambda: [p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()], options)
+
+
+def test_progress_bars_only_for_more_than_a_few_runs_on_a_terminal(tmp_path: Path, lumo_home: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import lumo_hydra.cli.share as cli_share
+
+    r = subprocess.run([sys.executable, "-c", SCRIPT.format(n=7)], cwd=tmp_path, capture_output=True, text=True,
+                       env={**os.environ, "LUMO_HOME": str(lumo_home)}, timeout=120)
+    ids = [w for w in r.stdout.split() if re.fullmatch(r"\d{6}\.\d{3,}\.\w\wt", w)]
+    assert len(ids) == 7 > cli_share.FEW
+    shown: list[tuple[str, int, int]] = []
+
+    class FakeProgress:  # rich's Progress, recorded
+        def __init__(self, **kw: Any) -> None:
+            pass
+
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+        def add_task(self, label: str, total: int) -> str:
+            shown.append((label, 0, total))
+            return label
+
+        def update(self, task: str, completed: int) -> None:
+            shown.append((task, completed, shown[-1][2]))
+
+    import rich.progress
+
+    monkeypatch.setattr(rich.progress, "Progress", FakeProgress)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["push", *ids, f"file://{tmp_path / 'd'}"]) == 0
+    assert shown[0] == ("pushing", 0, 7) and shown[-1] == ("pushing", 7, 7)
+    shown.clear()
+    assert main(["push", *ids[:3], f"file://{tmp_path / 'd2'}"]) == 0  # a few runs: no bar
+    assert main(["push", *ids, f"file://{tmp_path / 'd3'}", "--json"]) == 0  # --json: no bar
+    assert shown == []
+    capsys.readouterr()
