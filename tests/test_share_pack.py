@@ -272,3 +272,22 @@ def test_a_sweep_job_carries_its_sweep_record(tmp_path: Path, lumo_home: Path) -
     jobs = w2.sweep(sid)
     assert list(jobs["test_name"]) == [one]
     assert jobs.attrs["sweep"] == json.loads((lumo_home / "sweeps" / sid / "sweep.json").read_text())
+
+
+def test_archives_beyond_plain_ustar_are_read_with_tarfile(tmp_path: Path) -> None:
+    """A member name longer than ustar holds gets a PAX header: not the in-memory reader's subset, so the
+    archive is streamed with tarfile (data filter) instead, with the same checks and result."""
+    from lumo_hydra.share.tarfast import gunzip_bounded, read_members
+
+    long_test = "261201.001." + "x" * 180
+    name = f"experiments/e/{long_test}/run.json"
+    path = _hostile(tmp_path / "pax.tar.gz", [_reg(name, b'{"test_name": "long"}')])
+    data = gunzip_bounded(path.read_bytes(), 1 << 20)
+    assert data is not None and read_members(data) is None  # a PAX header: not for the fast reader
+    res = unpack(path, tmp_path / "store")
+    assert res.added == [f"e/{long_test}"]
+    assert (tmp_path / "store" / name).read_bytes() == b'{"test_name": "long"}'
+    # and the fast reader agrees with tarfile on a pack it wrote itself
+    short = _hostile(tmp_path / "short.tar.gz", [_reg(RUN, b"{}")])
+    members = read_members(gunzip_bounded(short.read_bytes(), 1 << 20) or b"")
+    assert members is not None and [m[0] for m in members] == ["manifest.json", RUN]
