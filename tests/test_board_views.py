@@ -448,3 +448,31 @@ def test_frame_csv(ctx: BoardContext) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert frame_csv(df.iloc[0:0]).startswith(b"exp_name") or frame_csv(df.iloc[0:0]).strip()
+
+
+def test_sweep_and_run_pages_of_a_real_hydra_multirun(git_repo: Path, tmp_path: Path) -> None:
+    from test_hydra_record import APP
+
+    (git_repo / "app.py").write_text(APP)
+    (git_repo / ".gitignore").write_text("*.log\noutputs/\nmultirun/\n")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "app")
+    home = tmp_path / "store"
+    p = subprocess.run([sys.executable, "app.py", "-m", "hydra/callbacks=lumo", "x=1,3,2",
+                        f"hydra.sweep.dir={tmp_path}/multirun"], cwd=git_repo, capture_output=True, text=True,
+                       env=dict(os.environ, LUMO_HOME=str(home)), timeout=300)
+    assert p.returncode == 0, p.stderr
+    ctx = BoardContext(Watcher(home))
+    (sid,) = {s for s in ctx.frame()["sweep"] if s}
+    jobs, info = sweep_jobs(ctx, sid)
+    # the basic sweeper optimizes nothing: ranked by the first metric with a cmp (acc, max), best first
+    assert info["objective"] == "metrics.acc" and jobs["swept.x"].tolist() == ["3", "2", "1"]
+    assert jobs["job"].tolist() == ["1", "2", "0"]
+    view = sweep_view(ctx, sid)
+    view.get_root()
+    assert "lumo-sweep" in view.css_classes and "x=1,3,2" in _texts(view)
+    run = run_view(ctx, jobs["test_name"].iloc[0])
+    run.get_root()
+    text = _texts(run)
+    assert ">x</td>" in text and ">3</td>" in text and ">mode</td>" in text  # its params
+    assert "hydra.yaml" in text and "output.log" in text and "rerun" in text  # its files, the rerun command
