@@ -213,6 +213,23 @@ def test_the_url_carries_the_view(board: Board, store: Store, open_page: Any, tm
     lrs = [float(t) for t in column_texts(page, "params.lr")]
     assert lrs == sorted(lrs, reverse=True)
 
+    # grouped by a param (from the URL): one summary row per value with its run count and mean ± std
+    page = open_page(board.url + "?" + urllib.parse.urlencode({"group": "params.optim.name"}))
+    want_groups: dict[str, int] = {}
+    for n in store.runs:
+        key = str((store.record(n)["params"].get("optim") or {}).get("name", "(none)"))
+        want_groups[key] = want_groups.get(key, 0) + 1
+    groups = page.locator(".lumo-groups .tabulator-row")
+
+    def group_counts() -> dict[str, int]:
+        names = [t.strip() for t in groups.locator(".tabulator-cell[tabulator-field='params.optim.name']")
+                 .all_inner_texts()]
+        runs = [t.strip() for t in groups.locator(".tabulator-cell[tabulator-field='runs']").all_inner_texts()]
+        return {k: int(v) for k, v in zip(names, runs) if v.isdigit()}
+
+    wait_until("the group summary rows", lambda: group_counts() == want_groups)
+    assert "±" in groups.first.inner_text()
+
     # the Run tab of one run, from the URL alone
     run = store.by_status("failed")[0]
     page = open_page(board.url + "?" + urllib.parse.urlencode({"tab": "Run", "run": run}))
