@@ -89,21 +89,16 @@ class SigMap(Mapping[str, Any]):
         pos = self._index()
         w1 = self._w + 1
         base = np.frombuffer(self._arr, dtype=np.int64).reshape(-1, w1)
-        rows = np.zeros((len(keys), w1), dtype=np.int64)
-        dst: list[int] = []
-        src: list[int] = []
-        for i, k in enumerate(keys):
-            if k in extra:
-                rows[i] = _flat(extra[k], self._w)
-            else:
-                p = pos.get(k)
-                if p is None:
-                    rows[i, self._w] = 2
-                else:
-                    dst.append(i)
-                    src.append(p)
-        if dst:
-            rows[dst] = base[src]
+        get = pos.get
+        src = np.array([get(k, -1) for k in keys], dtype=np.intp)
+        rows = base[src] if len(base) else np.zeros((len(keys), w1), dtype=np.int64)
+        missing = src < 0
+        if missing.any():
+            rows[missing] = 0
+            rows[missing, self._w] = 2
+        if extra:
+            for i in [i for i, k in enumerate(keys) if k in extra]:
+                rows[i] = _flat(extra[keys[i]], self._w)
         return SigMap(keys, rows.tobytes(), self._w)
 
     def __contains__(self, key: object) -> bool:
