@@ -36,6 +36,11 @@ IDS_DIR = ".lumo-ids"
 _HINT = "next"
 _MAX_HINT = 10**7  # a larger hint is garbled
 _CONFLICTS_BEFORE_PROBE = 3
+#: days of claim markers kept (today and the days before, for clocks a little behind); older days'
+#: folders are retired by one rename each and their markers removed a bounded number per claim
+KEEP_DAYS = 7
+_GC_BUDGET = 256
+_RETIRED = ".old"
 
 
 def validate_name(value: Any, key: str = "exp_name") -> str:
@@ -130,6 +135,7 @@ def _start_counter(parent: Path, ids: str, day_dir: str, day: str) -> int:
         return _probe(day_dir, 0)
     if os.path.isdir(ids):
         os.makedirs(day_dir, exist_ok=True)
+        retire_old_days(ids)  # the first claim of a day: older days' markers go
         return _probe(day_dir, 0)  # a new day (0), or one another process has just begun
     n = _day_counter(parent, day)
     tmp = f"{ids}.tmp.{os.getpid()}.{_rand2()}{_rand2()}"
@@ -145,6 +151,79 @@ def _start_counter(parent: Path, ids: str, day_dir: str, day: str) -> int:
     return n
 
 
+def collect_old_days(ids: str, now: float | None = None, budget: int = _GC_BUDGET) -> None:
+    """Remove the markers of days older than :data:`KEEP_DAYS` from the ids folder ``ids`` (both steps
+    below at once). Never raises."""
+    retire_old_days(ids, now)
+    remove_retired(ids, budget)
+
+
+def retire_old_days(ids: str, now: float | None = None) -> None:
+    """Move each day folder older than :data:`KEEP_DAYS` into ``<ids>/.old/`` by one rename (atomic on
+    local file systems and NFS: one process wins; a claim of today never looks there). Run at the
+    first claim of a day. Never raises."""
+    cutoff = time.strftime("%y%m%d", time.localtime((time.time() if now is None else now) - KEEP_DAYS * 86400))
+    try:
+        with os.scandir(ids) as it:
+            old = [e.name for e in it if len(e.name) == 6 and e.name.isdigit() and e.name < cutoff]
+    except OSError:
+        return
+    retired = os.path.join(ids, _RETIRED)
+    for name in old:
+        try:
+            os.makedirs(retired, exist_ok=True)
+            os.rename(os.path.join(ids, name), os.path.join(retired, f"{name}.{os.getpid()}.{_rand2()}{_rand2()}"))
+        except OSError:
+            pass  # another claimer retired it first (or emptied .old meanwhile: the next day retries)
+
+
+def remove_retired(ids: str, budget: int = _GC_BUDGET) -> None:
+    """Remove at most ``budget`` markers of retired days: one ``rmdir`` when there are none, so every
+    claim can call it and a claim costs the same whatever the size of an old day. Never raises."""
+    retired = os.path.join(ids, _RETIRED)
+    try:
+        os.rmdir(retired)
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass  # not empty
+    try:
+        with os.scandir(retired) as it:
+            subs = [e.path for e in it]
+    except OSError:
+        return
+    for sub in subs:
+        budget = _remove_some(sub, budget)
+        if budget <= 0:
+            return
+    try:
+        os.rmdir(retired)
+    except OSError:
+        pass
+
+
+def _remove_some(folder: str, budget: int) -> int:
+    """Remove up to ``budget`` entries of a retired day folder (and the folder once empty); what is left."""
+    try:
+        with os.scandir(folder) as it:
+            for e in it:
+                if budget <= 0:
+                    return 0
+                budget -= 1
+                try:
+                    if e.is_dir(follow_symlinks=False):
+                        os.rmdir(e.path)
+                    else:
+                        os.unlink(e.path)
+                except OSError:
+                    pass
+        os.rmdir(folder)
+    except OSError:
+        pass  # another process is removing it too, or it is not empty yet
+    return budget
+
+
 def ids_dir(parent: str | os.PathLike[str]) -> str:
     """The claim markers and hints of the folder of runs ``parent``: ``<parent's parent>/.lumo-ids/<name>``."""
     p = os.path.abspath(parent)
@@ -156,6 +235,7 @@ def _claim_counter(parent: Path, day: str) -> int:
     ids = ids_dir(parent)
     day_dir = os.path.join(ids, day)
     n = _start_counter(parent, ids, day_dir, day)
+    remove_retired(ids)  # old days' markers, a bounded number per claim
     conflicts = 0
     while True:
         try:
