@@ -4,7 +4,7 @@ The ranking is that of ``lumo-hydra show SWEEP`` (:mod:`lumo_hydra.cli.sweeps`):
 the direction of an optimizing sweeper (Optuna's ``direction``, Nevergrad's ``optim.maximize``, Ax's
 ``minimize``, from the sweep record or Hydra's ``multirun.yaml``), else the first metric with a cmp. The
 few helpers are restated here rather than imported: ``lumo_hydra.cli.sweeps`` reaches the Watcher's
-module, which imports the board lazily (``Watcher.panel()``), a cycle the architecture test refuses.
+module, which imports the board lazily (``Watcher.panel()``): an import cycle (docs/architecture.md).
 """
 from __future__ import annotations
 

@@ -5,7 +5,9 @@ The pieces are those of ``lumo-hydra diff`` (:mod:`lumo_hydra.cli.code`): the fl
 records, the locks read by :func:`lumo_hydra.record.lockfile.read_lock`, the code diff by
 :func:`lumo_hydra.record.gitsnap.diff`. They are called here, not through ``lumo_hydra.cli.code``, because
 that module reaches the Watcher's module (``cli.common``), which imports the board lazily
-(``Watcher.panel()``): an import cycle ``tests/test_architecture.py`` refuses.
+(``Watcher.panel()``, then the tabs' views by name): an import cycle (docs/architecture.md), even if the
+views' by-name import keeps it out of the graph ``tests/test_architecture.py`` draws. Moving
+``cli.code``'s diff helpers into a module below both would let both share them.
 """
 from __future__ import annotations
 
