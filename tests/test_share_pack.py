@@ -291,3 +291,18 @@ def test_archives_beyond_plain_ustar_are_read_with_tarfile(tmp_path: Path) -> No
     short = _hostile(tmp_path / "short.tar.gz", [_reg(RUN, b"{}")])
     members = read_members(gunzip_bounded(short.read_bytes(), 1 << 20) or b"")
     assert members is not None and [m[0] for m in members] == ["manifest.json", RUN]
+
+
+@pytest.mark.parametrize("name", ["experiments/e/261201.001.aat/run.json", "a" * 100, "x/" * 60 + "y"])
+def test_tarfast_headers_read_back_by_tarfile(tmp_path: Path, name: str) -> None:
+    from lumo_hydra.share.tarfast import TarGzWriter, ustar_header
+
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode, info.uname, info.gname = 12345, 1796221060, 0o644, "", ""
+    if len(name) <= 100:  # tarfile's own ustar header, byte for byte
+        assert ustar_header(name, 12345, 1796221060) == info.tobuf(tarfile.USTAR_FORMAT)
+    with open(tmp_path / "t.tar.gz", "wb") as f, TarGzWriter(f) as w:
+        w.add(name, b"data" * 3, 1796221060)
+    with tarfile.open(tmp_path / "t.tar.gz") as tar:
+        (m,) = tar.getmembers()
+        assert m.name == name and m.isreg() and tar.extractfile(m).read() == b"data" * 3  # type: ignore[union-attr]

@@ -223,7 +223,11 @@ def _read(path: str, name: str, redactor: Redactor | None, known: bytes | None) 
 
 
 def _read_fd(fd: int, size: int) -> bytes:
-    chunks = [os.read(fd, size + 1)]
+    """The content of the regular file ``fd`` of ``size`` bytes: one read, more only if it grew meanwhile."""
+    first = os.read(fd, size + 1)
+    if len(first) <= size:
+        return first  # a short read of a regular file is its end
+    chunks = [first]
     while chunks[-1]:
         chunks.append(os.read(fd, 1 << 20))
     return b"".join(chunks)

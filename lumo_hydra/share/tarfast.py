@@ -28,6 +28,8 @@ _MAGIC_GNU = b"ustar  \x00"
 _MID = b"%07o\x000000000\x000000000\x00"  # mode, uid, gid
 _TAIL = b"0" + bytes(100) + _MAGIC_POSIX + bytes(80)  # type, link name, magic, user/group names, devices
 _CONST = sum(b"        ") + sum(_TAIL)
+_MID644 = _MID % 0o644
+_SUM644 = sum(_MID644)
 
 
 def ustar_header(name: str, size: int, mtime: int, mode: int = 0o644) -> bytes:
@@ -45,9 +47,9 @@ def ustar_header(name: str, size: int, mtime: int, mode: int = 0o644) -> bytes:
             info.size, info.mtime, info.mode, info.uname, info.gname = size, mtime, mode, "", ""
             return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
         prefix, nb = nb[:cut], nb[cut + 1:]
-    mid = _MID % mode
+    mid = _MID644 if mode == 0o644 else _MID % mode
     sm = b"%011o\x00%011o\x00" % (size, mtime)
-    chk = _CONST + sum(nb) + sum(prefix) + sum(mid) + sum(sm)
+    chk = _CONST + sum(nb) + (sum(prefix) if prefix else 0) + (_SUM644 if mode == 0o644 else sum(mid)) + sum(sm)
     return b"".join((nb, bytes(100 - len(nb)), mid, sm, b"%06o\x00 " % chk, _TAIL, prefix, bytes(167 - len(prefix))))
 
 
