@@ -620,3 +620,24 @@ def test_readers_without_git(git_repo: Path, tmp_path: Path, monkeypatch: pytest
                  lambda: worktree(git_repo, "HEAD", tmp_path / "wt"), lambda: remove_worktree(git_repo, git_repo)):
         with pytest.raises(GitError, match="no git executable"):
             call()
+
+
+def test_hydra_output_dirs_read_a_plain_fixed_part_without_resolving(tmp_path, monkeypatch):
+    """Hydra's default patterns give their fixed folders from the text alone (no ``${now:}`` resolver is
+    registered here, so resolving would fail); a pattern whose fixed part holds the launch folder or an
+    interpolation is still resolved (and, unresolvable here, left out)."""
+    from omegaconf import OmegaConf
+
+    from lumo_hydra._hydra.outdirs import hydra_output_dirs
+
+    monkeypatch.chdir(tmp_path)
+
+    def dirs(run: str) -> list[str]:
+        return hydra_output_dirs(OmegaConf.create({"hydra": {"run": {"dir": run},
+                                                            "sweep": {"dir": "multirun/${now:%Y-%m-%d}/x"}}}))
+
+    assert dirs("outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}") == ["outputs", "multirun"]
+    assert dirs("/elsewhere/out/${now:%H}") == ["/elsewhere/out", "multirun"]
+    assert dirs("plain/dir") == ["plain/dir", "multirun"]
+    assert dirs("./${now:%H}") == ["multirun"]
+    assert dirs(str(tmp_path.parent) + "/${now:%H}") == ["multirun"]  # it holds the launch folder

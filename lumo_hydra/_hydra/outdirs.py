@@ -32,18 +32,49 @@ def fixed_part(pattern: str, resolved: str) -> str | None:
     return resolved
 
 
+def _raw_fixed(pattern: str) -> str | None:
+    """The fixed part of ``pattern`` when it can be read without resolving anything: the components
+    above the first varying one hold no interpolation, and the folder is not the launch folder or one
+    holding it (then the resolved run folder itself is needed). ``None`` otherwise."""
+    parts = pattern.replace("\\", "/").split("/")
+    for i, comp in enumerate(parts):
+        if "${" in comp:
+            prefix = "/".join(parts[:i])
+            break
+    else:
+        return None  # nothing varies: the caller takes the pattern itself
+    if not prefix or "${" in prefix or any(c in (".", "..") for c in parts[:i] if c):
+        return None
+    cwd, folder = os.getcwd(), os.path.abspath(prefix)
+    if cwd == folder or cwd.startswith(folder.rstrip(os.sep) + os.sep):
+        return None
+    return prefix
+
+
 def hydra_output_dirs(config: Any) -> list[str]:
     """The run and sweep folders of this launch and their fixed parts (absolute or relative to the
-    launch folder), for ``snapshot(skip_dirs=...)``. Never raises: an unresolvable pattern is left out."""
+    launch folder), for ``snapshot(skip_dirs=...)``. Never raises: an unresolvable pattern is left out.
+
+    Resolving a pattern (OmegaConf's grammar, ``${now:...}``) costs milliseconds at every launch, so a
+    pattern whose fixed part is plain text (Hydra's defaults ``outputs/${now:...}/...`` and
+    ``multirun/...``) gives just that folder, which holds every run's folder."""
     from omegaconf import OmegaConf
 
     out: list[str] = []
     for key in ("hydra.run.dir", "hydra.sweep.dir"):
         try:
-            node = OmegaConf.select(config, key, default=None, throw_on_missing=False)
             parent, _, leaf = key.rpartition(".")
             raw = OmegaConf.to_container(OmegaConf.select(config, parent), resolve=False)
             pattern = raw.get(leaf) if isinstance(raw, dict) else None
+            if isinstance(pattern, str) and pattern and "${" not in pattern:
+                node: Any = pattern
+            else:
+                quick = _raw_fixed(pattern) if isinstance(pattern, str) else None
+                if quick is not None:
+                    if quick not in out:
+                        out.append(quick)
+                    continue
+                node = OmegaConf.select(config, key, default=None, throw_on_missing=False)
         except Exception:
             continue
         if not isinstance(node, str) or not node:
