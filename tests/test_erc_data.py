@@ -72,6 +72,22 @@ def test_generated_folder_has_meld_layout_and_loads(root: Path) -> None:
     np.testing.assert_array_equal(s.audio[k], feats[j])
 
 
+def test_generator_replaces_only_synthetic_sets(root: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "MELD"
+    mine.mkdir()
+    (mine / "train_sent_emo.csv").write_text("Sr No.,Utterance\n")
+    with pytest.raises(ValueError, match="is not a synthetic set .* refusing to replace it"):
+        generate(mine, dialogues={"train": 2, "dev": 1, "test": 1})
+    assert (mine / "train_sent_emo.csv").read_text() == "Sr No.,Utterance\n"
+    out = generate(tmp_path / "syn", dialogues={"train": 2, "dev": 1, "test": 1})
+    first = (out / "train_sent_emo.csv").read_text()
+    generate(out, replace=False, dialogues={"train": 3, "dev": 1, "test": 1}, seed=9)  # kept: it exists
+    assert (out / "train_sent_emo.csv").read_text() == first
+    generate(out, dialogues={"train": 3, "dev": 1, "test": 1}, seed=9)  # replaced
+    assert (out / "train_sent_emo.csv").read_text() != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["MELD", "syn"]  # no temporary folder left behind
+
+
 def test_the_structure_is_learnable(root: Path) -> None:
     """The generator's promise, checked on its labels: emotions persist within a speaker's turns."""
     s = load_split(generate(root.parent / "big", dialogues={"train": 200, "dev": 2, "test": 2}), "train")

@@ -104,11 +104,13 @@ def test_demo_prints_the_watcher_table_and_saves_plots(demo: dict) -> None:
 
 
 def test_results_module_reads_the_store(demo: dict) -> None:
-    sys.path.insert(0, str(APP_DIR))
-    try:
-        import results
-    finally:
-        sys.path.remove(str(APP_DIR))
+    import importlib.util
+
+    # loaded under its own name: the image template's tests import another `results` module
+    spec = importlib.util.spec_from_file_location("erc_results", APP_DIR / "results.py")
+    assert spec is not None and spec.loader is not None
+    results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results)
     runs = results.load_runs(str(demo["home"]))
     assert len(runs) == 6 and set(runs["status"]) == {"finished"}
     s = results.summary(runs)
@@ -125,24 +127,16 @@ def test_bad_values_stop_the_sweep_before_any_job(tmp_path: Path) -> None:
     assert not _records(home)
 
 
-def test_context_and_fusion_beat_text_only_over_seeds(tmp_path: Path) -> None:
-    """In-process, small: mean test F1 over 2 seeds of context_gru (text+audio+visual) > text_only + 0.08.
-
-    (At the README's size the margin is about 0.25; this checks that the structure is found at all.)
-    """
-    import numpy as np
-    import torch
+def _small_splits(tmp_path: Path, train: int) -> tuple:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     sys.path.insert(0, str(APP_DIR))
     try:
-        from erc import engine, models
         from erc.synthetic import generate
     finally:
         sys.path.remove(str(APP_DIR))
-    torch.set_num_threads(1)
-    data = generate(tmp_path / "meld", dialogues={"train": 90, "dev": 10, "test": 40}, seed=5)
+    data = generate(tmp_path / "meld", dialogues={"train": train, "dev": 10, "test": 40}, seed=5)
     spec = OmegaConf.load(APP_DIR / "conf" / "dataset" / "meld.yaml")
     base = {"data": {"root": str(data), "missing_features": "error"}, "max_tokens": 32, "context_window": 4}
 
@@ -150,16 +144,40 @@ def test_context_and_fusion_beat_text_only_over_seeds(tmp_path: Path) -> None:
         cfg = OmegaConf.merge(base, {"spec": spec, "override": {"nodes": {"meld": {"split": name}}}})
         return instantiate(OmegaConf.merge(cfg.spec, cfg.override))
 
-    train_set, dev_set, test_set = split("train"), split("dev"), split("test")
-    vocab = len(train_set.get_source("text").vocab)  # type: ignore[attr-defined]
-    scores: dict[str, list[float]] = {"text_only": [], "context": []}
-    for seed in (0, 1):
-        for name, cls, mods in (("text_only", models.EarlyFusion, ["text"]),
-                                ("context", models.ContextGRU, ["text", "audio", "visual"])):
-            engine.seed_everything(seed)
-            m = cls(modalities=mods, vocab_size=vocab, audio_dim=16, visual_dim=12)
-            res = engine.fit(m, train_set, dev_set, test_set, epochs=6, batch_size=32, lr=5e-3, log=None)
-            scores[name].append(res["best_f1"])
-    text, ctx = np.mean(scores["text_only"]), np.mean(scores["context"])
-    assert ctx > text + 0.08, scores
-    assert text > 0.25, scores  # text-only learns something too (chance, weighted: ~0.15)
+    return split("train"), split("dev"), split("test")
+
+
+def _fit(splits: tuple, cls_name: str, mods: list[str], seed: int, epochs: int) -> float:
+    import torch
+
+    sys.path.insert(0, str(APP_DIR))
+    try:
+        from erc import engine, models
+    finally:
+        sys.path.remove(str(APP_DIR))
+    torch.set_num_threads(1)
+    train_set, dev_set, test_set = splits
+    engine.seed_everything(seed)
+    m = getattr(models, cls_name)(modalities=mods, vocab_size=len(train_set.get_source("text").vocab), audio_dim=16, visual_dim=12)
+    return engine.fit(m, train_set, dev_set, test_set, epochs=epochs, batch_size=32, lr=5e-3, log=None)["best_f1"]
+
+
+def test_the_context_model_learns(tmp_path: Path) -> None:
+    """In-process, cheap: a few epochs of context_gru on text+audio+visual get far above chance."""
+    f1 = _fit(_small_splits(tmp_path, 50), "ContextGRU", ["text", "audio", "visual"], seed=0, epochs=4)
+    assert f1 > 0.3, f1  # twice what a constant "neutral" scores (about 0.15 weighted F1)
+
+
+@pytest.mark.slow
+def test_context_and_fusion_beat_text_only_over_seeds(tmp_path: Path) -> None:
+    """In-process, small: mean test F1 over 2 seeds of context_gru (text+audio+visual) > text_only + 0.08.
+
+    (At the README's size the margin is about 0.19; this checks that the structure is found at all.)
+    """
+    import numpy as np
+
+    splits = _small_splits(tmp_path, 90)
+    text = [_fit(splits, "EarlyFusion", ["text"], seed, epochs=6) for seed in (0, 1)]
+    ctx = [_fit(splits, "ContextGRU", ["text", "audio", "visual"], seed, epochs=6) for seed in (0, 1)]
+    assert np.mean(ctx) > np.mean(text) + 0.08, (text, ctx)
+    assert np.mean(text) > 0.25, text  # text-only learns something too

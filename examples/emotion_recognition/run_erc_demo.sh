@@ -66,4 +66,4 @@ echo "== plots"
 "$PYTHON" "$HERE/analysis.py" --since "$START" --out "$PLOTS"
 echo
 echo "== browse the runs: lumo-hydra board --root ${LUMO_HOME:-~/.lumo-hydra}   (then open the printed http://127.0.0.1:<port>/)"
-echo "   or in a terminal: lumo-hydra list --where \"exp == 'emotion_recognition'\" --sort metrics.f1"
+echo "   or in a terminal: lumo-hydra list --exp emotion_recognition --sort metrics.test_f1"

@@ -45,7 +45,7 @@ def resolve_root(root: str | os.PathLike | None) -> str:
     if not (path / "synthetic.json").is_file():
         from .synthetic import generate
 
-        generate(path)
+        generate(path, replace=False)  # parallel jobs of a sweep may race here: the first one wins
     return str(path)
 
 

@@ -150,8 +150,11 @@ def _split(rng: np.random.Generator, n_dialogues: int, s: dict, means: dict[str,
     return rows, {"ids": np.asarray(ids, dtype=np.int64), **{m: np.asarray(v, dtype=np.float32) for m, v in feats.items()}}
 
 
-def generate(out: str | os.PathLike, **settings: Any) -> Path:
+def generate(out: str | os.PathLike, replace: bool = True, **settings: Any) -> Path:
     """Write the synthetic set to ``out`` (created; replaced atomically if it exists) and return its path.
+
+    ``replace=False``: when ``out`` exists by the time the set is written (another process made it, e.g. a
+    parallel job of a sweep), keep that one.
 
     ``settings`` override :data:`DEFAULTS` (``dialogues={'train': 200, 'dev': 40, 'test': 100}``, ``seed``,
     ``audio_dim``, ``visual_dim``, ``audio_separation``, ``visual_separation``, ``cue_rate``, ``distractor_rate``).
@@ -167,6 +170,9 @@ def generate(out: str | os.PathLike, **settings: Any) -> Path:
         "visual": rng.normal(size=(len(EMOTIONS), s["visual_dim"])) * s["visual_separation"],
     }
     out = Path(out)
+    if out.exists() and not is_synthetic(out) and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"{out} exists and is not a synthetic set (no synthetic.json): refusing to replace it; "
+                         "choose another output folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -181,13 +187,20 @@ def generate(out: str | os.PathLike, **settings: Any) -> Path:
                 path.parent.mkdir(exist_ok=True)
                 np.savez(path, ids=arrays["ids"], features=arrays[m])
         (tmp / "synthetic.json").write_text(json.dumps({"synthetic": True, "not": "MELD", "settings": s}, indent=2) + "\n")
-        if out.exists():
+        if out.exists() and not replace:
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
             os.replace(out, old / "data")
             os.replace(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(tmp, out)
+            try:
+                os.rename(tmp, out)
+            except OSError:  # another process created `out` meanwhile (a non-empty folder: rename refuses)
+                if replace or not (out / "synthetic.json").is_file():
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
