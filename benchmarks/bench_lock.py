@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 from _benchlib import load_average, work_folder
+from _benchlib import spread as _spread
 
 
 def spread(xs: list[float], scale: float = 1000.0, digits: int = 2) -> str:
     """'median (min-max)' of ``xs`` times ``scale``."""
-    return (f"{statistics.median(xs) * scale:.{digits}f} "
-            f"({min(xs) * scale:.{digits}f}-{max(xs) * scale:.{digits}f})")
+    return _spread(xs, scale=scale, digits=digits)
 
 
 def in_fresh_process(code: str, env: dict[str, str]) -> float:

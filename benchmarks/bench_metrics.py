@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from _benchlib import load_average, work_folder
+from _benchlib import spread as _spread
 
 MLFLOW_CODE = r"""
 import json, sys, time, os
@@ -78,8 +79,7 @@ OLD_MLFLOW = ("/tmp/venv-mlflow/bin/python", "/tmp/watcher-bench-mlflow/bin/pyth
 
 def spread(xs: list[float], scale: float = 1.0, digits: int = 3) -> str:
     """'median (min-max)' of ``xs`` times ``scale``."""
-    return (f"{statistics.median(xs) * scale:.{digits}f} "
-            f"({min(xs) * scale:.{digits}f}-{max(xs) * scale:.{digits}f})")
+    return _spread(xs, scale=scale, digits=digits)
 
 
 def last_json(cmd: list[str], env: dict[str, str]) -> dict | None:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from _benchlib import load_average, run_child, spread, work_folder
 
 APP = '''
 import hydra
@@ -37,21 +37,6 @@ if __name__ == "__main__":
 '''
 
 VARIANTS = {"bare": [], "lumo": ["hydra/callbacks=lumo"]}
-
-
-def run_child(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds: user + system of the child and of the children it waited for)."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert p.stderr is not None
-    err = p.stderr.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t
-    p.returncode = os.waitstatus_to_exitcode(status)
-    p.stderr.close()
-    if p.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{err.decode(errors='replace')[-3000:]}")
-    return wall, ru.ru_utime + ru.ru_stime
 
 
 def make_repo(repo: Path, env: dict[str, str], files: int) -> None:
@@ -75,8 +60,7 @@ def fill_store(exp_dir: Path, n: int) -> None:
 
 
 def stats(xs: list[float]) -> str:
-    ms = [x * 1000 for x in xs]
-    return f"{statistics.median(ms):7.1f} ms ({min(ms):.0f}-{max(ms):.0f})"
+    return spread(xs, digits=1, unit=" ms")
 
 
 def main() -> None:
@@ -89,15 +73,8 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     a = ap.parse_args()
 
-    work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="bench-single-run-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(a, prefix="bench-single-run-") as work:
         bench(a, work)
-    finally:
-        if a.keep:
-            print(f"work folder kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def bench(a: argparse.Namespace, work: Path) -> None:
@@ -113,6 +90,7 @@ def bench(a: argparse.Namespace, work: Path) -> None:
     if a.store_runs:
         fill_store(work / "store" / "experiments" / "app", a.store_runs)
     base = [sys.executable, "app.py", f"hydra.run.dir={work}/outputs/${{now:%H%M%S%f}}"]
+    load0 = load_average()
     for extra in VARIANTS.values():  # warm caches (bytecode, dependency lock, git index)
         run_child(base + extra, repo, env)
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in VARIANTS}
@@ -120,10 +98,9 @@ def bench(a: argparse.Namespace, work: Path) -> None:
     for i in range(a.rounds):
         for name in (names if i % 2 == 0 else names[::-1]):
             times[name].append(run_child(base + VARIANTS[name], repo, env))
-    load = os.getloadavg()
     print(f"one-job Hydra app, {a.files}-file git repository (dirty), {a.rounds} alternating rounds"
           + (f", store holding {a.store_runs} runs of today" if a.store_runs else "")
-          + f"; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+          + f"; load average at start {load0}, at end {load_average()}")
     print(f"  {'variant':8s} {'wall median (min-max)':>28s} {'CPU median (min-max)':>28s}")
     for name in VARIANTS:
         print(f"  {name:8s} {stats([t[0] for t in times[name]]):>28s} {stats([t[1] for t in times[name]]):>28s}")

@@ -27,15 +27,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from _benchlib import load_average, work_folder
+from _benchlib import load_average, run_child, work_folder
+from _benchlib import spread as _spread
 
 APP = '''
 import hydra
@@ -55,16 +54,6 @@ VARIANTS = {
 }
 
 
-def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the process and its children: steadier on a shared machine)."""
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
-    wall = time.perf_counter() - t
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-
-
 def instructions(cmds: dict[str, list[str]], cwd: Path, env: dict[str, str]) -> dict[str, int]:
     """Instructions executed by each Python process (not its git children), counted by callgrind; the
     variants run side by side (counts do not depend on the machine's load)."""
@@ -82,7 +71,7 @@ def instructions(cmds: dict[str, list[str]], cwd: Path, env: dict[str, str]) -> 
 
 
 def spread(xs: list[float]) -> str:
-    return f"{statistics.median(xs):.3f} ({min(xs):.3f}-{max(xs):.3f})"
+    return _spread(xs, scale=1.0, digits=3)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -153,11 +142,11 @@ def run_all(a: argparse.Namespace, tmp_p: Path) -> None:
             f"hydra.sweep.dir={tmp_p}/multirun/${{now:%H%M%S%f}}"]
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in VARIANTS}
     for extra in VARIANTS.values():  # warm caches (bytecode, dependency lock)
-        run(base + extra, repo, env)
+        run_child(base + extra, repo, env)
     names = list(VARIANTS)
     for i in range(a.repeats):  # alternate, rotating the order: every variant sees the same load and
         for name in names[i % len(names):] + names[:i % len(names)]:  # runs first, second, third alike
-            times[name].append(run(base + VARIANTS[name], repo, env))
+            times[name].append(run_child(base + VARIANTS[name], repo, env))
     print(f"sweep of {a.jobs} trivial jobs, launcher={a.launcher}, {a.repeats} rotating repeats, python "
           f"{a.python} (sys.prefix {prefix}); load average at start {load0}, after the timed rounds {load_average()}")
     counts: dict[str, int] = {}
