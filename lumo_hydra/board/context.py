@@ -65,6 +65,8 @@ class BoardContext:
     _token: str | None = field(default=None, init=False, repr=False)
     _lock: Any = field(default_factory=threading.RLock, init=False, repr=False)
     loaded_at: float = field(default=0.0, init=False)
+    _memo_of: Any = field(default=None, init=False, repr=False)
+    _memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
     version: int = field(default=0, init=False)  # +1 at every change seen: each session compares its own
 
     def token(self) -> str:
@@ -90,6 +92,17 @@ class BoardContext:
                     self._token = self.token() if hasattr(self.watcher, "change_token") else before
                 self.loaded_at = time.time()
             return self._frame
+
+    def memo(self, key: Any, make: Callable[[pd.DataFrame], Any]) -> Any:
+        """``make(frame())``, computed once per frame and shared by every session (cleared when the
+        frame is reloaded)."""
+        with self._lock:
+            frame = self.frame()
+            if self._memo_of is not frame:
+                self._memo_of, self._memo = frame, {}
+            if key not in self._memo:
+                self._memo[key] = make(frame)
+            return self._memo[key]
 
     def changed(self) -> bool:
         """Whether the store changed since the frame was loaded (then the next :meth:`frame` reloads it).

@@ -143,7 +143,8 @@ class RunsTable(param.Parameterized):
         """The columns of ``frame`` the table can show, with the start/tags text: cached per frame."""
         need = tuple(F.needed_columns(frame, [*F.split_list(self.cols), self.group]))
         if self._display[0] is not frame or self._display[1] != need:
-            self._display = (frame, need, frame[list(need)].assign(**F.display_columns(frame)))
+            sub = self.ctx.memo(("columns", need), lambda f: f[list(need)].assign(**F.display_columns(f)))
+            self._display = (frame, need, sub)
         return self._display[2]
 
     def _update_table(self) -> None:
