@@ -56,3 +56,27 @@ def git_repo(tmp_path: Path) -> Path:
 
 
 PYTHON = sys.executable
+
+
+# -- no test writes lumo-hydra snapshots into this project's own repository --------------------------
+_PROJECT_GIT = Path(__file__).resolve().parent.parent / ".git"
+
+
+def _project_lumo_paths() -> set[str]:
+    """Loose refs under refs/lumo/ and files under .git/lumo/ of this checkout (empty if not a repo)."""
+    found: set[str] = set()
+    for sub in ("refs/lumo", "lumo"):
+        top = _PROJECT_GIT / sub
+        if top.is_dir():
+            found.update(str(p.relative_to(_PROJECT_GIT)) for p in top.rglob("*") if p.is_file())
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _project_repo_untouched():
+    """Fail the test that snapshots the project's repository (a subprocess started without ``cwd=``)."""
+    before = _project_lumo_paths()
+    yield
+    added = sorted(_project_lumo_paths() - before)
+    assert not added, ("this test wrote lumo-hydra files into the project's own git repository (give its "
+                       f"processes a cwd= in a temporary folder): {added[:5]}")

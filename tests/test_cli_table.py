@@ -163,7 +163,7 @@ def test_sigkilled_run_duration_at_least_and_last_seen(tmp_path: Path, capsys, m
                       "exp = SimpleExperiment('kill', heartbeat_interval=0.2)\nexp.start()\nprint('up', flush=True)\n"
                       "time.sleep(60)\n")
     p = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ, LUMO_HOME=str(root)),
-                         stdout=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         assert p.stdout is not None and p.stdout.readline().strip() == "up"
         time.sleep(1.5)  # a few heartbeats
