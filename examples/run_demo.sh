@@ -41,3 +41,6 @@ echo "== sweep: methods ${METHODS} x seeds ${SEEDS}, ${EPOCHS} epoch(s), launche
 echo
 echo "== results (from the store, lumo_hydra.Watcher)"
 "$PYTHON" "$HERE/image_classification/results.py" --since "$START"
+
+echo
+echo "== see them in the browser: lumo-hydra board   (http://127.0.0.1:11606/, Ctrl-C stops it)"
