@@ -256,10 +256,10 @@ def browser_changes(browser: Any, url: str, timeout: float, rounds: int) -> dict
         header = ".lumo-runs .tabulator-col[tabulator-field='test_name'] .tabulator-col-title"
         clicks = {"sort": page.locator(header).first,
                   "page": page.locator(".lumo-runs .tabulator-page[data-page='next']").first}
-        for i in range(rounds):
+        for _ in range(rounds):
             for what, target in clicks.items():
-                if what == "page" and i % 2:
-                    target = page.locator(".lumo-runs .tabulator-page[data-page='prev']").first
+                if what == "page" and page.locator(".lumo-runs .tabulator-page.active").first.inner_text() != "1":
+                    target = page.locator(".lumo-runs .tabulator-page[data-page='prev']").first  # (a sort may reset it)
                 before = rows.first.inner_text()
                 t = time.perf_counter()
                 target.click()
