@@ -9,6 +9,8 @@ from typing import Any
 
 import panel as pn
 
+from lumo_hydra.record.rundiff import flat  # the flattening of ``lumo-hydra show``/``diff``
+
 __all__ = ["fmt", "flat", "kv_table", "ab_table", "rows_table", "section", "colors", "is_number", "error_pane", "widget"]
 
 
@@ -30,19 +32,6 @@ def fmt(v: Any) -> str:
         except ValueError:  # NaT
             return ""
     return str(v)
-
-
-def flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    """A nested dict as ``{"a.b.c": value}`` (empty dicts stay values), as ``lumo-hydra show``/``diff``."""
-    out: dict[str, Any] = {}
-    if isinstance(d, dict):
-        for k, v in d.items():
-            key = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, dict) and v:
-                out.update(flat(v, key))
-            else:
-                out[key] = v
-    return out
 
 
 _TABLE = ('<table class="lumo-table" style="border-collapse:collapse;font-size:13px">'

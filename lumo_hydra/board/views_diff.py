@@ -1,13 +1,10 @@
 """The diff of two runs on the board: params, best metrics, packages (their lock files) and the code diff of
 their snapshots, the data of ``lumo-hydra diff --json``.
 
-The pieces are those of ``lumo-hydra diff`` (:mod:`lumo_hydra.cli.code`): the flattened params of the
-records, the locks read by :func:`lumo_hydra.record.lockfile.read_lock`, the code diff by
-:func:`lumo_hydra.record.gitsnap.diff`. They are called here, not through ``lumo_hydra.cli.code``, because
-that module reaches the Watcher's module (``cli.common``), which imports the board lazily
-(``Watcher.panel()``, then the tabs' views by name): an import cycle (docs/architecture.md), even if the
-views' by-name import keeps it out of the graph ``tests/test_architecture.py`` draws. Moving
-``cli.code``'s diff helpers into a module below both would let both share them.
+The diff itself is :func:`lumo_hydra.record.rundiff.diff_records`, the one of ``lumo-hydra diff``
+(:mod:`lumo_hydra.cli.code`): it takes the records, not the Watcher, so the board imports it without the
+import cycle ``lumo_hydra.cli.code`` would close (its ``cli.common`` reaches the Watcher's module, which
+imports the board lazily in ``Watcher.panel()``).
 """
 from __future__ import annotations
 
@@ -16,8 +13,9 @@ from typing import Any
 
 import panel as pn
 
-from lumo_hydra.board.views_common import ab_table, flat, section
+from lumo_hydra.board.views_common import ab_table, section
 from lumo_hydra.errors import LumoValueError
+from lumo_hydra.record.rundiff import diff_records
 
 __all__ = ["run_diff", "diff_view", "code_html"]
 
@@ -25,55 +23,16 @@ __all__ = ["run_diff", "diff_view", "code_html"]
 MAX_DIFF_CHARS = 400_000
 
 
-def _changed(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any]]:
-    """``{key: [a's value, b's value]}`` of the keys whose values differ (as ``lumo-hydra diff``)."""
-    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
-
-
-def _lock_packages(root: str, rec: dict[str, Any]) -> dict[str, str] | None:
-    """The ``{package: version}`` of the run's lock file, or ``None`` when it has none or it cannot be read."""
-    lock = rec.get("lock") or {}
-    ref = lock.get("digest") or lock.get("file")
-    if not ref:
-        return None
-    try:
-        from lumo_hydra.record.lockfile import read_lock
-
-        return dict((read_lock(root, ref) or {}).get("packages") or {})
-    except (LumoValueError, OSError, ValueError):
-        return None
-
-
-def _code_diff(ga: dict[str, Any], gb: dict[str, Any]) -> tuple[str | None, str]:
-    """The code diff of two snapshots (``""``: the same commit) and, when there is none, why not."""
-    if not (ga.get("commit") and gb.get("commit")):
-        return None, "code diff unavailable: " + ("run A" if not ga.get("commit") else "run B") + " has no snapshot"
-    if ga["commit"] == gb["commit"]:
-        return "", ""
-    repo = str(ga.get("repo") or gb.get("repo") or "")
-    try:
-        from lumo_hydra.record.gitsnap import diff
-
-        return diff(repo, ga["commit"], gb["commit"]), ""
-    except (LumoValueError, OSError) as e:
-        return None, f"code diff unavailable: {e}"
-
-
 def run_diff(ctx: Any, run_a: str, run_b: str) -> dict[str, Any]:
-    """What differs between runs ``run_a`` and ``run_b``: ``{"a", "b", "params", "metrics", "packages",
-    "code", "code_msg"}`` (the keys of ``lumo-hydra diff --json`` plus why there is no code diff)."""
+    """What differs between runs ``run_a`` and ``run_b``: ``{"a", "b", "a_exp", "b_exp", "params", "metrics",
+    "packages", "code", "code_msg"}`` (the keys of ``lumo-hydra diff --json``, the runs' experiments and
+    why there is no code diff)."""
     w = ctx.watcher
     a, b = w.record(run_a), w.record(run_b)
-    data: dict[str, Any] = {"a": a.get("test_name"), "b": b.get("test_name"),
-                            "a_exp": a.get("exp_name"), "b_exp": b.get("exp_name")}
-    data["params"] = _changed(flat(a.get("params") or {}), flat(b.get("params") or {}))
-    ma, mb = a.get("metrics") or {}, b.get("metrics") or {}
-    data["metrics"] = {k: [(ma.get(k) or {}).get("best"), (mb.get(k) or {}).get("best")]
-                       for k in sorted(set(ma) | set(mb))}
-    la, lb = _lock_packages(w.root, a), _lock_packages(w.root, b)
-    data["packages"] = _changed(la, lb) if la is not None and lb is not None else None
-    data["code"], data["code_msg"] = _code_diff(a.get("git") or {}, b.get("git") or {})
-    return data
+    d, code_msg = diff_records(w.root, a, b)
+    data: dict[str, Any] = {"a": d.pop("a"), "b": d.pop("b"), "a_exp": a.get("exp_name"),
+                            "b_exp": b.get("exp_name")}
+    return {**data, **d, "code_msg": code_msg}
 
 
 def code_html(diff: str) -> str:

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lumo_hydra.cli.common import watcher
-from lumo_hydra.cli.render import console, dump_json, flat, print_run_diff
+from lumo_hydra.cli.render import console, dump_json, print_run_diff
 from lumo_hydra.errors import CLIError, LumoValueError
+from lumo_hydra.record.rundiff import diff_records
 from lumo_hydra.store.layout import ENV_HOME, ENV_RERUN_OF
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,52 +55,11 @@ def _git_of(rec: dict[str, Any], what: str, w: Watcher | None = None) -> tuple[s
 
 
 # -- diff ------------------------------------------------------------------------------------------
-def _lock_packages(root: str, rec: dict[str, Any]) -> dict[str, str] | None:
-    """The ``{package: version}`` of the run's lock file, or ``None`` when it has none or it cannot be read."""
-    lock = rec.get("lock") or {}
-    ref = lock.get("digest") or lock.get("file")
-    if not ref:
-        return None
-    try:
-        from lumo_hydra.record.lockfile import read_lock
-
-        return dict((read_lock(root, ref) or {}).get("packages") or {})
-    except (LumoValueError, OSError, ValueError):
-        return None
-
-
-def _changed(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any]]:
-    """``{key: [a's value, b's value]}`` of the keys whose values differ."""
-    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
-
-
-def _code_diff(ga: dict[str, Any], gb: dict[str, Any]) -> tuple[str | None, str]:
-    """The code diff of two snapshots (``""``: the same commit) and, when there is none, why not."""
-    if not (ga.get("commit") and gb.get("commit")):
-        return None, "code diff unavailable: " + ("run A" if not ga.get("commit") else "run B") + " has no snapshot"
-    if ga["commit"] == gb["commit"]:
-        return "", ""
-    repo = str(ga.get("repo") or gb.get("repo") or "")
-    try:
-        from lumo_hydra.record.gitsnap import diff
-
-        return diff(repo, ga["commit"], gb["commit"]), ""
-    except (LumoValueError, OSError) as e:
-        return None, f"code diff unavailable: {e}"
-
-
 def cmd_diff(args: argparse.Namespace) -> int:
     """``lumo-hydra diff``: the params, best metrics, packages and code that differ between two runs."""
     w = watcher(args)
     a, b = w.record(args.run_a), w.record(args.run_b)
-    data: dict[str, Any] = {"a": a.get("test_name"), "b": b.get("test_name")}
-    data["params"] = _changed(flat(a.get("params") or {}), flat(b.get("params") or {}))
-    ma, mb = a.get("metrics") or {}, b.get("metrics") or {}
-    data["metrics"] = {k: [(ma.get(k) or {}).get("best"), (mb.get(k) or {}).get("best")]
-                       for k in sorted(set(ma) | set(mb))}
-    la, lb = _lock_packages(w.root, a), _lock_packages(w.root, b)
-    data["packages"] = _changed(la, lb) if la is not None and lb is not None else None
-    data["code"], code_msg = _code_diff(a.get("git") or {}, b.get("git") or {})
+    data, code_msg = diff_records(w.root, a, b)
     if args.json:
         dump_json(data, sys.stdout)
     else:

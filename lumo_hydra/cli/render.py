@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from lumo_hydra.record.rundiff import flat  # the params of ``show``, flattened as by ``diff`` and the board
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from rich.console import Console
@@ -91,19 +93,6 @@ def fmt_duration(v: Any) -> str:
     if s < 3600:
         return f"{int(s // 60)}m{int(s % 60):02d}s"
     return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
-
-
-def flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    """A nested dict as ``{"a.b.c": value}`` (empty dicts stay values)."""
-    out: dict[str, Any] = {}
-    if isinstance(d, dict):
-        for k, v in d.items():
-            key = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, dict) and v:
-                out.update(flat(v, key))
-            else:
-                out[key] = v
-    return out
 
 
 # -- JSON and CSV ----------------------------------------------------------------------------------
