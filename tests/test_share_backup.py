@@ -66,6 +66,12 @@ class FakeGitHub(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PATCH = _handle
 
 
+@pytest.fixture(autouse=True)
+def _cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs are recorded in this process: outside the project's own repository (no snapshot refs there)."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     FakeGitHub.issues, FakeGitHub.calls, FakeGitHub.bodies = {}, [], []
