@@ -1,21 +1,22 @@
 """Sweeps on the command line: ``lumo-hydra sweeps`` (one row per sweep) and ``lumo-hydra show SWEEP``
 (one row per job: the swept values, the metrics, best first).
 
-The objective a sweep is ranked by: the jobs' return value when the sweeper optimizes it (Optuna's
-``direction``, Nevergrad's ``optim.maximize``, Ax's ``experiment.minimize``, read from the sweep record
-or Hydra's ``multirun.yaml``), else the first metric with a cmp, best first.
+The objective a sweep is ranked by (:mod:`lumo_hydra.cli.sweeprank`, shared with the board's Sweep tab):
+the jobs' return value when the sweeper optimizes it (Optuna's ``direction``, Nevergrad's
+``optim.maximize``, Ax's ``experiment.minimize``, read from the sweep record or Hydra's ``multirun.yaml``),
+else the first metric with a cmp, best first.
 """
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from lumo_hydra._hydra.facts import sweeper_direction
-from lumo_hydra.cli.columns import differing, main_metrics, metric_cmps
+from lumo_hydra.cli.columns import main_metrics
 from lumo_hydra.cli.common import load, watcher
 from lumo_hydra.cli.render import console, dump_json, print_runs_table, to_json_records
+from lumo_hydra.cli.sweeprank import job_numbers, ranked, score, swept
 from lumo_hydra.store.reader import read_json_object_or_none
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,93 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["cmd_sweeps", "show_sweep", "sweeper_direction"]
 
 _BAD = ("failed", "crashed", "killed", "interrupted")
-
-
-def _multirun_yaml_direction(dirs: list[str]) -> str | None:
-    """The direction in the first ``multirun.yaml`` found in ``dirs`` or their parents (two levels)."""
-    import yaml
-
-    for d in dirs:
-        for cand in (d, os.path.dirname(d), os.path.dirname(os.path.dirname(d))):
-            path = os.path.join(cand, "multirun.yaml")
-            if os.path.isfile(path):
-                try:
-                    with open(path, encoding="utf-8") as f:
-                        cfg = yaml.safe_load(f)
-                except (OSError, yaml.YAMLError):
-                    return None
-                hydra = cfg.get("hydra") if isinstance(cfg, dict) else None
-                return sweeper_direction(hydra.get("sweeper") if isinstance(hydra, dict) else None)
-    return None
-
-
-def direction_of(rec: Mapping[str, Any] | None, jobs: pd.DataFrame) -> str | None:
-    """The direction of sweep record ``rec`` (``direction`` or ``sweeper`` config), else Hydra's
-    ``multirun.yaml`` of the sweep dir or of the jobs' output folders."""
-    rec = rec or {}
-    d = rec.get("direction")
-    if isinstance(d, str) and d in ("minimize", "maximize"):
-        return d
-    d = sweeper_direction(rec.get("sweeper"))
-    if d:
-        return d
-    dirs = [str(rec["dir"])] if rec.get("dir") else []
-    if "hydra.output_dir" in jobs.columns:
-        dirs += [str(x) for x in jobs["hydra.output_dir"].dropna().tolist()[:3]]
-    return _multirun_yaml_direction(dirs)
-
-
-def objective(jobs: pd.DataFrame, rec: Mapping[str, Any] | None) -> tuple[str | None, bool]:
-    """``(column, descending)`` the jobs are ranked by: the return value with the sweeper's direction,
-    else the first metric with a cmp; ``(None, False)`` without either."""
-    d = direction_of(rec, jobs)
-    if d and "return_value" in jobs.columns:
-        return "return_value", d == "maximize"
-    for c, cmp in metric_cmps(jobs).items():
-        if cmp:
-            return c, cmp == "max"
-    return None, False
-
-
-def _score(jobs: pd.DataFrame, col: str) -> pd.Series:
-    import pandas as pd
-
-    vals = jobs[col].map(lambda v: v[0] if isinstance(v, (list, tuple)) and v else v)
-    return pd.to_numeric(vals, errors="coerce")
-
-
-def ranked(jobs: pd.DataFrame, rec: Mapping[str, Any] | None) -> tuple[pd.DataFrame, str | None]:
-    """The jobs best first by :func:`objective` (missing values last) and the objective column."""
-    col, desc = objective(jobs, rec)
-    if col is None or not len(jobs):
-        return jobs, col
-    score = _score(jobs, col)
-    order = score.sort_values(ascending=not desc, na_position="last", kind="stable").index
-    return jobs.loc[order].reset_index(drop=True), col
-
-
-def swept(jobs: pd.DataFrame) -> pd.DataFrame:
-    """``jobs`` with a ``swept.<key>`` column for each override whose value differs among the jobs
-    (the params that differ when no job recorded its overrides)."""
-    ov = jobs["hydra.overrides"].tolist() if "hydra.overrides" in jobs.columns else []
-    parsed = []
-    for o in ov:
-        d: dict[str, str] = {}
-        for item in o if isinstance(o, list) else []:
-            k, sep, v = str(item).partition("=")
-            if sep:
-                d[k.lstrip("+~")] = v
-        parsed.append(d)
-    keys = sorted({k for d in parsed for k in d})
-    keys = [k for k in keys if len({d.get(k) for d in parsed}) > 1]
-    jobs = jobs.copy()
-    if not keys:
-        for c in differing(jobs):
-            jobs["swept." + c[len("params."):]] = jobs[c]
-        return jobs
-    for k in keys:
-        jobs["swept." + k] = [d.get(k) for d in parsed]
-    return jobs
 
 
 def _sweep_ids(w: Watcher, df: pd.DataFrame) -> list[str]:
@@ -139,9 +53,9 @@ def _sweep_row(w: Watcher, sid: str, jobs: pd.DataFrame) -> dict[str, Any]:  # l
               "failed" if total and done == 0 else "partial" if total else "empty")
     best = best_job = ""
     if len(jobs):
-        top, col = ranked(jobs, rec)
+        top, col, _ = ranked(jobs, rec)
         if col is not None:
-            v = _score(top.head(1), col).iloc[0]
+            v = score(top.head(1), col).iloc[0]
             if v == v:
                 best, best_job = f"{col.removeprefix('metrics.')}={v:.6g}", str(top["test_name"].iloc[0])
     exp = (rec or {}).get("exp_name") or (jobs["exp_name"].iloc[0] if len(jobs) else "")
@@ -187,12 +101,11 @@ def show_sweep(args: argparse.Namespace, w: Watcher, sid: str) -> int:
 
     jobs = w.sweep(sid, flatten=True)
     rec = jobs.attrs.get("sweep")
-    jobs, col = ranked(swept(jobs), rec)
+    jobs, col, direction = ranked(swept(jobs), rec)
     if args.json:
         dump_json({"sweep": rec, "objective": col, "jobs": to_json_records(jobs)}, sys.stdout)
         return 0
     con = console()
-    direction = direction_of(rec, jobs)
     con.print(f"[bold]sweep {sid}[/]  {(rec or {}).get('exp_name') or ''}  "
               + (f"ranked by {col}" + (f" ({direction})" if col == "return_value" and direction else "")
                  if col else "no objective: in job order"), markup=True)
@@ -201,8 +114,7 @@ def show_sweep(args: argparse.Namespace, w: Watcher, sid: str) -> int:
     if not len(jobs):
         con.print("no jobs recorded")
         return 0
-    if "hydra.job_num" in jobs.columns:
-        jobs["job"] = jobs["hydra.job_num"].map(lambda v: "" if v != v or v is None else str(int(v)))
+    job_numbers(jobs)
     cols = [c for c in ("job", "test_name", "status") if c in jobs.columns]
     cols += [c for c in jobs.columns if c.startswith("swept.")]
     dup = {"metrics.return_value"} if col == "return_value" else set()
