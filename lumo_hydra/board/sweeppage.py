@@ -15,6 +15,7 @@ from typing import Any
 import panel as pn
 
 from lumo_hydra.board.views_common import error_pane, fmt, rows_table
+from lumo_hydra.cli.render import fmt_duration
 from lumo_hydra.errors import LumoValueError
 
 __all__ = ["sweep_view", "sweep_jobs"]
@@ -73,8 +74,6 @@ def sweep_view(ctx: Any, sweep_id: str) -> pn.viewable.Viewable:
     if not len(jobs):
         parts.append(pn.pane.Markdown("No job of this sweep recorded a run yet."))
         return pn.Column(*parts, css_classes=["lumo-sweep"], sizing_mode="stretch_width")
-    from lumo_hydra.cli.render import fmt_duration
-
     cols = info["columns"]
     best = info["objective"]
     rows = [[fmt(jobs[c].iloc[i]) if c != "duration" else fmt_duration(jobs[c].iloc[i]) for c in cols]

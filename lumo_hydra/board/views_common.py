@@ -3,35 +3,25 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import panel as pn
 
+from lumo_hydra.cli.render import fmt as cell_text
 from lumo_hydra.record.rundiff import flat  # the flattening of ``lumo-hydra show``/``diff``
 
 __all__ = ["fmt", "flat", "kv_table", "ab_table", "rows_table", "section", "colors", "is_number", "error_pane", "widget"]
 
 
 def fmt(v: Any) -> str:
-    """One cell: empty for None/NaN, 6 significant digits, lists joined by commas, dicts as JSON."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, float):
-        return "" if math.isnan(v) else f"{v:.6g}"
+    """One cell: the command line's cell text (:func:`lumo_hydra.cli.render.fmt`: empty for None/NaN/NaT,
+    6 significant digits, times to the second), but the items of a list formatted alike and dicts as JSON."""
     if isinstance(v, (list, tuple)):
         return ",".join(fmt(x) for x in v)
     if isinstance(v, dict):
         return json.dumps(v, default=str)
-    if hasattr(v, "strftime"):
-        try:
-            return str(v.strftime("%Y-%m-%d %H:%M:%S"))
-        except ValueError:  # NaT
-            return ""
-    return str(v)
+    return cell_text(v)
 
 
 _TABLE = ('<table class="lumo-table" style="border-collapse:collapse;font-size:13px">'
