@@ -107,6 +107,16 @@ def test_pack_bundles_the_snapshot_and_a_second_machine_reruns_it(tmp_path: Path
                            tmp_path, env2).stdout)
     assert diff["params"] == {} and diff["metrics"]["acc"] == [0.75, 0.75]
 
+    # a third machine, from the second one's store: the code travels again (bundled from <store2>/code)
+    res3 = pack_runs(store2, [test], tmp_path / "again.tar.gz")
+    assert res3.bundles and res3.bundles[0]["repo"] == str(recorded["repo"])  # the repository run.json names
+    store3 = tmp_path / "m3" / "store"
+    got = unpack(res3.path, store3)
+    assert got.added == [f"code/{test}"] and got.code[0]["repo"] == str(store3 / "code")
+    rec3 = read_record(store3 / "experiments" / "code" / test)
+    assert rec3["git"]["repo"] == str(store3 / "code") and rec3["paths"]["info_dir"].startswith(str(store3))
+    assert json.loads((store3 / "experiments" / "code" / test / UNPACKED_JSON).read_text())["archive"] == str(res3.path)
+
 
 def test_unpack_into_the_runs_own_repository_or_a_given_one(tmp_path: Path, recorded: dict) -> None:
     test, store, repo = str(recorded["test"]), Path(recorded["store"]), Path(recorded["repo"])  # type: ignore[arg-type]

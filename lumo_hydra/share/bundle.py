@@ -46,20 +46,23 @@ def _snapshot_of(rec: dict[str, Any]) -> tuple[str, str, str] | str:
 
 
 def bundle_refs(recs: list[dict[str, Any]], runs: list[tuple[str, str]], tmp_dir: Path,
-                reproducible: bool = False) -> tuple[list[dict[str, Any]], dict[str, str]]:
+                reproducible: bool = False, here: list[dict[str, Any]] | None = None,
+                ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """One bundle per repository of the snapshot refs of ``recs`` (written in ``tmp_dir``; the caller
-    removes them; ``reproducible``: one pack thread, so the same refs give the same bytes):
+    removes them; ``reproducible``: one pack thread, so the same refs give the same bytes; ``here``: the
+    records re-based on where their snapshots are now, when they moved):
     ``[{member, path, size, sha256, repo, refs: {ref: commit}, runs}]``, and
     ``{"code of exp/test": why}`` for runs whose code cannot be bundled (the pack still holds their records)."""
     by_repo: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
-    for rec, (exp, test) in zip(recs, runs):
-        snap = _snapshot_of(rec)
+    for rec, local, (exp, test) in zip(recs, here or recs, runs):
+        snap = _snapshot_of(local)
         if isinstance(snap, str):
             skipped[f"code of {exp}/{test}"] = snap
             continue
         repo, ref, commit = snap
-        entry = by_repo.setdefault(os.path.realpath(repo), {"repo": repo, "refs": {}, "runs": []})
+        recorded = str((rec.get("git") or {}).get("repo") or repo)
+        entry = by_repo.setdefault(os.path.realpath(repo), {"repo": recorded, "refs": {}, "runs": []})
         entry["refs"][ref] = commit
         entry["runs"].append(f"{exp}/{test}")
     if not by_repo:
@@ -73,7 +76,7 @@ def bundle_refs(recs: list[dict[str, Any]], runs: list[tuple[str, str]], tmp_dir
             if p.returncode == 0 and _decode(p.stdout.strip()) == commit:
                 good[ref] = commit
             else:
-                skipped[f"code ref {ref}"] = f"missing or moved in {entry['repo']} (deleted by gc?)"
+                skipped[f"code ref {ref}"] = f"missing or moved in {real} (deleted by gc?)"
         if not good:
             continue
         fd, path = tempfile.mkstemp(prefix=".tmp-bundle-", suffix="~", dir=tmp_dir)

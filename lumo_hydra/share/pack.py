@@ -26,6 +26,7 @@ from lumo_hydra.share.redact import Redactor
 from lumo_hydra.share.tarfast import TarGzWriter
 from lumo_hydra.store.files import atomic_open
 from lumo_hydra.store.layout import RUN_JSON, StoreLayout, read_store_id
+from lumo_hydra.store.moved import UNPACKED_JSON, rebase_record
 
 __all__ = ["pack_runs", "PackResult", "Fallback", "FORMAT_VERSION", "MANIFEST"]
 
@@ -169,7 +170,8 @@ def _run_members(layout: StoreLayout, exp: str, test: str, rec: dict[str, Any], 
     """The store-relative files that carry one run (``known``: files already looked at, shared by runs)."""
     root = str(layout.root)
     known = {} if known is None else known
-    members = _files_under(root, f"{layout.EXPERIMENTS}/{exp}/{test}")
+    members = [n for n in _files_under(root, f"{layout.EXPERIMENTS}/{exp}/{test}")
+               if n.rpartition("/")[2] != UNPACKED_JSON or n.count("/") != 3]  # a new one is written at unpack
     lock = rec.get("lock")
     lock_file = str(lock.get("file") or "") if isinstance(lock, dict) else ""
     if _LOCK.match(lock_file) and _is_file(f"{root}/{lock_file}", known):
@@ -303,7 +305,11 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
     out = res.path
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(out) as raw, TarGzWriter(raw) as tar:
-        bundles, why = bundle_refs(recs, runs, out.parent, reproducible) if code else ([], {})
+        # git runs in the repository the snapshot is in now (re-based for an unpacked run); the manifest
+        # names the repository recorded in run.json, which is what unpack maps from
+        here = [rebase_record(layout.info_dir(e, t), json.loads(json.dumps(r))) for r, (e, t) in zip(recs, runs)] \
+            if code else []
+        bundles, why = bundle_refs(recs, runs, out.parent, reproducible, here) if code else ([], {})
         res.skipped.update(why)
         for b in bundles:
             files[b["member"]] = {"sha256": b.pop("sha256"), "size": b["size"]}

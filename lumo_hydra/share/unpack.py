@@ -299,30 +299,60 @@ def _extract(src: Path, tmp: Path, todo: list[_Member], in_memory: bool, archive
             raise ArchiveError(archive, m.name, "changed while it was unpacked")
 
 
-def _install(tmp: Path, layout: StoreLayout, todo: list[_Member], dirs: list[str], origin: dict[str, Any],
-             code_of: dict[str, dict[str, Any]]) -> None:
-    """Move the extracted run folders, then the other files, from ``tmp`` into the store."""
-    texts: dict[str, bytes] = {}  # one text per code repository (the same for most runs)
-    root, base = str(layout.root), str(tmp)
-    made: set[str] = set()
+def _provenance(dirs: list[str], origin: dict[str, Any], code_of: dict[str, dict[str, Any]]) -> dict[str, bytes]:
+    """``{run info folder: the text of its unpacked.json}`` (one text per code repository)."""
+    texts: dict[str, bytes] = {}
+    out = {}
     for folder in dirs:
         if folder.startswith("experiments/"):
             run = folder.split("/", 1)[1]
             key = json.dumps(code_of.get(run), sort_keys=True)
-            text = texts.get(key)
-            if text is None:
+            if key not in texts:
                 info = {**origin, "code": code_of[run]} if run in code_of else origin
-                text = texts[key] = (json.dumps(info, sort_keys=True, separators=(",", ": ")) + "\n").encode()
-            fd = os.open(f"{base}/{folder}/{UNPACKED_JSON}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                os.write(fd, text)
-            finally:
-                os.close(fd)
-        parent = folder.rsplit("/", 1)[0]
-        if parent not in made:
-            os.makedirs(f"{root}/{parent}", exist_ok=True)
-            made.add(parent)
-        os.rename(f"{base}/{folder}", f"{root}/{folder}")  # a folder made meanwhile (not empty): OSError
+                texts[key] = (json.dumps(info, sort_keys=True, separators=(",", ": ")) + "\n").encode()
+            out[folder] = texts[key]
+    return out
+
+
+def _with_provenance(todo: list[_Member], prov: dict[str, bytes]) -> list[_Member]:
+    """``todo`` with each new run folder's ``unpacked.json`` right after its last member (so it is written
+    in the same pass over that folder)."""
+    out: list[_Member] = []
+    for i, m in enumerate(todo):
+        folder = "/".join(m.name.split("/", 3)[:3])
+        if not (folder in prov and m.name == f"{folder}/{UNPACKED_JSON}"):
+            out.append(m)  # (an older hop's provenance, which packs leave out, is replaced by this unpack's)
+        nxt = todo[i + 1].name if i + 1 < len(todo) else ""
+        if folder in prov and not nxt.startswith(folder + "/"):
+            data = prov[folder]
+            out.append(_Member(f"{folder}/{UNPACKED_JSON}", len(data), memoryview(data)))
+    return out
+
+
+def _install(tmp: Path, layout: StoreLayout, todo: list[_Member], dirs: list[str], prov: dict[str, bytes] | None) -> None:
+    """Move the extracted run folders, then the other files, from ``tmp`` into the store (``prov``: the
+    ``unpacked.json`` texts still to write; ``None`` when they were written with the members)."""
+    root, base = str(layout.root), str(tmp)
+    fds: dict[str, tuple[int, int]] = {}  # parent folder -> (staging fd, store fd)
+    try:
+        for folder in dirs:
+            if prov is not None and folder in prov:
+                fd = os.open(f"{base}/{folder}/{UNPACKED_JSON}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+                try:
+                    os.write(fd, prov[folder])
+                finally:
+                    os.close(fd)
+            parent, _, leaf = folder.rpartition("/")
+            if parent not in fds:
+                os.makedirs(f"{root}/{parent}", exist_ok=True)
+                fds[parent] = (os.open(f"{base}/{parent}", os.O_RDONLY | os.O_DIRECTORY),
+                               os.open(f"{root}/{parent}", os.O_RDONLY | os.O_DIRECTORY))
+            src_fd, dst_fd = fds[parent]
+            os.rename(leaf, leaf, src_dir_fd=src_fd, dst_dir_fd=dst_fd)  # a folder made meanwhile: OSError
+    finally:
+        for a, b in fds.values():
+            os.close(a)
+            os.close(b)
     for m in todo:
         if m.name.split("/", 1)[0] in _RUN_TOPS:
             continue
@@ -398,10 +428,11 @@ def unpack(path: str | os.PathLike[str], store_root: str | os.PathLike[str] | No
     tmp = Path(tempfile.mkdtemp(prefix=".lumo-unpack-", dir=layout.root))
     try:
         code_of = _fetch_code(src, tmp, doc, members, in_memory, layout, repo, set(add + skip), result) if code else {}
-        _extract(src, tmp, todo, in_memory, archive, doc)
+        prov = _provenance(dirs, _origin(src, raw, doc, origin), code_of)
+        _extract(src, tmp, _with_provenance(todo, prov) if in_memory else todo, in_memory, archive, doc)
         if progress is not None:
             progress(len(add) // 2, len(add))
-        _install(tmp, layout, todo, dirs, _origin(src, raw, doc, origin), code_of)
+        _install(tmp, layout, todo, dirs, None if in_memory else prov)
         if progress is not None:
             progress(len(add), len(add))
     finally:
