@@ -260,6 +260,8 @@ def browser_changes(browser: Any, url: str, timeout: float, rounds: int) -> dict
             for what, target in clicks.items():
                 if what == "page" and page.locator(".lumo-runs .tabulator-page.active").first.inner_text() != "1":
                     target = page.locator(".lumo-runs .tabulator-page[data-page='prev']").first  # (a sort may reset it)
+                if not target.is_enabled():
+                    continue  # one page only
                 before = rows.first.inner_text()
                 t = time.perf_counter()
                 target.click()
