@@ -258,3 +258,19 @@ def test_progress_bars_only_for_more_than_a_few_runs_on_a_terminal(tmp_path: Pat
     assert main(["push", *ids, f"file://{tmp_path / 'd3'}", "--json"]) == 0  # --json: no bar
     assert shown == []
     capsys.readouterr()
+
+
+def test_cli_a_backend_failure_is_one_line_naming_the_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("s3fs")
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    assert main(["pull", "s3://no-such-bucket/runs", "--root", str(tmp_path / "s")]) == 1
+    err = capsys.readouterr().err
+    assert "pull from s3://no-such-bucket/runs:" in err and "Traceback" not in err and len(err.splitlines()) == 1

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from lumo_hydra.errors import CLIError
+from lumo_hydra.errors import CLIError, LumoError
 from lumo_hydra.store.layout import StoreLayout
 
 __all__ = ["cmd_pack", "cmd_unpack", "cmd_push", "cmd_pull", "cmd_backup", "FEW"]
@@ -77,11 +77,22 @@ def cmd_unpack(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _remote(url: str, what: str) -> Iterator[None]:
+    """A failure of the storage backend (no credentials, no network, no bucket) as one line naming the URL."""
+    try:
+        yield
+    except (LumoError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 (fsspec backends raise their own exception types)
+        raise CLIError(f"{what} {url}: {type(e).__name__}: {e}") from None
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     """Push the runs ``args.runs`` to the fsspec URL ``args.url``."""
     from lumo_hydra.share.remote import push
 
-    with _progress(args, "pushing") as update:
+    with _progress(args, "pushing") as update, _remote(args.url, "push to"):
         res = push(getattr(args, "root", None), args.runs, args.url, blobs=args.blobs, code=not args.no_code,
                    progress=update)
     _out(args, res.as_dict(), [f"{len(res.sent)} sent ({res.bytes} bytes), {len(res.skipped)} already at {args.url}"])
@@ -93,7 +104,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     from lumo_hydra.share.remote import pull
 
     root = StoreLayout(getattr(args, "root", None)).root
-    with _progress(args, "pulling") as update:
+    with _progress(args, "pulling") as update, _remote(args.url, "pull from"):
         res = pull(args.url, root, args.runs or None, repo=args.repo, code=not args.no_code, progress=update)
     _out(args, res.as_dict(), [f"{len(res.added)} added, {len(res.skipped)} already in {root}"])
     return 0
