@@ -261,6 +261,37 @@ def test_runs_table_state_filter_sort_group_select_and_refresh(store: Path) -> N
     assert "params.batch" in runs.table.value.columns and "params.seed" not in runs.table.value.columns
 
 
+def test_a_heartbeat_leaves_the_table_alone_and_a_change_is_patched(store: Path) -> None:
+    """The live check reloads the frame at every heartbeat of a running run, but the table (whose value
+    replaced redraws every row in the browser, closing an open editor) is touched only for a real change."""
+    pytest.importorskip("panel")
+    from lumo_hydra.board.app import board_app
+    from lumo_hydra.store.reader import edit_record, mark_changed
+
+    ctx = BoardContext(Watcher(store))
+    runs = board_app(ctx, url=False, refresh_ms=None)._lumo_page.runs
+    runs.table.get_root()
+    value, sent = runs.table.value, []
+    runs.table.param.watch(lambda e: sent.append(e.name), ["value"])
+    running = Path(ctx.frame().set_index("test_name").loc[_name(ctx, lr=0.5), "info_dir"])
+    for _ in range(2):
+        time.sleep(0.05)
+        (running / "heartbeat").write_text(repr(time.time()))
+        mark_changed(running)
+        assert ctx.changed()
+        assert runs.refresh() and runs.table.value is value and sent == []  # not even a patch
+    name = _name(ctx, lr=0.1, seed=1)
+    edit_record(Path(ctx.frame().set_index("test_name").loc[name, "info_dir"]),
+                lambda r: r.update(note="written by lumo-hydra note"))
+    assert ctx.changed() and runs.refresh()
+    assert runs.table.value is value and sent == []  # patched, not replaced
+    row = int(value.index[value["test_name"] == name][0])
+    assert runs.table.value["note"].iloc[row] == "written by lumo-hydra note"
+    write_run(store, "cls", counter=96, params={"lr": 0.01, "seed": 4, "batch": 32})
+    assert ctx.changed() and runs.refresh()
+    assert sent == ["value"] and len(runs.table.value) == 9  # a new row: the value is replaced
+
+
 def test_editing_a_cell_writes_run_json_or_puts_it_back(store: Path) -> None:
     pytest.importorskip("panel")
     from lumo_hydra.board.app import board_app

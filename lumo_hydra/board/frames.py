@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["FIXED", "EDITABLE", "apply_where", "parse_sort", "format_sort", "sort_frame", "default_columns",
            "column_groups", "pickable_columns", "needed_columns", "where_mask", "group_summary", "table_frame",
-           "split_list", "metric_columns", "display_columns"]
+           "split_list", "metric_columns", "display_columns", "changed_cells"]
 
 # Always shown, in this order, before the chosen columns; then the editable ones.
 FIXED = ["test_name", "exp_name", "status", "progress", "start", "duration"]
@@ -205,6 +205,33 @@ def table_frame(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
         out["tags"] = [_cell(v) or "" for v in df["tags"]] if "tags" in df else [""] * n
     out["info_dir"] = df["info_dir"].to_numpy() if "info_dir" in df else [""] * n
     return out
+
+
+def changed_cells(old: pd.DataFrame, new: pd.DataFrame) -> dict[str, list[tuple[int, Any]]]:
+    """The cells of ``new`` that differ from ``old`` (same columns and length; NaN equals NaN), as a
+    Tabulator patch: ``{column: [(row position, new value), ...]}``."""
+    import numpy as np
+
+    out: dict[str, list[tuple[int, Any]]] = {}
+    for c in new.columns:
+        a, b = old[c].reset_index(drop=True), new[c].reset_index(drop=True)
+        same = (a == b) | (a.isna() & b.isna())
+        rows = np.flatnonzero(~same.to_numpy(dtype=bool))
+        if len(rows):
+            out[c] = [(int(i), _plain(b.iloc[i])) for i in rows]
+    return out
+
+
+def _plain(v: Any) -> Any:
+    """A cell value as plain Python (numpy scalars unwrapped, NaN/NaT as ``None``)."""
+    import pandas as pd
+
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        return v
+    return v.item() if hasattr(v, "item") else v
 
 
 def display_columns(df: pd.DataFrame) -> dict[str, Any]:

@@ -136,7 +136,7 @@ class RunsTable(param.Parameterized):
         sub = self._columns_of(frame)
         self.view = (sub if mask is None else sub[mask]).iloc[::-1].reset_index(drop=True)  # newest first
         self._all_columns = list(frame.columns)
-        self._update_table()
+        self._update_table(live=not force)
         return True
 
     def _columns_of(self, frame: Any) -> Any:
@@ -147,12 +147,20 @@ class RunsTable(param.Parameterized):
             self._display = (frame, need, sub)
         return self._display[2]
 
-    def _update_table(self) -> None:
+    def _update_table(self, live: bool = False) -> None:
+        """Show ``self.view``. ``live`` (a store change seen by the periodic check, the view state the
+        same): the table is left alone when the rows it shows did not change but for the running runs'
+        duration so far (a heartbeat), and changed cells are patched when the rows and columns are the
+        same: replacing the value redraws every row in the browser and closes an open note/tag editor."""
         page, ids = self.table.page, F.split_list(self.sel)
         cols = self.shown_columns()
         data = F.table_frame(self.view, cols)
         if self.group and self.group in data:
             data = data.sort_values(self.group, kind="stable", key=F._sortable).reset_index(drop=True)
+        if live and self._patch_table(data):
+            self._update_groups(cols)
+            self._update_count(data)
+            return
         self._syncing = True
         try:
             # Panel sorts the value at each change: a sort key must be a column of the value at all times
@@ -177,8 +185,37 @@ class RunsTable(param.Parameterized):
             self._syncing = False
         self._update_groups(cols)
         self._update_pickers(cols)
+        self._update_count(data)
+
+    def _update_count(self, data: Any) -> None:
         total = len(self.ctx.frame())
-        self.count.object = f"**{len(data)}** of {total} runs" + (" (read-only)" if self.ctx.read_only else "")
+        text = f"**{len(data)}** of {total} runs" + (" (read-only)" if self.ctx.read_only else "")
+        if self.count.object != text:
+            self.count.object = text
+
+    def _patch_table(self, data: Any) -> bool:
+        """Bring the table to ``data`` without replacing its value, when it has the same rows (same
+        runs, same order) and columns: nothing sent when only the running runs' duration moved, else
+        a patch of the changed cells. Returns ``False`` when the value must be replaced."""
+        old = self.table.value
+        if old is None or list(old.columns) != list(data.columns) or len(old) != len(data):
+            return False
+        if not (old["test_name"].to_numpy() == data["test_name"].to_numpy()).all():
+            return False
+        changes = F.changed_cells(old, data)
+        running = data["status"].to_numpy() == "running"
+        real = {c: rows for c, rows in changes.items()
+                if c != "duration" or any(not running[i] for i, _ in rows)}
+        if not real:
+            return True  # a heartbeat: the durations so far are refreshed with the next real change
+        if self.table.page != 1 and not self.table.sorters:
+            return False  # Panel patches a remote page by its rows' positions in the value: page 1 only
+        self._syncing = True
+        try:
+            self.table.patch(changes, as_index=False)
+        finally:
+            self._syncing = False
+        return True
 
     def _editors(self, data: Any) -> dict[str, Any]:
         editable = not self.ctx.read_only

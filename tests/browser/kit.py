@@ -81,7 +81,11 @@ import json, os, random, signal, sys, time
 from lumo_hydra import Experiment
 root, status = sys.argv[1], sys.argv[2]
 rnd = random.Random(sys.argv[3])
-exp = Experiment(sys.argv[4] if len(sys.argv) > 4 else "cls", home=root)  # heartbeat every 10 s
+HEARTBEAT_S = 0.5
+# the running run heartbeats fast (every heartbeat changes the store's change token: the board's live
+# check must not redraw the table for it, which would close an open note editor); the others every 10 s
+exp = Experiment(sys.argv[4] if len(sys.argv) > 4 else "cls", home=root,
+                 heartbeat_interval=HEARTBEAT_S if status == "running" else 10.0)
 exp.start()
 lr = float(sys.argv[3]) / 10
 exp.dump_params({"lr": lr, "optim": {"name": rnd.choice(["sgd", "adam"]), "momentum": 0.9},

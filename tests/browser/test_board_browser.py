@@ -19,6 +19,7 @@ import pytest
 from .kit import RUN_ID, Board, Store, deep_text, new_run, shot, wait_until
 
 ROWS = ".lumo-runs .tabulator-row"
+REFRESH_MS = 3000  # lumo_hydra.board.app.REFRESH_MS: the page's live check (not imported: no Panel here)
 
 
 def rows(page: Any) -> Any:
@@ -121,23 +122,21 @@ def test_header_sort_and_query_change_the_rows(board: Board, store: Store, open_
     wait_ids(page, set(store.runs), "every run again after clearing the query")
 
 
-def edit_note(page: Any, name: str, text: str, tries: int = 5) -> None:
-    """Double-click the run's note cell, type, Enter. Retried when the cell's editor goes away under the
-    keyboard: the live check rebuilds the table whenever a running run's heartbeat ticks (see the report)."""
-    from playwright.sync_api import Error
-
-    for i in range(tries):
-        cell = row_of(page, name).locator(".tabulator-cell[tabulator-field='note']")
-        try:
-            cell.dblclick(timeout=20_000)
-            editor = cell.locator("input")
-            editor.wait_for(state="visible", timeout=10_000)
-            editor.fill(text, timeout=5_000)
-            editor.press("Enter", timeout=5_000)
-            return
-        except Error:
-            if i == tries - 1:
-                raise
+def edit_note(page: Any, store: Store, name: str, text: str) -> None:
+    """Double-click the run's note cell, type, hold the editor open while the running run heartbeats
+    (every 0.5 s) across two live checks of the page (every 3 s), then Enter: no retry, the live check
+    must leave the table alone for a heartbeat (it used to redraw every row, closing the editor)."""
+    cell = row_of(page, name).locator(".tabulator-cell[tabulator-field='note']")
+    cell.dblclick()
+    editor = cell.locator("input")
+    editor.wait_for(state="visible")
+    editor.fill(text)
+    beat = store.info_dir(store.by_status("running")[0]) / "heartbeat"
+    seen = {beat.read_text()}
+    wait_until("four heartbeats of the running run", lambda: seen.add(beat.read_text()) or len(seen) > 4)
+    page.wait_for_timeout(2 * REFRESH_MS + 500)  # two live checks, each seeing the store changed
+    assert editor.is_visible() and editor.input_value() == text, "the open editor went away under the keyboard"
+    editor.press("Enter")
 
 
 def test_note_edited_in_the_page_lands_in_run_json(board: Board, store: Store, open_page: Any) -> None:
@@ -145,7 +144,7 @@ def test_note_edited_in_the_page_lands_in_run_json(board: Board, store: Store, o
     wait_ids(page, set(store.runs), "every run")
     name = store.by_status("finished")[0]
     assert store.record(name).get("note", "") == ""
-    edit_note(page, name, "lr too high, rerun with warmup")
+    edit_note(page, store, name, "lr too high, rerun with warmup")
     wait_until("the note in run.json", lambda: store.record(name).get("note") == "lr too high, rerun with warmup")
     page.locator(".lumo-message").filter(has_text=f"note of {name} saved to run.json").first.wait_for(state="visible")
     rec = store.record(name)
@@ -154,7 +153,7 @@ def test_note_edited_in_the_page_lands_in_run_json(board: Board, store: Store, o
     # a running run's record belongs to its process: the edit is refused, run.json untouched
     running = store.by_status("running")[0]
     before = (store.info_dir(running) / "run.json").read_text()
-    edit_note(page, running, "edited while running")
+    edit_note(page, store, running, "edited while running")
     page.locator(".lumo-message").filter(has_text=f"note of {running} not saved").first.wait_for(state="visible")
     assert json.loads((store.info_dir(running) / "run.json").read_text()).get("note", "") == ""
     assert "edited while running" not in before
