@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -411,6 +412,9 @@ def test_sweep_page_best_first_in_the_sweeps_direction(tmp_path: Path) -> None:
         (tmp_path / "s" / "sweeps" / sid / "sweep.json").write_text(json.dumps(rec))
         jobs, info = sweep_jobs(ctx, sid)
         assert info["objective"] == col and jobs["swept.lr"].tolist() == order
+        assert info["columns"].count(col) == 1 and len(set(info["columns"])) == len(info["columns"])
+        heads = re.findall(r"<th[^>]*>(.*?)</th>", _texts(sweep_view(ctx, sid)))
+        assert heads.count(f"★ {col}") == 1 and col not in heads  # the objective's column once, starred
     bad = sweep_view(ctx, "999")
     assert "lumo-sweep" in bad.css_classes and "no sweep" in _texts(bad)
 

@@ -40,8 +40,9 @@ def sweep_jobs(ctx: Any, sweep_id: str) -> tuple[Any, dict[str, Any]]:
     cols += [c for c in jobs.columns if str(c).startswith("swept.")]
     metric_cols = [c for c in jobs.columns if str(c).startswith("metrics.") and not str(c).endswith(".last")]
     dup = {"metrics.return_value"} if col == "return_value" else set()
-    cols += [c for c in ([col] if col else []) + metric_cols if c not in cols and c not in dup]
+    cols += [c for c in ([col] if col else []) + metric_cols if c not in dup]
     cols += [c for c in ("duration",) if c in jobs.columns]
+    cols = list(dict.fromkeys(cols))  # the objective is also one of the metrics: shown once
     return jobs, {"sweep_id": sid, "record": rec, "status": status, "objective": col, "descending": desc,
                   "direction": direction, "columns": cols}
 
