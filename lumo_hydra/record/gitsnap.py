@@ -39,7 +39,7 @@ from lumo_hydra.record.gitrun import (
     _spawn,
     _wait,
 )
-from lumo_hydra.record.snapplan import _BAD_REF, _check_ref, _unique_name
+from lumo_hydra.record.snapplan import _BAD_REF, _check_rev
 from lumo_hydra.record.snapplan import changed_paths as _changed_paths
 from lumo_hydra.record.snapplan import guess_repo as _guess_repo
 from lumo_hydra.record.snapplan import identity_env as _identity_env
@@ -99,24 +99,6 @@ def find_repo(path: str | os.PathLike[str] = ".") -> str | None:
     return top or None
 
 
-def _store_ref(ref_prefix: str, name: str | None, store: Any, owner: str | None) -> tuple[str, dict[str, Any]]:
-    """The ref to write and the store part of the snapshot (``store_id``, ``root``, ``owner``)."""
-    sinfo: dict[str, Any] = {}
-    if store is not None:
-        from lumo_hydra.store.layout import StoreLayout, ensure_store_id
-
-        root = str(StoreLayout(store).root)
-        try:
-            sinfo = {"store_id": ensure_store_id(root), "root": root, "owner": owner}
-        except OSError as e:
-            sinfo = {"store_id": None, "why": f"no store id ({e}); the snapshot is not collected by gc"}
-    base = name if name is not None else _unique_name()
-    if sinfo.get("store_id"):
-        _check_ref(ref_prefix, base)
-        return _check_ref(ref_prefix, f"{sinfo['store_id']}/{base}"), sinfo
-    return _check_ref(ref_prefix, base), sinfo
-
-
 def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_REF_PREFIX,
              name: str | None = None, max_file_size: int = 5 * 1024 * 1024,
              message: str | None = None, store: str | os.PathLike[str] | None = None,
@@ -140,7 +122,7 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
     store made of the repository, that snapshot is reused (``reused: true``, one ref for many runs).
     Raises ``LumoValueError`` only for an invalid ``ref_prefix`` or ``name``.
     """
-    ref, sinfo = _store_ref(ref_prefix, name, store, owner)
+    ref, sinfo = plan.store_ref(ref_prefix, name, store, owner)
     res: dict[str, Any] = {"commit": None, "base": None, "branch": None, "dirty": None, "repo": None,
                            "ref": None, "skipped": [], "msg": ""}
     if store is not None:
@@ -166,7 +148,7 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
             res["msg"] = why
             return res
         res.update(repo=info["repo"], base=info["base"], branch=info["branch"])
-        if guess is None or not _same(guess, info):
+        if guess is None or not plan.same_repo(guess, info):
             _cancel(pending)
             if tmp is not None:
                 _unlink(tmp)
@@ -184,7 +166,7 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
         if sinfo.get("why"):
             res["msg"] += "; " + sinfo["why"]
         if warm is not None:
-            os.replace(tmp, warm)  # keep it warm for the next snapshot (last writer wins: all are valid)
+            plan.keep_warm(tmp, warm, opts["key"], bool(opts.get("clean_after")))
             tmp = None
     except (_GitFailed, OSError) as e:
         res["msg"] = f"snapshot failed: {e}"
@@ -198,17 +180,14 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
 def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
     """The private index (temp, warm) of a snapshot and its running scan."""
     user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(gitdir, "index")
-    tmp, warm = _prepare_index(gitdir, user_index)
     memory = os.path.join(plan.common_dir(gitdir), "lumo", "hydra-dirs.json")
     dirs = plan.output_dirs(repo, opts["cwd"], opts["skip_dirs"], memory)
-    pending = _start_scan(git, repo, tmp, dirs, opts["secrets"])
-    opts["dirs"], opts["user_index"] = dirs, user_index
+    key = plan.clean_key(opts["secrets"], dirs)
+    tmp, warm, clean = _prepare_index(gitdir, user_index, key)
+    ident_mark = os.path.join(gitdir, "lumo", _IDENT_MARK)
+    pending = _start_scan(git, repo, tmp, dirs, opts["secrets"], not clean, os.path.exists(ident_mark))
+    opts.update(dirs=dirs, user_index=user_index, key=key, ident_mark=ident_mark)
     return tmp, warm, pending
-
-
-def _same(guess: tuple[str, str], info: dict[str, Any]) -> bool:
-    r = os.path.realpath
-    return bool(r(guess[0]) == r(info["repo"]) and r(guess[1]) == r(info["gitdir"]))
 
 
 # `status` on the private index refreshes its stat data (and writes it back), so files whose stat data
@@ -216,6 +195,8 @@ def _same(guess: tuple[str, str], info: dict[str, Any]) -> bool:
 # every snapshot as `ls-files -m` would do.
 _SCAN = ["status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames", "--ignore-submodules=dirty"]
 _CFG = ["config", "-z", "--get-regexp", r"^user\.(name|email)$"]
+# in <git dir>/lumo/: this repository lacked a configured identity once, so `_CFG` runs with the scan
+_IDENT_MARK = "ident-fallback"
 # started with the scan, so that its start-up is not on the snapshot's path; it waits for its one
 # command on stdin (`create <ref> <commit>`: fails if the ref exists; `verify <ref> <commit>` for a
 # reused snapshot) and takes no lock before it
@@ -223,19 +204,23 @@ _REF = ["update-ref", "-m", "lumo-hydra snapshot", "--stdin", "-z"]
 _LS = ["ls-files", "-z", "--cached", "--"]
 
 
-def _start_scan(git: str, repo: str, tmp: str, dirs: list[str], secrets: tuple[str, ...]) -> dict[str, Any]:
+def _start_scan(git: str, repo: str, tmp: str, dirs: list[str], secrets: tuple[str, ...], left: bool,
+                ident: bool) -> dict[str, Any]:
     """Changed tracked files and untracked non-ignored files relative to the private index (Hydra's
-    output folders excluded), and the user's identity, in processes running side by side; the ref
-    update, waiting for its input; the private index's entries in the folders and secret-looking files
-    left out."""
+    output folders excluded), in processes running side by side: the ref update, waiting for its input;
+    with ``left``, the private index's entries in the folders ``dirs`` and its secret-looking files (not
+    asked for when the seed is marked clean); the user's identity when ``ident`` (this repository lacked
+    one before)."""
     env = _env(tmp)
     scan_env = dict(env)
     del scan_env["GIT_OPTIONAL_LOCKS"]  # let status write the refreshed private index
     excl = [f":(exclude,top,literal){d}" for d in dirs]
     out = {"scan": _spawn(git, _SCAN + (["--", ":/", *excl] if excl else []), repo, scan_env),
-           "cfg": _spawn(git, _CFG, repo, env), "ref": _spawn(git, _REF, repo, env, stdin=True)}
+           "ref": _spawn(git, _REF, repo, env, stdin=True)}
+    if ident:
+        out["cfg"] = _spawn(git, _CFG, repo, env)
     specs = plan.secret_pathspecs(secrets)
-    if specs or dirs:
+    if left and (specs or dirs):
         out["left"] = _spawn(git, _LS + specs + [f":(top,literal){d}/" for d in dirs], repo, env)
     return out
 
@@ -243,7 +228,9 @@ def _start_scan(git: str, repo: str, tmp: str, dirs: list[str], secrets: tuple[s
 def _left_out(git: str, repo: str, pending: dict[str, Any], opts: dict[str, Any],
               found: list[bytes]) -> tuple[set[bytes], list[bytes], list[dict[str, Any]]]:
     """The secret-looking paths git does not track (the user's index) to leave out, the private index's
-    entries in the output folders (reset to HEAD), and their ``skipped`` entries."""
+    entries in the output folders (reset to HEAD), and their ``skipped`` entries. Sets
+    ``opts["clean_after"]``: no secret-looking file is kept (tracked ones are) and the private index had
+    no entry in the output folders, so the index written can be marked clean."""
     secrets: tuple[str, ...] = opts["secrets"]
     left = [x for x in _wait(pending["left"], _LS).split(b"\0") if x] if "left" in pending else []
     skipped: list[dict[str, Any]] = [{"path": d + "/", "reason": "Hydra output folder"} for d in opts["dirs"]]
@@ -254,10 +241,12 @@ def _left_out(git: str, repo: str, pending: dict[str, Any], opts: dict[str, Any]
         pat = plan.secret_match(_decode(rel), secrets) if secrets and rel not in cands else None
         if pat is not None and not (prefixes and rel.startswith(prefixes)):
             cands[rel] = pat
+    matched = len(cands)
     if cands:  # tracked (in the user's index) files are recorded whatever their name
         out = _run(git, _LS + [":(literal)" + _decode(x) for x in cands], repo, _env(opts["user_index"])).stdout
         for rel in out.split(b"\0"):
             cands.pop(rel, None)
+    opts["clean_after"] = matched == len(cands) and not reset
     for rel, pat in cands.items():
         skipped.append({"path": _decode(rel), "reason": f"untracked file that looks like a secret "
                         f"(matches {pat!r}); `git add` it to record it"})
@@ -269,9 +258,7 @@ def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
     repo = info["repo"]
     env = _env(tmp)
     found = _changed_paths(_wait(pending["scan"], _SCAN))
-    p_cfg = pending["cfg"]
-    cfg_out, _ = p_cfg.communicate()  # exit 1 when nothing is set
-    ident = _identity_env(cfg_out if p_cfg.returncode == 0 else b"")
+    ident = _ident(pending["cfg"]) if "cfg" in pending else None
     drop, reset, skipped = _left_out(git, repo, pending, info["opts"], found)
     seen: set[bytes] = set(drop)
     update: list[bytes] = []
@@ -307,6 +294,7 @@ def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
         # Unusual index states (unmerged entries, intent-to-add, ...): rebuild with `git add -A` from
         # the user's index, excluding what is left out, then retry once.
         tree = _fallback_tree(git, info, env, tmp, skipped_raw + reset + sorted(drop))
+        info["opts"]["clean_after"] = False
     sinfo = info.get("store") or {}
     reused = _reuse(info, sinfo, tree, pending)
     if reused is not None:
@@ -314,8 +302,30 @@ def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
     return _commit(git, info, sinfo, tree, ref, message, pending, ident), tree, skipped, ref
 
 
+def _ident(p_cfg: subprocess.Popen[bytes]) -> dict[str, str]:
+    """A fallback author/committer (env vars) for what the user's git config (``_CFG``'s output) lacks."""
+    cfg_out, _ = p_cfg.communicate()  # exit 1 when nothing is set
+    return _identity_env(cfg_out if p_cfg.returncode == 0 else b"")
+
+
+def _commit_tree(git: str, repo: str, args: list[str], ident: dict[str, str] | None, mark: str) -> str:
+    """The commit of ``commit-tree args``. Without ``ident`` (the repository had an identity last time)
+    git is first asked to take the identity from the config or the environment only
+    (``user.useConfigOnly``); failing that, the config is read (``_CFG``), the fallback identity filled in
+    for what it lacks, and the file ``mark`` makes later snapshots read the config side by side."""
+    if ident is None:
+        p = _run(git, ["-c", "user.useConfigOnly=true", *args], repo, _env(None), check=False)
+        if p.returncode == 0:
+            return p.stdout.decode().strip()
+        if b"auto-detection" not in p.stderr and b"ident" not in p.stderr:
+            raise _GitFailed(args, p)
+        plan.note(mark, "the git config lacked user.name or user.email\n")
+        ident = _ident(_spawn(git, _CFG, repo, _env(None)))
+    return _run(git, args, repo, _env(None, ident)).stdout.decode().strip()
+
+
 def _commit(git: str, info: dict[str, Any], sinfo: dict[str, Any], tree: str, ref: str, message: str | None,
-            pending: dict[str, Any], ident: dict[str, str]) -> str:
+            pending: dict[str, Any], ident: dict[str, str] | None) -> str:
     """The snapshot commit of ``tree`` (message with the store's trailers), its new ref, the store's state."""
     repo = info["repo"]
     msg = message or f"lumo-hydra snapshot {ref}"
@@ -324,7 +334,7 @@ def _commit(git: str, info: dict[str, Any], sinfo: dict[str, Any], tree: str, re
     args = ["commit-tree", "--no-gpg-sign", tree, "-m", msg]
     if info["base"]:
         args[3:3] = ["-p", info["base"]]
-    commit = _run(git, args, repo, _env(None, ident)).stdout.decode().strip()
+    commit = _commit_tree(git, repo, args, ident, info["opts"]["ident_mark"])
     line = b"create " + ref.encode() + b"\0" + commit.encode() + b"\0"
     if pending["ref"].returncode is None and pending["ref"].stdin is not None and not pending["ref"].stdin.closed:
         _wait(pending["ref"], _REF, stdin=line)
@@ -401,13 +411,6 @@ def _ready(repo: str | os.PathLike[str], what: str) -> tuple[str, str]:
     if not os.path.isdir(d):
         raise GitError(f"cannot {what}: the repository folder repo={d!r} does not exist")
     return git, d
-
-
-def _check_rev(value: Any, what: str) -> str:
-    """A commit or ref given by a caller; a leading '-' would be read by git as an option."""
-    if not isinstance(value, str) or not value or value.startswith("-") or "\0" in value or "\n" in value:
-        raise GitError(f"invalid {what}={value!r}: allowed is a commit sha or a ref name (not starting with '-')")
-    return value
 
 
 def diff(repo: str | os.PathLike[str], commit_a: str, commit_b: str) -> str:

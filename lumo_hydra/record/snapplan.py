@@ -20,12 +20,13 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import time
 import uuid
 from typing import Any
 
-from lumo_hydra.errors import LumoValueError
+from lumo_hydra.errors import GitError, LumoValueError
 
 __all__ = ["DEFAULT_SECRET_FILES", "ENV_SECRET_FILES", "secret_patterns", "secret_match", "output_dirs",
            "holds_hydra_outputs", "trailers", "parse_trailers", "common_dir", "state_file", "read_state",
@@ -182,6 +183,31 @@ def _unique_name() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+def store_ref(ref_prefix: str, name: str | None, store: Any, owner: str | None) -> tuple[str, dict[str, Any]]:
+    """The ref to write and the store part of the snapshot (``store_id``, ``root``, ``owner``)."""
+    sinfo: dict[str, Any] = {}
+    if store is not None:
+        from lumo_hydra.store.layout import StoreLayout, ensure_store_id
+
+        root = str(StoreLayout(store).root)
+        try:
+            sinfo = {"store_id": ensure_store_id(root), "root": root, "owner": owner}
+        except OSError as e:
+            sinfo = {"store_id": None, "why": f"no store id ({e}); the snapshot is not collected by gc"}
+    base = name if name is not None else _unique_name()
+    if sinfo.get("store_id"):
+        _check_ref(ref_prefix, base)
+        return _check_ref(ref_prefix, f"{sinfo['store_id']}/{base}"), sinfo
+    return _check_ref(ref_prefix, base), sinfo
+
+
+def _check_rev(value: Any, what: str) -> str:
+    """A commit or ref given by a caller; a leading '-' would be read by git as an option."""
+    if not isinstance(value, str) or not value or value.startswith("-") or "\0" in value or "\n" in value:
+        raise GitError(f"invalid {what}={value!r}: allowed is a commit sha or a ref name (not starting with '-')")
+    return value
+
+
 def trailers(store_id: str, owner: str | None) -> str:
     """The commit-message trailers naming the snapshot's store (and the store folder using it)."""
     lines = [f"{STORE_TRAILER}: {store_id}"]
@@ -311,8 +337,63 @@ def remove_stale(lumo_dir: str, age: float = 3600.0) -> None:
         pass
 
 
-def prepare_index(gitdir: str, user_index: str) -> tuple[str, str | None]:
-    """A private index file seeded from the warm index (or the user's index); returns (tmp, warm)."""
+def clean_key(secrets: tuple[str, ...], dirs: list[str]) -> str:
+    """What a clean private index was cleaned for: the secret patterns and the output folders."""
+    return json.dumps([list(secrets), list(dirs)])
+
+
+def _mark_path(lumo_dir: str) -> str:
+    return os.path.join(lumo_dir, "index.clean")
+
+
+def _same_file(st: os.stat_result, mark: Any) -> bool:
+    return isinstance(mark, list) and mark == [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def mark_clean(warm: str, tmp: str, key: str) -> None:
+    """Record, before ``tmp`` becomes the warm index ``warm``, that it holds no secret-looking entry and no
+    entry in the output folders of ``key``: the file is named by its device, inode, size and mtime, so a
+    mark another snapshot wrote for its own file never vouches for this one (last writer wins: a mark
+    that names another file than the warm index is ignored and the next snapshot checks again)."""
+    st = os.stat(tmp)
+    mark = _mark_path(os.path.dirname(warm))
+    # named like the private index files, so that remove_stale also removes one left by a killed snapshot
+    fd, part = tempfile.mkstemp(prefix=f"index.{int(time.time())}.", suffix=".clean.tmp", dir=os.path.dirname(warm))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"key": key, "file": [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]}, f)
+        os.replace(part, mark)
+    except BaseException:
+        unlink(part)
+        raise
+
+
+def _is_clean(lumo_dir: str, st: os.stat_result, key: str | None) -> bool:
+    if key is None:
+        return False
+    try:
+        with open(_mark_path(lumo_dir), encoding="utf-8") as f:
+            mark = json.load(f)
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(mark, dict) and mark.get("key") == key and _same_file(st, mark.get("file"))
+
+
+def _copy_warm(warm: str, tmp: str, key: str | None) -> bool:
+    """Copy the warm index into ``tmp`` (mode and times kept); whether the copied file is marked clean
+    for ``key`` (judged on the opened file, so a warm index replaced meanwhile is never vouched for)."""
+    with open(warm, "rb") as src:
+        st = os.fstat(src.fileno())
+        with open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))
+    os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return _is_clean(os.path.dirname(warm), st, key)
+
+
+def prepare_index(gitdir: str, user_index: str, key: str | None = None) -> tuple[str, str | None, bool]:
+    """A private index file seeded from the warm index (or the user's index); returns (tmp, warm, clean):
+    ``clean`` when the seed is a warm index marked clean for ``key`` (:func:`mark_clean`)."""
     lumo_dir = os.path.join(gitdir, "lumo")
     warm: str | None = os.path.join(lumo_dir, "index")
     try:
@@ -324,12 +405,42 @@ def prepare_index(gitdir: str, user_index: str) -> tuple[str, str | None]:
         warm = None
         fd, tmp = tempfile.mkstemp(prefix="lumo-index.", suffix=".tmp")
         os.close(fd)
-    # copy2 keeps the mtime: git's racy-entry detection compares entry times with the index file's time.
-    for src in ([warm] if warm else []) + [user_index]:
+    # the mtime is kept: git's racy-entry detection compares entry times with the index file's time.
+    if warm:
         try:
-            shutil.copy2(src, tmp)
-            return tmp, warm
+            return tmp, warm, _copy_warm(warm, tmp, key)
         except OSError:
-            continue
+            pass
+    try:
+        shutil.copy2(user_index, tmp)
+        return tmp, warm, False
+    except OSError:
+        pass
     os.unlink(tmp)  # no index at all yet (fresh repository): git creates it
-    return tmp, warm
+    return tmp, warm, False
+
+
+def same_repo(guess: tuple[str, str], info: dict[str, Any]) -> bool:
+    """Whether the guessed (toplevel, git dir) are the ones ``rev-parse`` found."""
+    r = os.path.realpath
+    return bool(r(guess[0]) == r(info["repo"]) and r(guess[1]) == r(info["gitdir"]))
+
+
+def keep_warm(tmp: str, warm: str, key: str, clean: bool) -> None:
+    """``tmp`` becomes the warm index for the next snapshot (last writer wins: all are valid), marked clean
+    for ``key`` when ``clean`` (it holds no secret-looking entry and no entry in the output folders: the
+    next snapshot then needs no ``ls-files`` of them)."""
+    if clean:
+        mark_clean(warm, tmp, key)
+    else:
+        unlink(_mark_path(os.path.dirname(warm)))
+    os.replace(tmp, warm)
+
+
+def note(path: str, text: str) -> None:
+    """Write a small note file (best effort: a read-only git dir keeps none)."""
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError:
+        pass

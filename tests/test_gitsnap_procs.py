@@ -1,0 +1,123 @@
+"""How many git processes a snapshot starts (issue 18), and that the shortcuts behind the count keep what
+the snapshot guarantees: a clean-marked warm index is trusted only for the very file it names, and the
+identity fallback still applies when the git config lacks one."""
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import git
+
+from lumo_hydra.record.gitsnap import snapshot
+
+
+@pytest.fixture
+def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``git`` first on PATH that logs each subcommand to the returned file, then runs the real git."""
+    real = shutil.which("git")
+    assert real
+    log = tmp_path / "git.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "git"
+    wrapper.write_text(f"""#!/bin/sh
+sub=""; skip=0
+for a in "$@"; do
+  if [ $skip = 1 ]; then skip=0; continue; fi
+  case "$a" in -c|-C) skip=1;; -*) ;; *) sub="$a"; break;; esac
+done
+echo "$sub" >> '{log}'
+exec '{real}' "$@"
+""")
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def _count(log: Path, fn: object) -> collections.Counter[str]:
+    log.write_text("")
+    fn()  # type: ignore[operator]
+    return collections.Counter(log.read_text().split())
+
+
+def test_a_warm_snapshot_starts_six_git_processes(git_repo: Path, tmp_path: Path, counted: Path) -> None:
+    store = tmp_path / "store"
+    f = git_repo / "train.py"
+    f.write_text("x = 0\n")
+    first = _count(counted, lambda: snapshot(git_repo, store=store, skip_dirs=["outputs"]))
+    assert first["ls-files"] == 1 and first["config"] == 0  # the seed (the user's index) is checked
+    for i in range(2):
+        f.write_text(f"x = {i + 1}\n")
+        res: dict = {}
+        n = _count(counted, lambda: res.update(snapshot(git_repo, store=store, skip_dirs=["outputs"])))  # noqa: B023
+        assert res["commit"] and not res["reused"]
+        # rev-parse, status, update-ref, update-index, write-tree, commit-tree: no config, no ls-files
+        assert sum(n.values()) == 6, n
+        assert n["ls-files"] == 0 and n["config"] == 0, n
+    # other secret patterns: the mark does not hold for them, the warm index is checked again
+    n = _count(counted, lambda: snapshot(git_repo, store=store, secret_files=["*.py"]))
+    assert n["ls-files"] >= 1
+
+
+def test_a_clean_mark_vouches_only_for_the_file_it_names(git_repo: Path) -> None:
+    """A warm index replaced after its mark was written (another snapshot, a copy) is checked again: an
+    untracked secret-looking file in it is left out, not recorded because the index already holds it."""
+    (git_repo / "train.py").write_text("x = 1\n")
+    assert snapshot(git_repo)["commit"]
+    lumo = git_repo / ".git" / "lumo"
+    assert (lumo / "index.clean").exists()
+    (git_repo / ".env").write_text("TOKEN=hunter2\n")
+    forged = git_repo.parent / "forged-index"
+    env = dict(os.environ, GIT_INDEX_FILE=str(forged))
+    subprocess.run(["git", "read-tree", "HEAD"], cwd=git_repo, env=env, check=True)
+    subprocess.run(["git", "add", "-f", ".env", "train.py"], cwd=git_repo, env=env, check=True)
+    os.replace(forged, lumo / "index")  # the mark still names the old file
+    (git_repo / "train.py").write_text("x = 2\n")
+    r = snapshot(git_repo)
+    assert r["commit"]
+    assert ".env" not in git(git_repo, "ls-tree", "-r", "--name-only", r["commit"]).split()
+    assert ".env" in {s["path"] for s in r["skipped"]}
+
+
+def test_an_untracked_secret_is_dropped_after_the_user_untracks_it(git_repo: Path) -> None:
+    (git_repo / ".env").write_text("A=1\n")
+    git(git_repo, "add", "-f", ".env")
+    git(git_repo, "commit", "-q", "-m", "track it")
+    r1 = snapshot(git_repo)
+    assert ".env" in git(git_repo, "ls-tree", "-r", "--name-only", r1["commit"]).split()
+    r2 = snapshot(git_repo)  # the warm index holds a secret-looking entry: it is not marked clean
+    assert ".env" in git(git_repo, "ls-tree", "-r", "--name-only", r2["commit"]).split()
+    git(git_repo, "rm", "-q", "--cached", ".env")
+    r3 = snapshot(git_repo)
+    assert ".env" not in git(git_repo, "ls-tree", "-r", "--name-only", r3["commit"]).split()
+
+
+def test_identity_fallback_then_the_configured_identity(git_repo: Path, tmp_path: Path, counted: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    empty_cfg = tmp_path / "empty-gitconfig"
+    empty_cfg.write_text("")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty_cfg))
+    for k in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
+        monkeypatch.delenv(k, raising=False)
+    for key in ("user.name", "user.email"):
+        subprocess.run(["git", "config", "--unset", key], cwd=git_repo, check=False)
+    who = "%an <%ae>|%cn <%ce>"
+    # the first snapshot learns that the repository lacks an identity, the next ones read it side by side
+    for i, tries in enumerate((2, 1)):
+        (git_repo / "train.py").write_text(f"x = {i}\n")
+        res: dict = {}
+        n = _count(counted, lambda: res.update(snapshot(git_repo)))  # noqa: B023
+        assert git(git_repo, "log", "-1", f"--format={who}", res["commit"]).strip() == \
+            "lumo-hydra <lumo-hydra@localhost>|lumo-hydra <lumo-hydra@localhost>"
+        assert n["commit-tree"] == tries and n["config"] == 1, n
+    git(git_repo, "config", "user.name", "Ada")
+    git(git_repo, "config", "user.email", "ada@example.org")
+    (git_repo / "train.py").write_text("x = 9\n")
+    r = snapshot(git_repo)
+    assert git(git_repo, "log", "-1", f"--format={who}", r["commit"]).strip() == \
+        "Ada <ada@example.org>|Ada <ada@example.org>"
