@@ -84,6 +84,23 @@ def test_pack_unpack_into_a_second_store(tmp_path: Path, lumo_home: Path, two_ru
     assert {p: (second / p).read_bytes() for p in _files(second)} == before
 
 
+def test_watcher_rows_of_unpacked_runs_name_the_new_store(tmp_path: Path, lumo_home: Path,
+                                                          two_runs: list[str]) -> None:
+    out = pack(lumo_home, two_runs, tmp_path / "runs.tar.gz", blobs=True)
+    second = tmp_path / "second"
+    unpack(out, second)
+    for _ in range(2):  # the first load reads the records, the second comes from the index
+        df = Watcher(root=str(second)).load(flatten=True)
+        assert sorted(df["test_name"]) == sorted(two_runs)
+        for t, info, blob in zip(df["test_name"], df["paths.info_dir"], df["paths.blob_dir"]):
+            assert info == str(second / "experiments" / "share" / t)
+            assert blob == str(second / "blob" / "share" / t)
+        assert [list(m) for m in df["moved.root"]] == [[str(lumo_home), str(second)]] * 2
+    own = Watcher(root=str(lumo_home)).load(flatten=True)  # the original store: nothing re-based
+    assert all(p.startswith(str(lumo_home) + "/") for p in own["paths.info_dir"])
+    assert "moved.root" not in own
+
+
 def test_blobs_and_a_conflicting_run(tmp_path: Path, lumo_home: Path, two_runs: list[str]) -> None:
     out = pack(lumo_home, two_runs[:1], tmp_path / "one.tar.gz", blobs=True)
     second = tmp_path / "second"

@@ -13,7 +13,7 @@ import json
 import os
 from typing import Any
 
-__all__ = ["UNPACKED_JSON", "rebase_record", "read_provenance"]
+__all__ = ["UNPACKED_JSON", "rebase_record", "rebase_if_moved", "read_provenance"]
 
 #: written by ``lumo-hydra unpack`` beside an unpacked run's ``run.json``: where it came from
 UNPACKED_JSON = "unpacked.json"
@@ -76,3 +76,19 @@ def rebase_record(info_dir: str | os.PathLike[str], rec: dict[str, Any]) -> dict
         rec[key] = val
     rec["moved"] = moved
     return rec
+
+
+def rebase_if_moved(info_dir: str, rec: dict[str, Any], seen: dict[tuple[str, str], bool]) -> dict[str, Any]:
+    """:func:`rebase_record` for a reader of many runs (the Watcher), cheap for the runs that did not move:
+    only a run whose recorded ``paths.info_dir`` names another store root than the one ``info_dir``
+    (absolute) is in is looked at further (its ``unpacked.json`` read); ``seen`` memoizes whether two
+    roots differ (symlinks resolved once per pair of roots, not per run)."""
+    paths = rec.get("paths")
+    was = paths.get("info_dir") if type(paths) is dict else None
+    if type(was) is not str or was == info_dir:
+        return rec
+    key = (was.rstrip("/").rsplit("/", 3)[0], info_dir.rsplit("/", 3)[0])
+    moved = seen.get(key)
+    if moved is None:
+        moved = seen[key] = os.path.realpath(key[0]) != os.path.realpath(key[1])
+    return rebase_record(info_dir, rec) if moved else rec

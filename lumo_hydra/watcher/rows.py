@@ -13,6 +13,7 @@ from typing import Any
 
 from lumo_hydra.store import status as _status
 from lumo_hydra.store.layout import METRICS_JSON, RUN_JSON
+from lumo_hydra.store.moved import rebase_if_moved
 from lumo_hydra.store.reader import RunFiles, parse_many, read_heartbeat, read_run_files, warn_bad
 from lumo_hydra.store.times import parse_time
 from lumo_hydra.watcher.query import name_matches
@@ -153,6 +154,7 @@ def read_rows(
     skipped silently."""
     out: list[tuple[RunRef, dict[str, Any], Any]] = []
     skipped = 0
+    roots: dict[tuple[str, str], bool] = {}  # a moved run's paths are re-based (store/moved.py)
     if not todo:
         return out, skipped
     for c0 in range(0, len(todo), _CHUNK):  # in chunks: the bytes read never pile up (peak memory)
@@ -175,7 +177,7 @@ def read_rows(
                 err = mdata if isinstance(mdata, Exception) else summary
                 warn_bad(f"{ref[2]}/{METRICS_JSON}", "ignored corrupt or truncated metrics", err, stacklevel=_WARN_LEVEL)
                 summary, msig = None, (-1, -1, -1)  # never matches: read again next time
-            row = make_row(rec, summary, ref[0], ref[1])
+            row = make_row(rebase_if_moved(ref[2], rec, roots), summary, ref[0], ref[1])
             bad = repair_row(row, ref[0], ref[1])
             if bad:
                 warn_bad(f"{ref[2]}/{RUN_JSON}", "ignored bad values (" + ", ".join(bad) + ") of record", "kept the run",
