@@ -26,10 +26,9 @@ def metric_cmps(df: pd.DataFrame) -> dict[str, str | None]:
     for n, c in names.items():
         if len(read) >= _CMP_READS:
             break
-        first = df[c].first_valid_index()  # the first run that has the metric: one file per metric at most
-        if first is None:
+        d = _first_dir(df, c)  # the first run that has the metric: one file per metric at most
+        if d is None:
             continue
-        d = str(df.at[first, "info_dir"])
         if d not in read:
             read[d] = read_metrics(d, warn=False)
         m = read[d].get(n)
@@ -38,12 +37,25 @@ def metric_cmps(df: pd.DataFrame) -> dict[str, str | None]:
     return out
 
 
+def _first_dir(df: Any, c: str) -> str | None:
+    """The info_dir of the first row of ``df`` (a DataFrame or :class:`~lumo_hydra.cli.stream.Rows`)
+    with a value in column ``c``."""
+    if hasattr(df, "at"):
+        first = df[c].first_valid_index()
+        return None if first is None else str(df.at[first, "info_dir"])
+    for v, d in zip(df[c], df["info_dir"]):
+        if v is not None and v == v:
+            return str(d)
+    return None
+
+
 def differing(df: pd.DataFrame, prefix: str = "params.") -> list[str]:
     """The ``prefix`` columns whose values are not the same in every row of ``df``."""
     out = []
     for c in df.columns:
         if c.startswith(prefix):
-            vals = {repr(v) if v == v else "nan" for v in df[c].tolist()}
+            col = df[c]
+            vals = {repr(v) if v == v else "nan" for v in (col.tolist() if hasattr(col, "tolist") else col)}
             if len(vals) > 1:
                 out.append(c)
     return out

@@ -155,10 +155,54 @@ def screen_limit(args: argparse.Namespace, height: int) -> int | None:
     return max(1, height - SCREEN_CHROME)
 
 
+#: the sorts the plain path of ``list`` orders by in the index (a metric's direction needs its cmp)
+PLAIN_SORTS = (None, "start", "end", "duration")
+
+
+def plain_list(args: argparse.Namespace) -> int | None:
+    """``list``'s default view and ``--limit N`` (filters, sorts by start, end, duration) without pandas
+    or rich: the rows cut in the index (:meth:`Watcher.select_columns`) written as the streamed table
+    (the same lines as the laid-out one); ``None`` when the general path is needed (``--where``,
+    JSON/CSV, chosen or all columns, every run, a metric sort, forced colours)."""
+    import os
+
+    if (args.json or args.csv or args.columns or getattr(args, "all_columns", False) or getattr(args, "all", False)
+            or args.sort not in PLAIN_SORTS or os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE")):
+        return None
+    from lumo_hydra.cli.stream import PlainConsole, Rows, stream_runs_table
+
+    con = PlainConsole()
+    view = screen_limit(args, con.height)
+    limit = view if view is not None else args.limit
+    if not limit:  # every run (piped, --limit 0): the cached flat frame is faster
+        return None
+    sort = args.sort or "start"
+    desc = bool(args.desc) if (args.asc or args.desc) else not args.sort
+    w = watcher(args)
+    data, order, matched = w.select_columns(exp=args.exp, status=args.status, since=args.since, until=args.until,
+                                            sweep=args.sweep, tag=args.tag, sort=sort, desc=desc, limit=limit)
+    rows = Rows(data, order)
+    if not len(rows):
+        con.print(f"no runs in {w.root}" + (" match the filters" if filtered(args) else ""))
+        return 0
+    cols = _columns(rows, args)  # type: ignore[arg-type]
+    stream_runs_table(con, rows, cols, fit=True, matched=matched)
+    if view is not None and matched > len(rows):
+        left = matched - len(rows)
+        con.print(f"{left} more run{'s' if left != 1 else ''} not shown: --all (or --limit 0) lists every run",
+                  style="dim")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """``lumo-hydra list``: a table (or JSON, CSV) of the filtered runs; on a terminal by default only
-    the newest that fit the screen, and many rows streamed (:mod:`lumo_hydra.cli.stream`)."""
+    the newest that fit the screen, and many rows streamed (:mod:`lumo_hydra.cli.stream`); the default
+    view and ``--limit N`` take :func:`plain_list` (no pandas, no rich)."""
     cond = where_of(args)
+    if cond is None:
+        done = plain_list(args)
+        if done is not None:
+            return done
     con = console()
     if getattr(args, "all", False):
         args.limit = 0

@@ -8,6 +8,9 @@ take well under a second of formatting.
 """
 from __future__ import annotations
 
+import os
+import sys
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from lumo_hydra.cli.render import cell, choose_columns, header, print_footer, right_aligned
@@ -16,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from rich.console import Console
 
-__all__ = ["STREAM_ROWS", "CHUNK", "stream_runs_table", "fit_text"]
+__all__ = ["STREAM_ROWS", "CHUNK", "stream_runs_table", "fit_text", "PlainConsole", "Rows"]
 
 #: a table of more rows than this is streamed (plain aligned rows) instead of laid out by rich
 STREAM_ROWS = 200
@@ -44,19 +47,72 @@ def fit_text(t: str, width: int, right: bool = False) -> str:
     return pad + t if right else t + pad
 
 
-def _texts(df: pd.DataFrame, cols: list[str], statuses: list[Any], lo: int, hi: int) -> dict[str, list[str]]:
+class Rows:
+    """Rows as plain column lists (``Watcher.select_columns``), standing in for the DataFrame the
+    table and its columns are chosen from: ``len``, ``.columns``, ``rows[column]`` (a list)."""
+
+    def __init__(self, data: dict[str, list[Any]], columns: list[str]) -> None:
+        self.data = data
+        self.columns = columns
+        self.attrs: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.data[self.columns[0]]) if self.columns else 0
+
+    def __getitem__(self, column: str) -> list[Any]:
+        return self.data[column]
+
+
+class PlainConsole:
+    """What the streamed table needs of a rich ``Console`` (width, height, terminal or not, colour, the
+    file, ``print``), without importing rich: sized as rich sizes it (``$COLUMNS``/``$LINES``, else the
+    terminal, else 80x25; 200 columns when stdout is not a terminal, as :func:`render.console`)."""
+
+    def __init__(self) -> None:
+        self.file = sys.stdout
+        self.is_terminal = sys.stdout.isatty()
+        self.no_color = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM", "") in ("dumb", "unknown")
+        cols, lines = os.environ.get("COLUMNS", ""), os.environ.get("LINES", "")
+        if not self.is_terminal:
+            self.width, self.height = (int(cols) if cols.isdigit() and int(cols) else 200), 25
+            return
+        try:
+            size = os.get_terminal_size(sys.stdout.fileno())
+            w, h = size.columns, size.lines
+        except (OSError, ValueError):
+            w, h = 80, 25
+        self.width = int(cols) if cols.isdigit() else (w or 80)
+        self.height = int(lines) if lines.isdigit() else (h or 25)
+
+    def print(self, text: str, style: str | None = None, markup: bool = False) -> None:
+        """``text`` wrapped to the width at spaces (as rich wraps it), dim when ``style='dim'`` on a
+        colour terminal."""
+        lines = textwrap.wrap(text, self.width, break_on_hyphens=False) or [""]
+        colour = style == "dim" and self.is_terminal and not self.no_color
+        self.file.write("\n".join(f"\x1b[2m{ln}\x1b[0m" if colour else ln for ln in lines) + "\n")
+        self.file.flush()
+
+
+def _list(values: Any, lo: int = 0, hi: int | None = None) -> list[Any]:
+    """Rows ``lo:hi`` of a column of a DataFrame (a Series) or of :class:`Rows` (a list)."""
+    if hasattr(values, "iloc"):
+        return values.iloc[lo:hi].tolist()  # type: ignore[no-any-return]
+    return list(values[lo:hi])
+
+
+def _texts(df: Any, cols: list[str], statuses: list[Any], lo: int, hi: int) -> dict[str, list[str]]:
     """The cell texts of rows ``lo:hi`` of ``df``, column by column."""
     st = statuses[lo:hi]
-    return {c: [cell(c, v, s) for v, s in zip(df[c].iloc[lo:hi].tolist(), st)] for c in cols}
+    return {c: [cell(c, v, s) for v, s in zip(_list(df[c], lo, hi), st)] for c in cols}
 
 
-def stream_runs_table(con: Console, df: pd.DataFrame, cols: list[str], *, fit: bool = True,
+def stream_runs_table(con: Console | PlainConsole, df: pd.DataFrame | Rows, cols: list[str], *, fit: bool = True,
                       what: str = "run", hint: str = "see --columns, --all-columns",
                       matched: int | None = None) -> list[str]:
     """The table of :func:`lumo_hydra.cli.render.print_runs_table` as plain aligned rows written chunk
     by chunk to ``con``'s file (status colours only on a terminal); returns the columns shown."""
     n = len(df)
-    statuses = df["status"].tolist() if "status" in df.columns else [None] * n
+    statuses = _list(df["status"]) if "status" in df.columns else [None] * n
     first = _texts(df, cols, statuses, 0, CHUNK)
     con, shown, widths = choose_columns(con, cols, first, fit)
     right = [right_aligned(c) for c in shown]

@@ -253,6 +253,38 @@ def build_frame(table: dict[str, Any], sel: list[int] | None, status: list[Any],
     return pd.DataFrame(out)
 
 
+def _like_pandas(vals: list[Any]) -> list[Any]:
+    """``vals`` as a DataFrame column gives them back: numbers with a missing value (or ints among
+    floats) as floats, NaN for missing."""
+    nums = [v for v in vals if v is not None]
+    if nums and all(type(v) in (int, float) for v in nums) and (len(nums) < len(vals) or float in map(type, nums)):
+        return [float("nan") if v is None else float(v) for v in vals]
+    return vals
+
+
+def build_columns(table: dict[str, Any], sel: list[int], status: list[Any], dur: Any) -> tuple[dict[str, list[Any]], list[str]]:
+    """The columns of ``build_frame(table, sel, status, dur, flatten=True)`` as plain lists, without
+    pandas (``list``'s default view): times as aware local datetimes (``None`` missing), the
+    durations as floats (NaN unknown), the columns in the frame's order."""
+    cols = table["cols"]
+    flat, keys = _flat_columns(table, sel)
+    tz = local_tz()
+    out: dict[str, list[Any]] = {}
+    for k in keys:
+        if k == "status":
+            out[k] = [status[i] for i in sel]
+        elif k == "info_dir":
+            out[k] = [table["dirs"][i] for i in sel]
+        elif k == "duration":
+            out[k] = [float(dur[i]) for i in sel]
+        elif k in ("start", "end"):
+            col = cols.get("_" + k) or [None] * len(table["dirs"])
+            out[k] = [None if col[i] is None or col[i] != col[i] else datetime.fromtimestamp(col[i], tz) for i in sel]
+        else:
+            out[k] = _like_pandas(_filled(k, flat[k] if k in flat else [None] * len(sel)))
+    return out, keys
+
+
 # --------------------------------------------------------------------------------------------------
 # times
 

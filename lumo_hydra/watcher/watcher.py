@@ -24,7 +24,7 @@ from lumo_hydra.errors import LumoValueError, RunNotFoundError, StoreError
 from lumo_hydra.store import status as _status
 from lumo_hydra.store.layout import ENV_HOME, RUN_JSON, StoreLayout
 from lumo_hydra.store.reader import read_heartbeat, read_history, read_json_object_or_none, read_metrics, read_record
-from lumo_hydra.watcher.frame import build_frame
+from lumo_hydra.watcher.frame import build_columns, build_frame
 from lumo_hydra.watcher.index import RunIndex, Table
 from lumo_hydra.watcher.query import C, Condition, as_list, check_filters, parse_when, select_rows
 from lumo_hydra.watcher.rows import RunRef, iter_runs, judge_all
@@ -265,7 +265,7 @@ class Watcher:
         sort: str | Callable[[Mapping[str, Any]], Any] | None = "start",
         desc: bool = True,
         limit: int | None = None,
-        flatten: bool = True,
+        flatten: bool | None = True,
         progress: Callable[[int, int], None] | None = None,
     ) -> pd.DataFrame:
         """The DataFrame of ``load()`` for only the runs kept: filtered, sorted and cut to ``limit`` in the
@@ -311,9 +311,18 @@ class Watcher:
             if table.get("partial"):  # the index's meta part: the records of the rows kept are read
                 table, idx = self._index.table_of([table["keys"][i] for i in idx])
                 status_, dur = judge_all(table, self.stale_after)
+            if flatten is None:  # select_columns: plain lists, no frame
+                data, order = build_columns(table, idx, status_, dur)
+                return data, order, matched  # type: ignore[return-value]
             df = build_frame(table, idx, status_, dur, flatten)
             df.attrs["matched"] = matched  # the runs that passed the filters, before the limit
             return df
+
+    def select_columns(self, **kw: Any) -> tuple[dict[str, list[Any]], list[str], int]:
+        """What :meth:`select` (``flatten=True``) gives, as ``({column: values}, columns in order,
+        runs matched before the limit)`` of plain lists, without pandas (``lumo-hydra list``'s
+        default view): times are aware local datetimes (``None``: missing), unknown durations NaN."""
+        return self.select(**kw, flatten=None)  # type: ignore[arg-type,return-value]
 
     # ---- one run ---------------------------------------------------------------------------------
 
