@@ -12,6 +12,7 @@ second push of unchanged runs packs nothing. ``pull`` skips runs already unpacke
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -117,15 +118,17 @@ def _remote_sums(fs: Any, paths: list[str]) -> dict[str, str]:
     return found
 
 
-def _signature(layout: StoreLayout, exp: str, test: str, blobs: bool) -> list[list[Any]]:
-    """The sizes and modification times of the files a run's pack holds (its identity for the cache)."""
+def _signature(layout: StoreLayout, exp: str, test: str, blobs: bool,
+               known: dict[str, bool] | None = None) -> list[list[Any]]:
+    """The sizes and modification times of the files a run's pack holds (its identity for the cache;
+    ``known``: the lock and sweep files already looked at, shared by the runs of one push)."""
     try:
         rec, _ = _record(layout, exp, test, full=False)
     except StoreError:
         return []
     sig = []
     root = str(layout.root)
-    for n in _run_members(layout, exp, test, rec, blobs):
+    for n in _run_members(layout, exp, test, rec, blobs, known=known):
         try:
             st = os.stat(f"{root}/{n}")
         except OSError:
@@ -147,6 +150,7 @@ class _PushCache:
         if not isinstance(self.doc, dict):
             self.doc = {}
         self.runs: dict[str, Any] = self.doc.setdefault(url, {})
+        self.dirty = False
 
     def get(self, run: str) -> tuple[Any, Any, Any] | None:
         e = self.runs.get(run)
@@ -154,8 +158,11 @@ class _PushCache:
 
     def put(self, run: str, sig: Any, sha: str, size: int) -> None:
         self.runs[run] = {"sig": sig, "sha256": sha, "size": size}
+        self.dirty = True
 
     def save(self) -> None:
+        if not self.dirty:
+            return  # a no-op push: nothing to write
         from lumo_hydra.store.files import atomic_write_json
 
         try:
@@ -217,14 +224,17 @@ def push(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], url:
     there = _sizes(fs, prefix, (e for e, _ in runs))
     cache = _PushCache(url + ("#blobs" if blobs else "") + ("" if code else "#nocode"))
     packed: list[tuple[str, str, str, str]] = []
-    with tempfile.TemporaryDirectory(prefix="lumo-push-") as tmp:
+    seen: dict[str, bool] = {}
+    with contextlib.ExitStack() as stack:
+        tmp = ""  # made when a run is packed (a no-op push makes no folder)
         for i, (exp, test) in enumerate(runs):
             run, dest = f"{exp}/{test}", f"{prefix}/{exp}/{test}{_SUFFIX}"
-            sig = _signature(layout, exp, test, blobs)
+            sig = _signature(layout, exp, test, blobs, seen)
             known = cache.get(run)
             if known is not None and known[0] == sig and dest + ".sha256" in there and there.get(dest) == known[2]:
                 res.skipped.append(run)  # unchanged since it was pushed, and still there: nothing packed
             else:
+                tmp = tmp or stack.enter_context(tempfile.TemporaryDirectory(prefix="lumo-push-"))
                 local = os.path.join(tmp, f"{exp}.{test}{_SUFFIX}")
                 pack_runs(layout.root, [run], local, blobs, code=code, reproducible=True)
                 packed.append((run, local, dest, _sha256(local)))
