@@ -191,3 +191,55 @@ def test_many_rows_stream_fast_enough_to_feel_instant(tmp_path: Path, capsys, mo
     rich_time = time.perf_counter() - t
     assert [ln.rstrip() for ln in laid.splitlines()] == [ln.rstrip() for ln in out.splitlines()]
     assert streamed < rich_time * 1.5, (streamed, rich_time)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Runs of two experiments, statuses, tags, an int param missing in some runs, a crashed run."""
+    root = tmp_path_factory.mktemp("plain") / "store"
+    now = time.time()
+    for i in range(24):
+        params: dict = {"lr": 10.0 ** -(i % 3), "opt": {"name": ["sgd", "adam"][i % 2]}}
+        if i % 4:
+            params["depth"] = 1234567 + i  # an int column with holes: floats in a DataFrame
+        write_run(root, f"exp{i % 2}", status=["finished", "failed", "running"][i % 3] if i != 5 else "crashed",
+                  params=params, metrics={"acc": (i / 24, "max"), "loss": (1 - i / 24, "min")},
+                  tags=["best"] if i % 5 == 0 else [], start=now - 7200 + i * 97, duration=5.0 + i * 13,
+                  counter=i, heartbeat=now - 3000 if i == 5 else None)
+    return root
+
+
+PLAIN_FLAGS = [[], ["--exp", "exp1"], ["--status", "failed"], ["--tag", "best", "--limit", "3"],
+               ["--sort", "duration"], ["--sort", "end", "--desc"], ["--since", "90m", "--sort", "start", "--asc"]]
+
+
+@pytest.mark.parametrize("flags", PLAIN_FLAGS)
+def test_plain_list_imports_no_pandas_and_matches_the_pandas_path(mixed: Path, flags: list[str], capsys,
+                                                                  monkeypatch) -> None:
+    """``list --limit N`` (filters, sorts by times) runs without pandas and rich, and writes the same
+    lines as the pandas path's table for the same rows: same columns, values and order."""
+    if "--limit" not in flags:
+        flags = [*flags, "--limit", "7"]
+    code = ("import sys; from lumo_hydra.cli.app import main; c = main(sys.argv[1:]); "
+            "print([m for m in ('pandas', 'rich', 'pyarrow') if m in sys.modules], file=sys.stderr); sys.exit(c)")
+    env = dict(os.environ, COLUMNS="150")
+    r = subprocess.run([sys.executable, "-c", code, "--root", str(mixed), "--stale-after", "1", "list", *flags],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "[]", r.stderr  # neither pandas nor rich (nor pyarrow)
+    from lumo_hydra.cli import runs
+
+    monkeypatch.setattr(runs, "plain_list", lambda args: None)  # the pandas path, streamed for the comparison
+    monkeypatch.setattr(stream, "STREAM_ROWS", 0)
+    out = run_list(capsys, monkeypatch, "--root", str(mixed), "--stale-after", "1", "list", *flags, width=150)
+    assert len(ids_of(out)) >= 1 and r.stdout == out, (r.stdout, out)
+
+
+def test_plain_list_leaves_the_rest_to_pandas(mixed: Path) -> None:
+    """--where, a metric sort, --json and chosen columns still take the pandas path."""
+    code = ("import sys; from lumo_hydra.cli.app import main; c = main(sys.argv[1:]); "
+            "print('pandas' in sys.modules, file=sys.stderr); sys.exit(c)")
+    for flags in (["--where", "params.lr < 0.5"], ["--sort", "metrics.acc"], ["--json"], ["--columns", "status"]):
+        r = subprocess.run([sys.executable, "-c", code, "--root", str(mixed), "list", "--limit", "3", *flags],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and r.stderr.strip().splitlines()[-1] == "True", (flags, r.stderr)
