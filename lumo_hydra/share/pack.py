@@ -145,18 +145,20 @@ def _facts(data: bytes) -> dict[str, Any] | None:
     return {"lock": {"file": lock.group(1).decode()}, "sweep": None if sid == b"null" else sid[1:-1].decode()}
 
 
-def _record(layout: StoreLayout, exp: str, test: str, full: bool) -> tuple[dict[str, Any], bytes]:
-    """The record of one run (only its lock and sweep unless ``full``) and the bytes of its ``run.json``."""
+def _record(layout: StoreLayout, exp: str, test: str, full: bool) -> tuple[dict[str, Any], bytes, int]:
+    """The record of one run (only its lock and sweep unless ``full``), the bytes of its ``run.json`` and
+    their modification time (packed as read here: the file is opened once)."""
     try:
         fd = os.open(f"{layout.root}/{layout.EXPERIMENTS}/{exp}/{test}/{RUN_JSON}", os.O_RDONLY)
         try:
+            mtime = int(os.fstat(fd).st_mtime)
             data = _read_fd(fd, 1 << 16)
         finally:
             os.close(fd)
         rec = (None if full else _facts(data)) or json.loads(data)
     except (OSError, ValueError) as e:
         raise StoreError(f"run {exp}/{test}: its {RUN_JSON} cannot be read ({e}); it cannot be packed") from None
-    return (rec if isinstance(rec, dict) else {}), data
+    return (rec if isinstance(rec, dict) else {}), data, mtime
 
 
 def _is_file(path: str, known: dict[str, bool]) -> bool:
@@ -285,17 +287,22 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
     res = PackResult(Path(out_path).absolute(), runs=[f"{e}/{t}" for e, t in runs])
     names: dict[str, None] = {}
     recs: list[dict[str, Any]] = []
-    raw_recs: dict[str, bytes] = {}
+    raw_recs: dict[str, tuple[bytes, int]] = {}
     known: dict[str, bool] = {}
     for exp, test in runs:
-        rec, raw_rec = _record(layout, exp, test, full=code)
+        rec, raw_rec, rec_mtime = _record(layout, exp, test, full=code)
         recs.append(rec)
-        raw_recs[f"{layout.EXPERIMENTS}/{exp}/{test}/{RUN_JSON}"] = raw_rec
+        raw_recs[f"{layout.EXPERIMENTS}/{exp}/{test}/{RUN_JSON}"] = (raw_rec, rec_mtime)
         names.update(dict.fromkeys(_run_members(layout, exp, test, rec, blobs, cache, known)))
     files: dict[str, dict[str, Any]] = {}
     held: dict[str, tuple[bytes | None, int]] = {}
     for n in names:
-        data, size, mtime = _read(f"{root}/{n}", n, redactor, raw_recs.get(n))
+        pre = raw_recs.get(n)
+        if pre is not None and redactor is None:  # run.json: packed as read by _record
+            data, mtime = pre
+            size = len(data)
+        else:
+            data, size, mtime = _read(f"{root}/{n}", n, redactor, pre[0] if pre else None)
         if limit is not None and n.startswith(("blob/", "cache/")) and size > limit:
             res.skipped[n] = f"{size} bytes, over --max-blob-size {limit}"
             continue

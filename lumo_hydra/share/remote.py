@@ -123,7 +123,7 @@ def _signature(layout: StoreLayout, exp: str, test: str, blobs: bool,
     """The sizes and modification times of the files a run's pack holds (its identity for the cache;
     ``known``: the lock and sweep files already looked at, shared by the runs of one push)."""
     try:
-        rec, _ = _record(layout, exp, test, full=False)
+        rec = _record(layout, exp, test, full=False)[0]
     except StoreError:
         return []
     sig = []
