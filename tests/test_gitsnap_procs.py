@@ -45,7 +45,7 @@ def _count(log: Path, fn: object) -> collections.Counter[str]:
     return collections.Counter(log.read_text().split())
 
 
-def test_a_warm_snapshot_starts_six_git_processes(git_repo: Path, tmp_path: Path, counted: Path) -> None:
+def test_a_warm_snapshot_starts_five_git_processes(git_repo: Path, tmp_path: Path, counted: Path) -> None:
     store = tmp_path / "store"
     f = git_repo / "train.py"
     f.write_text("x = 0\n")
@@ -56,9 +56,9 @@ def test_a_warm_snapshot_starts_six_git_processes(git_repo: Path, tmp_path: Path
         res: dict = {}
         n = _count(counted, lambda: res.update(snapshot(git_repo, store=store, skip_dirs=["outputs"])))  # noqa: B023
         assert res["commit"] and not res["reused"]
-        # rev-parse, status, update-ref, update-index, write-tree, commit-tree: no config, no ls-files
-        assert sum(n.values()) == 6, n
-        assert n["ls-files"] == 0 and n["config"] == 0, n
+        # status, update-ref, update-index, write-tree, commit-tree: no rev-parse, config or ls-files
+        assert sum(n.values()) == 5, n
+        assert n["ls-files"] == 0 and n["config"] == 0 and n["rev-parse"] == 0, n
     # other secret patterns: the mark does not hold for them, the warm index is checked again
     n = _count(counted, lambda: snapshot(git_repo, store=store, secret_files=["*.py"]))
     assert n["ls-files"] >= 1
@@ -121,3 +121,39 @@ def test_identity_fallback_then_the_configured_identity(git_repo: Path, tmp_path
     r = snapshot(git_repo)
     assert git(git_repo, "log", "-1", f"--format={who}", r["commit"]).strip() == \
         "Ada <ada@example.org>|Ada <ada@example.org>"
+
+
+def test_head_and_branch_without_rev_parse_match_git(git_repo: Path, counted: Path) -> None:
+    """HEAD, its tree and the branch come from the scan's headers and the loose commit (or one
+    rev-parse when it is packed, remembered after); detached and unborn HEADs as rev-parse says."""
+    head = git(git_repo, "rev-parse", "HEAD").strip()
+    (git_repo / "train.py").write_text("x = 1\n")
+    r = snapshot(git_repo)
+    assert (r["base"], r["branch"], r["dirty"]) == (head, git(git_repo, "branch", "--show-current").strip(), True)
+    git(git_repo, "gc", "-q")  # HEAD's commit is packed now
+    (git_repo / ".git" / "lumo" / "head-tree").unlink(missing_ok=True)
+    git(git_repo, "checkout", "-q", "--detach")
+    git(git_repo, "checkout", "-q", "--", "train.py")
+    res: dict = {}
+    n = _count(counted, lambda: res.update(snapshot(git_repo)))
+    assert n["rev-parse"] == 1, n  # the packed commit's tree, asked once
+    assert (res["base"], res["branch"], res["dirty"]) == (head, None, False)
+    n = _count(counted, lambda: res.update(snapshot(git_repo)))
+    assert n["rev-parse"] == 0 and res["dirty"] is False, n  # remembered
+    git(git_repo, "checkout", "-q", "--orphan", "fresh")
+    git(git_repo, "rm", "-rq", "--cached", ".")
+    r = snapshot(git_repo)
+    assert (r["base"], r["branch"], r["dirty"]) == (None, "fresh", True) and r["commit"]
+
+
+def test_an_odd_repository_is_asked_with_rev_parse(git_repo: Path, counted: Path) -> None:
+    """An empty ``.git`` folder in a subfolder is no repository for git, which goes on to the one above:
+    the guess is not trusted, rev-parse decides, and the snapshot is of the repository above."""
+    sub = git_repo / "pkg"
+    (sub / ".git").mkdir(parents=True)
+    (sub / "mod.py").write_text("M = 1\n")
+    res: dict = {}
+    n = _count(counted, lambda: res.update(snapshot(sub)))
+    assert n["rev-parse"] == 1 and res["commit"], (n, res["msg"])
+    assert os.path.realpath(res["repo"]) == os.path.realpath(git_repo)
+    assert git(git_repo, "show", f"{res['commit']}:pkg/mod.py") == "M = 1\n"

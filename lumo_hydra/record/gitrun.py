@@ -12,6 +12,8 @@ import shutil
 import subprocess
 from typing import Any
 
+from lumo_hydra.errors import GitError
+
 # Config of every git process we start, raw or GitPython's (git hands -c options on to the git processes
 # it starts itself, e.g. worktree add's checkout): no user hooks (update-ref runs reference-transaction,
 # worktree add post-checkout, update-index post-index-change); no file-system monitor program (empty is
@@ -94,3 +96,29 @@ def _cancel(pending: dict[str, Any]) -> None:
             proc.communicate()
         except (OSError, ValueError):
             pass
+
+
+def _gitpython_repo(d: str, what: str) -> Any:
+    """A GitPython ``Repo`` of folder ``d`` (imported here, on first use) whose git processes get the same
+    ``_GIT_OPTS`` and ``_SAFE_ENV`` as the raw calls. The readers only read objects through it (``git
+    cat-file --batch``: no hook, monitor or filter runs). Use it in a ``with`` block: that ends those
+    processes."""
+    import git as gitpython  # lazy: ~70 ms to import, and snapshot() never needs it
+
+    try:
+        r = gitpython.Repo(d, search_parent_directories=True)
+    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
+        raise GitError(f"cannot {what}: repo={d!r} is not inside a git repository") from None
+    r.git.set_persistent_git_options(no_pager=True, c=[f"{k}={v}" for k, v in _SAFE_CONFIG])
+    r.git.update_environment(**_SAFE_ENV)
+    return r
+
+
+def _commit_tree_of(r: Any, repo: str, commit: str, what: str) -> Any:
+    """The tree object of ``commit`` in GitPython ``Repo`` ``r``, or :class:`GitError` naming it."""
+    from git.exc import BadName, BadObject
+
+    try:
+        return r.commit(commit).tree
+    except (BadName, BadObject, ValueError) as e:
+        raise GitError(f"cannot {what}: no commit={commit!r} in {repo!r} ({e})") from None

@@ -27,14 +27,15 @@ from lumo_hydra.record import snapplan as plan
 from lumo_hydra.record.gitrun import (
     _DROP_ENV,  # noqa: F401  (re-exported: tests and callers read them from gitsnap)
     _GIT_OPTS,  # noqa: F401
-    _SAFE_CONFIG,
-    _SAFE_ENV,
+    _SAFE_ENV,  # noqa: F401
     _cancel,
+    _commit_tree_of,
     _decode,
     _env,
     _err,
     _git_exe,
     _GitFailed,
+    _gitpython_repo,
     _run,
     _spawn,
     _wait,
@@ -42,7 +43,7 @@ from lumo_hydra.record.gitrun import (
 from lumo_hydra.record.snapplan import _BAD_REF, _check_rev
 from lumo_hydra.record.snapplan import changed_paths as _changed_paths
 from lumo_hydra.record.snapplan import guess_repo as _guess_repo
-from lumo_hydra.record.snapplan import identity_env as _identity_env
+from lumo_hydra.record.snapplan import identity_from as _ident
 from lumo_hydra.record.snapplan import prepare_index as _prepare_index
 from lumo_hydra.record.snapplan import unlink as _unlink
 from lumo_hydra.store.layout import REF_NAMESPACE, SNAPSHOT_REF_PREFIX
@@ -140,15 +141,18 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
     warm: str | None = None
     pending: dict[str, Any] = {}
     try:
-        if guess is not None:  # start the slow scan while rev-parse confirms the repository
+        if guess is not None:  # start the slow scan while rev-parse (if needed) confirms the repository
             tmp, warm, pending = _begin(git, *guess, opts)
-        info, why = _parse_rev_parse(git, p, _run(git, _REV_PARSE, p, check=False))
+        info = _scan_info(git, guess, pending) if guess is not None and plan.plain_repo(p, *guess) else None
+        why = ""
+        if info is None:
+            info, why = _parse_rev_parse(git, p, _run(git, _REV_PARSE, p, check=False))
         if info is None:
             _cancel(pending)
             res["msg"] = why
             return res
         res.update(repo=info["repo"], base=info["base"], branch=info["branch"])
-        if guess is None or not plan.same_repo(guess, info):
+        if guess is None or not pending or not plan.same_repo(guess, info):
             _cancel(pending)
             if tmp is not None:
                 _unlink(tmp)
@@ -177,6 +181,28 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
     return res
 
 
+def _scan_info(git: str, guess: tuple[str, str], pending: dict[str, Any]) -> dict[str, Any] | None:
+    """What rev-parse would say, from the scan's branch headers (the plain case, :func:`plan.plain_repo`):
+    HEAD, its tree (:func:`plan.head_tree`, else one rev-parse) and branch; ``None`` (the processes
+    ended) when the scan failed, so that rev-parse gives the reason and the snapshot starts again."""
+    try:
+        out = _wait(pending["scan"], _SCAN)
+    except _GitFailed:
+        out = b""
+    base, branch, ok = plan.branch_header(out)
+    tree = plan.head_tree(guess[1], base) if base else None
+    if ok and base and tree is None:
+        q = _run(git, ["rev-parse", "-q", "--verify", base + "^{tree}"], guess[0], check=False)
+        tree = _decode(q.stdout.strip()) if q.returncode == 0 else None
+        if tree:
+            plan.remember_head_tree(guess[1], base, tree)
+    if not ok or (base and not tree):
+        _cancel(pending)
+        pending.clear()
+        return None
+    return {"repo": guess[0], "gitdir": guess[1], "base": base, "base_tree": tree, "branch": branch, "scan_out": out}
+
+
 def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
     """The private index (temp, warm) of a snapshot and its running scan."""
     user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(gitdir, "index")
@@ -193,7 +219,8 @@ def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any]) -> tuple[str,
 # `status` on the private index refreshes its stat data (and writes it back), so files whose stat data
 # changed without their content (a checkout, a formatter, a copied repository) are hashed once, not on
 # every snapshot as `ls-files -m` would do.
-_SCAN = ["status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames", "--ignore-submodules=dirty"]
+_SCAN = ["status", "--porcelain=v2", "-z", "--branch", "--no-ahead-behind", "--untracked-files=all", "--no-renames",
+         "--ignore-submodules=dirty"]
 _CFG = ["config", "-z", "--get-regexp", r"^user\.(name|email)$"]
 # in <git dir>/lumo/: this repository lacked a configured identity once, so `_CFG` runs with the scan
 _IDENT_MARK = "ident-fallback"
@@ -257,7 +284,7 @@ def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
            message: str | None, pending: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]], str]:
     repo = info["repo"]
     env = _env(tmp)
-    found = _changed_paths(_wait(pending["scan"], _SCAN))
+    found = _changed_paths(info["scan_out"] if "scan_out" in info else _wait(pending["scan"], _SCAN))
     ident = _ident(pending["cfg"]) if "cfg" in pending else None
     drop, reset, skipped = _left_out(git, repo, pending, info["opts"], found)
     seen: set[bytes] = set(drop)
@@ -302,12 +329,6 @@ def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
     return _commit(git, info, sinfo, tree, ref, message, pending, ident), tree, skipped, ref
 
 
-def _ident(p_cfg: subprocess.Popen[bytes]) -> dict[str, str]:
-    """A fallback author/committer (env vars) for what the user's git config (``_CFG``'s output) lacks."""
-    cfg_out, _ = p_cfg.communicate()  # exit 1 when nothing is set
-    return _identity_env(cfg_out if p_cfg.returncode == 0 else b"")
-
-
 def _commit_tree(git: str, repo: str, args: list[str], ident: dict[str, str] | None, mark: str) -> str:
     """The commit of ``commit-tree args``. Without ``ident`` (the repository had an identity last time)
     git is first asked to take the identity from the config or the environment only
@@ -349,15 +370,10 @@ def _commit(git: str, info: dict[str, Any], sinfo: dict[str, Any], tree: str, re
 def _reuse(info: dict[str, Any], sinfo: dict[str, Any], tree: str, pending: dict[str, Any]) -> tuple[str, str] | None:
     """(commit, ref) of this store's previous snapshot of the repository when its tree and base are the
     same and its ref still points at it (checked by the waiting ``update-ref``), else ``None``."""
-    sid = str(sinfo.get("store_id") or "")
-    state = plan.read_state(info["gitdir"], sid) if sid else None
-    last = state.get("last") if state else None
-    if not isinstance(last, dict) or last.get("tree") != tree or last.get("base") != info["base"]:
+    last = plan.last_snapshot(info["gitdir"], str(sinfo.get("store_id") or ""), tree, info["base"])
+    if last is None:
         return None
-    commit, ref = last.get("commit"), last.get("ref")
-    if not (isinstance(commit, str) and isinstance(ref, str) and ref.startswith(SNAPSHOT_REF_PREFIX + "/" + sid + "/")
-            and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit)) or _BAD_REF.search(ref[5:]):
-        return None
+    commit, ref = last
     try:
         _wait(pending["ref"], _REF, stdin=b"verify " + ref.encode() + b"\0" + commit.encode() + b"\0")
     except _GitFailed:
@@ -494,29 +510,13 @@ def delete_ref(repo: str | os.PathLike[str], ref: str, old_sha: str | None = Non
 
 
 def _open_repo(repo: str | os.PathLike[str], what: str) -> Any:
-    """A GitPython ``Repo`` (imported here, on first use) whose git processes get the same ``_GIT_OPTS``
-    and ``_SAFE_ENV`` as the raw calls. The readers only read objects through it (``git cat-file
-    --batch``: no hook, monitor or filter runs). Use it in a ``with`` block: that ends those processes."""
+    """A GitPython ``Repo`` with the safety options (:func:`~lumo_hydra.record.gitrun._gitpython_repo`)."""
     _git, d = _ready(repo, what)
-    import git as gitpython  # lazy: ~70 ms to import, and snapshot() never needs it
-
-    try:
-        r = gitpython.Repo(d, search_parent_directories=True)
-    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
-        raise GitError(f"cannot {what}: repo={d!r} is not inside a git repository") from None
-    r.git.set_persistent_git_options(no_pager=True, c=[f"{k}={v}" for k, v in _SAFE_CONFIG])
-    r.git.update_environment(**_SAFE_ENV)
-    return r
+    return _gitpython_repo(d, what)
 
 
 def _tree(r: Any, repo: str | os.PathLike[str], commit: str, what: str) -> Any:
-    from git.exc import BadName, BadObject
-
-    _check_rev(commit, "commit")
-    try:
-        return r.commit(commit).tree
-    except (BadName, BadObject, ValueError) as e:
-        raise GitError(f"cannot {what}: no commit={commit!r} in {os.fspath(repo)!r} ({e})") from None
+    return _commit_tree_of(r, os.fspath(repo), _check_rev(commit, "commit"), what)
 
 
 def snapshot_files(repo: str | os.PathLike[str], commit: str) -> list[str]:

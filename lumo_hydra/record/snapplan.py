@@ -24,9 +24,11 @@ import stat
 import tempfile
 import time
 import uuid
+import zlib
 from typing import Any
 
 from lumo_hydra.errors import GitError, LumoValueError
+from lumo_hydra.store.layout import SNAPSHOT_REF_PREFIX
 
 __all__ = ["DEFAULT_SECRET_FILES", "ENV_SECRET_FILES", "secret_patterns", "secret_match", "output_dirs",
            "holds_hydra_outputs", "trailers", "parse_trailers", "common_dir", "state_file", "read_state",
@@ -44,6 +46,7 @@ HYDRA_DEFAULT_DIRS = ("outputs", "multirun")
 STORE_TRAILER = "Lumo-Store"
 OWNER_TRAILER = "Lumo-Owner"
 _BAD_REF = re.compile(r"(^[./])|(/\.)|(\.\.)|(@\{)|([\x00-\x20\x7f~^:?*\[\\])|(\.lock$)|(\.lock/)|(//)|([/.]$)|(^@$)")
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _TRAILER_RE = re.compile(r"^(Lumo-[A-Za-z]+): *(\S.*?)\s*$", re.M)
 
 
@@ -261,6 +264,20 @@ def write_state(gitdir: str, store_id: str, root: str, last: dict[str, Any]) -> 
         raise
 
 
+def last_snapshot(gitdir: str, sid: str, tree: str, base: str | None) -> tuple[str, str] | None:
+    """(commit, ref) of store ``sid``'s last snapshot of the repository (its state file) when it has this
+    ``tree`` and ``base`` and names a well-formed commit and one of the store's refs, else ``None``."""
+    state = read_state(gitdir, sid) if sid else None
+    last = state.get("last") if state else None
+    if not isinstance(last, dict) or last.get("tree") != tree or last.get("base") != base:
+        return None
+    commit, ref = last.get("commit"), last.get("ref")
+    if not (isinstance(commit, str) and isinstance(ref, str) and ref.startswith(SNAPSHOT_REF_PREFIX + "/" + sid + "/")
+            and _SHA.fullmatch(commit)) or _BAD_REF.search(ref[5:]):
+        return None
+    return commit, ref
+
+
 # -- git output parsing and the private index files of gitsnap ------------------------------------
 def changed_paths(out: bytes) -> list[bytes]:
     """Paths whose working-tree state differs from the private index, from ``status --porcelain=v2 -z``."""
@@ -286,6 +303,12 @@ def identity_env(cfg_out: bytes) -> dict[str, str]:
     keys = [(f"GIT_{who}_{what.upper()}", value) for what, value in fallback.items() if f"user.{what}" not in have
             for who in ("AUTHOR", "COMMITTER")]
     return {k: v for k, v in keys if not os.environ.get(k)}
+
+
+def identity_from(p_cfg: Any) -> dict[str, str]:
+    """:func:`identity_env` of the output of a finished-or-running ``git config --get-regexp`` process."""
+    cfg_out, _ = p_cfg.communicate()  # exit 1 when nothing is set
+    return identity_env(cfg_out if p_cfg.returncode == 0 else b"")
 
 
 def guess_repo(path: str) -> tuple[str, str] | None:
@@ -444,3 +467,82 @@ def note(path: str, text: str) -> None:
             f.write(text)
     except OSError:
         pass
+
+
+# -- what `rev-parse` would say, without starting it (the plain case) ----------------------------------
+_ODD_CONFIG = re.compile(r"^\s*(\[\s*include|worktree\s*=|bare\s*=\s*(true|yes|on|1)\b)", re.M | re.I)
+
+
+def plain_repo(path: str, top: str, gitdir: str) -> bool:
+    """Whether git, started in ``top``, finds the repository :func:`guess_repo` found from ``path``: a
+    valid git dir (``HEAD``, objects and refs), no ``core.worktree``, ``core.bare`` or include in its
+    config, and no file-system boundary between ``path`` and ``top`` (git stops there). Otherwise the
+    caller asks ``rev-parse``."""
+    common = common_dir(gitdir)
+    if not (os.path.isfile(os.path.join(gitdir, "HEAD")) and os.path.isdir(os.path.join(common, "objects"))
+            and os.path.isdir(os.path.join(common, "refs"))):
+        return False
+    for cfg in (os.path.join(common, "config"), os.path.join(gitdir, "config.worktree")):
+        try:
+            with open(cfg, encoding="utf-8", errors="replace") as f:
+                if _ODD_CONFIG.search(f.read()):
+                    return False
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+    d, real_top = os.path.realpath(path), os.path.realpath(top)
+    try:
+        dev = os.stat(d).st_dev
+        while d != real_top and os.path.dirname(d) != d:
+            d = os.path.dirname(d)
+            if os.stat(d).st_dev != dev:
+                return False
+    except OSError:
+        return False
+    return d == real_top
+
+
+def branch_header(out: bytes) -> tuple[str | None, str | None, bool]:
+    """(HEAD commit, branch, found) from the ``# branch.oid``/``# branch.head`` records of
+    ``status --porcelain=v2 --branch -z``; no commit when unborn, no branch when detached."""
+    oid = head = None
+    for rec in out.split(b"\0"):
+        if rec.startswith(b"# branch.oid "):
+            oid = rec[13:].decode("ascii", "replace")
+        elif rec.startswith(b"# branch.head "):
+            head = os.fsdecode(rec[14:])
+        elif not rec.startswith(b"# "):
+            break  # the headers come first
+    if oid is None or head is None or (oid != "(initial)" and not _SHA.fullmatch(oid)):
+        return None, None, False
+    return (None if oid == "(initial)" else oid), (None if head == "(detached)" else head), True
+
+
+def head_tree(gitdir: str, commit: str) -> str | None:
+    """The tree of ``commit`` without a git process: remembered (``<git dir>/lumo/head-tree``: a commit's
+    tree never changes) or read from its loose object; ``None`` when packed (ask git, then
+    :func:`remember_head_tree`) or when replace refs could make git answer otherwise."""
+    try:
+        with open(os.path.join(gitdir, "lumo", "head-tree"), encoding="ascii") as f:
+            known = f.read().split()
+        if len(known) == 2 and known[0] == commit and _SHA.fullmatch(known[1]):
+            return known[1]
+    except (OSError, ValueError):
+        pass
+    common = common_dir(gitdir)
+    if os.environ.get("GIT_OBJECT_DIRECTORY") or os.path.isdir(os.path.join(common, "refs", "replace")):
+        return None
+    try:
+        with open(os.path.join(common, "objects", commit[:2], commit[2:]), "rb") as f:
+            head = zlib.decompressobj().decompress(f.read(4096), 128)
+    except (OSError, zlib.error):
+        return None
+    m = re.match(rb"commit \d+\0tree ([0-9a-f]{40}|[0-9a-f]{64})\n", head)
+    return m.group(1).decode() if m else None
+
+
+def remember_head_tree(gitdir: str, commit: str, tree: str) -> None:
+    """Remember the tree of ``commit`` for :func:`head_tree` (best effort)."""
+    if _SHA.fullmatch(commit) and _SHA.fullmatch(tree):
+        note(os.path.join(gitdir, "lumo", "head-tree"), f"{commit} {tree}\n")
