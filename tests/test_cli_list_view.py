@@ -206,6 +206,9 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
                   params=params, metrics={"acc": (i / 24, "max"), "loss": (1 - i / 24, "min")},
                   tags=["best"] if i % 5 == 0 else [], start=now - 7200 + i * 97, duration=5.0 + i * 13,
                   counter=i, heartbeat=now - 3000 if i == 5 else None)
+    for dp, _, fs in os.walk(root):  # past the index's racy window: a warm, unchanged store
+        for f in fs:
+            os.utime(os.path.join(dp, f), (now - 120, now - 120))
     return root
 
 
@@ -216,17 +219,17 @@ PLAIN_FLAGS = [[], ["--exp", "exp1"], ["--status", "failed"], ["--tag", "best", 
 @pytest.mark.parametrize("flags", PLAIN_FLAGS)
 def test_plain_list_imports_no_pandas_and_matches_the_pandas_path(mixed: Path, flags: list[str], capsys,
                                                                   monkeypatch) -> None:
-    """``list --limit N`` (filters, sorts by times) runs without pandas and rich, and writes the same
+    """``list --limit N`` (filters, sorts by times) runs without pandas, rich and numpy, and writes the same
     lines as the pandas path's table for the same rows: same columns, values and order."""
     if "--limit" not in flags:
         flags = [*flags, "--limit", "7"]
     code = ("import sys; from lumo_hydra.cli.app import main; c = main(sys.argv[1:]); "
-            "print([m for m in ('pandas', 'rich', 'pyarrow') if m in sys.modules], file=sys.stderr); sys.exit(c)")
+            "print([m for m in ('pandas', 'rich', 'pyarrow', 'numpy') if m in sys.modules], file=sys.stderr); sys.exit(c)")
     env = dict(os.environ, COLUMNS="150")
     r = subprocess.run([sys.executable, "-c", code, "--root", str(mixed), "--stale-after", "1", "list", *flags],
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert r.stderr.strip().splitlines()[-1] == "[]", r.stderr  # neither pandas nor rich (nor pyarrow)
+    assert r.stderr.strip().splitlines()[-1] == "[]", r.stderr  # neither pandas nor rich (nor pyarrow, numpy)
     from lumo_hydra.cli import runs
 
     monkeypatch.setattr(runs, "plain_list", lambda args: None)  # the pandas path, streamed for the comparison

@@ -243,7 +243,8 @@ def build_frame(table: dict[str, Any], sel: list[int] | None, status: list[Any],
         elif k == "info_dir":
             out[k] = take(table["dirs"])
         elif k == "duration":
-            out[k] = dur if sel is None else dur[np.asarray(sel, dtype=np.intp)]
+            durs = np.asarray(dur, dtype=float)
+            out[k] = durs if sel is None else durs[np.asarray(sel, dtype=np.intp)]
         elif k in ("start", "end"):
             out[k] = to_local_time(np.array(take(cols.get("_" + k) or [None] * len(rkeys)), dtype=float))
         elif flatten:

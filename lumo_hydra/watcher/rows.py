@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from array import array
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -289,14 +290,14 @@ def _read_again(info_dir: str) -> dict[str, Any] | None:
 
 
 def judge_all(table: dict[str, Any], stale_after: float) -> tuple[list[Any], Any]:
-    """The status (judged now) and duration (a float array) of every row of the index ``table``."""
-    import numpy as np
-
+    """The status (judged now) and duration (a float array, ``array('d')``: no numpy) of every row of
+    the index ``table``."""
     cols = table["cols"]
     n = len(table["keys"])
     rec_status = cols.get("status") or [None] * n
-    starts = np.array(cols["_start"], dtype=float) if n else np.zeros(0)
-    dur = (np.array(cols["_end"], dtype=float) - starts) if n else np.zeros(0)
+    nan = float("nan")
+    dur = array("d", [nan if s is None or e is None else e - s for s, e in zip(cols["_start"], cols["_end"])]
+                if n else [])
     status = list(rec_status)
     ends = _status.END_STATUSES
     now = time.time()

@@ -491,20 +491,21 @@ _READ_MAX = 2000
 
 
 def _numeric_order(idx: list[int], table: Table, sort: str, dur: Any, desc: bool) -> list[int]:
-    """``idx`` ordered by start, end or duration (missing last) as the generic sort orders them, in numpy:
-    a stable sort of the values (negated for ``desc``), then the missing ones (reversed for ``desc``)."""
-    import numpy as np
-
-    ia = np.asarray(idx, dtype=np.intp)
+    """``idx`` ordered by start, end or duration (missing last) as the generic sort orders them, without
+    numpy: a stable sort of the values (negated for ``desc``), then the missing ones (reversed for ``desc``)."""
     if sort == "duration":
-        v = np.asarray(dur, dtype=float)[ia] if len(ia) else np.zeros(0)
+        vals: list[Any] = [dur[i] for i in idx]
     else:
         col = table["cols"].get("_" + sort)
-        v = np.array([col[i] for i in idx] if col else [None] * len(idx), dtype=float)
-    ok = ~np.isnan(v)
-    some = ia[ok][np.argsort(-v[ok] if desc else v[ok], kind="stable")]
-    none = ia[~ok]
-    return some.tolist() + (none[::-1] if desc else none).tolist()  # type: ignore[no-any-return]
+        vals = [col[i] for i in idx] if col else [None] * len(idx)
+    some = [(-v if desc else v, i) for v, i in zip(vals, idx) if v is not None and v == v]
+    none = [i for v, i in zip(vals, idx) if v is None or v != v]
+    some.sort(key=_first)
+    return [i for _, i in some] + (none[::-1] if desc else none)
+
+
+def _first(pair: tuple[Any, int]) -> Any:
+    return pair[0]
 
 
 def _sort_key(
