@@ -296,6 +296,7 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
         names.update(dict.fromkeys(_run_members(layout, exp, test, rec, blobs, cache, known)))
     files: dict[str, dict[str, Any]] = {}
     held: dict[str, tuple[bytes | None, int]] = {}
+    data: bytes | None
     for n in names:
         pre = raw_recs.get(n)
         if pre is not None and redactor is None:  # run.json: packed as read by _record
