@@ -114,7 +114,7 @@ def stream_runs_table(con: Console | PlainConsole, df: pd.DataFrame | Rows, cols
     n = len(df)
     statuses = _list(df["status"]) if "status" in df.columns else [None] * n
     first = _texts(df, cols, statuses, 0, CHUNK)
-    con, shown, widths = choose_columns(con, cols, first, fit)
+    con, shown, widths = choose_columns(con, cols, first, fit)  # type: ignore[arg-type]  # PlainConsole: its width is all fit needs
     right = [right_aligned(c) for c in shown]
     ws = [widths[c] for c in shown]
     colour = con.is_terminal and not con.no_color

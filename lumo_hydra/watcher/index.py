@@ -26,7 +26,7 @@ from lumo_hydra.store import status as _status
 from lumo_hydra.store.files import atomic_open
 from lumo_hydra.store.layout import METRICS_JSON, RUN_JSON, WATCHER_CACHE, StoreLayout, cache_dir
 from lumo_hydra.watcher.frame import frame_from_bytes, local_tz, sealed, split_frame_file, unsealed, write_frame, write_sealed
-from lumo_hydra.watcher.query import name_matches
+from lumo_hydra.watcher.query import key_matcher, name_matches
 from lumo_hydra.watcher.rows import _RACY_NS as RACY_NS
 from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, judge, read_rows
 from lumo_hydra.watcher.sigs import SigMap, pack
@@ -362,7 +362,8 @@ class RunIndex:
         sigs = old["sigs"]
         self.changed = False
         kept, todo, new_e, new_d = self.plan(old, pats)
-        others = [] if pats is None else [k for k in sigs if not name_matches(k[:k.index("/")], pats)]
+        match = key_matcher(pats) if pats is not None else None
+        others = [] if match is None else [k for k in sigs if not match(k)]
         cached = len(kept)
         old_e = self._load_esigs() if sigs else {}
         same_exps = all(old_e.get(e) == s for e, s in new_e.items()) and (pats is not None or len(new_e) == len(old_e))

@@ -83,6 +83,20 @@ def name_matches(name: str, pats: list[str]) -> bool:
     return False
 
 
+def key_matcher(pats: list[str]) -> Callable[[str], bool]:
+    """``key ('exp/test') -> name_matches(exp, pats)``, remembered per experiment (a store has few)."""
+    memo: dict[str, bool] = {}
+
+    def match(key: str) -> bool:
+        e = key[:key.index("/")]
+        r = memo.get(e)
+        if r is None:
+            r = memo[e] = name_matches(e, pats)
+        return r
+
+    return match
+
+
 def check_filters(status: str | Sequence[str] | None, since: Any, until: Any) -> list[str] | None:
     """The statuses asked for (``None``: all); a bad status or time fails here, before any reading."""
     from lumo_hydra.store.status import STATUSES
@@ -110,6 +124,7 @@ def select_rows(
     t0 = parse_when(since, key="since") if since is not None else None
     t1 = parse_when(until, key="until") if until is not None else None
     pats, sweeps, tags = as_list(exp), as_list(sweep), as_list(tag)
+    match = key_matcher(pats) if pats is not None else None
     keys, cols = table["keys"], table["cols"]
     n = len(keys)
     starts = cols.get("_start") or [None] * n
@@ -132,7 +147,7 @@ def select_rows(
             rtags = tgs[i] or ()
             if not all(t in rtags for t in tags):
                 continue
-        if pats is not None and not name_matches(keys[i].split("/", 1)[0], pats):
+        if match is not None and not match(keys[i]):
             continue
         sel.append(i)
     return sel

@@ -18,6 +18,7 @@ import gc
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from lumo_hydra.errors import LumoValueError, RunNotFoundError, StoreError
@@ -491,8 +492,9 @@ _READ_MAX = 2000
 
 
 def _numeric_order(idx: list[int], table: Table, sort: str, dur: Any, desc: bool) -> list[int]:
-    """``idx`` ordered by start, end or duration (missing last) as the generic sort orders them, without
-    numpy: a stable sort of the values (negated for ``desc``), then the missing ones (reversed for ``desc``)."""
+    """``idx`` ordered by start, end or duration (missing last) as the
+    generic sort orders them, without numpy: a stable sort of the values (negated for ``desc``), then
+    the missing ones (reversed for ``desc``)."""
     if sort == "duration":
         vals: list[Any] = [dur[i] for i in idx]
     else:
@@ -500,12 +502,8 @@ def _numeric_order(idx: list[int], table: Table, sort: str, dur: Any, desc: bool
         vals = [col[i] for i in idx] if col else [None] * len(idx)
     some = [(-v if desc else v, i) for v, i in zip(vals, idx) if v is not None and v == v]
     none = [i for v, i in zip(vals, idx) if v is None or v != v]
-    some.sort(key=_first)
+    some.sort(key=itemgetter(0))  # stable
     return [i for _, i in some] + (none[::-1] if desc else none)
-
-
-def _first(pair: tuple[Any, int]) -> Any:
-    return pair[0]
 
 
 def _sort_key(
