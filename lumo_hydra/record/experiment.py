@@ -24,7 +24,7 @@ from lumo_hydra.record.secrets import mask_record
 from lumo_hydra.record.sharing import BackupMixin  # exp.backup(...) (docs/share.md)
 from lumo_hydra.store.files import read_json, to_jsonable
 from lumo_hydra.store.ids import claim_dir, validate_name
-from lumo_hydra.store.layout import PARAMS_JSON, StoreLayout, lumo_home
+from lumo_hydra.store.layout import ENV_RERUN_OF, PARAMS_JSON, StoreLayout, lumo_home
 from lumo_hydra.store.reader import read_metrics, read_record
 from lumo_hydra.store.status import END_STATUSES, STATUSES
 from lumo_hydra.store.times import now_iso
@@ -163,9 +163,8 @@ class Experiment(BackupMixin):
             rec[k] = to_jsonable(v)
         mask_record(rec)  # secrets in argv, overrides, params never reach the store (H11c)
         self._writer = w = RunWriter(info_dir, rec)
-        # A slow hook (a git snapshot taken here) gets a start record written before it runs; when every
-        # hook is quick (e.g. in a Hydra job, whose snapshot the launching process took), one write after
-        # the hooks is enough.
+        # A slow hook (a git snapshot taken here) gets a start record written before it runs; when every hook
+        # is quick (e.g. in a Hydra job, whose snapshot the launching process took), one write after them is enough.
         early = any(getattr(h, "enabled", True) and not getattr(h, "quick", False) for h in self._hooks)
         if early:
             self._first_write(w)
@@ -173,12 +172,13 @@ class Experiment(BackupMixin):
         registry.add(self)
         for hook in self._hooks:
             self._call_hook(hook, "on_start")
-        from lumo_hydra.record.rerun import apply_rerun_info  # a rerun names the original repo/cwd (H12a)
-
-        apply_rerun_info(rec)
-        from lumo_hydra.record.rerun_link import link_rerun, mark_original
-
-        orig = link_rerun(rec, layout)  # lumo's rerun = {from, repeat}; rerun_at on the original
+        if os.environ.get("LUMO_RERUN_INFO"):  # == rerun.ENV_RERUN_INFO: imported only for a rerun
+            from lumo_hydra.record.rerun import apply_rerun_info  # the original's repo/cwd (H12a)
+            apply_rerun_info(rec)
+        orig = None
+        if os.environ.get(ENV_RERUN_OF):  # lumo's rerun = {from, repeat}; rerun_at on the original
+            from lumo_hydra.record.rerun_link import link_rerun, mark_original
+            orig = link_rerun(rec, layout)
         if early:
             w.write_record()
         else:
