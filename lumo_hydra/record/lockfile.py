@@ -23,8 +23,9 @@ from lumo_hydra.store.layout import LOCK_CACHE, StoreLayout, cache_dir
 __all__ = ["collect_lock", "write_lock", "read_lock", "lock_digest", "LockNotFoundError"]
 
 _CACHE_VERSION = 1
-_VERSION_OK = re.compile(r"^[0-9A-Za-z.+!_]+$")
-_DIGEST = re.compile(r"^[0-9a-f]{16}$")
+# patterns as text, compiled (and cached by ``re``) at first use: a cached lock needs neither (issue 18)
+_VERSION_OK = r"^[0-9A-Za-z.+!_]+$"
+_DIGEST = r"^[0-9a-f]{16}$"
 _memo: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 # (cwd, *sys.path) -> (the sys.path folders, the cache key's source, the cache key)
 _keys: dict[tuple[Any, ...], tuple[list[str], str, str]] = {}
@@ -83,13 +84,13 @@ def _from_entry(folder: str, fname: str) -> tuple[str, str] | None:
     if fname.endswith(".dist-info"):
         stem = fname[: -len(".dist-info")]
         name, _, version = stem.partition("-")
-        if name and version and _VERSION_OK.match(version):
+        if name and version and re.match(_VERSION_OK, version):
             return name, version
         meta = os.path.join(folder, fname, "METADATA")
     elif fname.endswith(".egg-info"):
         stem = fname[: -len(".egg-info")]
         parts = stem.split("-")
-        if len(parts) >= 2 and parts[0] and _VERSION_OK.match(parts[1]) and not parts[1].startswith("py"):
+        if len(parts) >= 2 and parts[0] and re.match(_VERSION_OK, parts[1]) and not parts[1].startswith("py"):
             return parts[0], parts[1]
         full = os.path.join(folder, fname)
         meta = os.path.join(full, "PKG-INFO") if os.path.isdir(full) else full
@@ -270,7 +271,7 @@ def read_lock(root: str | os.PathLike[str], digest: str) -> dict[str, Any]:
         d = d[len(StoreLayout.LOCKS) + 1:]
     if d.endswith(".json"):
         d = d[: -len(".json")]
-    if not _DIGEST.match(d):
+    if not re.match(_DIGEST, d):
         raise LumoValueError(f"invalid lock digest {digest!r}: allowed are 16 lowercase hex digits")
     path = StoreLayout(root).lock_file(d)
     try:
