@@ -74,7 +74,7 @@ class BoardPage:
                             ("Compare", self.compare_box),
                             ("Run", pn.Column(self.run_input, self.run_box, sizing_mode="stretch_width")),
                             ("Sweep", pn.Column(self.sweep_select, self.sweep_box, sizing_mode="stretch_width")),
-                            dynamic=False, sizing_mode="stretch_width", css_classes=["lumo-tabs"])
+                            dynamic=True, sizing_mode="stretch_width", css_classes=["lumo-tabs"])
         self._shown: dict[str, Any] = {}
         self._wire()
         if url:
@@ -218,6 +218,7 @@ def origins(host: str, port: int) -> list[str]:
 def make_server(ctx: BoardContext, host: str, port: int, *, show: bool = False, where: str | None = None) -> Any:
     """A Bokeh server (not started) serving the board at ``/`` on ``host:port`` (``port`` not 0)."""
     extension(inline=False)
+    BoardPage(ctx, url=False, refresh_ms=None)  # warm: the frame and its table columns, once per server
 
     def page() -> pn.viewable.Viewable:
         return board_app(ctx, where=where, inline=False)

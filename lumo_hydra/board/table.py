@@ -97,11 +97,14 @@ class RunsTable(param.Parameterized):
         self.groups = pn.widgets.Tabulator(value=None, show_index=False, disabled=True, visible=False,
                                            css_classes=["lumo-groups"], sizing_mode="stretch_width",
                                            pagination="remote", page_size=20)
+        # the group summary joins the page when first shown: a second Tabulator in every page's first
+        # document is time before its first row
+        self.groups_box = pn.Column(sizing_mode="stretch_width", margin=0)
 
     def panel(self) -> pn.viewable.Viewable:
         """The Runs tab: query box, controls, message, group summary, table."""
         controls = pn.Row(self.group_select, self.csv, self.count, sizing_mode="stretch_width")
-        return pn.Column(self.query, controls, self.message, self.picker, self.groups, self.table,
+        return pn.Column(self.query, controls, self.message, self.picker, self.groups_box, self.table,
                          sizing_mode="stretch_width", css_classes=["lumo-runs-tab"])
 
     def show_message(self, text: str, kind: Any = "warning") -> None:
@@ -238,6 +241,8 @@ class RunsTable(param.Parameterized):
         shown = [c for c in summary.columns if not c.endswith((".mean", ".std"))]
         self.groups.value = summary[shown]
         self.groups.visible = True
+        if not len(self.groups_box):
+            self.groups_box[:] = [self.groups]
 
     def _update_pickers(self, cols: list[str]) -> None:
         """The column picker: rebuilt only when the columns on offer change (building widgets is the
