@@ -246,3 +246,47 @@ def test_plain_list_leaves_the_rest_to_pandas(mixed: Path) -> None:
         r = subprocess.run([sys.executable, "-c", code, "--root", str(mixed), "list", "--limit", "3", *flags],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and r.stderr.strip().splitlines()[-1] == "True", (flags, r.stderr)
+
+
+def test_rolling_check_sees_an_edit_in_place_without_a_key_dict(tmp_path: Path, monkeypatch) -> None:
+    """Past ``VERIFY`` runs, each load stats a rolling slice found by position in the packed signatures
+    (no dict of every key); an edit in place that no folder time shows is still seen within a few loads."""
+    import json
+
+    from lumo_hydra.watcher import Watcher
+    from lumo_hydra.watcher import index as wi
+    from lumo_hydra.watcher.sigs import SigMap
+
+    root = tmp_path / "store"
+    now = time.time()
+    dirs = [write_run(root, "cls", params={"lr": float(i)}, start=now - 900 + i * 10, counter=i,
+                      status="running" if i == 0 else "finished") for i in range(12)]
+    for dp, _, fs in os.walk(root, topdown=False):  # past the racy window, so every run and folder is trusted
+        for f in fs:
+            os.utime(os.path.join(dp, f), (now - 120, now - 120))
+        os.utime(dp, (now - 120, now - 120))
+    monkeypatch.setattr(wi, "VERIFY", 4)
+    aligned = []
+    real = SigMap.aligned
+    monkeypatch.setattr(SigMap, "aligned", lambda self, keys: aligned.append(real(self, keys)) or aligned[-1])
+    assert Watcher(root=str(root)).select_columns(limit=3)[2] == 12
+    target = dirs[7] / "run.json"
+    folders = [(p, os.stat(p)) for p in (dirs[7], dirs[7].parent)]
+    rec = json.loads(target.read_text())
+    rec["params"]["lr"] = 99.5
+    with open(target, "w") as f:  # in place: no folder time changes
+        json.dump(rec, f)
+    for p, st in folders:
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    seen = []
+    for _ in range(40):
+        data, _, _ = Watcher(root=str(root)).select_columns(sort="start", desc=False, limit=12)
+        seen.append(data["params.lr"][7])
+        if seen[-1] == 99.5:
+            break
+    assert seen[-1] == 99.5, seen
+    assert True in aligned  # the positional path was taken (the running run checked as an extra)
+    for _ in range(5):  # and it reads no finished run of an unchanged store (each position, its own signature)
+        w = Watcher(root=str(root))
+        w.select_columns(limit=3)
+        assert w.stats["read"] <= 1, w.stats  # at most the running run, read again as before

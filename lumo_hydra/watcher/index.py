@@ -320,18 +320,22 @@ class RunIndex:
         those runs. Checked: ``extra`` (the unfinished runs, the ones not trusted yet), and a rolling
         slice of ``VERIFY`` of ``kept`` (all of them in smaller stores), so an edit in place that no
         folder time shows is still seen, within a few loads of a large store."""
-        check = set(extra)
         n = len(kept)
         if n <= VERIFY:
-            check.update(kept)
+            want = {k: sigs.get(k) for k in {*extra, *kept}}
         else:
             start = int.from_bytes(os.urandom(4), "little") % n
-            check.update(kept[start:start + VERIFY])
-            check.update(kept[:max(0, start + VERIFY - n)])
+            pos = [*range(start, min(n, start + VERIFY)), *range(max(0, start + VERIFY - n))]
+            if isinstance(sigs, SigMap) and len(extra) <= 16 and sigs.aligned(kept):  # no dict of 100k keys
+                want = {kept[j]: sigs.at(j) for j in pos}
+                for k in extra:
+                    want[k] = sigs.at(kept.index(k)) if k in want or k in kept else None
+            else:
+                want = {k: sigs.get(k) for k in {*extra, *(kept[j] for j in pos)}}
         base = self.experiments_dir + "/"
         stat = os.stat
         bad: set[str] = set()
-        for k in check:
+        for k, expected in want.items():
             d = base + k
             try:
                 st = stat(d + _RUN)
@@ -343,7 +347,7 @@ class RunIndex:
                 sig: Any = ((st.st_ino, st.st_mtime_ns, st.st_size), (mt.st_ino, mt.st_mtime_ns, mt.st_size))
             except OSError:
                 sig = ((st.st_ino, st.st_mtime_ns, st.st_size), None)
-            if sigs.get(k) != sig:
+            if expected != sig:
                 bad.add(k)
         if not bad:
             return kept, []

@@ -304,8 +304,7 @@ def judge_all(table: dict[str, Any], stale_after: float) -> tuple[list[Any], Any
     host = _status.this_host()
     rkeys = table["rkeys"]
     live_recs = table.get("live_recs") if rkeys is None else None  # the index's meta part only
-    for i, st in enumerate(rec_status):
-        if st not in ends:
-            rec = {k: cols[k][i] for k in rkeys[i]} if live_recs is None else live_recs.get(table["keys"][i], {})
-            status[i], dur[i] = judge(rec, table["dirs"][i], now, stale_after, host)
+    for i in [i for i, st in enumerate(rec_status) if st not in ends]:  # the few unfinished runs
+        rec = {k: cols[k][i] for k in rkeys[i]} if live_recs is None else live_recs.get(table["keys"][i], {})
+        status[i], dur[i] = judge(rec, table["dirs"][i], now, stale_after, host)
     return status, dur

@@ -69,7 +69,15 @@ class SigMap(Mapping[str, Any]):
         return self._pos
 
     def __getitem__(self, key: str) -> Any:
-        i = self._index()[key] * (self._w + 1)
+        return self.at(self._index()[key])
+
+    def aligned(self, keys: list[str]) -> bool:
+        """Whether ``keys`` are this map's keys in its order (then :meth:`at` takes their positions)."""
+        return keys is self._keys or keys == self._keys
+
+    def at(self, pos: int) -> Any:
+        """The signature of the key at ``pos`` (no key -> position dict built)."""
+        i = pos * (self._w + 1)
         a = self._arr
         flag = a[i + self._w]
         if flag == 2:
