@@ -321,12 +321,12 @@ class A:
 
 
 def test_the_contract_follows_chains_of_imports() -> None:
-    """The checker can fail: the compatibility name of the callback loads shlex through _hydra and record/
-    (hydra itself only through instantiate: the callback is duck-typed since issue 18)."""
+    """The checker can fail: the compatibility name of the callback loads shlex through _hydra and record/,
+    and hydra through the callback's base class."""
     chain = _module_level_chain("lumo_hydra.hydra_callback", ("shlex",))
     assert chain and chain[0] == "lumo_hydra.hydra_callback" and len(chain) == 4 and chain[-1].startswith("import shlex"), chain
-    chain = _module_level_chain("lumo_hydra._hydra.instantiate", ("hydra",))
-    assert chain and chain[-1].startswith("import hydra"), chain
+    chain = _module_level_chain("lumo_hydra.hydra_callback", ("hydra",))
+    assert chain and chain[0] == "lumo_hydra.hydra_callback" and chain[-1].startswith("import hydra"), chain
 
 
 def test_hydra_free_packages_import_omegaconf_only_in_the_listed_helpers() -> None:

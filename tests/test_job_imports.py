@@ -32,7 +32,6 @@ if __name__ == "__main__":
 
 # made lazy or never needed by one recorded job (docs/benchmarks.md, "Issue 18 ... imports")
 NOT_IMPORTED = [
-    "hydra.experimental", "hydra.experimental.callback",  # LumoCallback is duck-typed
     "lumo_hydra.record.rerun", "lumo_hydra.record.rerun_link",  # only with $LUMO_RERUN_INFO / $LUMO_RERUN_OF
     "git", "pandas", "numpy", "rich", "psutil", "difflib", "importlib.metadata", "email",
     "lumo_hydra.watcher", "lumo_hydra.board", "lumo_hydra.share", "lumo_hydra.cli", "lumo_hydra.params.params",
@@ -62,7 +61,7 @@ def test_recorded_job_imports_no_lazy_module(tmp_path: Path, lumo_home: Path) ->
 
 
 def test_callback_answers_every_hydra_hook() -> None:
-    """Not a subclass of Hydra's ``Callback`` any more: every hook Hydra defines must still be there."""
+    """A subclass of Hydra's ``Callback`` (kept on purpose: ~0.3 ms of imports is not worth leaving it)."""
     from hydra.experimental.callback import Callback
 
     from lumo_hydra._hydra.callback import LumoCallback
@@ -72,5 +71,5 @@ def test_callback_answers_every_hydra_hook() -> None:
     hooks = [n for n in dir(Callback) if n.startswith("on_")]
     assert "on_job_end" in hooks
     assert all(callable(getattr(cb, n)) for n in hooks)
-    assert cb.on_compose_config(config=None, config_name="c", overrides=[]) is None  # a later Hydra's hook
+    assert isinstance(cb, Callback)
     assert ENV_RERUN_INFO == "LUMO_RERUN_INFO"  # the name record/experiment.py checks before importing
