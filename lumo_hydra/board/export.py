@@ -122,7 +122,20 @@ def export_html(ctx: Any, where: str | None, path: str | os.PathLike[str]) -> Pa
     from bokeh.embed import file_html
     from bokeh.layouts import column
     from bokeh.models.widgets.markups import Div
-    from bokeh.resources import INLINE
+    from bokeh.resources import Resources
+
+    class _BokehOnly(Resources):
+        # Bokeh adds the __css__/__javascript__ of every model class imported in this process: once a
+        # Panel Tabulator has been shown (a notebook, the board's tests) that is a CDN stylesheet. The page
+        # uses Bokeh's own models only, whose code is in the inline BokehJS.
+        def _collect_external_resources(self, resource_attr: Any) -> list[str]:
+            return []
+
+        def clone(self, *, components: Any = None) -> Resources:  # file_html bundles a clone
+            out = super().clone(components=components)
+            out.__class__ = _BokehOnly
+            return out
+
 
     out = Path(path)
     if out.is_dir():
@@ -142,7 +155,8 @@ def export_html(ctx: Any, where: str | None, path: str | os.PathLike[str]) -> Pa
     par = _parallel_figure(df)
     if par is not None:
         blocks += [Div(text="<h3>parallel coordinates</h3>"), par]
-    page = file_html(column(*blocks, sizing_mode="stretch_width"), INLINE, title="lumo-hydra runs")
+    page = file_html(column(*blocks, sizing_mode="stretch_width"), _BokehOnly(mode="inline"),
+                     title="lumo-hydra runs")
     bad = external_assets(page)
     if bad:  # pragma: no cover - INLINE resources never link out; kept as the promise's check
         raise LumoValueError(f"the export would load assets from the network ({', '.join(bad[:3])}); not written")
