@@ -9,6 +9,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -56,3 +57,16 @@ def work_folder(a: argparse.Namespace, prefix: str = "lumo-bench-") -> Iterator[
             shutil.rmtree(work, ignore_errors=True)
         elif a.keep:
             print(f"work folder kept: {work}")
+
+
+def py(code: str, *args: str, python: str = sys.executable, env: dict | None = None, timeout: float = 3600) -> str:
+    """Run ``code`` as a script with ``python`` (any venv) and return its stdout; raise with its stderr on failure."""
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(code)
+    try:
+        p = subprocess.run([python, f.name, *args], capture_output=True, text=True, env=env, timeout=timeout)
+    finally:
+        os.unlink(f.name)
+    if p.returncode != 0:
+        raise RuntimeError(f"{python} failed:\n{p.stderr[-3000:]}")
+    return p.stdout

@@ -34,14 +34,13 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _benchlib import load_average, work_folder
+from _benchlib import load_average, py, work_folder
 
 DEFAULT_MLFLOW_PY = "/tmp/venv-mlflow/bin/python"
 CHROMIUM = "/usr/bin/chromium"
@@ -127,18 +126,6 @@ if hasattr(w, "change_token"):
     out["change_token"] = timed(w.change_token, max(rounds, 20))
 print(json.dumps(out))
 """
-
-
-def py(code: str, *args: str, python: str = sys.executable, env: dict | None = None, timeout: float = 3600) -> str:
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(code)
-    try:
-        p = subprocess.run([python, f.name, *args], capture_output=True, text=True, env=env, timeout=timeout)
-    finally:
-        os.unlink(f.name)
-    if p.returncode != 0:
-        raise RuntimeError(f"{python} failed:\n{p.stderr[-3000:]}")
-    return p.stdout
 
 
 def free_port() -> int:

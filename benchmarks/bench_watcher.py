@@ -29,11 +29,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from _benchlib import load_average, work_folder
+from _benchlib import load_average, py, work_folder
 
 HERE = Path(__file__).resolve().parent
 OLD_MLFLOW_PY = "/tmp/watcher-bench-mlflow/bin/python"  # defaults only if they exist
@@ -279,18 +278,6 @@ t = time.perf_counter()
 df = w.load()
 print(json.dumps({"t": time.perf_counter() - t, "rows": len(df)}))
 """
-
-
-def py(code: str, *args: str, python: str = sys.executable, env: dict | None = None, timeout: float = 3600) -> str:
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(code)
-    try:
-        p = subprocess.run([python, f.name, *args], capture_output=True, text=True, env=env, timeout=timeout)
-    finally:
-        os.unlink(f.name)
-    if p.returncode != 0:
-        raise RuntimeError(f"{python} failed:\n{p.stderr[-3000:]}")
-    return p.stdout
 
 
 def rounds_of(code: str, *args: str, n: int = 3, **kw) -> list[dict]:

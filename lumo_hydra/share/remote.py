@@ -13,7 +13,6 @@ second push of unchanged runs packs nothing. ``pull`` skips runs already unpacke
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lumo_hydra.errors import LumoValueError, StoreError
-from lumo_hydra.share.pack import _record, _run_members, _select_runs, pack_runs
+from lumo_hydra.share.pack import _record, _run_members, _select_runs, _sha256_file, pack_runs
 from lumo_hydra.share.select import watcher_fallback
 from lumo_hydra.store.layout import StoreLayout, cache_dir
 from lumo_hydra.store.moved import read_provenance
@@ -68,14 +67,6 @@ def open_url(url: str, storage_options: dict[str, Any] | None = None) -> tuple[A
     except ValueError as e:
         raise LumoValueError(f"url={url!r}: {e}") from None
     return fs, str(prefix).rstrip("/")
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _put_atomic(fs: Any, local: str | None, data: bytes | None, dest: str) -> None:
@@ -237,7 +228,7 @@ def push(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], url:
                 tmp = tmp or stack.enter_context(tempfile.TemporaryDirectory(prefix="lumo-push-"))
                 local = os.path.join(tmp, f"{exp}.{test}{_SUFFIX}")
                 pack_runs(layout.root, [run], local, blobs, code=code, reproducible=True)
-                packed.append((run, local, dest, _sha256(local)))
+                packed.append((run, local, dest, _sha256_file(local)))
                 cache.put(run, sig, packed[-1][3], os.path.getsize(local))
             if progress is not None:
                 progress(i + 1, len(runs))
@@ -311,7 +302,7 @@ def pull(url: str, store_root: str | os.PathLike[str] | None = None, run_ids: It
         if fetch:
             fs.get([src for _, src, _ in fetch], locals_)  # one call: concurrent for object stores
         for i, ((run, src, want), local) in enumerate(zip(fetch, locals_)):
-            if _sha256(local) != want:
+            if _sha256_file(local) != want:
                 raise ArchiveError(src, run, "its sha256 does not match its .sha256 (damaged in transfer?)")
             got = unpack(local, layout.root, repo=repo, code=code, origin=fs.unstrip_protocol(src))
             res.added += got.added
