@@ -98,8 +98,9 @@ def test_demo_returns_final_metrics(demo: dict) -> None:
 def test_demo_prints_the_watcher_table(demo: dict) -> None:
     out = demo["stdout"]
     assert "== results" in out
+    assert "lumo-hydra board" in out  # how to see the same runs in the browser
     table = out.split("best test accuracy per method:", 1)[1]
-    rows = [line.split() for line in table.strip().splitlines()[1:]]
+    rows = [line.split() for line in table.strip().split("\n\n")[0].splitlines()[1:]]  # up to the next section
     by_method = {r[0]: r for r in rows}
     assert set(by_method) == {"supervised", "mixup"}
     for r in rows:
