@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import pickle
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -199,17 +200,25 @@ COMPOSED = {
 
 
 @pytest.fixture(scope="module")
-def composed(root: Path) -> dict:
+def composed(root: Path) -> Iterator[dict]:
     """The template's config composed by Hydra (one initialize, several override sets)."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.singleton import Singleton
 
+    saved = Singleton.get_state()  # Hydra's singletons (ConfigStore, HydraConfig, JobRuntime...) as they were
     sys.path.insert(0, str(APP_DIR))
     try:
         import erc.params  # noqa: F401  (registers erc_schema)
     finally:
         sys.path.remove(str(APP_DIR))
-    with initialize_config_dir(config_dir=str(APP_DIR / "conf"), version_base="1.3"):
-        return {k: compose("config", overrides=[f"data.root={root}", *v]) for k, v in COMPOSED.items()}
+    try:
+        with initialize_config_dir(config_dir=str(APP_DIR / "conf"), version_base="1.3"):
+            yield {k: compose("config", overrides=[f"data.root={root}", *v]) for k, v in COMPOSED.items()}
+    finally:
+        # leave Hydra's singletons as they were: later tests run Hydra apps in this process and pickle the
+        # ConfigStore into launcher workers, where the template's ``erc`` package cannot be imported
+        Singleton.set_state(saved)
+        sys.modules.pop("erc.params", None)
 
 
 @pytest.fixture(scope="module")

@@ -628,9 +628,13 @@ def test_hydra_output_dirs_read_a_plain_fixed_part_without_resolving(tmp_path, m
     interpolation is still resolved (and, unresolvable here, left out)."""
     from omegaconf import OmegaConf
 
+    from omegaconf.basecontainer import BaseContainer
+
     from lumo_hydra._hydra.outdirs import hydra_output_dirs
 
     monkeypatch.chdir(tmp_path)
+    # an earlier test of the session may have registered Hydra's ``now`` resolver: not here
+    monkeypatch.setattr(BaseContainer, "_resolvers", {k: v for k, v in BaseContainer._resolvers.items() if k != "now"})
 
     def dirs(run: str) -> list[str]:
         return hydra_output_dirs(OmegaConf.create({"hydra": {"run": {"dir": run},
