@@ -122,13 +122,29 @@ def offline(route: Any) -> None:
         route.abort("internetdisconnected")
 
 
+def dismiss_dialogs(page: Any) -> None:
+    """Accept a JupyterLab dialog that covers the notebook (a kernel choice or a kernel restart notice seen
+    on a loaded machine): the default answer is the notebook's Python kernel."""
+    dialog = page.locator(".jp-Dialog")
+    for _ in range(3):
+        if not dialog.count() or not dialog.first.is_visible():
+            return
+        accept = dialog.first.locator(".jp-mod-accept")
+        if accept.count():
+            accept.first.click()
+        else:
+            page.keyboard.press("Escape")
+        page.wait_for_timeout(500)
+
+
 def run_first_cell(page: Any, tries: int = 4) -> None:
     """Shift+Enter in the first cell until its prompt shows an execution count ``[n]`` or ``[*]``. JupyterLab
     may replace the notebook's first kernel right after opening it; a cell sent to that one is lost (its
     prompt goes back to ``[ ]``), so it is sent again."""
     prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
     for _ in range(tries):
-        page.locator(".jp-CodeCell .cm-content >> visible=true").first.click()
+        dismiss_dialogs(page)
+        page.locator(".jp-CodeCell .cm-content >> visible=true").first.click(timeout=TIMEOUT * 1000 / 2)
         page.keyboard.press("Shift+Enter")
         try:
             wait_until("the cell to run", lambda: any(c.isdigit() or c == "*" for c in prompt.inner_text()),
