@@ -627,7 +627,6 @@ def test_hydra_output_dirs_read_a_plain_fixed_part_without_resolving(tmp_path, m
     registered here, so resolving would fail); a pattern whose fixed part holds the launch folder or an
     interpolation is still resolved (and, unresolvable here, left out)."""
     from omegaconf import OmegaConf
-
     from omegaconf.basecontainer import BaseContainer
 
     from lumo_hydra._hydra.outdirs import hydra_output_dirs
