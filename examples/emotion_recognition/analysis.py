@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from results import EXP_NAME, load_runs, summary  # noqa: E402
+from results import EXP_NAME, load_runs, since_arg, summary  # noqa: E402
 
 
 def _label(row: Any) -> str:
@@ -110,12 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--since", default=None, help="only runs started since (age like 2h, Unix time, ISO date)")
     ap.add_argument("--sweep", default=None, help="only the jobs of this sweep (id or prefix)")
     args = ap.parse_args(argv)
-    since: Any = args.since
-    try:
-        since = float(since) if since is not None else None
-    except ValueError:
-        pass
-    res = analyse(args.out, args.root, args.exp, since, args.sweep)
+    res = analyse(args.out, args.root, args.exp, since_arg(args.since), args.sweep)
     for p in res["plots"]:
         print("saved", p)
     return 0

@@ -84,6 +84,14 @@ def format_table(df: pd.DataFrame) -> str:
     return df.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-")
 
 
+def since_arg(v: str | None) -> Any:
+    """``--since`` as given: a Unix time becomes a float; an age (``2h``) or an ISO date stays a string."""
+    try:
+        return float(v) if v is not None else None
+    except ValueError:
+        return v
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default=None, help="store root (default: $LUMO_HOME)")
@@ -93,12 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--by", nargs="+", default=["model", "modality"], help="columns to group by (default: model modality)")
     ap.add_argument("--no-runs", action="store_true", help="print only the summary")
     args = ap.parse_args(argv)
-    since: Any = args.since
-    try:
-        since = float(since) if since is not None else None
-    except ValueError:
-        pass
-    runs = load_runs(args.root, exp=args.exp, since=since, sweep=args.sweep)
+    runs = load_runs(args.root, exp=args.exp, since=since_arg(args.since), sweep=args.sweep)
     if runs.empty:
         print(f"no runs of experiment {args.exp!r} found", file=sys.stderr)
         return 1
