@@ -242,6 +242,8 @@ def _add_share_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("runs", nargs="+", metavar="RUN|SWEEP")
     p.add_argument("url", metavar="URL")
     p.add_argument("--blobs", action="store_true", help="also the runs' blob folders")
+    p.add_argument("--verify", action="store_true", help="list the destination even when the local ledger says "
+                   "every run is there unchanged (a run deleted there is sent again)")
     nocode(p)
     js(p)
     p = sub.add_parser("pull", parents=[common], help="runs from a push URL into the store --root")
