@@ -96,7 +96,7 @@ def one_size(root: str) -> None:
           f"{subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.split()[-1]}")
     print(f"first snapshot (private index seeded from the user's index): {t_first * 1000:.1f} ms")
     print(f"floor  git add -A && git write-tree (warm temp index): {spread(base)}")
-    print(f"ours   snapshot() incl. commit-tree + update-ref (warm):  {spread(ours)}")
+    print(f"ours   snapshot() incl. the commit and its ref (warm):     {spread(ours)}")
     print(f"every round made a new snapshot commit ({len(seen) - 1} of {ROUNDS}; none reused)")
     print(f"ratio ours/floor: {mo / mb:.2f}x wall (target <= 1.5x, < 500 ms); CPU time (git processes + "
           f"Python) per snapshot: ours {cpu['ours'] / ROUNDS * 1000:.1f} ms, floor "

@@ -305,7 +305,7 @@ def test_concurrent_snapshots_from_8_processes(git_repo: Path) -> None:
     # identical trees: all saw the same working tree
     assert len({git(git_repo, "rev-parse", f"{r['commit']}^{{tree}}") for r in results}) == 1
     assert _user_state(git_repo) == before
-    assert not [p for p in (git_repo / ".git" / "lumo").iterdir() if p.name not in ("index", "index.clean")]  # no temp left
+    assert not [p for p in (git_repo / ".git" / "lumo").iterdir() if p.name not in ("index", "index.clean", "ident")]  # no temp left
 
 
 def test_named_ref_is_never_overwritten(git_repo: Path) -> None:

@@ -45,7 +45,7 @@ def _count(log: Path, fn: object) -> collections.Counter[str]:
     return collections.Counter(log.read_text().split())
 
 
-def test_a_warm_snapshot_starts_five_git_processes(git_repo: Path, tmp_path: Path, counted: Path) -> None:
+def test_a_warm_snapshot_starts_three_git_processes(git_repo: Path, tmp_path: Path, counted: Path) -> None:
     store = tmp_path / "store"
     f = git_repo / "train.py"
     f.write_text("x = 0\n")
@@ -56,9 +56,13 @@ def test_a_warm_snapshot_starts_five_git_processes(git_repo: Path, tmp_path: Pat
         res: dict = {}
         n = _count(counted, lambda: res.update(snapshot(git_repo, store=store, skip_dirs=["outputs"])))  # noqa: B023
         assert res["commit"] and not res["reused"]
-        # status, update-ref, update-index, write-tree, commit-tree: no rev-parse, config or ls-files
-        assert sum(n.values()) == 5, n
-        assert n["ls-files"] == 0 and n["config"] == 0 and n["rev-parse"] == 0, n
+        # status, update-index, write-tree: the commit and its ref are written from Python
+        assert sum(n.values()) == 3, n
+        assert n["status"] == n["update-index"] == n["write-tree"] == 1, n
+        git(git_repo, "fsck", "--strict", "--no-progress", res["commit"])
+    # an unchanged tree: status and write-tree, the ref of the reused snapshot read from Python
+    n = _count(counted, lambda: res.update(snapshot(git_repo, store=store, skip_dirs=["outputs"])))
+    assert res["reused"] and sum(n.values()) == 2, n
     # other secret patterns: the mark does not hold for them, the warm index is checked again
     n = _count(counted, lambda: snapshot(git_repo, store=store, secret_files=["*.py"]))
     assert n["ls-files"] >= 1
@@ -107,14 +111,20 @@ def test_identity_fallback_then_the_configured_identity(git_repo: Path, tmp_path
     for key in ("user.name", "user.email"):
         subprocess.run(["git", "config", "--unset", key], cwd=git_repo, check=False)
     who = "%an <%ae>|%cn <%ce>"
-    # the first snapshot learns that the repository lacks an identity, the next ones read it side by side
-    for i, tries in enumerate((2, 1)):
+    # the first snapshot learns that the repository lacks an identity; the next ones write the commit from
+    # Python with the identity git gave it
+    for i, (tries, cfg) in enumerate(((2, 1), (0, 0))):
         (git_repo / "train.py").write_text(f"x = {i}\n")
         res: dict = {}
         n = _count(counted, lambda: res.update(snapshot(git_repo)))  # noqa: B023
         assert git(git_repo, "log", "-1", f"--format={who}", res["commit"]).strip() == \
             "lumo-hydra <lumo-hydra@localhost>|lumo-hydra <lumo-hydra@localhost>"
-        assert n["commit-tree"] == tries and n["config"] == 1, n
+        assert n["commit-tree"] == tries and n["config"] == cfg, n
+    # a repository that lacked an identity and whose ident cache is gone reads the config side by side
+    (git_repo / ".git" / "lumo" / "ident").unlink()
+    (git_repo / "train.py").write_text("x = 5\n")
+    n = _count(counted, lambda: res.update(snapshot(git_repo)))
+    assert n["commit-tree"] == 1 and n["config"] == 1, n
     git(git_repo, "config", "user.name", "Ada")
     git(git_repo, "config", "user.email", "ada@example.org")
     (git_repo / "train.py").write_text("x = 9\n")

@@ -3,9 +3,13 @@
 Nothing the user owns is touched: not HEAD, not the index (``.git/index`` keeps its exact bytes), not
 branches, the stash or the working tree. The tree is built with a private index file kept warm in
 ``<git-dir>/lumo/`` (git-private), so a snapshot of a large repository with a few changed files costs
-about one ``git status``. :func:`snapshot` runs git through ``subprocess`` (raw plumbing: it runs on
-every recorded run, and GitPython costs ~70 ms to import), and every environment problem (no git, no
-repository, no commits, a read-only repository) is reported in the returned ``msg`` instead of raised.
+about one ``git status``; in a plain repository (:func:`~lumo_hydra.record.snapplan.plain_repo`,
+:func:`~lumo_hydra.record.snapplan.py_format`) the commit object and its ref are then written from Python
+with the identity git gave the previous snapshot (a warm snapshot: ``status``, ``update-index``,
+``write-tree``), anything unusual falls back to ``commit-tree`` and ``update-ref``. :func:`snapshot`
+runs git through ``subprocess`` (raw plumbing: it runs on every recorded run, and GitPython costs ~70 ms
+to import), and every environment problem (no git, no repository, no commits, a read-only repository) is
+reported in the returned ``msg`` instead of raised.
 
 The snapshot readers (:func:`snapshot_files`, :func:`read_snapshot_file`) use GitPython, imported on
 first use; refs, worktrees and :func:`diff` are raw calls. Every git process, raw or GitPython's, gets
@@ -137,13 +141,14 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
         p = os.path.dirname(p)
     opts = {"cwd": p, "skip_dirs": skip_dirs, "secrets": plan.secret_patterns(secret_files)}
     guess = _guess_repo(p)
+    plain = guess is not None and plan.plain_repo(p, *guess)
     tmp: str | None = None
     warm: str | None = None
     pending: dict[str, Any] = {}
     try:
         if guess is not None:  # start the slow scan while rev-parse (if needed) confirms the repository
-            tmp, warm, pending = _begin(git, *guess, opts)
-        info = _scan_info(git, guess, pending) if guess is not None and plan.plain_repo(p, *guess) else None
+            tmp, warm, pending = _begin(git, *guess, opts, py=plain)
+        info = _scan_info(git, guess, pending) if plain else None
         why = ""
         if info is None:
             info, why = _parse_rev_parse(git, p, _run(git, _REV_PARSE, p, check=False))
@@ -156,7 +161,7 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
             _cancel(pending)
             if tmp is not None:
                 _unlink(tmp)
-            tmp, warm, pending = _begin(git, info["repo"], info["gitdir"], opts)
+            tmp, warm, pending = _begin(git, info["repo"], info["gitdir"], opts, py=False)
         assert tmp is not None
         info["store"], info["opts"] = sinfo, opts
         commit, tree, skipped, ref = _build(git, info, tmp, max_file_size, ref, message, pending)
@@ -203,15 +208,22 @@ def _scan_info(git: str, guess: tuple[str, str], pending: dict[str, Any]) -> dic
     return {"repo": guess[0], "gitdir": guess[1], "base": base, "base_tree": tree, "branch": branch, "scan_out": out}
 
 
-def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
-    """The private index (temp, warm) of a snapshot and its running scan."""
+def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any], py: bool) -> tuple[str, str | None, dict[str, Any]]:
+    """The private index (temp, warm) of a snapshot and its running scan. ``py`` (a plain repository,
+    :func:`plan.plain_repo`): the commit and its ref may be written from Python (``opts["py"]``: the
+    object format, the identity git gave the last snapshot; ``opts["learn"]``: the key to learn it for)."""
     user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(gitdir, "index")
     memory = os.path.join(plan.common_dir(gitdir), "lumo", "hydra-dirs.json")
     dirs = plan.output_dirs(repo, opts["cwd"], opts["skip_dirs"], memory)
     key = plan.clean_key(opts["secrets"], dirs)
     tmp, warm, clean = _prepare_index(gitdir, user_index, key)
+    fmt = plan.py_format(gitdir) if py and warm is not None else None
+    ikey = plan.ident_key(git, gitdir) if fmt else None
+    ident = plan.cached_ident(gitdir, ikey)
+    opts.update(py=(fmt, *ident) if fmt and ident else None, learn=(fmt, ikey) if fmt and ikey and not ident else None)
     ident_mark = os.path.join(gitdir, "lumo", _IDENT_MARK)
-    pending = _start_scan(git, repo, tmp, dirs, opts["secrets"], not clean, os.path.exists(ident_mark))
+    pending = _start_scan(git, repo, tmp, dirs, opts["secrets"], not clean, os.path.exists(ident_mark) and not opts["py"],
+                          ref=not opts["py"])
     opts.update(dirs=dirs, user_index=user_index, key=key, ident_mark=ident_mark)
     return tmp, warm, pending
 
@@ -232,18 +244,19 @@ _LS = ["ls-files", "-z", "--cached", "--"]
 
 
 def _start_scan(git: str, repo: str, tmp: str, dirs: list[str], secrets: tuple[str, ...], left: bool,
-                ident: bool) -> dict[str, Any]:
+                ident: bool, ref: bool = True) -> dict[str, Any]:
     """Changed tracked files and untracked non-ignored files relative to the private index (Hydra's
     output folders excluded), in processes running side by side: the ref update, waiting for its input;
     with ``left``, the private index's entries in the folders ``dirs`` and its secret-looking files (not
     asked for when the seed is marked clean); the user's identity when ``ident`` (this repository lacked
-    one before)."""
+    one before); the ref update only with ``ref`` (not when Python writes the ref)."""
     env = _env(tmp)
     scan_env = dict(env)
     del scan_env["GIT_OPTIONAL_LOCKS"]  # let status write the refreshed private index
     excl = [f":(exclude,top,literal){d}" for d in dirs]
-    out = {"scan": _spawn(git, _SCAN + (["--", ":/", *excl] if excl else []), repo, scan_env),
-           "ref": _spawn(git, _REF, repo, env, stdin=True)}
+    out = {"scan": _spawn(git, _SCAN + (["--", ":/", *excl] if excl else []), repo, scan_env)}
+    if ref:
+        out["ref"] = _spawn(git, _REF, repo, env, stdin=True)
     if ident:
         out["cfg"] = _spawn(git, _CFG, repo, env)
     specs = plan.secret_pathspecs(secrets)
@@ -352,18 +365,40 @@ def _commit(git: str, info: dict[str, Any], sinfo: dict[str, Any], tree: str, re
     msg = message or f"lumo-hydra snapshot {ref}"
     if sinfo.get("store_id"):
         msg += "\n\n" + plan.trailers(sinfo["store_id"], sinfo.get("owner"))
-    args = ["commit-tree", "--no-gpg-sign", tree, "-m", msg]
-    if info["base"]:
-        args[3:3] = ["-p", info["base"]]
-    commit = _commit_tree(git, repo, args, ident, info["opts"]["ident_mark"])
-    line = b"create " + ref.encode() + b"\0" + commit.encode() + b"\0"
-    if pending["ref"].returncode is None and pending["ref"].stdin is not None and not pending["ref"].stdin.closed:
-        _wait(pending["ref"], _REF, stdin=line)
-    else:  # its input went to a failed reuse check
-        _run(git, _REF, repo, stdin=line)
+    parents = [info["base"]] if info["base"] else []
+    opts = info["opts"]
+    commit = _py_commit(info["gitdir"], opts["py"], tree, parents, msg, ref) if opts.get("py") else None
+    if commit is None:
+        args = ["commit-tree", "--no-gpg-sign", tree, "-m", msg]
+        if info["base"]:
+            args[3:3] = ["-p", info["base"]]
+        commit = _commit_tree(git, repo, args, ident, opts["ident_mark"])
+        if opts.get("learn"):
+            plan.learn_ident(info["gitdir"], opts["learn"][1], commit, tree, parents, msg)
+        line = b"create " + ref.encode() + b"\0" + commit.encode() + b"\0"
+        p_ref = pending.get("ref")
+        if p_ref is not None and p_ref.returncode is None and p_ref.stdin is not None and not p_ref.stdin.closed:
+            _wait(p_ref, _REF, stdin=line)
+        else:  # its input went to a failed reuse check, or Python was to write the ref
+            _run(git, _REF, repo, stdin=line)
     if sinfo.get("store_id"):
         plan.write_state(info["gitdir"], sinfo["store_id"], sinfo["root"],
                          {"tree": tree, "base": info["base"], "commit": commit, "ref": ref})
+    return commit
+
+
+def _py_commit(gitdir: str, py: tuple[str, str, str], tree: str, parents: list[str], msg: str, ref: str) -> str | None:
+    """The snapshot commit written from Python (:func:`plan.write_commit`, :func:`plan.create_ref`) with
+    the identity git gave the last one (``py``: object format, author, committer); ``None`` when it could
+    not be written (then git writes it: a ref that exists fails there too)."""
+    fmt, author, committer = py
+    when = plan.now_stamp()
+    try:
+        commit = plan.write_commit(gitdir, fmt, plan.commit_body(tree, parents, f"{author} {when}",
+                                                                 f"{committer} {when}", msg))
+        plan.create_ref(gitdir, ref, commit)
+    except OSError:
+        return None
     return commit
 
 
@@ -374,10 +409,14 @@ def _reuse(info: dict[str, Any], sinfo: dict[str, Any], tree: str, pending: dict
     if last is None:
         return None
     commit, ref = last
-    try:
-        _wait(pending["ref"], _REF, stdin=b"verify " + ref.encode() + b"\0" + commit.encode() + b"\0")
-    except _GitFailed:
-        return None  # the ref was removed or moved: a new snapshot is made
+    if "ref" not in pending:  # Python writes the refs here: read it
+        if plan.read_ref(info["gitdir"], ref) != commit:
+            return None
+    else:
+        try:
+            _wait(pending["ref"], _REF, stdin=b"verify " + ref.encode() + b"\0" + commit.encode() + b"\0")
+        except _GitFailed:
+            return None  # the ref was removed or moved: a new snapshot is made
     info["reused"] = True
     return commit, ref
 

@@ -546,3 +546,283 @@ def remember_head_tree(gitdir: str, commit: str, tree: str) -> None:
     """Remember the tree of ``commit`` for :func:`head_tree` (best effort)."""
     if _SHA.fullmatch(commit) and _SHA.fullmatch(tree):
         note(os.path.join(gitdir, "lumo", "head-tree"), f"{commit} {tree}\n")
+
+
+# -- the snapshot commit and its ref written without git (the plain case) ------------------------------
+# A loose object is zlib(b"<type> <size>\0" + body), named by the hash of those bytes; a loose ref is a
+# file holding "<sha>\n", written under git's lock protocol (`<ref>.lock` created exclusively, written,
+# fsynced, renamed onto `<ref>`). Only used when :func:`py_format` vouches for the repository; anything
+# unusual falls back to `git commit-tree` and `git update-ref`.
+_SECTION = re.compile(r'^\[\s*([A-Za-z0-9.-]+)\s*(?:"((?:[^"\\]|\\.)*)")?\s*\]\s*(?:[#;].*)?$')
+_KEYVAL = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)\s*(?:=\s*(.*?))?\s*$")
+_PY_ENV_OFF = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_NAMESPACE",
+               "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE", "GIT_QUARANTINE_PATH", "GIT_REF_PARANOIA",
+               "GIT_TEST_DEFAULT_HASH")
+_IDENT_ENV = ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL", "HOME",
+              "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM",
+              "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT")
+_IDENT_FILE = "ident"
+
+
+def config_values(text: str) -> dict[str, list[str]] | None:
+    """``{"section.key": [values]}`` (section and key lower-case, a subsection kept as written) of a git
+    config file's text; ``None`` when a line is beyond this small reader (continued lines, a key on the
+    section's line, quoted values): the caller then asks git."""
+    out: dict[str, list[str]] = {}
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            m = _SECTION.match(line)
+            if m is None:
+                return None
+            section = m.group(1).lower() + (f".{m.group(2)}" if m.group(2) is not None else "")
+            continue
+        m = _KEYVAL.match(line)
+        if m is None or not section:
+            return None
+        value = m.group(2) if m.group(2) is not None else "true"
+        value = re.sub(r"\s+[#;].*$", "", value)
+        if '"' in value or value.endswith("\\"):
+            return None
+        out.setdefault(f"{section}.{m.group(1).lower()}", []).append(value)
+    return out
+
+
+def py_format(gitdir: str) -> str | None:
+    """``"sha1"`` or ``"sha256"`` when the snapshot commit and its ref may be written from Python in this
+    repository (checked after :func:`plain_repo`): repository format 0 or 1 with no extension but
+    ``objectFormat`` and ``worktreeConfig``, files refs (no reftable), no ``core.sharedRepository`` (file
+    modes), no ``core.logAllRefUpdates=always`` (a reflog to write), none of the variables that move
+    objects or refs (``GIT_OBJECT_DIRECTORY``, ``GIT_NAMESPACE``, ...) or set commit dates; else ``None``."""
+    if any(k in os.environ for k in _PY_ENV_OFF):
+        return None
+    common = common_dir(gitdir)
+    try:
+        with open(os.path.join(common, "config"), encoding="utf-8") as f:
+            cfg = config_values(f.read())
+    except (OSError, UnicodeDecodeError):
+        return None
+    if cfg is None or os.path.exists(os.path.join(common, "reftable")):
+        return None
+    version = cfg.get("core.repositoryformatversion", ["0"])[-1]
+    ext = {k for k in cfg if k.startswith("extensions.")}
+    fmt = cfg.get("extensions.objectformat", ["sha1"])[-1].lower()
+    if version not in ("0", "1") or ext - {"extensions.objectformat", "extensions.worktreeconfig"} \
+            or fmt not in ("sha1", "sha256") or (fmt == "sha256" and version != "1"):
+        return None
+    if "core.sharedrepository" in cfg or cfg.get("core.logallrefupdates", [""])[-1].lower() == "always":
+        return None
+    return fmt
+
+
+def _config_files(git: str) -> list[str]:
+    """The config files git reads an identity from (system, global; the repository's are added by the caller)."""
+    env = os.environ
+    files = []
+    if not env.get("GIT_CONFIG_NOSYSTEM"):
+        prefix = os.path.dirname(os.path.dirname(os.path.realpath(git)))
+        files += [env["GIT_CONFIG_SYSTEM"]] if env.get("GIT_CONFIG_SYSTEM") else \
+            ["/etc/gitconfig", os.path.join(prefix, "etc", "gitconfig")]
+    if env.get("GIT_CONFIG_GLOBAL"):
+        files.append(env["GIT_CONFIG_GLOBAL"])
+    else:
+        home = env.get("HOME", "")
+        xdg = env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+        files += [os.path.join(home, ".gitconfig"), os.path.join(xdg, "git", "config")]
+    return files
+
+
+def ident_key(git: str, gitdir: str) -> str | None:
+    """What the identity git gives a commit depends on: the identity variables and the contents of
+    every config file git reads (hashed); ``None`` when a config file includes others (not followed
+    here) or cannot be read, so that the identity is never taken from the cache."""
+    import hashlib
+
+    h = hashlib.sha1()
+    names = [*_IDENT_ENV, *sorted(k for k in os.environ if k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")))]
+    for k in names:
+        h.update(f"{k}={os.environ.get(k)}\0".encode("utf-8", "surrogateescape"))
+    files = [*_config_files(git), os.path.join(common_dir(gitdir), "config"), os.path.join(gitdir, "config.worktree")]
+    for path in files:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            data = None
+        except OSError:
+            return None
+        if data is not None and re.search(rb"^\s*\[\s*include", data, re.M | re.I):
+            return None
+        h.update(path.encode("utf-8", "surrogateescape") + b"\0" + (b"-" if data is None else b"+" + data) + b"\0")
+    return h.hexdigest()
+
+
+def cached_ident(gitdir: str, key: str | None) -> tuple[str, str] | None:
+    """(author, committer) ``"Name <email>"`` git gave this repository's last snapshot commit, when what
+    they depend on (``key``, :func:`ident_key`) is unchanged since; else ``None``."""
+    if key is None:
+        return None
+    try:
+        with open(os.path.join(gitdir, "lumo", _IDENT_FILE), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != key:
+        return None
+    a, c = data.get("author"), data.get("committer")
+    ok = all(isinstance(x, str) and re.fullmatch(r"[^<>\n\0]*<[^<>\n\0]*>", x) for x in (a, c))
+    return (a, c) if ok else None  # type: ignore[return-value]
+
+
+def commit_body(tree: str, parents: list[str], author: str, committer: str, message: str) -> bytes:
+    """The body of a commit object as `git commit-tree -m message` writes it (``author``/``committer``
+    with their time: ``"Name <email> 1700000000 +0100"``)."""
+    head = [f"tree {tree}", *(f"parent {p}" for p in parents), f"author {author}", f"committer {committer}"]
+    msg = message if message.endswith("\n") else message + "\n"
+    return ("\n".join(head) + "\n\n" + msg).encode("utf-8")
+
+
+def now_stamp() -> str:
+    """``"<unix time> <+hhmm>"`` of now in the local time zone, as git writes it."""
+    t = time.time()
+    off = time.localtime(t).tm_gmtoff // 60
+    sign = "-" if off < 0 else "+"
+    return f"{int(t)} {sign}{abs(off) // 60:02d}{abs(off) % 60:02d}"
+
+
+def _object_path(gitdir: str, sha: str) -> str:
+    return os.path.join(common_dir(gitdir), "objects", sha[:2], sha[2:])
+
+
+def read_loose(gitdir: str, sha: str) -> tuple[bytes, bytes] | None:
+    """(type, body) of the loose object ``sha``, or ``None`` (packed, missing, damaged)."""
+    try:
+        with open(_object_path(gitdir, sha), "rb") as f:
+            raw = zlib.decompress(f.read())
+    except (OSError, zlib.error):
+        return None
+    head, sep, body = raw.partition(b"\0")
+    typ, _, size = head.partition(b" ")
+    return (typ, body) if sep and size.isdigit() and int(size) == len(body) else None
+
+
+def learn_ident(gitdir: str, key: str | None, commit: str, tree: str, parents: list[str], message: str) -> None:
+    """Remember the identity of commit ``commit`` that git just wrote, when its object is exactly what
+    :func:`commit_body` renders from it (no other header, the same message): later snapshots then write
+    the commit from Python (:func:`cached_ident`). Best effort."""
+    if key is None:
+        return
+    obj = read_loose(gitdir, commit)
+    if obj is None or obj[0] != b"commit":
+        return
+    text = obj[1].decode("utf-8", "replace")
+    lines = dict(ln.split(" ", 1) for ln in text.split("\n\n", 1)[0].split("\n")[len(parents) + 1:] if " " in ln)
+    a, c = lines.get("author", ""), lines.get("committer", "")
+    if len(a.rsplit(" ", 2)) != 3 or len(c.rsplit(" ", 2)) != 3 or commit_body(tree, parents, a, c, message) != obj[1]:
+        return
+    path = os.path.join(gitdir, "lumo", _IDENT_FILE)
+    try:
+        fd, part = tempfile.mkstemp(prefix=".ident.", suffix=".tmp", dir=os.path.dirname(path))
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"key": key, "author": a.rsplit(" ", 2)[0], "committer": c.rsplit(" ", 2)[0]}, f)
+        os.replace(part, path)
+    except OSError:
+        pass
+
+
+def write_commit(gitdir: str, fmt: str, body: bytes) -> str:
+    """Write the commit object ``body`` as a loose object (temp file in its fan-out folder, fsynced, read
+    only, hard-linked or renamed to its name: an existing object is kept); its id. Raises ``OSError``."""
+    import hashlib
+
+    raw = b"commit %d\0" % len(body) + body
+    sha = hashlib.new(fmt, raw).hexdigest()
+    path = _object_path(gitdir, sha)
+    if os.path.exists(path):
+        return sha
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(zlib.compress(raw, 1))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o444)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # no hard links here: rename (an object written meanwhile is the same bytes)
+            os.replace(tmp, path)
+    finally:
+        unlink(tmp)
+    return sha
+
+
+def _packed_has(common: str, names: list[str]) -> bool:
+    """Whether ``packed-refs`` holds one of the ref ``names`` (or a ref below the first one)."""
+    try:
+        with open(os.path.join(common, "packed-refs"), "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return False
+    first = names[0].encode()
+    if b" " + first + b"/" in data:
+        return True
+    return any(re.search(rb" " + re.escape(n.encode()) + rb"\r?$", data, re.M) for n in names)
+
+
+def read_ref(gitdir: str, ref: str) -> str | None:
+    """The sha a ref under ``refs/`` points at (a loose file, else ``packed-refs``); ``None`` when missing
+    or symbolic."""
+    common = common_dir(gitdir)
+    try:
+        with open(os.path.join(common, *ref.split("/")), "rb") as f:
+            val = f.read().strip().decode("ascii", "replace")
+        return val if _SHA.fullmatch(val) else None
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):
+        return None
+    try:
+        with open(os.path.join(common, "packed-refs"), "rb") as f:
+            m = re.search(rb"^([0-9a-f]{40}|[0-9a-f]{64}) " + re.escape(ref.encode()) + rb"\r?$", f.read(), re.M)
+    except OSError:
+        return None
+    return m.group(1).decode() if m else None
+
+
+def create_ref(gitdir: str, ref: str, sha: str) -> None:
+    """Create the ref ``ref`` (under ``refs/lumo/``) pointing at ``sha``, as `update-ref` with ``create``
+    does: ``FileExistsError`` if it or a clashing name (a ref above or below it) exists, loose or packed.
+    ``<ref>.lock`` is created exclusively (a concurrent writer fails), written, fsynced and renamed onto
+    the ref; ``packed-refs`` is never written. Raises ``OSError``."""
+    if not ref.startswith("refs/lumo/") or _BAD_REF.search(ref[5:]) or not _SHA.fullmatch(sha):
+        raise FileExistsError(f"not a lumo-hydra ref: {ref!r}")
+    common = common_dir(gitdir)
+    parts = ref.split("/")
+    path = os.path.join(common, *parts)
+    if os.path.exists(os.path.join(common, "logs", *parts)):
+        raise FileExistsError(f"{ref} has a reflog")  # git would append to it
+    os.makedirs(os.path.dirname(path), exist_ok=True)  # a ref above it (a file) fails here
+    lock = path + ".lock"
+    fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        above = ["/".join(parts[:i]) for i in range(len(parts) - 1, 2, -1)]
+        if os.path.lexists(path) or _packed_has(common, [ref, *above]):
+            raise FileExistsError(f"the ref {ref} exists")
+        with os.fdopen(fd, "wb") as f:
+            fd = -1
+            f.write(sha.encode() + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(lock, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        unlink(lock)
+        raise
