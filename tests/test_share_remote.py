@@ -274,3 +274,38 @@ def test_cli_a_backend_failure_is_one_line_naming_the_url(tmp_path: Path, monkey
     assert main(["pull", "s3://no-such-bucket/runs", "--root", str(tmp_path / "s")]) == 1
     err = capsys.readouterr().err
     assert "pull from s3://no-such-bucket/runs:" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_a_no_op_push_trusts_the_ledger_and_verify_resends_a_run_deleted_there(
+        tmp_path: Path, lumo_home: Path, runs: list[str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    import fsspec.core
+
+    dest = tmp_path / "lab"
+    url = f"file://{dest}"
+    assert push(lumo_home, runs, url).sent == [f"far/{t}" for t in runs]
+    gone = dest / "far" / f"{runs[0]}.tar.gz"
+    gone.unlink()  # deleted at the destination behind this machine's back
+
+    def no_backend(*a: Any, **kw: Any) -> Any:
+        raise AssertionError("a trusted no-op push must not open the destination")
+
+    with monkeypatch.context() as m:
+        m.setattr(fsspec.core, "url_to_fs", no_backend)
+        again = push(lumo_home, runs, url)  # trusted: seen there within the hour, unchanged
+        assert again.trusted and again.sent == [] and len(again.skipped) == 3
+        assert main(["push", *runs, url, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["trusted"] is True
+    assert main(["push", *runs, url, "--verify", "--json"]) == 0  # looks: the deleted run is sent again
+    out = json.loads(capsys.readouterr().out)
+    assert out["sent"] == [f"far/{runs[0]}"] and not out["trusted"] and gone.is_file()
+    gone.unlink()
+    late = push(lumo_home, runs, url, verify_after=0)  # the ledger is too old to trust: the destination is listed
+    assert late.sent == [f"far/{runs[0]}"] and not late.trusted
+    # a changed run is never trusted; another endpoint (storage options, AWS_ENDPOINT_URL) is another destination
+    assert main(["note", runs[1], "changed", "--root", str(lumo_home)]) == 0
+    assert push(lumo_home, runs, url).sent == [f"far/{runs[1]}"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    assert not push(lumo_home, runs, url).trusted

@@ -94,8 +94,9 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     with _progress(args, "pushing") as update, _remote(args.url, "push to"):
         res = push(getattr(args, "root", None), args.runs, args.url, blobs=args.blobs, code=not args.no_code,
-                   progress=update)
-    _out(args, res.as_dict(), [f"{len(res.sent)} sent ({res.bytes} bytes), {len(res.skipped)} already at {args.url}"])
+                   progress=update, verify=getattr(args, "verify", False))
+    how = " (unchanged since pushed and seen there within the hour: not looked at; --verify looks)" if res.trusted else ""
+    _out(args, res.as_dict(), [f"{len(res.sent)} sent ({res.bytes} bytes), {len(res.skipped)} already at {args.url}{how}"])
     return 0
 
 

@@ -6,9 +6,12 @@ name (``.tmp-...``) and moved into place, the archive first: a ``.sha256`` is on
 complete archive, and an interrupted transfer leaves no half-written file under a final name.
 
 Idempotent: packs of one run are byte-for-byte reproducible (fixed times, ``git bundle`` with one
-thread), so a run whose pack has the checksum already at the destination is skipped; a local cache
-(``$LUMO_CACHE_DIR/share/pushed.json``) remembers the files' sizes and times per destination, so a
-second push of unchanged runs packs nothing. ``pull`` skips runs already unpacked from the same archive.
+thread), so a run whose pack has the checksum already at the destination is skipped. A local ledger
+(``$LUMO_CACHE_DIR/share/pushed.json``) remembers per destination and run the files' sizes and times,
+the checksum pushed and when the run was last seen there: a second push of unchanged runs packs
+nothing, and when every run was seen there within ``VERIFY_AFTER`` (an hour) it does not even look at
+the destination (``verify=True`` / ``--verify`` always looks). ``pull`` skips runs already unpacked from
+the same archive.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from lumo_hydra.share.select import watcher_fallback
 from lumo_hydra.store.layout import StoreLayout, cache_dir
 from lumo_hydra.store.moved import read_provenance
 
-__all__ = ["push", "pull", "TransferResult", "open_url", "EXTRAS"]
+__all__ = ["push", "pull", "TransferResult", "open_url", "EXTRAS", "VERIFY_AFTER", "destination_key"]
 
 #: the extra to install for each fsspec protocol that is not built in
 EXTRAS = {"s3": "s3", "s3a": "s3", "sftp": "sftp", "ssh": "sftp"}
@@ -42,9 +45,12 @@ class TransferResult:
     skipped: list[str] = field(default_factory=list)
     bytes: int = 0
     added: list[str] = field(default_factory=list)
+    #: push: the destination was not looked at (the ledger vouched for every run; ``verify=True`` looks)
+    trusted: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"sent": self.sent, "skipped": self.skipped, "bytes": self.bytes, "added": self.added}
+        return {"sent": self.sent, "skipped": self.skipped, "bytes": self.bytes, "added": self.added,
+                "trusted": self.trusted}
 
 
 def open_url(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
@@ -128,39 +134,77 @@ def _signature(layout: StoreLayout, exp: str, test: str, blobs: bool,
     return sig
 
 
-class _PushCache:
-    """``$LUMO_CACHE_DIR/share/pushed.json``: per destination and run, the signature, checksum and size pushed."""
+#: a push trusts its ledger for this long after it last saw a run at the destination (seconds)
+VERIFY_AFTER = 3600.0
+#: storage options that change how a filesystem caches, not which destination it is
+_NOT_IDENTITY = ("skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths",
+                 "default_block_size", "default_cache_type", "asynchronous", "loop")
 
-    def __init__(self, url: str) -> None:
+
+def destination_key(url: str, storage_options: dict[str, Any] | None = None, blobs: bool = False,
+                    code: bool = True) -> str:
+    """The ledger's name for a destination: ``url``, what is packed, and a digest of what else decides
+    where ``url`` leads (the storage options, ``FSSPEC_*``, ``AWS_ENDPOINT_URL*`` and ``AWS_PROFILE``;
+    hashed: options may hold credentials)."""
+    import hashlib
+
+    opts = {k: v for k, v in (storage_options or {}).items() if k not in _NOT_IDENTITY}
+    env = {k: v for k, v in os.environ.items() if k.startswith(("FSSPEC_", "AWS_ENDPOINT_URL")) or k == "AWS_PROFILE"}
+    where = json.dumps([opts, env], sort_keys=True, default=repr) if opts or env else ""
+    return (url + ("#blobs" if blobs else "") + ("" if code else "#nocode")
+            + (f"#{hashlib.sha256(where.encode()).hexdigest()[:16]}" if where else ""))
+
+
+class _PushCache:
+    """The push ledger, ``$LUMO_CACHE_DIR/share/pushed.json``: per destination (:func:`destination_key`)
+    and run, the signature (sizes and times of its files), checksum and size pushed, and ``seen``: when
+    this machine last saw the run there (in a listing, or by sending it)."""
+
+    def __init__(self, key: str) -> None:
         self.path = cache_dir("share") / "pushed.json"
-        self.url = url
         try:
             self.doc = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             self.doc = {}
         if not isinstance(self.doc, dict):
             self.doc = {}
-        self.runs: dict[str, Any] = self.doc.setdefault(url, {})
+        if not isinstance(self.doc.get(key), dict):
+            self.doc[key] = {}
+        self.runs: dict[str, Any] = self.doc[key]
         self.dirty = False
 
     def get(self, run: str) -> tuple[Any, Any, Any] | None:
         e = self.runs.get(run)
         return (e.get("sig"), e.get("sha256"), e.get("size")) if isinstance(e, dict) else None
 
-    def put(self, run: str, sig: Any, sha: str, size: int) -> None:
-        self.runs[run] = {"sig": sig, "sha256": sha, "size": size}
+    def trusted(self, run: str, sig: Any, now: float, verify_after: float) -> bool:
+        """Whether ``run`` is unchanged since it was pushed and was seen at the destination less than
+        ``verify_after`` seconds ago (then a push need not look)."""
+        e = self.runs.get(run)
+        seen = e.get("seen") if isinstance(e, dict) else None
+        return (isinstance(seen, (int, float)) and 0 <= now - seen < verify_after and e.get("sig") == sig
+                and isinstance(e.get("sha256"), str))
+
+    def put(self, run: str, sig: Any, sha: str, size: int, now: float) -> None:
+        self.runs[run] = {"sig": sig, "sha256": sha, "size": size, "seen": now}
         self.dirty = True
+
+    def saw(self, run: str, now: float) -> None:
+        e = self.runs.get(run)
+        if isinstance(e, dict) and e.get("seen") != now:
+            e["seen"] = now
+            self.dirty = True
 
     def save(self) -> None:
         if not self.dirty:
-            return  # a no-op push: nothing to write
+            return  # a trusted no-op push: nothing to write
         from lumo_hydra.store.files import atomic_write_json
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(self.path, self.doc)
         except OSError:
-            pass  # only a cache: the next push packs again
+            pass  # only a cache: the next push looks at the destination again
 
 
 #: filesystems whose ``put`` is atomic (an object appears whole or not at all): no temporary name needed
@@ -205,39 +249,59 @@ def _send(fs: Any, items: list[tuple[str, str, str, str]]) -> None:
 
 def push(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], url: str, *, blobs: bool = False,
          code: bool = True, progress: Callable[[int, int], None] | None = None,
-         storage_options: dict[str, Any] | None = None) -> TransferResult:
+         storage_options: dict[str, Any] | None = None, verify: bool = False,
+         verify_after: float = VERIFY_AFTER) -> TransferResult:
     """Push the runs ``run_ids`` (run or sweep ids) of the store at ``store_root`` to ``url`` (any fsspec
-    URL): ``<prefix>/<exp>/<test>.tar.gz`` with its ``.sha256``. A run already there unchanged is skipped."""
-    fs, prefix = open_url(url, storage_options)
+    URL): ``<prefix>/<exp>/<test>.tar.gz`` with its ``.sha256``. A run already there unchanged is skipped.
+
+    When the ledger says every run is unchanged since it was pushed to this destination and was seen
+    there less than ``verify_after`` seconds ago, nothing is asked of the destination (the backend is not
+    even imported; ``TransferResult.trusted``); ``verify=True`` always lists the destination, so a run
+    deleted there is sent again."""
+    import time
+
     layout = StoreLayout(store_root)
+    if not isinstance(url, str) or "://" not in url:
+        open_url(url)  # raises: not a URL
     runs = _select_runs(layout, run_ids, watcher_fallback(layout.root))
     res = TransferResult()
-    there = _sizes(fs, prefix, (e for e, _ in runs))
-    cache = _PushCache(url + ("#blobs" if blobs else "") + ("" if code else "#nocode"))
-    packed: list[tuple[str, str, str, str]] = []
+    cache = _PushCache(destination_key(url, storage_options, blobs, code))
     seen: dict[str, bool] = {}
+    sigs = {f"{exp}/{test}": _signature(layout, exp, test, blobs, seen) for exp, test in runs}
+    now = time.time()
+    if not verify and all(cache.trusted(run, sig, now, verify_after) for run, sig in sigs.items()):
+        res.skipped = list(sigs)
+        res.trusted = True
+        if progress is not None:
+            progress(len(runs), len(runs))
+        return res
+    fs, prefix = open_url(url, storage_options)
+    there = _sizes(fs, prefix, (e for e, _ in runs))
+    packed: list[tuple[str, str, str, str]] = []
     with contextlib.ExitStack() as stack:
         tmp = ""  # made when a run is packed (a no-op push makes no folder)
         for i, (exp, test) in enumerate(runs):
             run, dest = f"{exp}/{test}", f"{prefix}/{exp}/{test}{_SUFFIX}"
-            sig = _signature(layout, exp, test, blobs, seen)
+            sig = sigs[run]
             known = cache.get(run)
             if known is not None and known[0] == sig and dest + ".sha256" in there and there.get(dest) == known[2]:
                 res.skipped.append(run)  # unchanged since it was pushed, and still there: nothing packed
+                cache.saw(run, now)
             else:
                 tmp = tmp or stack.enter_context(tempfile.TemporaryDirectory(prefix="lumo-push-"))
                 local = os.path.join(tmp, f"{exp}.{test}{_SUFFIX}")
                 pack_runs(layout.root, [run], local, blobs, code=code, reproducible=True)
                 packed.append((run, local, dest, _sha256_file(local)))
-                cache.put(run, sig, packed[-1][3], os.path.getsize(local))
             if progress is not None:
                 progress(i + 1, len(runs))
-        sums = _remote_sums(fs, [dest + ".sha256" for _, _, dest, _ in packed if dest + ".sha256" in there])
+        sums = _remote_sums(fs, [dest + ".sha256" for _, _, dest, _ in packed if dest in there and dest + ".sha256" in there])
         todo = [p for p in packed if sums.get(p[2] + ".sha256") != p[3]]
         res.skipped += [p[0] for p in packed if p not in todo]  # packed the same bytes as those there
         _send(fs, todo)
         res.sent = [p[0] for p in todo]
         res.bytes = sum(os.path.getsize(p[1]) for p in todo)
+        for run, local, _, sha in packed:  # there now: sent, or found with the same checksum
+            cache.put(run, sigs[run], sha, os.path.getsize(local), now)
     cache.save()
     return res
 
