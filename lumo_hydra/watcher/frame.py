@@ -17,22 +17,75 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["build_frame", "frame_to_bytes", "frame_from_bytes", "split_frame_file", "to_local_time", "local_tz",
            "sealed", "unsealed", "write_sealed", "write_frame"]
 
-FRAME_MAGIC = b"LUMOFRM2"
+FRAME_MAGIC = b"LUMOFRM3"
+
+
+# payloads of at least this many bytes are checked by a sum of their 64-bit words in numpy (several
+# times faster than CRC-32 on 100 MB; any single flipped bit or short write still changes it)
+_BIG = 1 << 20
+_M64 = (1 << 64) - 1
+
+
+class _Sum:
+    """The running check value of a payload given in parts: CRC-32 of a small payload, the sum modulo
+    2**64 of its little-endian 64-bit words (the last one zero-padded) plus its length for a big one."""
+
+    __slots__ = ("big", "crc", "total", "tail", "n")
+
+    def __init__(self, size: int) -> None:
+        self.big = size >= _BIG
+        self.crc = 0
+        self.total = 0
+        self.tail = b""
+        self.n = 0
+
+    def add(self, part: Any) -> None:
+        part = memoryview(part).cast("B")
+        self.n += len(part)
+        if not self.big:
+            self.crc = zlib.crc32(part, self.crc)
+            return
+        import numpy as np
+
+        if self.tail:  # complete the word left over from the previous part
+            k = min(8 - len(self.tail), len(part))
+            self.tail += bytes(part[:k])
+            part = part[k:]
+            if len(self.tail) < 8:
+                return
+            self.total = (self.total + int.from_bytes(self.tail, "little")) & _M64
+            self.tail = b""
+        whole = len(part) // 8 * 8
+        if whole:
+            self.total = (self.total + int(np.frombuffer(part[:whole], dtype="<u8").sum(dtype=np.uint64))) & _M64
+        self.tail = bytes(part[whole:])
+
+    def value(self) -> int:
+        if not self.big:
+            return self.crc
+        total = (self.total + int.from_bytes(self.tail, "little") + self.n) & _M64
+        return (total ^ (total >> 32)) & 0xFFFFFFFF
+
+
+def _check(parts: list[Any], size: int) -> int:
+    s = _Sum(size)
+    for p in parts:
+        s.add(p)
+    return s.value()
 
 
 def sealed(payload: bytes, magic: bytes) -> bytes:
-    """``magic``, the CRC-32 and the length of ``payload``, then ``payload``: a cache file whose damage
-    (a garbled byte, a short write) is detected when it is read back, never returned as a value."""
-    return magic + zlib.crc32(payload).to_bytes(4, "little") + len(payload).to_bytes(8, "little") + payload
+    """``magic``, the check value (CRC-32, or a word sum for big payloads) and the length of ``payload``,
+    then ``payload``: a cache file whose damage (a garbled byte, a short write) is detected when it is
+    read back, never returned as a value."""
+    return magic + _check([payload], len(payload)).to_bytes(4, "little") + len(payload).to_bytes(8, "little") + payload
 
 
 def write_sealed(f: Any, parts: list[bytes], magic: bytes) -> None:
     """Write ``sealed(b"".join(parts), magic)`` to the binary file ``f`` without joining the parts (a
     cache file of 100,000 runs is hundreds of MB: no copy of it in memory)."""
-    crc = 0
-    for p in parts:
-        crc = zlib.crc32(p, crc)
-    f.write(magic + crc.to_bytes(4, "little") + sum(len(p) for p in parts).to_bytes(8, "little"))
+    size = sum(len(p) for p in parts)
+    f.write(magic + _check(parts, size).to_bytes(4, "little") + size.to_bytes(8, "little"))
     for p in parts:
         f.write(p)
 
@@ -45,7 +98,7 @@ def unsealed(data: bytes, magic: bytes) -> memoryview:
     crc = int.from_bytes(data[m:m + 4], "little")
     n = int.from_bytes(data[m + 4:m + 12], "little")
     payload = memoryview(data)[m + 12:]
-    if len(payload) != n or zlib.crc32(payload) != crc:
+    if len(payload) != n or _check([payload], n) != crc:
         raise ValueError("damaged cache file (checksum)")
     return payload
 
