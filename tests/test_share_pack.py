@@ -323,3 +323,36 @@ def test_tarfast_headers_read_back_by_tarfile(tmp_path: Path, name: str) -> None
     with tarfile.open(tmp_path / "t.tar.gz") as tar:
         (m,) = tar.getmembers()
         assert m.name == name and m.isreg() and tar.extractfile(m).read() == b"data" * 3  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("spool", [False, True])
+def test_tarfast_head_written_last_reads_first_with_gzip_and_tar(tmp_path: Path, spool: bool,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The manifest is compressed after the members (it holds their checksums) and joined in front of
+    them as one gzip member (pigz's way): gzip -t, tar, tarfile (both modes) and the fast reader agree."""
+    import subprocess
+    import zlib
+
+    import lumo_hydra.share.tarfast as tf
+
+    for a, b in [(b"", b"x"), (b"abc", b""), (os.urandom(999), os.urandom(70001))]:
+        assert tf.crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+    if spool:
+        monkeypatch.setattr(tf, "_SPOOL", 1000)  # the compressed members go through a temporary file
+    big = os.urandom(300_000)
+    path = tmp_path / "h.tar.gz"
+    with open(path, "wb") as f, tf.TarGzWriter(f, spool_dir=str(tmp_path)) as w:
+        w.add("experiments/e/t/a", b"hello" * 1000, 5)
+        (tmp_path / "big").write_bytes(big)
+        w.add_file("experiments/e/t/big", str(tmp_path / "big"), len(big), 5)
+        w.head("manifest.json", b'{"m": 1}', 7)
+    assert subprocess.run(["gzip", "-t", str(path)]).returncode == 0
+    listed = subprocess.run(["tar", "tzf", str(path)], capture_output=True, text=True, check=True).stdout.split()
+    assert listed == ["manifest.json", "experiments/e/t/a", "experiments/e/t/big"]
+    for mode in ("r:gz", "r|gz"):
+        with tarfile.open(path, mode) as tar:
+            got = {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
+        assert got == {"manifest.json": b'{"m": 1}', "experiments/e/t/a": b"hello" * 1000, "experiments/e/t/big": big}
+    members = tf.read_members(tf.gunzip_bounded(path.read_bytes(), 1 << 20) or b"")
+    assert members is not None and [m[0] for m in members] == listed
+    assert sorted(os.listdir(tmp_path)) == ["big", "h.tar.gz"]  # the spool file is gone

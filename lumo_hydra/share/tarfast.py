@@ -11,12 +11,13 @@ reads the archive with ``tarfile`` (``data`` filter), which refuses or handles i
 from __future__ import annotations
 
 import queue
+import struct
 import tarfile
 import threading
 import zlib
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-__all__ = ["BLOCK", "TarGzWriter", "ustar_header", "gunzip_bounded", "read_members"]
+__all__ = ["BLOCK", "TarGzWriter", "ustar_header", "gunzip_bounded", "read_members", "crc32_combine"]
 
 BLOCK = 512
 _ZEROS = bytes(BLOCK * 2)
@@ -63,14 +64,67 @@ def ustar_header(name: str, size: int, mtime: int, mode: int = 0o644) -> bytes:
     return b"".join((nb, bytes(100 - len(nb)), mid, sm, b"%06o\x00 " % chk, _TAIL, prefix, bytes(167 - len(prefix))))
 
 
+def _gf2_times(mat: list[int], vec: int) -> int:
+    out, i = 0, 0
+    while vec:
+        if vec & 1:
+            out ^= mat[i]
+        vec >>= 1
+        i += 1
+    return out
+
+
+def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """The CRC-32 of ``A + B`` from ``crc1 = crc32(A)``, ``crc2 = crc32(B)`` and ``len(B)`` (zlib's
+    ``crc32_combine``, which Python's ``zlib`` does not expose: squaring the zero-byte operator)."""
+    if len2 <= 0:
+        return crc1
+    odd = [0xEDB88320] + [1 << n for n in range(31)]  # the operator of one zero bit
+    even = [_gf2_times(odd, odd[n]) for n in range(32)]  # two zero bits
+    odd = [_gf2_times(even, even[n]) for n in range(32)]  # four
+    while True:
+        even = [_gf2_times(odd, odd[n]) for n in range(32)]
+        if len2 & 1:
+            crc1 = _gf2_times(even, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+        odd = [_gf2_times(even, even[n]) for n in range(32)]
+        if len2 & 1:
+            crc1 = _gf2_times(odd, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+    return crc1 ^ crc2
+
+
+#: what ``zlib`` writes as the gzip header (no name, time 0, Unix): a pack's bytes depend on its members only
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
+_SPOOL = 64 << 20  # compressed bytes held in memory before they go to a temporary file
+
+
 class TarGzWriter:
     """Tar members, gzip-compressed (level 6, ``gzip``'s and ``tar czf``'s default) in a background
     thread, written to the binary stream ``raw``. Use as a context manager; an exception inside
-    stops the thread and nothing more is written."""
+    stops the thread and nothing more is written.
 
-    def __init__(self, raw: BinaryIO, level: int = 6) -> None:
+    ``head()`` gives the first member after the others were added (a pack's manifest holds the
+    checksums of the members after it): the members are compressed while they are read, into memory
+    (a temporary file in ``spool_dir`` past 64 MiB); at the end the head is compressed alone and the
+    two deflate streams are joined into one gzip member, as ``pigz`` joins its blocks (the head's part
+    ends on a byte boundary with a sync flush, the CRC-32s are combined): any gzip reader reads it."""
+
+    def __init__(self, raw: BinaryIO, level: int = 6, spool_dir: str | None = None) -> None:
         self._raw = raw
-        self._z = zlib.compressobj(level, zlib.DEFLATED, 31)
+        self._level = level
+        self._z = zlib.compressobj(level, zlib.DEFLATED, -15)  # raw deflate: the gzip frame is written here
+        self._crc = 0
+        self._len = 0
+        self._head: bytes | None = None
+        self._spool_dir = spool_dir
+        self._out: list[bytes] = []
+        self._out_n = 0
+        self._file: BinaryIO | None = None
         self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
         self._buf: list[bytes] = []
         self._n = 0
@@ -78,13 +132,29 @@ class TarGzWriter:
         self._t = threading.Thread(target=self._work, name="lumo-pack-gzip", daemon=True)
         self._t.start()
 
+    def _keep(self, out: bytes) -> None:
+        if not out:
+            return
+        if self._file is None and self._out_n + len(out) > _SPOOL:
+            import tempfile
+
+            self._file = tempfile.TemporaryFile(dir=self._spool_dir)  # type: ignore[assignment]  # noqa: SIM115 (closed by close())
+            for b in self._out:
+                self._file.write(b)  # type: ignore[union-attr]
+            self._out = []
+        if self._file is not None:
+            self._file.write(out)
+        else:
+            self._out.append(out)
+            self._out_n += len(out)
+
     def _work(self) -> None:
         try:
             while (chunk := self._q.get()) is not None:
-                out = self._z.compress(chunk)
-                if out:
-                    self._raw.write(out)
-            self._raw.write(self._z.flush())
+                self._crc = zlib.crc32(chunk, self._crc)
+                self._len += len(chunk)
+                self._keep(self._z.compress(chunk))
+            self._keep(self._z.flush())
         except BaseException as e:  # noqa: BLE001 (handed to the writing thread)
             self._err = e
             while self._q.get() is not None:  # drain so the producer never blocks
@@ -112,9 +182,10 @@ class TarGzWriter:
         if self._n >= _CHUNK:
             self._send()
 
-    def add_file(self, name: str, path: str, size: int, mtime: int) -> None:
+    def add_file(self, name: str, path: str, size: int, mtime: int, hasher: Any = None) -> None:
         """One regular file ``name`` streamed from ``path`` (exactly ``size`` bytes are written: a file
-        that changed meanwhile is caught by the manifest's checksums at unpack)."""
+        that changed meanwhile is caught by the manifest's checksums at unpack); ``hasher`` (a
+        ``hashlib`` object) is fed the bytes written."""
         self._put(ustar_header(name, size, mtime))
         left = size
         with open(path, "rb") as f:
@@ -122,13 +193,21 @@ class TarGzWriter:
                 b = f.read(min(left, _CHUNK))
                 if not b:
                     break
+                if hasher is not None:
+                    hasher.update(b)
                 self._put(b)
                 left -= len(b)
         if left:
+            if hasher is not None:
+                hasher.update(bytes(left))
             self._put(bytes(left))
         pad = -size % BLOCK
         if pad:
             self._put(_ZEROS[:pad])
+
+    def head(self, name: str, data: bytes, mtime: int) -> None:
+        """The regular file ``name`` holding ``data`` as the archive's first member (call once, last)."""
+        self._head = b"".join((ustar_header(name, len(data), mtime), data, _ZEROS[:-len(data) % BLOCK]))
 
     def close(self, ok: bool = True) -> None:
         """End the archive (two zero blocks) and wait for the compressor; ``ok=False`` only stops it."""
@@ -137,8 +216,27 @@ class TarGzWriter:
             self._send()
         self._q.put(None)
         self._t.join()
-        if ok and self._err is not None:
+        if not ok:
+            if self._file is not None:
+                self._file.close()
+            return
+        if self._err is not None:
             raise self._err
+        head = self._head or b""
+        z = zlib.compressobj(self._level, zlib.DEFLATED, -15)
+        raw = self._raw
+        raw.write(_GZIP_HEADER)
+        raw.write(z.compress(head) + z.flush(zlib.Z_SYNC_FLUSH))
+        if self._file is not None:
+            self._file.seek(0)
+            while b := self._file.read(_CHUNK):
+                raw.write(b)
+            self._file.close()
+        else:
+            for b in self._out:
+                raw.write(b)
+        crc = crc32_combine(zlib.crc32(head), self._crc, self._len)
+        raw.write(struct.pack("<II", crc, (len(head) + self._len) & 0xFFFFFFFF))
 
     def __enter__(self) -> TarGzWriter:
         return self
