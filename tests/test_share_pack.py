@@ -17,6 +17,7 @@ from lumo_hydra.cli.app import main
 from lumo_hydra.errors import ArchiveError
 from lumo_hydra.share import pack, unpack
 from lumo_hydra.share.unpack import UNPACKED_JSON
+from lumo_hydra.store.moved import read_provenance
 from lumo_hydra.watcher import Watcher
 
 SCRIPT = """
@@ -76,6 +77,9 @@ def test_pack_unpack_into_a_second_store(tmp_path: Path, lumo_home: Path, two_ru
         origin = json.loads((info / UNPACKED_JSON).read_text())
         assert origin["archive"] == str(out) and origin["origin_host"] == manifest["host"]
         assert (info / "run.json").read_bytes() == (lumo_home / "experiments" / "share" / t / "run.json").read_bytes()
+    # the runs' unpacked.json (one text per unpack and repository) are hard links of one file, read per run
+    a, b = (second / "experiments" / "share" / t / UNPACKED_JSON for t in two_runs)
+    assert os.path.samefile(a, b) and a.stat().st_nlink == 2 and read_provenance(a.parent) == read_provenance(b.parent)
     assert not [p for p in second.iterdir() if p.name.startswith(".lumo-unpack-")]
 
     before = {p: (second / p).read_bytes() for p in _files(second)}

@@ -65,6 +65,7 @@ class _Member:
     name: str
     size: int
     data: memoryview | None = None  # the in-memory path holds every member's bytes
+    shared: bool = False  # an unpacked.json: the same text for many runs, hard-linked (one inode)
 
 
 def _check_name(archive: str, name: str) -> None:
@@ -260,10 +261,15 @@ def _origin(path: Path, raw: bytes | None, doc: dict[str, Any], origin: str | No
 
 def _write_members(tmp: Path, members: list[_Member]) -> None:
     """Write the verified in-memory ``members`` under ``tmp`` (a fresh folder: no links in it), each file
-    created exclusively, relative to its folder's descriptor (no path walk per file)."""
+    created exclusively, relative to its folder's descriptor (no path walk per file). The ``shared``
+    members with the same text (the runs' ``unpacked.json``, written once and never edited) are hard
+    links of the first one written: a link costs the file system a quarter of a new file; where links
+    are not possible (another file system kind, the link limit) a copy is written."""
     base = str(tmp)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     cur, dfd = None, -1
+    made: set[str] = set()
+    first: dict[bytes, str] = {}  # a shared text -> the file that holds it
     try:
         for m in members:
             parent, _, leaf = m.name.rpartition("/")
@@ -271,13 +277,32 @@ def _write_members(tmp: Path, members: list[_Member]) -> None:
                 if dfd >= 0:
                     os.close(dfd)
                     dfd = -1
-                os.makedirs(f"{base}/{parent}", exist_ok=True)
+                if parent not in made:
+                    if parent.rpartition("/")[0] in made:  # the usual case: a run folder beside the last one
+                        os.mkdir(f"{base}/{parent}")
+                        made.add(parent)
+                    else:
+                        os.makedirs(f"{base}/{parent}", exist_ok=True)
+                        part = parent
+                        while part:
+                            made.add(part)
+                            part = part.rpartition("/")[0]
                 dfd = os.open(f"{base}/{parent}", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
                 cur = parent
+            data = m.data
+            assert data is not None
+            if m.shared:
+                key = bytes(data)
+                src = first.get(key)
+                if src is not None:
+                    try:
+                        os.link(src, leaf, dst_dir_fd=dfd, follow_symlinks=False)
+                        continue
+                    except OSError:
+                        pass
+                first[key] = f"{base}/{m.name}"
             fd = os.open(leaf, flags, 0o644, dir_fd=dfd)
             try:
-                data = m.data
-                assert data is not None
                 while data:
                     data = data[os.write(fd, data):]
             finally:
@@ -325,7 +350,7 @@ def _with_provenance(todo: list[_Member], prov: dict[str, bytes]) -> list[_Membe
         nxt = todo[i + 1].name if i + 1 < len(todo) else ""
         if folder in prov and not nxt.startswith(folder + "/"):
             data = prov[folder]
-            out.append(_Member(f"{folder}/{UNPACKED_JSON}", len(data), memoryview(data)))
+            out.append(_Member(f"{folder}/{UNPACKED_JSON}", len(data), memoryview(data), shared=True))
     return out
 
 
