@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from lumo_hydra.errors import ArchiveError, GitError
-from lumo_hydra.record.gitrun import _decode, _git_exe, _GitFailed, _run
-from lumo_hydra.record.snapplan import _BAD_REF
 from lumo_hydra.store.layout import SNAPSHOT_REF_PREFIX
 
 __all__ = ["bundle_refs", "fetch_bundle", "check_code_entry", "CODE_DIR"]
@@ -24,8 +22,23 @@ __all__ = ["bundle_refs", "fetch_bundle", "check_code_entry", "CODE_DIR"]
 CODE_DIR = "code"
 
 
+def _gitrun() -> Any:
+    """:mod:`lumo_hydra.record.gitrun`, imported when code is packed or unpacked (it and ``subprocess``
+    cost a ``--no-code`` command 10-20 ms of start-up otherwise)."""
+    from lumo_hydra.record import gitrun
+
+    return gitrun
+
+
+def _bad_ref() -> Any:
+    """The pattern of ref names git refuses (:mod:`lumo_hydra.record.snapplan`, imported when needed)."""
+    from lumo_hydra.record.snapplan import _BAD_REF
+
+    return _BAD_REF
+
+
 def _git() -> str:
-    git = _git_exe()
+    git = _gitrun()._git_exe()
     if git is None:
         raise GitError("no git executable found on PATH; cannot pack or unpack code snapshots "
                        "(pack with code=False / --no-code for the records only)")
@@ -38,7 +51,7 @@ def _snapshot_of(rec: dict[str, Any]) -> tuple[str, str, str] | str:
     if not isinstance(g, dict) or not g.get("commit"):
         return "no code snapshot was recorded"
     repo, ref, commit = str(g.get("repo") or ""), str(g.get("ref") or ""), str(g["commit"])
-    if not ref.startswith(SNAPSHOT_REF_PREFIX + "/") or _BAD_REF.search(ref[5:]):
+    if not ref.startswith(SNAPSHOT_REF_PREFIX + "/") or _bad_ref().search(ref[5:]):
         return f"its ref {ref!r} is not a snapshot ref"
     if not repo or not os.path.isdir(repo):
         return f"its repository {repo!r} does not exist here"
@@ -72,8 +85,8 @@ def bundle_refs(recs: list[dict[str, Any]], runs: list[tuple[str, str]], tmp_dir
     for real, entry in by_repo.items():
         good = {}
         for ref, commit in entry["refs"].items():
-            p = _run(git, ["rev-parse", "-q", "--verify", ref + "^{commit}"], real, check=False)
-            if p.returncode == 0 and _decode(p.stdout.strip()) == commit:
+            p = _gitrun()._run(git, ["rev-parse", "-q", "--verify", ref + "^{commit}"], real, check=False)
+            if p.returncode == 0 and _gitrun()._decode(p.stdout.strip()) == commit:
                 good[ref] = commit
             else:
                 skipped[f"code ref {ref}"] = f"missing or moved in {real} (deleted by gc?)"
@@ -83,8 +96,8 @@ def bundle_refs(recs: list[dict[str, Any]], runs: list[tuple[str, str]], tmp_dir
         os.close(fd)
         try:
             threads = ["-c", "pack.threads=1"] if reproducible else []
-            _run(git, [*threads, "bundle", "create", "-q", path, *sorted(good)], real)
-        except _GitFailed as e:
+            _gitrun()._run(git, [*threads, "bundle", "create", "-q", path, *sorted(good)], real)
+        except _gitrun()._GitFailed as e:
             os.unlink(path)
             raise GitError(f"cannot bundle the code snapshots of {entry['repo']}: {e}") from None
         h = hashlib.sha256()
@@ -104,7 +117,7 @@ def check_code_entry(archive: str, entry: Any, members: dict[str, Any]) -> None:
     if not isinstance(member, str) or member not in members or not member.startswith(CODE_DIR + "/"):
         raise ArchiveError(archive, str(member), "a code bundle not listed in the manifest")
     for ref, commit in entry["refs"].items():
-        if (not isinstance(ref, str) or not ref.startswith(SNAPSHOT_REF_PREFIX + "/") or _BAD_REF.search(ref[5:])
+        if (not isinstance(ref, str) or not ref.startswith(SNAPSHOT_REF_PREFIX + "/") or _bad_ref().search(ref[5:])
                 or not isinstance(commit, str) or len(commit) not in (40, 64) or commit.strip("0123456789abcdef")):
             raise ArchiveError(archive, member, f"names the ref {ref!r} -> {commit!r}; only "
                                f"{SNAPSHOT_REF_PREFIX}/... refs with a commit id are fetched")
@@ -114,12 +127,12 @@ def _ensure_repo(git: str, repo: Path) -> None:
     if repo.is_dir() and (repo / ".git").exists():
         return
     if repo.exists() and any(repo.iterdir()):
-        p = _run(git, ["rev-parse", "--show-toplevel"], str(repo), check=False)
+        p = _gitrun()._run(git, ["rev-parse", "--show-toplevel"], str(repo), check=False)
         if p.returncode == 0:
             return
         raise GitError(f"--repo {str(repo)!r} exists and is not a git repository")
     repo.mkdir(parents=True, exist_ok=True)
-    _run(git, ["init", "-q", str(repo)], str(repo))
+    _gitrun()._run(git, ["init", "-q", str(repo)], str(repo))
 
 
 def fetch_bundle(bundle: Path, repo: Path, refs: dict[str, str]) -> list[str]:
@@ -130,8 +143,8 @@ def fetch_bundle(bundle: Path, repo: Path, refs: dict[str, str]) -> list[str]:
     _ensure_repo(git, repo)
     todo = []
     for ref, commit in refs.items():
-        p = _run(git, ["rev-parse", "-q", "--verify", ref + "^{commit}"], str(repo), check=False)
-        have = _decode(p.stdout.strip()) if p.returncode == 0 else None
+        p = _gitrun()._run(git, ["rev-parse", "-q", "--verify", ref + "^{commit}"], str(repo), check=False)
+        have = _gitrun()._decode(p.stdout.strip()) if p.returncode == 0 else None
         if have is None:
             todo.append(ref)
         elif have != commit:
@@ -139,12 +152,12 @@ def fetch_bundle(bundle: Path, repo: Path, refs: dict[str, str]) -> list[str]:
                            "unpack into another --repo")
     if todo:
         try:
-            _run(git, ["fetch", "-q", "--no-tags", "--no-write-fetch-head", str(bundle),
+            _gitrun()._run(git, ["fetch", "-q", "--no-tags", "--no-write-fetch-head", str(bundle),
                        *(f"{r}:{r}" for r in todo)], str(repo))
-        except _GitFailed as e:
+        except _gitrun()._GitFailed as e:
             raise GitError(f"cannot fetch the code snapshots into {str(repo)!r}: {e}") from None
         for ref in todo:
-            p = _run(git, ["rev-parse", "-q", "--verify", ref + "^{commit}"], str(repo), check=False)
-            if p.returncode != 0 or _decode(p.stdout.strip()) != refs[ref]:
+            p = _gitrun()._run(git, ["rev-parse", "-q", "--verify", ref + "^{commit}"], str(repo), check=False)
+            if p.returncode != 0 or _gitrun()._decode(p.stdout.strip()) != refs[ref]:
                 raise GitError(f"the bundle did not give {ref} at {refs[ref][:12]} in {str(repo)!r}")
     return todo

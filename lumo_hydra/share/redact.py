@@ -10,18 +10,20 @@ import getpass
 import os
 import re
 import socket
-from dataclasses import dataclass
 
 __all__ = ["Redactor"]
 
 
-@dataclass(frozen=True)
 class Redactor:
     """Replaces ``home``, ``hosts`` and ``users`` in text."""
 
-    home: str
-    hosts: tuple[str, ...]
-    users: tuple[str, ...]
+    __slots__ = ("home", "hosts", "users")
+
+    def __init__(self, home: str, hosts: tuple[str, ...], users: tuple[str, ...]) -> None:
+        self.home, self.hosts, self.users = home, tuple(hosts), tuple(users)
+
+    def __repr__(self) -> str:
+        return f"Redactor(home={self.home!r}, hosts={self.hosts!r}, users={self.users!r})"
 
     @classmethod
     def here(cls) -> Redactor:

@@ -21,7 +21,6 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from lumo_hydra.errors import LumoValueError, StoreError
@@ -37,16 +36,19 @@ EXTRAS = {"s3": "s3", "s3a": "s3", "sftp": "sftp", "ssh": "sftp"}
 _SUFFIX = ".tar.gz"
 
 
-@dataclass
 class TransferResult:
-    """What :func:`push` or :func:`pull` did, as ``exp/test`` lists, and the bytes moved."""
+    """What :func:`push` or :func:`pull` did, as ``exp/test`` lists, and the bytes moved; ``trusted``
+    (push): the destination was not looked at (the ledger vouched for every run; ``verify=True`` looks)."""
 
-    sent: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    bytes: int = 0
-    added: list[str] = field(default_factory=list)
-    #: push: the destination was not looked at (the ledger vouched for every run; ``verify=True`` looks)
-    trusted: bool = False
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.skipped: list[str] = []
+        self.bytes = 0
+        self.added: list[str] = []
+        self.trusted = False
+
+    def __repr__(self) -> str:
+        return f"TransferResult({self.as_dict()!r})"
 
     def as_dict(self) -> dict[str, Any]:
         return {"sent": self.sent, "skipped": self.skipped, "bytes": self.bytes, "added": self.added,

@@ -23,7 +23,6 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,25 +46,31 @@ _TOPS = ("experiments", "locks", "sweeps", "blob", "cache", CODE_DIR)
 _RUN_TOPS = ("experiments", "blob", "cache")  # per-run folders: <top>/<exp>/<test>/...
 
 
-@dataclass
 class UnpackResult:
     """What :func:`unpack` did: ``added`` and ``skipped`` runs as ``exp/test``; ``code``: per bundle the
     repository its refs went to and the refs fetched."""
 
-    added: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    code: list[dict[str, Any]] = field(default_factory=list)
+    def __init__(self, added: list[str] | None = None, skipped: list[str] | None = None,
+                 code: list[dict[str, Any]] | None = None) -> None:
+        self.added = added if added is not None else []
+        self.skipped = skipped if skipped is not None else []
+        self.code = code if code is not None else []
+
+    def __repr__(self) -> str:
+        return f"UnpackResult({self.as_dict()!r})"
 
     def as_dict(self) -> dict[str, Any]:
         return {"added": self.added, "skipped": self.skipped, "code": self.code}
 
 
-@dataclass
 class _Member:
-    name: str
-    size: int
-    data: memoryview | None = None  # the in-memory path holds every member's bytes
-    shared: bool = False  # an unpacked.json: the same text for many runs, hard-linked (one inode)
+    """One member: its name and size; ``data``: its bytes on the in-memory path; ``shared``: an
+    ``unpacked.json``, the same text for many runs, hard-linked (one inode)."""
+
+    __slots__ = ("name", "size", "data", "shared")
+
+    def __init__(self, name: str, size: int, data: memoryview | None = None, shared: bool = False) -> None:
+        self.name, self.size, self.data, self.shared = name, size, data, shared
 
 
 def _check_name(archive: str, name: str) -> None:
