@@ -31,8 +31,16 @@ _SAFE_ENV = {"GIT_PAGER": "cat", "PAGER": "cat", "GIT_EDITOR": ":", "GIT_SEQUENC
 # dropped from the caller's environment: another index file, an external diff, a test-only monitor
 _DROP_ENV = ("GIT_INDEX_FILE", "GIT_EXTERNAL_DIFF", "GIT_TEST_FSMONITOR")
 
+_WHICH: dict[str, str | None] = {}
+
+
 def _git_exe() -> str | None:
-    return shutil.which("git")
+    """The git found on ``PATH`` (remembered for the same ``PATH`` while it stays an executable file)."""
+    path = os.environ.get("PATH", os.defpath)
+    exe = _WHICH.get(path)
+    if exe is None or not os.access(exe, os.X_OK):
+        exe = _WHICH[path] = shutil.which("git")
+    return exe
 
 
 def _env(index_file: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:

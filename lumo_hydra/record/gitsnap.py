@@ -157,7 +157,7 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
             res["msg"] = why
             return res
         res.update(repo=info["repo"], base=info["base"], branch=info["branch"])
-        if guess is None or not pending or not plan.same_repo(guess, info):
+        if guess is None or not pending or ("scan_out" not in info and not plan.same_repo(guess, info)):
             _cancel(pending)
             if tmp is not None:
                 _unlink(tmp)

@@ -381,10 +381,13 @@ def mark_clean(warm: str, tmp: str, key: str) -> None:
     st = os.stat(tmp)
     mark = _mark_path(os.path.dirname(warm))
     # named like the private index files, so that remove_stale also removes one left by a killed snapshot
-    fd, part = tempfile.mkstemp(prefix=f"index.{int(time.time())}.", suffix=".clean.tmp", dir=os.path.dirname(warm))
+    part = os.path.join(os.path.dirname(warm), f"index.{int(time.time())}.{os.getpid()}-{uuid.uuid4().hex}.clean.tmp")
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"key": key, "file": [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]}, f)
+        try:
+            os.write(fd, json.dumps({"key": key, "file": [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]}).encode())
+        finally:
+            os.close(fd)
         os.replace(part, mark)
     except BaseException:
         unlink(part)
