@@ -6,10 +6,14 @@ under 10% of the first). Issue 14; docs/share.md.
 The store is made from one real run (``SimpleExperiment``, as the writer writes it) copied under new ids.
 Every round runs each side once, alternating which goes first, into fresh folders (deleting many files
 just before a timed extraction slows it on this VM's disk); printed: medians with min-max of wall time
-and of CPU time (ours: this process, threads included; tar's: tar and gzip), the load average.
+and of CPU time (ours: this process, threads included; tar's: tar and gzip), the load average. Each
+round also runs ``lumo-hydra pack``/``unpack`` as commands in a new process (interpreter start-up and
+imports included, against the same round's tar), and the S3 part times ``lumo-hydra push`` in new
+processes: the first push, a no-op push (the ledger vouches: the backend is not even imported) and a
+no-op push with ``--verify`` (a new S3 session and one listing).
 
     env -u PYTHONDONTWRITEBYTECODE python benchmarks/bench_pack.py [--runs 1000] [--rounds 5] \\
-        [--push-runs 100] [--no-s3]
+        [--push-runs 100] [--no-s3] [--no-cli]
 """
 from __future__ import annotations
 
@@ -76,6 +80,14 @@ def _timed(fn: object, child: bool = False) -> tuple[float, float]:
     return wall, (_children_cpu() if child else time.process_time()) - c0
 
 
+#: ``lumo-hydra ...`` in a new process, as the console script runs it (without a pyenv shim in front)
+CLI = [sys.executable, "-c", "import sys; from lumo_hydra.cli import main; sys.exit(main())"]
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> None:
+    subprocess.run([*CLI, *args], check=True, stdout=subprocess.DEVNULL, env=env)
+
+
 def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
     from lumo_hydra.share import pack, unpack
 
@@ -84,7 +96,8 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
     ids = make_store(root, a.runs)
     print(f"store: {len(ids)} runs, {sum(1 for _ in root.rglob('*') if _.is_file())} files", flush=True)
     res: dict[str, list[float]] = {k: [] for k in ("pack", "pack_cpu", "tar_c", "tar_c_cpu", "unpack",
-                                                    "unpack_cpu", "tar_x", "tar_x_cpu")}
+                                                    "unpack_cpu", "tar_x", "tar_x_cpu", "cli_pack", "cli_pack_cpu",
+                                                    "cli_unpack", "cli_unpack_cpu")}
     for r in range(a.rounds):
         out, tgz = work / f"p{r}.tar.gz", work / f"t{r}.tar.gz"
         (work / f"x{r}").mkdir()
@@ -102,6 +115,13 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
             wall, cpu = _timed(fn, child)
             res[name].append(wall)
             res[name + "_cpu"].append(cpu)
+        if a.cli:  # the command line in a new process: interpreter start-up and imports included
+            cout = work / f"c{r}.tar.gz"
+            for name, fn in (("cli_pack", lambda cout=cout: _cli("pack", *ids, "-o", str(cout), "--no-code", "--root", str(root))),
+                             ("cli_unpack", lambda cout=cout, r=r: _cli("unpack", str(cout), "--no-code", "--root", str(work / f"cu{r}")))):
+                wall, cpu = _timed(fn, True)
+                res[name].append(wall)
+                res[name + "_cpu"].append(cpu)
         print(f"round {r + 1}: pack {res['pack'][-1]:.3f}s vs tar czf {res['tar_c'][-1]:.3f}s, "
               f"unpack {res['unpack'][-1]:.3f}s vs tar xzf {res['tar_x'][-1]:.3f}s (load {load_average()})", flush=True)
     return res
@@ -132,9 +152,17 @@ def bench_s3(work: Path, a: argparse.Namespace) -> dict[str, float] | None:
         root.mkdir()
         ids = make_store(root, a.push_runs)
         url = "s3://bench/runs"
+        cli: dict[str, float] = {}
+        if a.cli:  # lumo-hydra push in new processes: the first, a no-op trusting the ledger, a no-op with --verify
+            env = {**os.environ, "AWS_ENDPOINT_URL": opts["endpoint_url"]}
+            args = ("push", *ids, "s3://bench/cli", "--no-code", "--root", str(root))
+            cli["push"] = _timed(lambda: _cli(*args, env=env), True)[0]
+            cli["noop"] = _timed(lambda: _cli(*args, env=env), True)[0]
+            cli["noop_verify"] = _timed(lambda: _cli(*args, "--verify", env=env), True)[0]
+            cli["start"] = _timed(lambda: _cli("push", "--help", env=env), True)[0]
         first, _ = _timed(lambda: push(root, ids, url, storage_options=opts, code=False))  # makes the session
         again, _ = _timed(lambda: push(root, ids, url, storage_options=opts, code=False))
-        again_fresh, _ = _timed(lambda: push(root, ids, url, storage_options=fresh, code=False))
+        again_fresh, _ = _timed(lambda: push(root, ids, url, storage_options=fresh, code=False, verify=True))
         session, _ = _timed(lambda: s3fs.S3FileSystem(**fresh).ls("bench"))
         got: dict[str, object] = {}
         pulled, _ = _timed(lambda: got.update(r=pull(url, work / "pulled", storage_options=fresh, code=False)))
@@ -142,7 +170,7 @@ def bench_s3(work: Path, a: argparse.Namespace) -> dict[str, float] | None:
     finally:
         server.stop()
     return {"runs": len(ids), "push": first, "push_again": again, "push_again_fresh": again_fresh,
-            "session": session, "pull": pulled}
+            "session": session, "pull": pulled, **{f"cli_{k}": v for k, v in cli.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     ap.add_argument("--push-runs", type=int, default=100, help="runs to push/pull to S3 (default 100)")
     ap.add_argument("--no-s3", action="store_true", help="skip push/pull to the local S3 server")
+    ap.add_argument("--no-cli", dest="cli", action="store_false",
+                    help="skip the lumo-hydra command lines in new processes (start-up included)")
     ap.add_argument("--work", metavar="DIR", help="work folder (default: a fresh temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--json", action="store_true", help="also print the figures as JSON")
@@ -165,14 +195,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {ours:6s} {spread(res[ours])} s, {what} {spread(res[tar])} s: wall {statistics.median(ratio):.2f}x "
                   f"(rounds {min(ratio):.2f}-{max(ratio):.2f}x), CPU {spread(res[ours + '_cpu'])} vs "
                   f"{spread(res[tar + '_cpu'])} s = {statistics.median(cpu):.2f}x  (target <= 1.5x)")
+            if res["cli_" + ours]:
+                ratio = [x / y for x, y in zip(res["cli_" + ours], res[tar])]
+                cpu = [x / y for x, y in zip(res[f"cli_{ours}_cpu"], res[tar + "_cpu"])]
+                print(f"  lumo-hydra {ours} (new process) {spread(res['cli_' + ours])} s: wall {statistics.median(ratio):.2f}x "
+                      f"(rounds {min(ratio):.2f}-{max(ratio):.2f}x), CPU {spread(res[f'cli_{ours}_cpu'])} s = "
+                      f"{statistics.median(cpu):.2f}x")
         s3 = None if a.no_s3 else bench_s3(work, a)
         if s3:
             n = s3["runs"]
             print(f"\npush/pull of {n} runs to S3 (moto on 127.0.0.1): push {s3['push']:.2f} s ({n / s3['push']:.0f} runs/s), "
                   f"pull {s3['pull']:.2f} s ({n / s3['pull']:.0f} runs/s); second, no-op push {s3['push_again']:.3f} s = "
-                  f"{100 * s3['push_again'] / s3['push']:.1f}% of the first (target < 10%) with the S3 session kept; "
-                  f"{s3['push_again_fresh']:.3f} s = {100 * s3['push_again_fresh'] / s3['push']:.1f}% from a new session "
-                  f"(a new session + one listing alone: {s3['session']:.3f} s)")
+                  f"{100 * s3['push_again'] / s3['push']:.1f}% of the first (target < 10%) with the S3 session kept "
+                  f"(trusting the ledger); verify=True from a new session {s3['push_again_fresh']:.3f} s = "
+                  f"{100 * s3['push_again_fresh'] / s3['push']:.1f}% (a new session + one listing alone: {s3['session']:.3f} s)")
+            if "cli_push" in s3:
+                print(f"lumo-hydra push in new processes: first {s3['cli_push']:.2f} s; no-op {s3['cli_noop']:.3f} s = "
+                      f"{100 * s3['cli_noop'] / s3['cli_push']:.1f}% of the first (target < 10%); no-op --verify "
+                      f"{s3['cli_noop_verify']:.3f} s = {100 * s3['cli_noop_verify'] / s3['cli_push']:.1f}%; "
+                      f"`push --help` alone {s3['cli_start']:.3f} s")
         if a.json:
             print(json.dumps({"pack": res, "s3": s3}))
     print(f"load average at end: {load_average()}")

@@ -14,7 +14,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -238,27 +238,6 @@ def _read(path: str, name: str, redactor: Redactor | None, known: bytes | None) 
     return data, len(data), int(st.st_mtime)
 
 
-def _read_chunk(root: str, names: list[str], raw_recs: dict[str, tuple[bytes, int]],
-                redactor: Redactor | None) -> list[tuple[bytes | None, int, int]]:
-    """:func:`_read` of each of ``names`` (a ``run.json`` already read is taken as read)."""
-    out = []
-    for n in names:
-        pre = raw_recs.get(n)
-        if pre is not None and redactor is None:
-            out.append((pre[0], len(pre[0]), pre[1]))
-        else:
-            out.append(_read(f"{root}/{n}", n, redactor, pre[0] if pre else None))
-    return out
-
-
-def _contents(names: list[str], root: str, raw_recs: dict[str, tuple[bytes, int]],
-              redactor: Redactor | None) -> Iterator[tuple[str, bytes | None, int, int]]:
-    """``(name, data or None, size, mtime)`` of each of ``names``, in order (a second reading thread was
-    tried: it cost more CPU than it saved wall time on two shared cores)."""
-    for n, got in zip(names, _read_chunk(root, names, raw_recs, redactor)):
-        yield (n, *got)
-
-
 def _read_fd(fd: int, size: int) -> bytes:
     """The content of the regular file ``fd`` of ``size`` bytes: one read, more only if it grew meanwhile."""
     first = os.read(fd, size + 1)
@@ -318,38 +297,44 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
     root = str(layout.root)
     redactor = Redactor.here() if redact else None
     res = PackResult(Path(out_path).absolute(), runs=[f"{e}/{t}" for e, t in runs])
-    names: dict[str, None] = {}
     recs: list[dict[str, Any]] = []
-    raw_recs: dict[str, tuple[bytes, int]] = {}
     known: dict[str, bool] = {}
-    for exp, test in runs:
-        rec, raw_rec, rec_mtime = _record(layout, exp, test, full=code)
-        recs.append(rec)
-        raw_recs[f"{layout.EXPERIMENTS}/{exp}/{test}/{RUN_JSON}"] = (raw_rec, rec_mtime)
-        names.update(dict.fromkeys(_run_members(layout, exp, test, rec, blobs, cache, known)))
     files: dict[str, dict[str, Any]] = {}
     data: bytes | None
     out = res.path
     out.parent.mkdir(parents=True, exist_ok=True)
-    per_run = max(1, len(names) // max(1, len(runs)))
     newest = 0
-    # one pass: each file is read once, hashed and handed to the compressor thread (tar | gzip); the
-    # manifest, which holds the checksums, is written last as the archive's first member (TarGzWriter.head)
+    sha256 = hashlib.sha256
+    # one pass, run by run: each file is read once, hashed and handed to the compressor thread (like
+    # tar | gzip); the manifest, which holds the checksums, is written last as the archive's first member
+    # (TarGzWriter.head). The members are in the order of the runs, each shared lock or sweep file once.
     with atomic_open(out) as raw, TarGzWriter(raw, spool_dir=str(out.parent)) as tar:
-        for i, (n, data, size, mtime) in enumerate(_contents(list(names), root, raw_recs, redactor)):
-            if limit is not None and n.startswith(("blob/", "cache/")) and size > limit:
-                res.skipped[n] = f"{size} bytes, over --max-blob-size {limit}"
-                continue
-            newest = max(newest, mtime)
-            if data is not None:
-                files[n] = {"sha256": hashlib.sha256(data).hexdigest(), "size": size}
-                tar.add(n, data, mtime)
-            else:
-                h = hashlib.sha256()
-                tar.add_file(n, f"{root}/{n}", size, mtime, h)
-                files[n] = {"sha256": h.hexdigest(), "size": size}
-            if progress is not None and i % per_run == 0:
-                progress(min(len(runs), i // per_run + 1), len(runs))
+        add = tar.add
+        for i, (exp, test) in enumerate(runs):
+            rec, raw_rec, rec_mtime = _record(layout, exp, test, full=code)
+            recs.append(rec)
+            rec_name = f"{layout.EXPERIMENTS}/{exp}/{test}/{RUN_JSON}"
+            for n in _run_members(layout, exp, test, rec, blobs, cache, known):
+                if n in files or n in res.skipped:
+                    continue
+                if n == rec_name and redactor is None:  # run.json: packed as read by _record
+                    data, size, mtime = raw_rec, len(raw_rec), rec_mtime
+                else:
+                    data, size, mtime = _read(f"{root}/{n}", n, redactor, raw_rec if n == rec_name else None)
+                if limit is not None and size > limit and n.startswith(("blob/", "cache/")):
+                    res.skipped[n] = f"{size} bytes, over --max-blob-size {limit}"
+                    continue
+                if mtime > newest:
+                    newest = mtime
+                if data is not None:
+                    files[n] = {"sha256": sha256(data).hexdigest(), "size": size}
+                    add(n, data, mtime)
+                else:
+                    h = sha256()
+                    tar.add_file(n, f"{root}/{n}", size, mtime, h)
+                    files[n] = {"sha256": h.hexdigest(), "size": size}
+            if progress is not None:
+                progress(i + 1, len(runs))
         # git runs in the repository the snapshot is in now (re-based for an unpacked run); the manifest
         # names the repository recorded in run.json, which is what unpack maps from
         here = [rebase_record(layout.info_dir(e, t), json.loads(json.dumps(r))) for r, (e, t) in zip(recs, runs)] \
