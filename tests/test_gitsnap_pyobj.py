@@ -159,7 +159,9 @@ def test_the_identity_follows_the_git_config(git_repo: Path, tmp_path: Path, cou
 def test_config_reader_gives_up_on_what_it_does_not_read() -> None:
     assert snapplan.config_values("[core]\n\tbare = false\n[remote \"o\"]\n\turl = x # c\n") == \
         {"core.bare": ["false"], "remote.o.url": ["x"]}
-    assert snapplan.config_values("[core]\n\tname = \"quoted\"\n") is None
+    assert snapplan.config_values("[alias]\n\tlg = \"log ; x\" # c\n\tq = a\\\"b\n") == \
+        {"alias.lg": ["log ; x"], "alias.q": ['a"b']}
+    assert snapplan.config_values("[core]\n\tname = \"open\n") is None
     assert snapplan.config_values("[core] bare = false\n") is None
     assert snapplan.config_values("[core]\n\tx = a \\\n b\n") is None
 
@@ -182,3 +184,27 @@ def test_concurrent_python_written_snapshots(git_repo: Path) -> None:
         assert git(git_repo, "show", f"{r['commit']}:train.py") == "x = 2\n"
     git(git_repo, "fsck", "--strict", "--no-dangling", "--no-progress")
     assert not list((git_repo / ".git").rglob("*.lock")) and not list((git_repo / ".git" / "objects").rglob("tmp_obj_*"))
+
+
+def test_flushed_to_disk_as_git_would() -> None:
+    f = snapplan.fsync_components
+    assert not {"loose-object", "reference"} & f({})  # git's default flushes neither
+    assert {"loose-object", "reference"} <= f({"core.fsync": ["committed"]})
+    assert f({"core.fsync": ["all,-reference"]}) >= {"loose-object"} and "reference" not in f({"core.fsync": ["all,-reference"]})
+    assert "loose-object" in f({"core.fsyncobjectfiles": ["true"]})
+    assert f({"core.fsync": ["none"]}) == set()
+
+
+def test_fsync_setting_reaches_the_writer(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    for i in range(2):
+        (git_repo / "train.py").write_text(f"x = {i + 1}\n")
+        assert snapshot(git_repo)["commit"]
+    assert synced == []  # the second one was written from Python, unflushed like git's own
+    git(git_repo, "config", "core.fsync", "committed")
+    for i in range(2):  # a changed config: git learns the identity again, then Python writes
+        (git_repo / "train.py").write_text(f"x = {i + 5}\n")
+        assert snapshot(git_repo)["commit"]
+    assert len(synced) == 2  # the object, then the ref

@@ -4,7 +4,7 @@ Nothing the user owns is touched: not HEAD, not the index (``.git/index`` keeps 
 branches, the stash or the working tree. The tree is built with a private index file kept warm in
 ``<git-dir>/lumo/`` (git-private), so a snapshot of a large repository with a few changed files costs
 about one ``git status``; in a plain repository (:func:`~lumo_hydra.record.snapplan.plain_repo`,
-:func:`~lumo_hydra.record.snapplan.py_format`) the commit object and its ref are then written from Python
+:func:`~lumo_hydra.record.snapplan.py_settings`) the commit object and its ref are then written from Python
 with the identity git gave the previous snapshot (a warm snapshot: ``status``, ``update-index``,
 ``write-tree``), anything unusual falls back to ``commit-tree`` and ``update-ref``. :func:`snapshot`
 runs git through ``subprocess`` (raw plumbing: it runs on every recorded run, and GitPython costs ~70 ms
@@ -217,10 +217,9 @@ def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any], py: bool) -> 
     dirs = plan.output_dirs(repo, opts["cwd"], opts["skip_dirs"], memory)
     key = plan.clean_key(opts["secrets"], dirs)
     tmp, warm, clean = _prepare_index(gitdir, user_index, key)
-    fmt = plan.py_format(gitdir) if py and warm is not None else None
-    ikey = plan.ident_key(git, gitdir) if fmt else None
-    ident = plan.cached_ident(gitdir, ikey)
-    opts.update(py=(fmt, *ident) if fmt and ident else None, learn=(fmt, ikey) if fmt and ikey and not ident else None)
+    sets = plan.py_settings(git, gitdir) if py and warm is not None else None
+    ident = plan.cached_ident(gitdir, sets["key"]) if sets else None
+    opts.update(py=(sets, *ident) if sets and ident else None, learn=sets if sets and not ident else None)
     ident_mark = os.path.join(gitdir, "lumo", _IDENT_MARK)
     pending = _start_scan(git, repo, tmp, dirs, opts["secrets"], not clean, os.path.exists(ident_mark) and not opts["py"],
                           ref=not opts["py"])
@@ -374,7 +373,7 @@ def _commit(git: str, info: dict[str, Any], sinfo: dict[str, Any], tree: str, re
             args[3:3] = ["-p", info["base"]]
         commit = _commit_tree(git, repo, args, ident, opts["ident_mark"])
         if opts.get("learn"):
-            plan.learn_ident(info["gitdir"], opts["learn"][1], commit, tree, parents, msg)
+            plan.learn_ident(info["gitdir"], opts["learn"]["key"], commit, tree, parents, msg)
         line = b"create " + ref.encode() + b"\0" + commit.encode() + b"\0"
         p_ref = pending.get("ref")
         if p_ref is not None and p_ref.returncode is None and p_ref.stdin is not None and not p_ref.stdin.closed:
@@ -387,16 +386,18 @@ def _commit(git: str, info: dict[str, Any], sinfo: dict[str, Any], tree: str, re
     return commit
 
 
-def _py_commit(gitdir: str, py: tuple[str, str, str], tree: str, parents: list[str], msg: str, ref: str) -> str | None:
+def _py_commit(gitdir: str, py: tuple[dict[str, Any], str, str], tree: str, parents: list[str], msg: str,
+               ref: str) -> str | None:
     """The snapshot commit written from Python (:func:`plan.write_commit`, :func:`plan.create_ref`) with
-    the identity git gave the last one (``py``: object format, author, committer); ``None`` when it could
-    not be written (then git writes it: a ref that exists fails there too)."""
-    fmt, author, committer = py
+    the identity git gave the last one (``py``: :func:`plan.py_settings`, author, committer), flushed to
+    disk as git would; ``None`` when it could not be written (then git writes it: a ref that exists fails
+    there too)."""
+    sets, author, committer = py
     when = plan.now_stamp()
     try:
-        commit = plan.write_commit(gitdir, fmt, plan.commit_body(tree, parents, f"{author} {when}",
-                                                                 f"{committer} {when}", msg))
-        plan.create_ref(gitdir, ref, commit)
+        body = plan.commit_body(tree, parents, f"{author} {when}", f"{committer} {when}", msg)
+        commit = plan.write_commit(gitdir, sets["fmt"], body, sync=sets["sync_object"])
+        plan.create_ref(gitdir, ref, commit, sync=sets["sync_ref"])
     except OSError:
         return None
     return commit

@@ -554,23 +554,56 @@ def remember_head_tree(gitdir: str, commit: str, tree: str) -> None:
 # -- the snapshot commit and its ref written without git (the plain case) ------------------------------
 # A loose object is zlib(b"<type> <size>\0" + body), named by the hash of those bytes; a loose ref is a
 # file holding "<sha>\n", written under git's lock protocol (`<ref>.lock` created exclusively, written,
-# fsynced, renamed onto `<ref>`). Only used when :func:`py_format` vouches for the repository; anything
+# renamed onto `<ref>`). Only used when :func:`py_settings` vouches for the repository; anything
 # unusual falls back to `git commit-tree` and `git update-ref`.
 _SECTION = re.compile(r'^\[\s*([A-Za-z0-9.-]+)\s*(?:"((?:[^"\\]|\\.)*)")?\s*\]\s*(?:[#;].*)?$')
-_KEYVAL = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)\s*(?:=\s*(.*?))?\s*$")
+_KEYVAL = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)\s*(?:=(.*))?$")
 _PY_ENV_OFF = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_NAMESPACE",
                "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE", "GIT_QUARANTINE_PATH", "GIT_REF_PARANOIA",
                "GIT_TEST_DEFAULT_HASH")
 _IDENT_ENV = ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL", "HOME",
-              "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM",
-              "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT")
+              "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM")
 _IDENT_FILE = "ident"
+
+
+def _config_value(raw: str) -> str | None:
+    """A config value as git reads it: quotes removed, ``\\``, ``\\"``, ``\\n``, ``\\t``, ``\\b``
+    unescaped, a ``#``/``;`` outside quotes ends it, outer blanks dropped; ``None`` for a line continued
+    on the next one or a bad escape."""
+    out: list[str] = []
+    quoted = False
+    pending = ""  # blanks kept only when something follows them
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == "\\":
+            i += 1
+            if i >= len(raw):
+                return None  # continued on the next line
+            esc = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "b": "\b"}.get(raw[i])
+            if esc is None:
+                return None
+            out.append(pending + esc)
+            pending = ""
+        elif c == '"':
+            quoted = not quoted
+            out.append(pending)
+            pending = ""
+        elif not quoted and c in "#;":
+            break
+        elif not quoted and c in " \t":
+            pending += c if out else ""
+        else:
+            out.append(pending + c)
+            pending = ""
+        i += 1
+    return None if quoted else "".join(out)
 
 
 def config_values(text: str) -> dict[str, list[str]] | None:
     """``{"section.key": [values]}`` (section and key lower-case, a subsection kept as written) of a git
     config file's text; ``None`` when a line is beyond this small reader (continued lines, a key on the
-    section's line, quoted values): the caller then asks git."""
+    section's line): the caller then asks git."""
     out: dict[str, list[str]] = {}
     section = ""
     for raw in text.splitlines():
@@ -586,43 +619,41 @@ def config_values(text: str) -> dict[str, list[str]] | None:
         m = _KEYVAL.match(line)
         if m is None or not section:
             return None
-        value = m.group(2) if m.group(2) is not None else "true"
-        value = re.sub(r"\s+[#;].*$", "", value)
-        if '"' in value or value.endswith("\\"):
+        value = _config_value(m.group(2)) if m.group(2) is not None else "true"
+        if value is None:
             return None
         out.setdefault(f"{section}.{m.group(1).lower()}", []).append(value)
     return out
 
 
-def py_format(gitdir: str) -> str | None:
-    """``"sha1"`` or ``"sha256"`` when the snapshot commit and its ref may be written from Python in this
-    repository (checked after :func:`plain_repo`): repository format 0 or 1 with no extension but
-    ``objectFormat`` and ``worktreeConfig``, files refs (no reftable), no ``core.sharedRepository`` (file
-    modes), no ``core.logAllRefUpdates=always`` (a reflog to write), none of the variables that move
-    objects or refs (``GIT_OBJECT_DIRECTORY``, ``GIT_NAMESPACE``, ...) or set commit dates; else ``None``."""
-    if any(k in os.environ for k in _PY_ENV_OFF):
-        return None
-    common = common_dir(gitdir)
-    try:
-        with open(os.path.join(common, "config"), encoding="utf-8") as f:
-            cfg = config_values(f.read())
-    except (OSError, UnicodeDecodeError):
-        return None
-    if cfg is None or os.path.exists(os.path.join(common, "reftable")):
-        return None
-    version = cfg.get("core.repositoryformatversion", ["0"])[-1]
-    ext = {k for k in cfg if k.startswith("extensions.")}
-    fmt = cfg.get("extensions.objectformat", ["sha1"])[-1].lower()
-    if version not in ("0", "1") or ext - {"extensions.objectformat", "extensions.worktreeconfig"} \
-            or fmt not in ("sha1", "sha256") or (fmt == "sha256" and version != "1"):
-        return None
-    if "core.sharedrepository" in cfg or cfg.get("core.logallrefupdates", [""])[-1].lower() == "always":
-        return None
-    return fmt
+_FSYNC_WORDS = {"loose-object": {"loose-object"}, "pack": {"pack"}, "pack-metadata": {"pack-metadata"},
+                "commit-graph": {"commit-graph"}, "index": {"index"}, "reference": {"reference"},
+                "objects": {"loose-object", "pack"}, "derived-metadata": {"pack-metadata", "commit-graph"},
+                "committed": {"loose-object", "pack", "reference"},
+                "added": {"loose-object", "pack", "reference", "index"},
+                "all": {"loose-object", "pack", "pack-metadata", "commit-graph", "index", "reference"}}
+_FSYNC_DEFAULT = {"pack", "pack-metadata", "commit-graph"}  # git's default: no loose object, no reference
+
+
+def fsync_components(cfg: dict[str, list[str]]) -> set[str]:
+    """What git flushes to disk (``core.fsync``, and the older ``core.fsyncObjectFiles``) by this config."""
+    comps = set(_FSYNC_DEFAULT)
+    for value in cfg.get("core.fsync", []):
+        comps = set(_FSYNC_DEFAULT)  # each value starts from the default again
+        for word in (w.strip().lower() for w in value.split(",")):
+            if word == "none":
+                comps = set()
+            elif word.startswith("-"):
+                comps -= _FSYNC_WORDS.get(word[1:], set())
+            else:
+                comps |= _FSYNC_WORDS.get(word, set())
+    if cfg.get("core.fsyncobjectfiles", ["false"])[-1].lower() in ("true", "yes", "on", "1", "batch"):
+        comps.add("loose-object")
+    return comps
 
 
 def _config_files(git: str) -> list[str]:
-    """The config files git reads an identity from (system, global; the repository's are added by the caller)."""
+    """The config files git reads besides the repository's (system, global), in git's order."""
     env = os.environ
     files = []
     if not env.get("GIT_CONFIG_NOSYSTEM"):
@@ -634,38 +665,71 @@ def _config_files(git: str) -> list[str]:
     else:
         home = env.get("HOME", "")
         xdg = env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-        files += [os.path.join(home, ".gitconfig"), os.path.join(xdg, "git", "config")]
+        files += [os.path.join(xdg, "git", "config"), os.path.join(home, ".gitconfig")]
     return files
 
 
-def ident_key(git: str, gitdir: str) -> str | None:
-    """What the identity git gives a commit depends on: the identity variables and the contents of
-    every config file git reads (hashed); ``None`` when a config file includes others (not followed
-    here) or cannot be read, so that the identity is never taken from the cache."""
+def py_settings(git: str, gitdir: str) -> dict[str, Any] | None:
+    """When the snapshot commit and its ref may be written from Python in this repository (checked after
+    :func:`plain_repo`): ``{"fmt": "sha1"|"sha256", "key", "sync_object", "sync_ref"}``, else ``None``.
+
+    Every config file git reads is read here (system, global, the repository's): none may include others
+    or hold lines beyond :func:`config_values`, and none of ``git -c`` (``GIT_CONFIG_PARAMETERS``,
+    ``GIT_CONFIG_COUNT``) nor the variables that move objects or refs (``GIT_OBJECT_DIRECTORY``,
+    ``GIT_NAMESPACE``, ...) or set commit dates. The repository: format 0 or 1 with no extension but
+    ``objectFormat`` and ``worktreeConfig``, files refs (no reftable), no ``core.sharedRepository`` (file
+    modes), no ``core.logAllRefUpdates=always`` (a reflog to write). ``key``: what the identity git gives a
+    commit depends on (the identity variables, the files' contents; :func:`cached_ident`). ``sync_*``: the
+    object and the ref are flushed to disk when git would flush them (``core.fsync``: by default neither)."""
     import hashlib
 
+    if any(k in os.environ for k in _PY_ENV_OFF) or os.environ.get("GIT_CONFIG_PARAMETERS") \
+            or os.environ.get("GIT_CONFIG_COUNT"):
+        return None
+    common = common_dir(gitdir)
+    if os.path.exists(os.path.join(common, "reftable")):
+        return None
     h = hashlib.sha1()
-    names = [*_IDENT_ENV, *sorted(k for k in os.environ if k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")))]
-    for k in names:
+    for k in _IDENT_ENV:
         h.update(f"{k}={os.environ.get(k)}\0".encode("utf-8", "surrogateescape"))
-    files = [*_config_files(git), os.path.join(common_dir(gitdir), "config"), os.path.join(gitdir, "config.worktree")]
-    for path in files:
+    cfg: dict[str, list[str]] = {}
+    local: dict[str, list[str]] = {}
+    repo_files = [os.path.join(common, "config"), os.path.join(gitdir, "config.worktree")]
+    for path in [*_config_files(git), *repo_files]:
         try:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            data = None
+            h.update(path.encode("utf-8", "surrogateescape") + b"\0-\0")
+            continue
         except OSError:
             return None
-        if data is not None and re.search(rb"^\s*\[\s*include", data, re.M | re.I):
+        h.update(path.encode("utf-8", "surrogateescape") + b"\0+" + data + b"\0")
+        try:
+            values = config_values(data.decode("utf-8"))
+        except UnicodeDecodeError:
             return None
-        h.update(path.encode("utf-8", "surrogateescape") + b"\0" + (b"-" if data is None else b"+" + data) + b"\0")
-    return h.hexdigest()
+        if values is None or any(k.startswith(("include.", "includeif.")) for k in values):
+            return None
+        for k, v in values.items():
+            cfg.setdefault(k, []).extend(v)
+            if path == repo_files[0]:
+                local[k] = v
+    version = local.get("core.repositoryformatversion", ["0"])[-1]
+    ext = {k for k in local if k.startswith("extensions.")}
+    fmt = local.get("extensions.objectformat", ["sha1"])[-1].lower()
+    if version not in ("0", "1") or ext - {"extensions.objectformat", "extensions.worktreeconfig"} \
+            or fmt not in ("sha1", "sha256") or (fmt == "sha256" and version != "1"):
+        return None
+    if "core.sharedrepository" in cfg or cfg.get("core.logallrefupdates", [""])[-1].lower() == "always":
+        return None
+    sync = fsync_components(cfg)
+    return {"fmt": fmt, "key": h.hexdigest(), "sync_object": "loose-object" in sync, "sync_ref": "reference" in sync}
 
 
 def cached_ident(gitdir: str, key: str | None) -> tuple[str, str] | None:
     """(author, committer) ``"Name <email>"`` git gave this repository's last snapshot commit, when what
-    they depend on (``key``, :func:`ident_key`) is unchanged since; else ``None``."""
+    they depend on (``key``, :func:`py_settings`) is unchanged since; else ``None``."""
     if key is None:
         return None
     try:
@@ -736,9 +800,10 @@ def learn_ident(gitdir: str, key: str | None, commit: str, tree: str, parents: l
         pass
 
 
-def write_commit(gitdir: str, fmt: str, body: bytes) -> str:
-    """Write the commit object ``body`` as a loose object (temp file in its fan-out folder, fsynced, read
-    only, hard-linked or renamed to its name: an existing object is kept); its id. Raises ``OSError``."""
+def write_commit(gitdir: str, fmt: str, body: bytes, sync: bool = True) -> str:
+    """Write the commit object ``body`` as a loose object (temp file in its fan-out folder, flushed to disk
+    with ``sync``, read only, hard-linked or renamed to its name: an existing object is kept); its id.
+    Raises ``OSError``."""
     import hashlib
 
     raw = b"commit %d\0" % len(body) + body
@@ -753,7 +818,8 @@ def write_commit(gitdir: str, fmt: str, body: bytes) -> str:
         with os.fdopen(fd, "wb") as f:
             f.write(zlib.compress(raw, 1))
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o444)
         try:
             os.link(tmp, path)
@@ -799,11 +865,11 @@ def read_ref(gitdir: str, ref: str) -> str | None:
     return m.group(1).decode() if m else None
 
 
-def create_ref(gitdir: str, ref: str, sha: str) -> None:
+def create_ref(gitdir: str, ref: str, sha: str, sync: bool = True) -> None:
     """Create the ref ``ref`` (under ``refs/lumo/``) pointing at ``sha``, as `update-ref` with ``create``
     does: ``FileExistsError`` if it or a clashing name (a ref above or below it) exists, loose or packed.
-    ``<ref>.lock`` is created exclusively (a concurrent writer fails), written, fsynced and renamed onto
-    the ref; ``packed-refs`` is never written. Raises ``OSError``."""
+    ``<ref>.lock`` is created exclusively (a concurrent writer fails), written (flushed to disk with
+    ``sync``) and renamed onto the ref; ``packed-refs`` is never written. Raises ``OSError``."""
     if not ref.startswith("refs/lumo/") or _BAD_REF.search(ref[5:]) or not _SHA.fullmatch(sha):
         raise FileExistsError(f"not a lumo-hydra ref: {ref!r}")
     common = common_dir(gitdir)
@@ -822,7 +888,8 @@ def create_ref(gitdir: str, ref: str, sha: str) -> None:
             fd = -1
             f.write(sha.encode() + b"\n")
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.rename(lock, path)
     except BaseException:
         if fd >= 0:
