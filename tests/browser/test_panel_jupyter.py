@@ -157,28 +157,32 @@ def run_first_cell(page: Any, tries: int = 4) -> None:
     raise AssertionError(f"the first cell did not run in {tries} tries (prompt {prompt.inner_text()!r})")
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("watcher_panel", marks=pytest.mark.xfail(strict=False, reason=(
-        "flaky since 2026-12-02: the live Watcher().panel() cell shows no rows within 240 s in some rounds "
-        "(passed alone in 47-66 s, failed in CI and in a later local round); lumo's w.panel(df) below must pass"))),
-    *[n for n in SNIPPETS if n != "watcher_panel"],
-])
+def open_notebook(page: Any, lab: Lab, name: str) -> None:
+    page.context.route("**/*", offline)
+    page.goto(f"{lab.base}/lab/tree/{name}.ipynb?reset")
+    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
+        state="attached", timeout=2 * TIMEOUT * 1000)
+
+
+def wait_for_rows(page: Any, timeout: float = 4 * TIMEOUT) -> None:
+    """Until a run row shows in the cell's output; else fail saying what the output area holds."""
+    out = page.locator(".jp-OutputArea .tabulator-row").filter(has_text=RUN_ID)
+    try:  # the first cell of a fresh kernel imports Panel and the board: slow on a loaded CI machine
+        out.first.wait_for(state="visible", timeout=timeout * 1000)
+    except Exception as e:
+        text = page.locator(".jp-OutputArea").first.inner_text() if page.locator(".jp-OutputArea").count() else ""
+        raise AssertionError(f"no run row in the cell's output; the output area says: {text[-2000:]!r}") from e
+
+
+@pytest.mark.parametrize("name", list(SNIPPETS))
 def test_panel_rows_appear_in_a_jupyterlab_cell_offline(name: str, lab: Lab, lab_store: tuple[Path, dict[str, str]],
                                                          open_page: Any) -> None:
     root, runs = lab_store
     (lab.dir / f"{name}.ipynb").write_text(json.dumps(notebook(SNIPPETS[name])))
     page = open_page()
-    page.context.route("**/*", offline)
-    page.goto(f"{lab.base}/lab/tree/{name}.ipynb?reset")
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
-        state="attached", timeout=2 * TIMEOUT * 1000)
+    open_notebook(page, lab, name)
     run_first_cell(page)
-    out = page.locator(".jp-OutputArea .tabulator-row").filter(has_text=RUN_ID)
-    try:  # the first cell of a fresh kernel imports Panel and the board: slow on a loaded CI machine
-        out.first.wait_for(state="visible", timeout=4 * TIMEOUT * 1000)
-    except Exception as e:
-        text = page.locator(".jp-OutputArea").first.inner_text() if page.locator(".jp-OutputArea").count() else ""
-        raise AssertionError(f"no run row in the cell's output; the output area says: {text[-2000:]!r}") from e
+    wait_for_rows(page)
     names = wait_until("every run of the store in the output", lambda: (
         {t.strip() for t in page.locator(".jp-OutputArea .tabulator-cell[tabulator-field='test_name']")
          .all_inner_texts()} == set(runs)))
@@ -190,3 +194,26 @@ def test_panel_rows_appear_in_a_jupyterlab_cell_offline(name: str, lab: Lab, lab
     # no error output in the cell (a traceback would be a .jp-RenderedText[data-mime-type*=error])
     assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
     assert os.environ.get("LUMO_HOME") != str(root)  # the kernel got the store, this process did not
+
+
+def test_panel_rows_appear_again_when_the_cell_is_rerun_after_a_page_reload(
+        lab: Lab, lab_store: tuple[Path, dict[str, str]], open_page: Any) -> None:
+    """The cell run again in the same kernel, in a page that never ran the first output's scripts (a
+    reload; the same as JupyterLab running a cell twice and clearing the first output before the browser
+    rendered it, seen on a loaded machine): its output must carry the JavaScript again. It used to be sent
+    once per kernel, so this output showed nothing ("Bokeh or Panel library is missing")."""
+    name = "rerun"
+    (lab.dir / f"{name}.ipynb").write_text(json.dumps(notebook(SNIPPETS["watcher_panel"])))
+    page = open_page()
+    open_notebook(page, lab, name)
+    run_first_cell(page)
+    wait_for_rows(page)
+    prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
+    first = prompt.inner_text()
+    page.reload()
+    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
+        state="attached", timeout=2 * TIMEOUT * 1000)
+    run_first_cell(page)
+    assert prompt.inner_text() != first  # run again (a higher execution count: the same kernel)
+    wait_for_rows(page, TIMEOUT)
+    assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
