@@ -141,14 +141,13 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
         p = os.path.dirname(p)
     opts = {"cwd": p, "skip_dirs": skip_dirs, "secrets": plan.secret_patterns(secret_files)}
     guess = _guess_repo(p)
-    plain = guess is not None and plan.plain_repo(p, *guess)
     tmp: str | None = None
     warm: str | None = None
     pending: dict[str, Any] = {}
     try:
         if guess is not None:  # start the slow scan while rev-parse (if needed) confirms the repository
-            tmp, warm, pending = _begin(git, *guess, opts, py=plain)
-        info = _scan_info(git, guess, pending) if plain else None
+            tmp, warm, pending = _begin(git, *guess, opts, path=p)
+        info = _scan_info(git, guess, pending) if guess is not None and opts["plain"] else None
         why = ""
         if info is None:
             info, why = _parse_rev_parse(git, p, _run(git, _REV_PARSE, p, check=False))
@@ -161,7 +160,7 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
             _cancel(pending)
             if tmp is not None:
                 _unlink(tmp)
-            tmp, warm, pending = _begin(git, info["repo"], info["gitdir"], opts, py=False)
+            tmp, warm, pending = _begin(git, info["repo"], info["gitdir"], opts, path=None)
         assert tmp is not None
         info["store"], info["opts"] = sinfo, opts
         commit, tree, skipped, ref = _build(git, info, tmp, max_file_size, ref, message, pending)
@@ -208,22 +207,30 @@ def _scan_info(git: str, guess: tuple[str, str], pending: dict[str, Any]) -> dic
     return {"repo": guess[0], "gitdir": guess[1], "base": base, "base_tree": tree, "branch": branch, "scan_out": out}
 
 
-def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any], py: bool) -> tuple[str, str | None, dict[str, Any]]:
-    """The private index (temp, warm) of a snapshot and its running scan. ``py`` (a plain repository,
-    :func:`plan.plain_repo`): the commit and its ref may be written from Python (``opts["py"]``: the
-    object format, the identity git gave the last snapshot; ``opts["learn"]``: the key to learn it for)."""
+def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any],
+           path: str | None) -> tuple[str, str | None, dict[str, Any]]:
+    """The private index (temp, warm) of a snapshot and its running scan; while it runs: whether git
+    started in ``path`` finds this repository (``opts["plain"]``, :func:`plan.plain_repo`; ``path=None``:
+    not asked), and then whether the commit and its ref may be written from Python (``opts["py"]``: the
+    settings, the identity git gave the last snapshot; ``opts["learn"]``: the settings to learn it for),
+    else the ref update is started to wait for its input."""
     user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(gitdir, "index")
     memory = os.path.join(plan.common_dir(gitdir), "lumo", "hydra-dirs.json")
     dirs = plan.output_dirs(repo, opts["cwd"], opts["skip_dirs"], memory)
     key = plan.clean_key(opts["secrets"], dirs)
     tmp, warm, clean = _prepare_index(gitdir, user_index, key)
-    sets = plan.py_settings(git, gitdir) if py and warm is not None else None
+    env = _env(tmp)
+    pending = _start_scan(git, repo, env, dirs, opts["secrets"], not clean)
+    opts["plain"] = plain = path is not None and plan.plain_repo(path, repo, gitdir)
+    sets = plan.py_settings(git, gitdir) if plain and warm is not None else None
     ident = plan.cached_ident(gitdir, sets["key"]) if sets else None
     opts.update(py=(sets, *ident) if sets and ident else None, learn=sets if sets and not ident else None)
     ident_mark = os.path.join(gitdir, "lumo", _IDENT_MARK)
-    pending = _start_scan(git, repo, tmp, dirs, opts["secrets"], not clean, os.path.exists(ident_mark) and not opts["py"],
-                          ref=not opts["py"])
-    opts.update(dirs=dirs, user_index=user_index, key=key, ident_mark=ident_mark)
+    if not opts["py"]:
+        pending["ref"] = _spawn(git, _REF, repo, env, stdin=True)
+        if os.path.exists(ident_mark):
+            pending["cfg"] = _spawn(git, _CFG, repo, env)
+    opts.update(dirs=dirs, user_index=user_index, key=key, ident_mark=ident_mark, env=env)
     return tmp, warm, pending
 
 
@@ -242,22 +249,17 @@ _REF = ["update-ref", "-m", "lumo-hydra snapshot", "--stdin", "-z"]
 _LS = ["ls-files", "-z", "--cached", "--"]
 
 
-def _start_scan(git: str, repo: str, tmp: str, dirs: list[str], secrets: tuple[str, ...], left: bool,
-                ident: bool, ref: bool = True) -> dict[str, Any]:
+def _start_scan(git: str, repo: str, env: dict[str, str], dirs: list[str], secrets: tuple[str, ...],
+                left: bool) -> dict[str, Any]:
     """Changed tracked files and untracked non-ignored files relative to the private index (Hydra's
-    output folders excluded), in processes running side by side: the ref update, waiting for its input;
-    with ``left``, the private index's entries in the folders ``dirs`` and its secret-looking files (not
-    asked for when the seed is marked clean); the user's identity when ``ident`` (this repository lacked
-    one before); the ref update only with ``ref`` (not when Python writes the ref)."""
-    env = _env(tmp)
+    output folders excluded); side by side with ``left``, the private index's entries in the folders
+    ``dirs`` and its secret-looking files (not asked for when the seed is marked clean). :func:`_begin`
+    adds the ref update (waiting for its input) and the user's identity (when this repository lacked one
+    before) unless Python writes the commit. ``env``: :func:`_env` of the private index."""
     scan_env = dict(env)
     del scan_env["GIT_OPTIONAL_LOCKS"]  # let status write the refreshed private index
     excl = [f":(exclude,top,literal){d}" for d in dirs]
     out = {"scan": _spawn(git, _SCAN + (["--", ":/", *excl] if excl else []), repo, scan_env)}
-    if ref:
-        out["ref"] = _spawn(git, _REF, repo, env, stdin=True)
-    if ident:
-        out["cfg"] = _spawn(git, _CFG, repo, env)
     specs = plan.secret_pathspecs(secrets)
     if left and (specs or dirs):
         out["left"] = _spawn(git, _LS + specs + [f":(top,literal){d}/" for d in dirs], repo, env)
@@ -295,7 +297,7 @@ def _left_out(git: str, repo: str, pending: dict[str, Any], opts: dict[str, Any]
 def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
            message: str | None, pending: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]], str]:
     repo = info["repo"]
-    env = _env(tmp)
+    env = info["opts"]["env"]
     found = _changed_paths(info["scan_out"] if "scan_out" in info else _wait(pending["scan"], _SCAN))
     ident = _ident(pending["cfg"]) if "cfg" in pending else None
     drop, reset, skipped = _left_out(git, repo, pending, info["opts"], found)
