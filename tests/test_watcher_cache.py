@@ -176,3 +176,41 @@ def test_a_cached_running_run_turns_crashed_without_any_file_changing(tmp_path: 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_few_changed_runs_patch_the_caches_without_rewriting_them(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    now = time.time()
+    for i in range(24):
+        write_run(root, "a" if i % 2 else "b", counter=i, params={"lr": i / 10}, metrics={"Acc": (i / 30, "max")},
+                  start=now - 1000 + i)
+    age(root)
+    w = Watcher(root)
+    w.load()
+    w.load(flatten=True)
+    sig = {p: os.stat(p).st_mtime_ns for p in (w.records_path, w.frame_path, w._index.flat_frame_path)}
+    runs = sorted((root / "experiments" / "a").iterdir())
+    for d in runs[:2]:  # two notes edited, one run removed, one added (the delta: 3 runs of 24, cap 6)
+        rec = json.loads((d / "run.json").read_text())
+        rec["note"] = "changed"
+        (d / "run.json").write_text(json.dumps(rec))
+    shutil.rmtree(runs[3])
+    write_run(root, "b", counter=99, params={"lr": 9.0}, metrics={"Acc": (0.5, "max")}, start=now - 10)
+    age(root)
+    w2 = Watcher(root)
+    df = w2.load()
+    assert w2.stats["read"] == 3 and w2.stats["removed"] == 1
+    assert sorted(df["note"])[-2:] == ["changed", "changed"] and len(df) == 24
+    check_all_loads(root, w, w2)
+    assert {p: os.stat(p).st_mtime_ns for p in sig} == sig  # records and frames not rewritten
+    assert len(w2._index._load_table(partial=True)["delta"]) == 3
+    for d in runs[4:9]:  # past the cap: the records are written again, the delta emptied
+        rec = json.loads((d / "run.json").read_text())
+        rec["note"] = "again"
+        (d / "run.json").write_text(json.dumps(rec))
+    age(root)
+    w3 = Watcher(root)
+    assert list(w3.load()["note"]).count("again") == 5
+    assert os.stat(w.records_path).st_mtime_ns != sig[w.records_path]
+    assert w3._index._load_table(partial=True)["delta"] == {}
+    check_all_loads(root, w, w2, w3)
