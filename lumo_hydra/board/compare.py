@@ -7,6 +7,7 @@ PNG). The server-side data of the curves comes from :func:`lumo_hydra.board.curv
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,9 +17,10 @@ from lumo_hydra.board.curves import MAX_POINTS, curves_data
 from lumo_hydra.board.views_common import colors, error_pane, fmt, is_number, widget
 from lumo_hydra.board.views_diff import diff_view
 from lumo_hydra.errors import LumoValueError
+from lumo_hydra.store.layout import HISTORY_JSONL
 from lumo_hydra.store.reader import read_metrics
 
-__all__ = ["compare_view", "parallel_view", "curves_figure", "parallel_figure", "scatter_figure", "axis_of",
+__all__ = ["compare_view", "parallel_view", "curves_figure", "LiveCurves", "parallel_figure", "scatter_figure", "axis_of",
            "run_metrics", "curves_panel"]
 
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
@@ -75,31 +77,137 @@ def run_metrics(ctx: Any, run_ids: Sequence[str]) -> list[str]:
 
 def curves_panel(ctx: Any, ids: list[str], metrics: list[str]) -> pn.Column:
     """The curves of the runs ``ids`` with their controls (metric, x axis, smoothing, log y); the plot pane
-    has the css class ``lumo-curves``."""
+    has the css class ``lumo-curves``. The column's ``lumo_live()`` (called by the board's live check)
+    adds the points running runs appended since the last draw, see :class:`LiveCurves`."""
     metric = widget(pn.widgets.Select, "metric", options=metrics, value=metrics[0], width=220)
     xaxis = widget(pn.widgets.RadioButtonGroup, "x", options=["step", "time"], value="step")
     smooth = widget(pn.widgets.FloatSlider, "smoothing", start=0.0, end=0.99, step=0.01, value=0.0, width=220)
     logy = widget(pn.widgets.Checkbox, "log y", value=False)
     plot = pn.pane.Bokeh(sizing_mode="stretch_width", css_classes=["lumo-curves"])
     info = pn.pane.Markdown("", css_classes=["lumo-curves-info"])
+    live = LiveCurves(ctx, ids, plot, info)
 
     def draw(*_: Any) -> None:
-        data = curves_data(ctx, ids, metric.value, x=xaxis.value, smooth=float(smooth.value or 0.0))
-        plot.object = curves_figure(data, logy.value)
-        read = sum(c["points"] for c in data["curves"])
-        shown = sum(c["shown"] for c in data["curves"])
-        empty = [c["run"] for c in data["curves"] if not c["points"]]
-        note = f" · no `{metric.value}` in {', '.join(empty)}" if empty else ""
-        miss = "".join(f" · {m['reason']}" for m in data["missing"])
-        info.object = (f"{len(data['curves'])} runs · {read:,} points read · {shown:,} drawn (at most "
-                       f"{MAX_POINTS:,} per run) · {data['seconds']:.2f} s{note}{miss}")
+        live.draw(metric.value, xaxis.value, float(smooth.value or 0.0), bool(logy.value))
 
     for wdg in (metric, xaxis, logy):
         wdg.param.watch(draw, "value")
     smooth.param.watch(draw, "value_throttled")
     draw()
-    return pn.Column(pn.Row(metric, pn.Column(pn.pane.Markdown("x axis", margin=(0, 5)), xaxis), smooth, logy),
-                     plot, info, sizing_mode="stretch_width")
+    col = pn.Column(pn.Row(metric, pn.Column(pn.pane.Markdown("x axis", margin=(0, 5)), xaxis), smooth, logy),
+                    plot, info, sizing_mode="stretch_width")
+    col.lumo_live = live.update  # type: ignore[attr-defined]
+    col._lumo_curves = live  # type: ignore[attr-defined]  # for tests
+    return col
+
+
+class LiveCurves:
+    """The drawn curves of some runs and their live update.
+
+    :meth:`draw` builds the figure for the chosen metric, x axis, smoothing and log y. :meth:`update`
+    (every live check of the board) looks only at the runs the board's frame shows running, or showed
+    running at the previous check (their last points): one ``stat`` of each one's ``history.jsonl``; a
+    file that grew is read from where the per-file cache of :mod:`lumo_hydra.board.curves` stopped, and
+    its new points are streamed into the line's data source (nothing else is sent; the figure, so the
+    user's zoom, and the controls stay). A curve that becomes downsampled or not a prefix of what is shown
+    gets its source's data replaced; a run drawing its first point makes the figure be redrawn."""
+
+    def __init__(self, ctx: Any, ids: list[str], plot: Any, info: Any) -> None:
+        self.ctx, self.ids, self.plot, self.info = ctx, list(ids), plot, info
+        self.choice: tuple[str, str, float, bool] = ("", "step", 0.0, False)
+        self._dirs: dict[str, str] = {}
+        self._sig: dict[str, tuple[int, int]] = {}
+        self._was_running: set[str] = set()
+        self.updates = 0  # live updates that changed the plot (for tests)
+
+    def draw(self, metric: str, x: str, smooth: float, log_y: bool) -> None:
+        """(Re)build the figure of ``metric`` (a changed control: the view starts afresh)."""
+        self.choice = (metric, x, smooth, log_y)
+        data = curves_data(self.ctx, self.ids, metric, x=x, smooth=smooth)
+        self._note_files(c["run"] for c in data["curves"])
+        self.plot.object = curves_figure(data, log_y)
+        self._show_info(data)
+
+    def _note_files(self, runs: Any) -> None:
+        for run in runs:
+            try:
+                self._dirs.setdefault(run, str(self.ctx.watcher.resolve(run)[2]))
+            except LumoValueError:
+                continue
+            self._sig[run] = _file_sig(self._dirs[run])
+
+    def _show_info(self, data: dict[str, Any]) -> None:
+        metric = data["metric"]
+        read = sum(c["points"] for c in data["curves"])
+        shown = sum(c["shown"] for c in data["curves"])
+        empty = [c["run"] for c in data["curves"] if not c["points"]]
+        note = f" · no `{metric}` in {', '.join(empty)}" if empty else ""
+        miss = "".join(f" · {m['reason']}" for m in data["missing"])
+        self.info.object = (f"{len(data['curves'])} runs · {read:,} points read · {shown:,} drawn (at most "
+                            f"{MAX_POINTS:,} per run) · {data['seconds']:.2f} s{note}{miss}")
+
+    def _running(self) -> set[str]:
+        df = self.ctx.frame()
+        if "status" not in df.columns or "test_name" not in df.columns:
+            return set()
+        return set(df.loc[df["status"] == "running", "test_name"].astype(str)) & set(self._dirs)
+
+    def update(self) -> bool:
+        """Add the points appended since the last draw or update; whether the plot changed."""
+        fig = self.plot.object
+        if fig is None or not self.choice[0]:
+            return False
+        running = self._running()
+        look, self._was_running = running | self._was_running, running
+        grown = [r for r in look if r in self._dirs and _file_sig(self._dirs[r]) != self._sig.get(r)]
+        if not grown:
+            return False
+        metric, x, smooth, log_y = self.choice
+        data = curves_data(self.ctx, grown, metric, x=x, smooth=smooth)
+        self._note_files(grown)
+        redraw = False
+        for c in data["curves"]:
+            rends = [r for r in fig.renderers if r.name == c["run"]]
+            nx, ny = c["x"], c["y"]
+            if log_y:
+                keep = ny > 0
+                nx, ny = nx[keep], ny[keep]
+            if not rends:
+                redraw = redraw or bool(len(nx))
+                continue
+            whole = c["shown"] == c["points"] - c["dropped"]  # not downsampled
+            for r in rends:
+                _refill(r.data_source, nx, ny, whole)
+        if redraw:  # a run's first point: it needs its line and legend entry
+            self.draw(*self.choice)
+        else:
+            self._show_info(curves_data(self.ctx, self.ids, metric, x=x, smooth=smooth))  # cached: no reading
+        self.updates += 1
+        return True
+
+
+def _file_sig(info_dir: str) -> tuple[int, int]:
+    """``(inode, size)`` of a run's history file (``(0, -1)`` when missing): the writer only appends."""
+    try:
+        st = os.stat(os.path.join(info_dir, HISTORY_JSONL))
+    except OSError:
+        return (0, -1)
+    return (st.st_ino, st.st_size)
+
+
+def _refill(src: Any, nx: Any, ny: Any, whole: bool) -> None:
+    """Bring the source ``src`` (columns ``x``, ``y``) to the points ``nx``, ``ny``: only the new tail is
+    streamed when what it holds is their beginning, else its data is replaced."""
+    import numpy as np
+
+    ox, oy = np.asarray(src.data.get("x", [])), np.asarray(src.data.get("y", []))
+    n = len(ox)
+    prefix = whole and len(nx) >= n and (n == 0 or (nx[n - 1] == ox[-1] and ny[n - 1] == oy[-1]))
+    if prefix:
+        if len(nx) > n:
+            src.stream({"x": nx[n:], "y": ny[n:]})
+    else:
+        src.data = {"x": nx, "y": ny}
 
 
 def _rows_of(ctx: Any, ids: list[str]) -> Any:
@@ -150,7 +258,15 @@ def compare_view(ctx: Any, run_ids: Sequence[str], filtered: Any = None) -> pn.v
     parts += [pn.pane.Markdown("### Params and metrics"), _params_panel(ctx, ids, filtered)]
     if len(ids) >= 2:
         parts += [pn.pane.Markdown("### Diff"), _diff_panel(ctx, ids)]
-    return pn.Column(*parts, css_classes=["lumo-compare"], sizing_mode="stretch_width")
+    root = pn.Column(*parts, css_classes=["lumo-compare"], sizing_mode="stretch_width")
+    live = [f for f in (getattr(p, "lumo_live", None) for p in parts) if f is not None]
+
+    def lumo_live() -> bool:
+        """The board's live check: new points of running runs into the curves (see LiveCurves)."""
+        return bool(sum(bool(f()) for f in live))
+
+    root.lumo_live = lumo_live  # type: ignore[attr-defined]
+    return root
 
 
 def _params_panel(ctx: Any, ids: list[str], filtered: Any) -> Any:
