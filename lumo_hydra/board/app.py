@@ -215,13 +215,84 @@ def origins(host: str, port: int) -> list[str]:
     return [*local, f"{host}:{port}", f"*:{port}"]
 
 
+#: The served page: Panel's own, with the first page of rows (``lumo_first_page``) at the top of the body
+#: and BokehJS/Panel's scripts and stylesheets after it (not in the head, where they would keep the rows
+#: from painting until they are loaded). The rows cover the page until the interactive table has rows of
+#: its own, then they are removed (docs/board.md, "First page").
+PAGE_TEMPLATE = """{% extends "base.html" %}
+{% block css_resources %}{% endblock %}
+{% block js_resources %}{% endblock %}
+{% block inner_body %}
+{% if lumo_first_page %}
+<div id="lumo-first-page" class="lumo-first-page"><style>
+#lumo-first-page{position:absolute;top:0;left:0;right:0;min-height:100vh;z-index:100;background:#fff;
+font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;font-size:14px;
+padding:10px 10px 0 10px;box-sizing:border-box}
+#lumo-first-page .lumo-first-page-head{margin:6px 0 14px 0}#lumo-first-page i{color:#757575}
+#lumo-first-page table{border-collapse:collapse;white-space:nowrap}
+#lumo-first-page th{text-align:left;border-bottom:2px solid #999;padding:4px}
+#lumo-first-page tr.tabulator-row{display:table-row!important;position:static!important;min-height:0}
+#lumo-first-page td{display:table-cell!important;position:static!important;border:0;border-bottom:1px solid #ddd;
+padding:4px;height:auto;vertical-align:middle}</style>
+{{ lumo_first_page }}</div>
+<script>(function () {
+  var first = document.getElementById("lumo-first-page"), since = 0;
+  function deep(root, found) {  // the interactive table's rows live in Panel's shadow roots
+    var els = root.querySelectorAll("*");
+    for (var i = 0; i < els.length; i++) {
+      var sr = els[i].shadowRoot;
+      if (!sr) continue;
+      if (els[i].classList.contains("lumo-runs")) {
+        var row = sr.querySelector(".tabulator-row"), grid = sr.querySelector(".tabulator");
+        if (row && row.getBoundingClientRect().height > 0) return 2;
+        if (grid) found = 1;
+      }
+      found = Math.max(found, deep(sr, 0));
+      if (found === 2) return 2;
+    }
+    return found;
+  }
+  var timer = setInterval(function () {
+    var state = deep(document, 0);
+    if (state === 1 && !since) since = Date.now();
+    if (state === 2 || (since && Date.now() - since > 3000)) {  // rows, or a table left empty
+      clearInterval(timer);
+      first.remove();
+    }
+  }, 50);
+})();</script>
+{% endif %}
+{{ bokeh_css if bokeh_css }}
+{{ bokeh_js if bokeh_js }}
+{{ super() }}
+{% endblock %}
+"""
+
+
+def _serve_template() -> Any:
+    from panel.io.resources import parse_template
+
+    return parse_template(PAGE_TEMPLATE)
+
+
 def make_server(ctx: BoardContext, host: str, port: int, *, show: bool = False, where: str | None = None) -> Any:
-    """A Bokeh server (not started) serving the board at ``/`` on ``host:port`` (``port`` not 0)."""
+    """A Bokeh server (not started) serving the board at ``/`` on ``host:port`` (``port`` not 0). Each page's
+    HTML carries its first page of rows (:data:`PAGE_TEMPLATE`)."""
+    from markupsafe import Markup
+
     extension(inline=False)
     BoardPage(ctx, url=False, refresh_ms=None)  # warm: the frame and its table columns, once per server
+    template = _serve_template()
 
     def page() -> pn.viewable.Viewable:
-        return board_app(ctx, where=where, inline=False)
+        root = board_app(ctx, where=where, inline=False)
+        doc = pn.state.curdoc
+        if doc is not None:
+            bp: BoardPage = root._lumo_page  # type: ignore[attr-defined]
+            first = bp.runs.first_page_html(f"lumo-hydra board  {bp._root()}") if bp.state.tab == "Runs" else ""
+            doc.template = template
+            doc.template_variables["lumo_first_page"] = Markup(first)
+        return root
 
     return pn.serve({"/": page}, port=port, address=host, websocket_origin=origins(host, port), show=show,
                     start=False, title="lumo-hydra board", threaded=False, verbose=False)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["FIXED", "EDITABLE", "apply_where", "parse_sort", "format_sort", "sort_frame", "default_columns",
            "column_groups", "pickable_columns", "needed_columns", "where_mask", "group_summary", "table_frame",
-           "split_list", "metric_columns", "display_columns", "changed_cells"]
+           "split_list", "metric_columns", "display_columns", "changed_cells", "page_html"]
 
 # Always shown, in this order, before the chosen columns; then the editable ones.
 FIXED = ["test_name", "exp_name", "status", "progress", "start", "duration"]
@@ -260,3 +260,56 @@ def _cell(v: Any) -> Any:
     if isinstance(v, dict):
         return repr(v)
     return v
+
+
+def _shown_text(v: Any) -> str:
+    """A cell as the Tabulator shows it: floats as ``0,0.0[00000]`` (Panel's number format), integers
+    with thousands separators, missing values empty."""
+    import numbers
+
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, numbers.Integral):
+        return f"{int(v):,}"
+    if isinstance(v, numbers.Real):
+        text = f"{float(v):,.6f}".rstrip("0")
+        return text + "0" if text.endswith(".") else text
+    return str(_cell(v))
+
+
+def page_html(df: pd.DataFrame, *, hidden: Sequence[str] = ("info_dir",), colours: dict[str, str] | None = None,
+              title: str = "", count: str = "") -> str:
+    """The rows of ``df`` (one page of :func:`table_frame`) as a plain HTML table with the Tabulator's row
+    and cell classes (``tabulator-row``, ``tabulator-cell[tabulator-field=...]``), the status as the same
+    coloured badge and progress as a bar: the board's first page, sent in the page's HTML so the rows show
+    before the interactive table is built (``lumo-first-page``; docs/board.md)."""
+    from html import escape
+
+    colours = colours or {}
+    cols = [c for c in df.columns if c not in hidden]
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in cols)
+    body = []
+    for row in df.itertuples(index=False):
+        cells = []
+        for c, v in zip(df.columns, row):
+            if c in hidden:
+                continue
+            if c == "status":
+                s = escape(str(v))
+                inner = (f'<span class="lumo-badge lumo-status-{s}" style="background:{colours.get(str(v), "#757575")};'
+                         f'color:#fff;padding:1px 7px;border-radius:9px;font-size:90%">{s}</span>')
+            elif c == "progress":
+                pct = 0.0 if v is None or v != v else max(0.0, min(100.0, float(v)))
+                inner = (f'<span class="lumo-bar" style="display:inline-block;width:60px;height:10px;'
+                         f'background:#eee;vertical-align:middle"><span style="display:block;height:100%;'
+                         f'width:{pct:.0f}%;background:#90caf9"></span></span> {pct:g}')
+            else:
+                inner = escape(_shown_text(v))
+            cells.append(f'<td class="tabulator-cell" tabulator-field="{escape(str(c))}">{inner}</td>')
+        body.append('<tr class="tabulator-row" role="row"><td></td>' + "".join(cells) + "</tr>")
+    return (f'<div class="lumo-first-page-head"><b>{escape(title)}</b> <span>{escape(count)}</span> '
+            '<i>(loading the interactive table...)</i></div>'
+            f'<table class="lumo-runs lumo-first-page-table"><thead><tr><th></th>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')

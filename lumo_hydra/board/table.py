@@ -361,6 +361,17 @@ class RunsTable(param.Parameterized):
         self._seen_version = self.ctx.version  # our own edit: the table already shows it
         self.show_message(f"{col} of {name} saved to run.json", "success")
 
+    def first_page_html(self, title: str = "") -> str:
+        """The table's first page (its sort applied) as plain HTML with the Tabulator's row classes, for the
+        page's HTML (``lumo-first-page``); ``""`` when grouped or empty (then only the real table shows)."""
+        data = self.table.value
+        if self.group or data is None or not len(data):
+            return ""
+        sort = [(s["field"], s.get("dir", "asc") != "desc") for s in self.table.sorters if s["field"] in data]
+        page = F.sort_frame(data, sort).iloc[: self.table.page_size or PAGE_SIZE]
+        count = self.count.object.replace("*", "") if isinstance(self.count.object, str) else ""
+        return F.page_html(page, hidden=self.table.hidden_columns, colours=STATUS_COLOURS, title=title, count=count)
+
     # ---- export ----------------------------------------------------------------------------------
 
     def current_frame(self) -> Any:

@@ -20,7 +20,8 @@ def test_bench_board_tiny_run(chromium: Any, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     out = r.stdout
     assert "MLflow skipped" in out
-    for line in ("ratio ours 60/4 runs first row:", "ratio worst of filter/sort/page", "ratio change check"):
+    for line in ("ratio ours 60/4 runs first row:", "ratio ours 60/4 runs interactive table:",
+                 "ratio worst of filter/sort/page", "ratio change check"):
         assert line in out, out
     assert "header click (sort) to a changed first row" in out and "not measured" not in out, out
     assert "load average at end" in out

@@ -18,7 +18,7 @@ import pytest
 
 from .kit import RUN_ID, Board, Store, deep_text, new_run, shot, wait_until
 
-ROWS = ".lumo-runs .tabulator-row"
+ROWS = ".lumo-runs:not(.lumo-first-page-table) .tabulator-row"  # the interactive table (not the HTML's rows)
 REFRESH_MS = 3000  # lumo_hydra.board.app.REFRESH_MS: the page's live check (not imported: no Panel here)
 
 
@@ -28,6 +28,7 @@ def rows(page: Any) -> Any:
 
 def wait_rows(page: Any) -> Any:
     rows(page).first.wait_for(state="visible")
+    page.locator("#lumo-first-page").wait_for(state="detached")  # the HTML's first page is gone
     return rows(page)
 
 
@@ -81,6 +82,28 @@ def test_table_shows_every_run_with_its_status(board: Board, store: Store, open_
     assert re.search(rf"\b{len(store.runs)}\s+of\s+{len(store.runs)} runs", count), count
     page.wait_for_timeout(500)  # let the badges and progress bars paint
     shot(page, "board-runs.png", tmp_path)
+
+
+def test_the_first_page_of_rows_comes_in_the_html_then_the_interactive_table(board: Board, store: Store,
+                                                                            open_page: Any) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(board.url, timeout=60) as r:
+        html = r.read().decode()
+    # the page's HTML holds the rows (newest first), before any script: they show before BokehJS is loaded
+    first = html.index('id="lumo-first-page"')
+    assert first < html.index("bokeh.min.js")
+    sent = re.findall(r'tabulator-field="test_name">([^<]+)<', html)
+    assert set(sent) == set(store.runs)
+    assert 'class="lumo-badge lumo-status-running"' in html
+    page = open_page(board.url, wait="commit")
+    page.locator(".lumo-first-page-table .tabulator-row").filter(has_text=RUN_ID).first.wait_for(state="attached")
+    wait_rows(page)  # the interactive rows come and the HTML's are removed
+    assert page.locator(".lumo-first-page-table").count() == 0
+    assert set(shown_ids(page)) == set(sent)
+    # a grouped view has no first page in its HTML (the Tabulator's group rows are not imitated)
+    with urllib.request.urlopen(board.url + "?group=exp_name", timeout=60) as r:
+        assert 'id="lumo-first-page"' not in r.read().decode()
 
 
 def test_header_sort_and_query_change_the_rows(board: Board, store: Store, open_page: Any) -> None:
