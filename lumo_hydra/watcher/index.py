@@ -36,18 +36,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["RunIndex", "INDEX_VERSION", "FRAME_VERSION"]
 
-INDEX_VERSION = 7
-FRAME_VERSION = 5
+INDEX_VERSION = 6
+FRAME_VERSION = 4
 _INDEX_MAGIC = b"LUMOIDX7"
 _META_MAGIC = b"LUMOMET5"
 #: the record columns kept in the index's meta part: what filters, sorts by time or status and judging need
-HEAD = ("status", "_start", "_end", "sweep", "tags", "test_name")
+HEAD = ("status", "_start", "_end", "sweep", "tags")
 _ESIGS_MAGIC = b"LUMOESG1"
-_RECORDS_MAGIC = b"LUMOREC1"
-_DELTA_MAGIC = b"LUMODLT1"
-#: the changed and new runs kept in the index file's delta (beside its records file, not rewritten
-#: for them) before the records are rewritten whole: at most this many, and at most a quarter of the runs
-DELTA_MAX = 2048
 #: runs whose two files are stat'ed at every load (a rolling slice; every run in smaller stores)
 VERIFY = 1000
 _RUN = "/" + RUN_JSON
@@ -107,11 +102,6 @@ class RunIndex:
         return self.index_path[: -len(".index")] + ".frame"
 
     @property
-    def records_path(self) -> str:
-        """The index's records file (every column but the ``HEAD`` ones, as of its last rewrite)."""
-        return self.index_path[: -len(".index")] + ".records"
-
-    @property
     def flat_frame_path(self) -> str:
         """The frame cache file of ``load(flatten=True)`` (local to the reader, safe to delete)."""
         return self.index_path[: -len(".index")] + ".flatframe"
@@ -121,7 +111,7 @@ class RunIndex:
         self.mem = None
         self._esigs = None
         self.frames = {False: None, True: None}
-        for path in (self.index_path, self.records_path, self.frame_path, self.flat_frame_path, self.esigs_path):
+        for path in (self.index_path, self.frame_path, self.flat_frame_path, self.esigs_path):
             try:
                 os.unlink(path)
             except OSError:
@@ -144,8 +134,7 @@ class RunIndex:
 
     def _load_table(self, partial: bool = False) -> Table | None:
         """The index table (memory, else disk); with ``partial``, maybe only its meta part (keys,
-        signatures, the ``HEAD`` columns and the delta's rows; ``rkeys`` ``None``), read without the
-        records file."""
+        signatures, the ``HEAD`` columns; ``rkeys`` ``None``), read without the records' other columns."""
         if self.mem is not None and (partial or not self.mem.get("partial")):
             return self.mem
         if not self.cache:
@@ -166,77 +155,50 @@ class RunIndex:
                 if not (type(keys) is list and type(t["head"]) is dict
                         and all(type(c) is list and len(c) == n for c in t["head"].values())):
                     return None
-                delta = marshal.loads(unsealed(f.read(), _DELTA_MAGIC))
-            if not (type(delta) is dict and delta.get("gen") == t["gen"] and type(delta.get("rows")) is dict):
+                base = self.experiments_dir + "/"
+                t["dirs"] = [base + k for k in keys]
+                t["sigs"] = SigMap(keys, t.pop("sigs_p"), 6)
+                t["dsigs"] = SigMap(keys, t.pop("dsigs_p"), 2)
+                if partial:
+                    return {**t, "cols": t["head"], "rkeys": None, "partial": True}
+                full = marshal.loads(unsealed(f.read(), _INDEX_MAGIC))
+            if not (type(full) is dict and full.get("gen") == t["gen"] and len(full["rkeys"]) == n
+                    and all(type(c) is list and len(c) == n for c in full["cols"].values())):
                 return None
-            base = self.experiments_dir + "/"
-            t["dirs"] = [base + k for k in keys]
-            t["sigs"] = SigMap(keys, t.pop("sigs_p"), 6)
-            t["dsigs"] = SigMap(keys, t.pop("dsigs_p"), 2)
-            t["delta"] = delta["rows"]
-            if partial:
-                return {**t, "cols": t["head"], "rkeys": None, "partial": True}
-            with open(self.records_path, "rb") as f:
-                rec = marshal.loads(unsealed(f.read(), _RECORDS_MAGIC))
-            if not (type(rec) is dict and rec.get("gen") == t["base"] and len(rec["rkeys"]) == len(rec["keys"])
-                    and all(type(c) is list and len(c) == len(rec["keys"]) for c in rec["cols"].values())):
-                return None
-            return _merged(t, rec)
+            return {**t, "cols": {**full["cols"], **t["head"]}, "rkeys": full["rkeys"]}
         except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
             pass
         return None
 
     def _save_table(self, table: Table) -> None:
-        """Keep ``table`` (memory and disk). A table whose ``delta`` is small is written as the index file
-        only (meta part and the delta's rows, the records file stays); else the records are rewritten
-        (a new ``base``) with an empty delta."""
         self.mem = table
         self.changed = True
-        delta = table.get("delta")
-        whole = (not self.cache or table.get("base") is None or delta is None
-                 or len(delta) > delta_cap(len(table["keys"])))
-        if whole and table.get("partial"):  # cannot happen: refresh patches the meta only within the cap
-            raise RuntimeError("a partial index table cannot be written whole")
-        if whole:
-            self.frames = {False: None, True: None}  # built from the records before
-        live_recs = _live_recs(table)
-        table["live_recs"] = live_recs
+        self.frames = {False: None, True: None}  # built from the table before
         if not self.cache:
             return
 
         path = self.index_path
-        cols = table["cols"]
+        cols, rkeys = table["cols"], table["rkeys"]
+        ends = _status.END_STATUSES
+        st_col = cols.get("status") or [None] * len(rkeys)
+        live_recs = {table["keys"][i]: {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]}
+                     for i, s in enumerate(st_col) if s not in ends}
         gen = os.urandom(8)
-        base = os.urandom(8) if whole else table["base"]
+        meta = {k: v for k, v in table.items() if k not in ("cols", "rkeys", "dirs", "sigs", "dsigs")}
+        meta.update(gen=gen, head={c: cols[c] for c in HEAD if c in cols}, live_recs=live_recs,
+                    sigs_p=pack(table["keys"], table["sigs"], 6), dsigs_p=pack(table["keys"], table["dsigs"], 2))
+        full = {"gen": gen, "rkeys": rkeys, "cols": {c: v for c, v in cols.items() if c not in HEAD}}
+        table["gen"] = gen
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            if whole:
-                rp = marshal.dumps({"gen": base, "keys": table["keys"], "rkeys": table["rkeys"],
-                                    "cols": {c: v for c, v in cols.items() if c not in HEAD}})
-                with atomic_open(self.records_path) as f:
-                    write_sealed(f, [rp], _RECORDS_MAGIC)
-                del rp
-                table["base"], table["delta"] = base, {}
-            meta = {k: v for k, v in table.items()
-                    if k not in ("cols", "rkeys", "dirs", "sigs", "dsigs", "delta", "partial")}
-            meta.update(gen=gen, base=base, head={c: cols[c] for c in HEAD if c in cols}, live_recs=live_recs,
-                        sigs_p=pack(table["keys"], table["sigs"], 6), dsigs_p=pack(table["keys"], table["dsigs"], 2))
             mp = marshal.dumps({"version": INDEX_VERSION, "root": self.root, "table": meta})
-            dp = marshal.dumps({"gen": gen, "rows": table["delta"]})
+            fp = marshal.dumps(full)
             with atomic_open(path) as f:
                 f.write(_INDEX_MAGIC + (len(_META_MAGIC) + 12 + len(mp)).to_bytes(8, "little"))
                 write_sealed(f, [mp], _META_MAGIC)
-                write_sealed(f, [dp], _DELTA_MAGIC)
-            table["gen"] = gen
+                write_sealed(f, [fp], _INDEX_MAGIC)
         except (OSError, ValueError) as e:  # a read-only cache must not break loading
-            table["base"] = None  # nothing on disk to patch
             warnings.warn(f"lumo-hydra: could not write the watcher index {path}: {e}", stacklevel=_WARN_TABLE)
-
-    def compact(self, table: Table) -> None:
-        """Write ``table`` (a whole one) with its records, so the delta is empty (a frame cache is then
-        built from exactly the records file)."""
-        table["delta"] = None
-        self._save_table(table)
 
     @property
     def esigs_path(self) -> str:
@@ -416,6 +378,11 @@ class RunIndex:
             if not same_exps:
                 self._save_esigs({**old_e, **new_e} if pats is not None else new_e)
             return old
+        if old.get("partial"):  # a change: the whole table is needed to patch it
+            full = self._load_table()
+            if full is None or full.get("gen") != old.get("gen"):  # rewritten meanwhile (rare): again
+                return self.refresh(progress, pats)
+            old = full
         new, skipped = read_rows(todo, progress, self.workers)
         gone = len(sigs) - cached - len(others) - sum(1 for r in todo if r[0] + "/" + r[1] in sigs)
         read = {r[0] + "/" + r[1] for r, _, _ in new}
@@ -428,15 +395,7 @@ class RunIndex:
             if not same_exps:
                 self._save_esigs({**old_e, **new_e} if pats is not None else new_e)
             return old
-        keep = set(kept).union(others)
-        table = _patch_meta(old, keep, new) if old.get("partial") and partial else None
-        if table is None and old.get("partial"):  # the whole table is needed to patch it
-            full = self._load_table()
-            if full is None or full.get("gen") != old.get("gen"):  # rewritten meanwhile (rare): again
-                return self.refresh(progress, pats)
-            old = full
-        if table is None:
-            table = patch_table(old, keep, new)
+        table = patch_table(old, set(kept).union(others), new)
         old_d = old.get("dsigs") or {}
         if pats is not None:
             new_e = {**{e: s for e, s in old_e.items() if not name_matches(e, pats)}, **new_e}
@@ -486,7 +445,10 @@ class RunIndex:
             header, payload = split
             if not (isinstance(header, dict) and header.get("key") == self._frame_key()
                     and isinstance(header.get("view"), dict) and isinstance(header.get("live"), list)
-                    and isinstance(header.get("n"), int) and isinstance(header.get("base"), bytes)):
+                    and isinstance(header.get("n"), int)):
+                return None
+            st = os.stat(self.index_path)  # derived from exactly this index file (deleted: both rebuilt)
+            if header.get("index") != [st.st_ino, st.st_mtime_ns, st.st_size]:
                 return None
             return header, payload
         except (OSError, EOFError, ValueError, TypeError):
@@ -498,16 +460,13 @@ class RunIndex:
         if table.get("unsure") or table.get("pending") or "live" not in table:
             self.frames[flat] = None  # runs written too recently to be trusted, or damaged: no frame cache
             return
-        if table.get("delta") and self.cache:  # a frame cache is built from the records file: rewrite it
-            self.compact(table)
         ends = _status.END_STATUSES
         cols, rkeys, dirs = table["cols"], table["rkeys"], table["dirs"]
         rec_status = cols.get("status") or [None] * len(dirs)
         live = [(i, {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]}, dirs[i])
                 for i, st in enumerate(rec_status) if st not in ends]
         view = {"keys": table["keys"], "sigs_p": pack(table["keys"], sigs, 6), "live": table["live"]}
-        header: dict[str, Any] = {"key": self._frame_key(), "view": view, "n": len(sigs), "live": live,
-                                  "base": table.get("base") or b""}
+        header: dict[str, Any] = {"key": self._frame_key(), "view": view, "n": len(sigs), "live": live}
         self.frames[flat] = (header, df)
         if not self.cache:
             return
@@ -541,27 +500,18 @@ class RunIndex:
     def cached_frame(
         self, progress: Callable[[int, int], None] | None, stale_after: float, flat: bool = False
     ) -> pd.DataFrame | Table | None:
-        """The frame cache's DataFrame (of ``load(flatten=flat)``) with fresh statuses when no run changed,
-        or patched with the index's delta (the runs changed since the records file was written); else the
-        whole index table, brought up to date with the same scan (``None`` without a frame cache)."""
+        """The frame cache's DataFrame (of ``load(flatten=flat)``) with fresh statuses when no run changed;
+        else the index table, brought up to date with the same scan (``None`` without a frame cache)."""
         fr = self._load_frame(flat)
         if fr is None:
             return None
         header, df = fr
         n = header["n"]
-        table: Table | None = None
-        if not ((not self.cache or header.get("index") == self._index_sig()) and self._current(header["view"])):
-            table = self.refresh(progress, partial=True)  # a folder time too recent to trust, or a change
-            if not self.cache:
-                if self.changed:
-                    self.frames[flat] = None
-                    return table
-                table = None
-            elif not self.changed and header.get("index") == self._index_sig():
-                table = None  # the frame is still the store's
-            elif not (header["base"] and table.get("base") == header["base"] and table.get("delta") is not None):
+        if not self._current(header["view"]):
+            table = self.refresh(progress)  # a folder time too recent to trust, or a change
+            if self.changed or (self.cache and header.get("index") != self._index_sig()):
                 self.frames[flat] = None
-                return self._whole(table, progress)
+                return table
         if isinstance(df, memoryview):  # not unpickled yet
             try:
                 df = frame_from_bytes(header, df)
@@ -569,183 +519,8 @@ class RunIndex:
                 self.frames[flat] = None
                 return self.refresh(progress)
             self.frames[flat] = (header, df)
-        if table is not None:
-            patched = _patched(df, header, table, flat, stale_after, self.experiments_dir)
-            if patched is None:  # new columns or types: the frame is built again from the whole index
-                self.frames[flat] = None
-                return self._whole(table, progress)
-            return patched
         self.stats = {"scanned": n, "read": 0, "cached": n, "skipped": 0, "removed": 0}
         return _judged_again(df.copy(), header["live"], stale_after)  # the cached frame stays as it is
-
-
-    def _whole(self, table: Table, progress: Callable[[int, int], None] | None) -> Table:
-        """``table`` (just refreshed) as a whole table, its records read if it is the meta part only
-        (``stats`` stay those of the refresh that found the changes)."""
-        if not table.get("partial"):
-            return table
-        stats, changed = self.stats, self.changed
-        full = self.refresh(progress)
-        self.stats, self.changed = stats, changed or self.changed
-        return full
-
-
-def delta_cap(n: int) -> int:
-    """The most runs the delta of an index of ``n`` runs keeps before its records are rewritten."""
-    return min(DELTA_MAX, n // 4)
-
-
-def _next_delta(old: Table, keep: set[str], new: list[tuple[RunRef, dict[str, Any], Any]]) -> dict[str, Any] | None:
-    """The delta of the table patched from ``old`` (``None``: it has no records file to be a delta of)."""
-    if old.get("base") is None:
-        return None
-    delta = {k: v for k, v in (old.get("delta") or {}).items() if k in keep}
-    for ref, row, _ in new:
-        delta[ref[0] + "/" + ref[1]] = row
-    return delta
-
-
-def _order_key(start: Any, test_name: Any, key: str) -> tuple[float, str, str]:
-    return (start if start is not None else float("inf"), str(test_name), key)
-
-
-def _patch_meta(old: Table, keep: set[str], new: list[tuple[RunRef, dict[str, Any], Any]]) -> Table | None:
-    """The meta part (``partial``) of ``patch_table(old, keep, new)`` from the meta part ``old``: keys,
-    ``HEAD`` columns and signatures, the new rows in the delta; ``None`` when the delta would pass its cap."""
-    delta = _next_delta(old, keep, new)
-    if delta is None or len(delta) > delta_cap(len(keep) + len(new)):
-        return None
-    keys, head, sigs = old["keys"], old["cols"], old["sigs"]
-    if not isinstance(sigs, SigMap):
-        return None
-    idx = [i for i, k in enumerate(keys) if k in keep]
-    names = [c for c in HEAD if c in head or any(c in row for _, row, _ in new)]
-    n_kept = len(idx)
-    nkeys = [keys[i] for i in idx]
-    ncols: dict[str, list[Any]] = {}
-    for c in names:
-        col = head.get(c)
-        ncols[c] = [col[i] for i in idx] if col is not None else [None] * n_kept
-    nsigs: dict[str, Any] = {}
-    for ref, row, sig in new:
-        key = ref[0] + "/" + ref[1]
-        nkeys.append(key)
-        nsigs[key] = sig
-        for c in names:
-            ncols[c].append(row.get(c))
-    n = len(nkeys)
-    starts = ncols.get("_start") or [None] * n
-    tns = ncols.get("test_name") or [None] * n
-    order = sorted(range(n), key=lambda i: _order_key(starts[i], tns[i], nkeys[i]))
-    if order != list(range(n)):
-        nkeys = [nkeys[i] for i in order]
-        ncols = {c: [v[i] for i in order] for c, v in ncols.items()}
-    base = old["dirs"][0][: -len(keys[0])] if keys else None
-    if base is None:
-        return None
-    return {"keys": nkeys, "dirs": [base + k for k in nkeys], "rkeys": None, "cols": ncols,
-            "sigs": sigs.remap(nkeys, nsigs), "partial": True, "base": old["base"], "delta": delta,
-            "live_recs": old.get("live_recs") or {}, "gen": old.get("gen")}
-
-
-def _merged(t: Table, rec: dict[str, Any]) -> Table:
-    """The whole table of the meta part ``t`` (its keys, ``HEAD`` columns and delta) and the records file
-    ``rec`` (the other columns of the runs as of its writing)."""
-    keys, delta, head = t["keys"], t["delta"], t["head"]
-    rkeys0, cols0 = rec["rkeys"], rec["cols"]
-    if keys == rec["keys"] and not delta:
-        return {**t, "cols": {**cols0, **head}, "rkeys": rkeys0}
-    pos = {k: i for i, k in enumerate(rec["keys"])}
-    src = [-1 if k in delta else pos[k] for k in keys]  # KeyError: not a records file of this index
-    memo: dict[tuple[str, ...], tuple[str, ...]] = {}
-    rkeys = []
-    for s_, k in zip(src, keys):
-        if s_ >= 0:
-            rkeys.append(rkeys0[s_])
-        else:
-            tk = tuple(delta[k])
-            rkeys.append(memo.setdefault(tk, tk))
-    names: dict[str, None] = dict.fromkeys(cols0)
-    for row in delta.values():
-        names.update(dict.fromkeys(row))
-    cols: dict[str, list[Any]] = {}
-    for name in names:
-        if name in head or name in HEAD:
-            continue
-        c0 = cols0.get(name)
-        if c0 is None:
-            cols[name] = [None if s_ >= 0 else delta[k].get(name) for s_, k in zip(src, keys)]
-        else:
-            cols[name] = [c0[s_] if s_ >= 0 else delta[k].get(name) for s_, k in zip(src, keys)]
-    n = len(keys)
-    for c in HEAD:
-        if c in head:
-            cols[c] = head[c]
-        elif c in names:
-            cols[c] = [None] * n
-    return {**t, "cols": cols, "rkeys": rkeys}
-
-
-def _live_recs(table: Table) -> dict[str, dict[str, Any]]:
-    """``{key: the record keys judging needs}`` of the runs of ``table`` without an end status."""
-    ends = _status.END_STATUSES
-    cols, rkeys, keys = table["cols"], table["rkeys"], table["keys"]
-    delta = table.get("delta") or {}
-    old = table.get("live_recs") or {}
-    st_col = cols.get("status") or [None] * len(keys)
-    out: dict[str, dict[str, Any]] = {}
-    for i, s_ in enumerate(st_col):
-        if s_ in ends:
-            continue
-        k = keys[i]
-        if rkeys is not None:
-            out[k] = {c: cols[c][i] for c in JUDGE_KEYS if c in rkeys[i]}
-        elif k in delta:
-            row = delta[k]
-            out[k] = {c: row[c] for c in JUDGE_KEYS if c in row}
-        else:
-            out[k] = old.get(k, {})
-    return out
-
-
-def _patched(df: pd.DataFrame, header: dict[str, Any], table: Table, flat: bool, stale_after: float,
-             experiments_dir: str) -> pd.DataFrame | None:
-    """The frame cache ``df`` (built from the records file ``table`` is a delta of) with the runs of the
-    delta rebuilt, the removed ones dropped, in the table's order, statuses judged now; ``None`` when the
-    delta's rows bring columns or types the frame does not have."""
-    import pandas as pd
-
-    from lumo_hydra.watcher.frame import build_frame
-    from lumo_hydra.watcher.rows import judge_all
-
-    delta, keys = table["delta"], table["keys"]
-    bkeys = header["view"]["keys"]
-    if not delta and keys == bkeys:
-        out = df.copy()
-    else:
-        base = experiments_dir + "/"
-        dk = [k for k in keys if k in delta]
-        small = patch_table(_empty_table(), set(), [(RunRef(*k.split("/", 1), base + k), delta[k], None)  # type: ignore[call-arg]
-                                                    for k in dk])
-        st, dur = judge_all(small, stale_after)
-        dfd = build_frame(small, None, st, dur, flat)
-        if set(dfd.columns) != set(df.columns) or (len(dfd) and any(dfd[c].dtype != df[c].dtype for c in df.columns)):
-            return None
-        pos_b = {k: i for i, k in enumerate(bkeys)}
-        nb = len(df)
-        pos_d = {k: nb + i for i, k in enumerate(small["keys"])}
-        try:
-            take = [pos_d[k] if k in delta else pos_b[k] for k in keys]
-        except KeyError:
-            return None
-        comb = pd.concat([df, dfd[list(df.columns)]], ignore_index=True) if len(dfd) else df
-        out = comb.take(take).reset_index(drop=True)
-    recs = _live_recs(table)
-    ends = _status.END_STATUSES
-    st_col = table["cols"].get("status") or [None] * len(keys)
-    dirs = table["dirs"]
-    live = [(i, recs.get(keys[i], {}), dirs[i]) for i, s_ in enumerate(st_col) if s_ not in ends]
-    return _judged_again(out, live, stale_after)
 
 
 def _judged_again(df: pd.DataFrame, live: list[Any], stale_after: float) -> pd.DataFrame:
@@ -805,12 +580,9 @@ def patch_table(old: Table, keep: set[str], new: list[tuple[RunRef, dict[str, An
     n = len(nkeys)
     starts = ncols.get("_start") or [None] * n
     tns = ncols.get("test_name") or [None] * n
-    order = sorted(range(n), key=lambda i: _order_key(starts[i], tns[i], nkeys[i]))
+    order = sorted(range(n), key=lambda i: (starts[i] if starts[i] is not None else inf, str(tns[i]), nkeys[i]))
     if order != list(range(n)):
         nkeys, ndirs, nrkeys = [nkeys[i] for i in order], [ndirs[i] for i in order], [nrkeys[i] for i in order]
         ncols = {name: [c[i] for i in order] for name, c in ncols.items()}
-    out = {"keys": nkeys, "dirs": ndirs, "rkeys": nrkeys, "cols": ncols,
-           "sigs": sigs.remap(nkeys, nsigs) if packed else nsigs}
-    if old.get("base") is not None:
-        out["base"], out["delta"] = old["base"], _next_delta(old, keep, new)
-    return out
+    return {"keys": nkeys, "dirs": ndirs, "rkeys": nrkeys, "cols": ncols,
+            "sigs": sigs.remap(nkeys, nsigs) if packed else nsigs}

@@ -136,11 +136,6 @@ class Watcher:
         """The frame cache file of this root (local to the reader, safe to delete)."""
         return self._index.frame_path
 
-    @property
-    def records_path(self) -> str:
-        """The index's records file of this root (local to the reader, safe to delete)."""
-        return self._index.records_path
-
     def clear_cache(self) -> None:
         """Forget the index (memory and disk); the next load reads every run again."""
         self._index.clear()
