@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import git
 
-from lumo_hydra.record import snapplan
+from lumo_hydra.record import gitwrite
 from lumo_hydra.record.gitsnap import snapshot
 
 
@@ -109,7 +109,7 @@ def test_a_ref_that_exists_fails_as_with_git(git_repo: Path, counted: Path) -> N
     res, _ = _snap(git_repo, counted, name="warm")
     assert res["commit"] is None and git(git_repo, "rev-parse", "refs/lumo/snapshots/warm").strip() == second["commit"]
     with pytest.raises(FileExistsError):
-        snapplan.create_ref(str(git_repo / ".git"), "refs/lumo/snapshots/warm/below", second["commit"])
+        gitwrite.create_ref(str(git_repo / ".git"), "refs/lumo/snapshots/warm/below", second["commit"])
     assert not list((git_repo / ".git" / "refs").rglob("*.lock"))
 
 
@@ -157,13 +157,13 @@ def test_the_identity_follows_the_git_config(git_repo: Path, tmp_path: Path, cou
 
 
 def test_config_reader_gives_up_on_what_it_does_not_read() -> None:
-    assert snapplan.config_values("[core]\n\tbare = false\n[remote \"o\"]\n\turl = x # c\n") == \
+    assert gitwrite.config_values("[core]\n\tbare = false\n[remote \"o\"]\n\turl = x # c\n") == \
         {"core.bare": ["false"], "remote.o.url": ["x"]}
-    assert snapplan.config_values("[alias]\n\tlg = \"log ; x\" # c\n\tq = a\\\"b\n") == \
+    assert gitwrite.config_values("[alias]\n\tlg = \"log ; x\" # c\n\tq = a\\\"b\n") == \
         {"alias.lg": ["log ; x"], "alias.q": ['a"b']}
-    assert snapplan.config_values("[core]\n\tname = \"open\n") is None
-    assert snapplan.config_values("[core] bare = false\n") is None
-    assert snapplan.config_values("[core]\n\tx = a \\\n b\n") is None
+    assert gitwrite.config_values("[core]\n\tname = \"open\n") is None
+    assert gitwrite.config_values("[core] bare = false\n") is None
+    assert gitwrite.config_values("[core]\n\tx = a \\\n b\n") is None
 
 
 def test_concurrent_python_written_snapshots(git_repo: Path) -> None:
@@ -187,7 +187,7 @@ def test_concurrent_python_written_snapshots(git_repo: Path) -> None:
 
 
 def test_flushed_to_disk_as_git_would() -> None:
-    f = snapplan.fsync_components
+    f = gitwrite.fsync_components
     assert not {"loose-object", "reference"} & f({})  # git's default flushes neither
     assert {"loose-object", "reference"} <= f({"core.fsync": ["committed"]})
     assert f({"core.fsync": ["all,-reference"]}) >= {"loose-object"} and "reference" not in f({"core.fsync": ["all,-reference"]})

@@ -46,7 +46,7 @@ def _git_of(rec: dict[str, Any], what: str, w: Watcher | None = None) -> tuple[s
         raise CLIError(f"run {rec.get('test_name')!r} has no code snapshot to {what}: {msg}")
     if not os.path.isdir(repo):
         raise CLIError(f"the repository {repo!r} of run {rec.get('test_name')!r} does not exist any more")
-    from lumo_hydra.record.gitsnap import snapshot_problem  # a crafted record names no other repository
+    from lumo_hydra.record.gitrefs import snapshot_problem  # a crafted record names no other repository
 
     why = snapshot_problem(repo, (rec.get("git") or {}).get("ref"), str(commit))
     if why:

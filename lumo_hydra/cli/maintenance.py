@@ -211,7 +211,7 @@ def _owned_stale(repos: Iterable[str], store_id: str, layout: StoreLayout,
     (a run or sweep, maybe still starting), the last snapshot of the repository (the next run may reuse
     it) and a ref without owner younger than ``GC_GRACE_SECONDS``.
     """
-    from lumo_hydra.record.gitsnap import store_refs
+    from lumo_hydra.record.gitrefs import store_refs
 
     listed: dict[str, tuple[str, dict[str, Any], list[dict[str, Any]]]] = {}
     skipped = 0

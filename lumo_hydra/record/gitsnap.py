@@ -4,7 +4,7 @@ Nothing the user owns is touched: not HEAD, not the index (``.git/index`` keeps 
 branches, the stash or the working tree. The tree is built with a private index file kept warm in
 ``<git-dir>/lumo/`` (git-private), so a snapshot of a large repository with a few changed files costs
 about one ``git status``; in a plain repository (:func:`~lumo_hydra.record.snapplan.plain_repo`,
-:func:`~lumo_hydra.record.snapplan.py_settings`) the commit object and its ref are then written from Python
+:func:`~lumo_hydra.record.gitwrite.py_settings`) the commit object and its ref are then written from Python
 with the identity git gave the previous snapshot (a warm snapshot: ``status``, ``update-index``,
 ``write-tree``), anything unusual falls back to ``commit-tree`` and ``update-ref``. :func:`snapshot`
 runs git through ``subprocess`` (raw plumbing: it runs on every recorded run, and GitPython costs ~70 ms
@@ -20,13 +20,13 @@ No other module runs git (tests/test_git_safety.py checks it).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import stat
 import subprocess
 from typing import Any
 
 from lumo_hydra.errors import GitError, LumoValueError
+from lumo_hydra.record import gitwrite as gw
 from lumo_hydra.record import snapplan as plan
 from lumo_hydra.record.gitrun import (
     _DROP_ENV,  # noqa: F401  (re-exported: tests and callers read them from gitsnap)
@@ -53,7 +53,7 @@ from lumo_hydra.record.snapplan import unlink as _unlink
 from lumo_hydra.store.layout import REF_NAMESPACE, SNAPSHOT_REF_PREFIX
 
 __all__ = ["snapshot", "find_repo", "diff", "worktree", "remove_worktree", "list_refs", "delete_ref",
-           "snapshot_files", "read_snapshot_file", "store_refs", "GitError", "DEFAULT_REF_PREFIX"]
+           "snapshot_files", "read_snapshot_file", "GitError", "DEFAULT_REF_PREFIX"]
 
 DEFAULT_REF_PREFIX = SNAPSHOT_REF_PREFIX  # the former name, kept for callers and tests
 _NULL_SHA = "0" * 40
@@ -222,8 +222,8 @@ def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any],
     env = _env(tmp)
     pending = _start_scan(git, repo, env, dirs, opts["secrets"], not clean)
     opts["plain"] = plain = path is not None and plan.plain_repo(path, repo, gitdir)
-    sets = plan.py_settings(git, gitdir) if plain and warm is not None else None
-    ident = plan.cached_ident(gitdir, sets["key"]) if sets else None
+    sets = gw.py_settings(git, gitdir) if plain and warm is not None else None
+    ident = gw.cached_ident(gitdir, sets["key"]) if sets else None
     opts.update(py=(sets, *ident) if sets and ident else None, learn=sets if sets and not ident else None)
     ident_mark = os.path.join(gitdir, "lumo", _IDENT_MARK)
     if not opts["py"]:
@@ -375,7 +375,7 @@ def _commit(git: str, info: dict[str, Any], sinfo: dict[str, Any], tree: str, re
             args[3:3] = ["-p", info["base"]]
         commit = _commit_tree(git, repo, args, ident, opts["ident_mark"])
         if opts.get("learn"):
-            plan.learn_ident(info["gitdir"], opts["learn"]["key"], commit, tree, parents, msg)
+            gw.learn_ident(info["gitdir"], opts["learn"]["key"], commit, tree, parents, msg)
         line = b"create " + ref.encode() + b"\0" + commit.encode() + b"\0"
         p_ref = pending.get("ref")
         if p_ref is not None and p_ref.returncode is None and p_ref.stdin is not None and not p_ref.stdin.closed:
@@ -390,16 +390,16 @@ def _commit(git: str, info: dict[str, Any], sinfo: dict[str, Any], tree: str, re
 
 def _py_commit(gitdir: str, py: tuple[dict[str, Any], str, str], tree: str, parents: list[str], msg: str,
                ref: str) -> str | None:
-    """The snapshot commit written from Python (:func:`plan.write_commit`, :func:`plan.create_ref`) with
-    the identity git gave the last one (``py``: :func:`plan.py_settings`, author, committer), flushed to
+    """The snapshot commit written from Python (:func:`gw.write_commit`, :func:`gw.create_ref`) with
+    the identity git gave the last one (``py``: :func:`gw.py_settings`, author, committer), flushed to
     disk as git would; ``None`` when it could not be written (then git writes it: a ref that exists fails
     there too)."""
     sets, author, committer = py
-    when = plan.now_stamp()
+    when = gw.now_stamp()
     try:
-        body = plan.commit_body(tree, parents, f"{author} {when}", f"{committer} {when}", msg)
-        commit = plan.write_commit(gitdir, sets["fmt"], body, sync=sets["sync_object"])
-        plan.create_ref(gitdir, ref, commit, sync=sets["sync_ref"])
+        body = gw.commit_body(tree, parents, f"{author} {when}", f"{committer} {when}", msg)
+        commit = gw.write_commit(gitdir, sets["fmt"], body, sync=sets["sync_object"])
+        gw.create_ref(gitdir, ref, commit, sync=sets["sync_ref"])
     except OSError:
         return None
     return commit
@@ -413,7 +413,7 @@ def _reuse(info: dict[str, Any], sinfo: dict[str, Any], tree: str, pending: dict
         return None
     commit, ref = last
     if "ref" not in pending:  # Python writes the refs here: read it
-        if plan.read_ref(info["gitdir"], ref) != commit:
+        if gw.read_ref(info["gitdir"], ref) != commit:
             return None
     else:
         try:
@@ -583,57 +583,3 @@ def read_snapshot_file(repo: str | os.PathLike[str], commit: str, path: str) -> 
             raise GitError(f"no file path={path!r} in snapshot commit={commit!r} of {os.fspath(repo)!r}"
                            + ("" if obj is None else f" (it is a {obj.type})"))
         return bytes(obj.data_stream.read())
-
-
-def store_refs(repo: str | os.PathLike[str], store_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """The snapshot refs of ``repo`` proven to belong to the store ``store_id``, with the store's state
-    file in that repository: ``(state, [{"ref", "sha", "time", "owner"}])``.
-
-    Proven means: the repository holds the store's state file (``snapplan.state_file``: this store wrote
-    snapshots there), the ref is under ``<SNAPSHOT_REF_PREFIX>/<store_id>/`` and points at a commit whose
-    message has the ``Lumo-Store: <store_id>`` trailer. ``(None, [])`` without a state file (a
-    repository named only by a record), and when git or the repository is missing.
-    """
-    git, d = _git_exe(), os.fspath(repo)
-    if git is None or not re.fullmatch(r"[0-9a-f]{32}", store_id or "") or not os.path.isdir(d):
-        return None, []
-    p = _run(git, ["rev-parse", "--absolute-git-dir"], d, check=False)
-    gitdir = _decode(p.stdout.strip())
-    state = plan.read_state(gitdir, store_id) if p.returncode == 0 and gitdir else None
-    if state is None or state.get("store_id") != store_id:
-        return None, []
-    pre = f"{SNAPSHOT_REF_PREFIX}/{store_id}"
-    fmt = "%00%(objectname) %(objecttype) %(committerdate:unix) %(refname)%00%(contents)"
-    q = _run(git, ["for-each-ref", f"--format={fmt}", pre], d, check=False)
-    parts = q.stdout.split(b"\0")[1:] if q.returncode == 0 else []
-    found = []
-    for head, body in zip(parts[0::2], parts[1::2]):
-        sha, typ, when, name = (_decode(head).split(" ", 3) + ["", "", ""])[:4]
-        tr = plan.parse_trailers(body.decode("utf-8", "replace"))
-        if typ == "commit" and name.startswith(pre + "/") and tr.get(plan.STORE_TRAILER) == store_id:
-            found.append({"ref": name, "sha": sha, "time": float(when or 0), "owner": tr.get(plan.OWNER_TRAILER)})
-    return state, found
-
-
-def snapshot_problem(repo: str | os.PathLike[str], ref: Any, commit: str) -> str | None:
-    """Why ``commit`` of ``repo`` cannot be trusted as a run's snapshot, or ``None``: ``repo`` must be the
-    top of a work tree (symlinks and ``..`` resolved) and ``ref`` a lumo-hydra ref of it pointing at
-    ``commit`` (without ``ref``: some ref under ``refs/lumo/`` points at it). A record naming another
-    repository's commit is not checked out there."""
-    git, d = _ready(repo, "check a snapshot")
-    top = find_repo(d)
-    if top is None or os.path.realpath(top) != os.path.realpath(d):
-        return f"the recorded repository {d!r} is not the top of a git work tree"
-    _check_rev(commit, "commit")
-    if ref:
-        if not isinstance(ref, str) or not ref.startswith(REF_NAMESPACE) or _BAD_REF.search(ref[5:]):
-            return f"the recorded ref {ref!r} is not one of lumo-hydra's (under {REF_NAMESPACE!r})"
-        p = _run(git, ["rev-parse", "-q", "--verify", ref + "^{commit}"], d, check=False)
-        if p.returncode != 0 or _decode(p.stdout.strip()) != commit:
-            return f"the recorded ref {ref!r} does not point at the recorded commit {commit[:12]} in {d!r}"
-        return None
-    p = _run(git, ["for-each-ref", "--format=%(refname)", "--points-at", commit, REF_NAMESPACE.rstrip("/")], d,
-             check=False)
-    if p.returncode != 0 or not p.stdout.strip():
-        return f"no lumo-hydra ref of {d!r} points at the recorded commit {commit[:12]}"
-    return None

@@ -184,8 +184,8 @@ class _PushCache:
         ``verify_after`` seconds ago (then a push need not look)."""
         e = self.runs.get(run)
         seen = e.get("seen") if isinstance(e, dict) else None
-        return (isinstance(seen, (int, float)) and 0 <= now - seen < verify_after and e.get("sig") == sig
-                and isinstance(e.get("sha256"), str))
+        return (isinstance(e, dict) and isinstance(seen, (int, float)) and 0 <= now - seen < verify_after
+                and e.get("sig") == sig and isinstance(e.get("sha256"), str))
 
     def put(self, run: str, sig: Any, sha: str, size: int, now: float) -> None:
         self.runs[run] = {"sig": sig, "sha256": sha, "size": size, "seen": now}
