@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +82,26 @@ def _project_repo_untouched():
     added = sorted(_project_lumo_paths() - before)
     assert not added, ("this test wrote lumo-hydra files into the project's own git repository (give its "
                        f"processes a cwd= in a temporary folder): {added[:5]}")
+
+
+@pytest.fixture
+def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``git`` first on PATH that logs each subcommand to the returned file, then runs the real git."""
+    real = shutil.which("git")
+    assert real
+    log = tmp_path / "git.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "git"
+    wrapper.write_text(f"""#!/bin/sh
+sub=""; skip=0
+for a in "$@"; do
+  if [ $skip = 1 ]; then skip=0; continue; fi
+  case "$a" in -c|-C) skip=1;; -*) ;; *) sub="$a"; break;; esac
+done
+echo "$sub" >> '{log}'
+exec '{real}' "$@"
+""")
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return log

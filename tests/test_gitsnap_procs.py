@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import collections
 import os
-import shutil
-import stat
 import subprocess
 from pathlib import Path
 
@@ -14,29 +12,6 @@ import pytest
 from conftest import git
 
 from lumo_hydra.record.gitsnap import snapshot
-
-
-@pytest.fixture
-def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A ``git`` first on PATH that logs each subcommand to the returned file, then runs the real git."""
-    real = shutil.which("git")
-    assert real
-    log = tmp_path / "git.log"
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    wrapper = bin_dir / "git"
-    wrapper.write_text(f"""#!/bin/sh
-sub=""; skip=0
-for a in "$@"; do
-  if [ $skip = 1 ]; then skip=0; continue; fi
-  case "$a" in -c|-C) skip=1;; -*) ;; *) sub="$a"; break;; esac
-done
-echo "$sub" >> '{log}'
-exec '{real}' "$@"
-""")
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    return log
 
 
 def _count(log: Path, fn: object) -> collections.Counter[str]:
