@@ -9,43 +9,48 @@ Exit codes: 0 success, 1 error, 2 usage.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 
-from lumo_hydra.cli.board import cmd_board
-from lumo_hydra.cli.code import cmd_checkout, cmd_diff, cmd_rerun
-from lumo_hydra.cli.logs import cmd_logs
-from lumo_hydra.cli.maintenance import cmd_gc
 from lumo_hydra.cli.parser import FILTER_KEYS, build_parser, parse
-from lumo_hydra.cli.runs import cmd_export, cmd_list, cmd_note, cmd_rm_where, cmd_show, cmd_tag
-from lumo_hydra.cli.share import cmd_backup, cmd_pack, cmd_pull, cmd_push, cmd_unpack
-from lumo_hydra.cli.sweeps import cmd_sweeps
 from lumo_hydra.errors import LumoValueError
 
-__all__ = ["main", "COMMANDS"]
+__all__ = ["main", "COMMANDS", "command"]
 
-#: the function that runs each subcommand of :func:`~lumo_hydra.cli.parser.build_parser`
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "list": cmd_list,
-    "show": cmd_show,
-    "logs": cmd_logs,
-    "sweeps": cmd_sweeps,
-    "diff": cmd_diff,
-    "note": cmd_note,
-    "tag": cmd_tag,
-    "rerun": cmd_rerun,
-    "checkout": cmd_checkout,
-    "export": cmd_export,
-    "rm": cmd_rm_where,
-    "gc": cmd_gc,
-    "pack": cmd_pack,
-    "unpack": cmd_unpack,
-    "push": cmd_push,
-    "pull": cmd_pull,
-    "backup": cmd_backup,
-    "board": cmd_board,
+#: where the function that runs each subcommand of :func:`~lumo_hydra.cli.parser.build_parser` lives
+#: (``module:function``); it is imported only when that command runs, so ``lumo-hydra list`` does not pay
+#: for the board, pack or git code
+COMMANDS: dict[str, str] = {
+    "list": "runs:cmd_list",
+    "show": "runs:cmd_show",
+    "logs": "logs:cmd_logs",
+    "sweeps": "sweeps:cmd_sweeps",
+    "diff": "code:cmd_diff",
+    "note": "runs:cmd_note",
+    "tag": "runs:cmd_tag",
+    "rerun": "code:cmd_rerun",
+    "checkout": "code:cmd_checkout",
+    "export": "runs:cmd_export",
+    "rm": "runs:cmd_rm_where",
+    "gc": "maintenance:cmd_gc",
+    "pack": "share:cmd_pack",
+    "unpack": "share:cmd_unpack",
+    "push": "share:cmd_push",
+    "pull": "share:cmd_pull",
+    "backup": "share:cmd_backup",
+    "board": "board:cmd_board",
 }
+
+
+def command(name: str) -> Callable[[argparse.Namespace], int] | None:
+    """The function that runs subcommand ``name`` (imported now), or None for an unknown name."""
+    where = COMMANDS.get(name)
+    if where is None:
+        return None
+    module, func = where.split(":")
+    return getattr(importlib.import_module(f"lumo_hydra.cli.{module}"), func)  # type: ignore[no-any-return]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
-    func = COMMANDS.get(args.command)
+    func = command(args.command)
     if func is None:  # pragma: no cover
         parser.print_help()
         return 2
