@@ -216,27 +216,37 @@ print(json.dumps({"df_mb": cur / 1e6, "peak_mb": peak / 1e6}))
 """
 
 MLFLOW_LOG = r"""
+# runs[start:stop] of the JSON file logged through MLflow's client into the SQLite store (several of these
+# run side by side on slices; stop 0: only create the store's schema and its experiment)
 import json, sys, time, os, logging
 logging.disable(logging.WARNING)
 import mlflow
 from mlflow.entities import Metric, Param, RunTag
-db, runs_file = sys.argv[1], sys.argv[2]
+db, runs_file, start, stop = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 mlflow.set_tracking_uri("sqlite:///" + db)
 client = mlflow.tracking.MlflowClient()
-exp_id = client.create_experiment("bench")
-runs = json.load(open(runs_file))
+def retry(f, *a, **kw):  # SQLite allows one writer at a time: a busy store is waited for
+    for i in range(50):
+        try:
+            return f(*a, **kw)
+        except Exception as e:
+            if "locked" not in str(e) or i == 49:
+                raise
+            time.sleep(0.05 * (i + 1))
+exp = client.get_experiment_by_name("bench")
+exp_id = exp.experiment_id if exp else client.create_experiment("bench")
+runs = json.load(open(runs_file))[start:stop] if stop else []
 for r in runs:
-    run = client.create_run(exp_id, tags={"mlflow.runName": r["test_name"]})
+    run = retry(client.create_run, exp_id, tags={"mlflow.runName": r["test_name"]})
     ms = []
     for name, hist in r["history"].items():  # search_runs reads the latest values only: log those
         s, v, t = hist[-1]
         ms.append(Metric(name, v, int(t * 1000), s))
-    client.log_batch(run.info.run_id, metrics=ms[:1000],
-                     params=[Param(k, str(v)) for k, v in r["params"].items()],
-                     tags=[RunTag(t, "1") for t in r["tags"]])
+    retry(client.log_batch, run.info.run_id, metrics=ms[:1000],
+          params=[Param(k, str(v)) for k, v in r["params"].items()], tags=[RunTag(t, "1") for t in r["tags"]])
     for i in range(1000, len(ms), 1000):
-        client.log_batch(run.info.run_id, metrics=ms[i:i + 1000])
-    client.set_terminated(run.info.run_id)
+        retry(client.log_batch, run.info.run_id, metrics=ms[i:i + 1000])
+    retry(client.set_terminated, run.info.run_id)
 """
 
 MLFLOW_SEARCH = r"""
@@ -295,8 +305,9 @@ def med(res: list[dict], key: str = "t") -> float:
     return statistics.median(r[key] for r in res)
 
 
-def export_runs(root: str, limit: int | None, path: str) -> None:
-    """The runs (params, histories, tags) as plain JSON, to log the same runs to the anchors."""
+def export_runs(root: str, limit: int | None, path: str, last_only: bool = False) -> None:
+    """The runs (params, histories, tags) as plain JSON, to log the same runs to the anchors; with
+    ``last_only`` each history keeps its last point (all MLflow's ``search_runs`` reads)."""
     from lumo_hydra import Watcher
 
     w = Watcher(root)
@@ -308,6 +319,8 @@ def export_runs(root: str, limit: int | None, path: str) -> None:
             for line in f:
                 d = json.loads(line)
                 hist.setdefault(d["k"], []).append((d["s"], d["v"], d["t"]))
+        if last_only:
+            hist = {k: v[-1:] for k, v in hist.items()}
         params = {}
         for k, v in r["params"].items():
             if isinstance(v, dict):
@@ -318,6 +331,46 @@ def export_runs(root: str, limit: int | None, path: str) -> None:
                     "history": hist, "tags": r["tags"]})
     with open(path, "w") as f:
         json.dump(out, f)
+
+
+def default_cache() -> str:
+    """Where logged MLflow stores are kept between benchmark runs: ``$LUMO_BENCH_CACHE``, else the user's
+    cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``) ``/lumo-hydra-bench``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.environ.get("LUMO_BENCH_CACHE") or os.path.join(base, "lumo-hydra-bench")
+
+
+def mlflow_store(args: argparse.Namespace, root: Path, m: int, runs_json: Path, env: dict) -> Path:
+    """The MLflow SQLite store of ``m`` runs like ``root``'s, from ``--mlflow-cache`` (logged there once,
+    through MLflow's client in ``--mlflow-procs`` processes, under a temporary name until complete)."""
+    cache = Path(args.mlflow_cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    db = cache / f"mlflow-{m}-{'direct' if args.direct else 'api'}-v1.db"
+    if db.exists():
+        print(f"(MLflow store of {m} runs reused from {db})")
+        return db
+    part = db.with_name(db.name + f".{os.getpid()}.partial")
+    part.unlink(missing_ok=True)
+    runs_json = runs_json.with_name(runs_json.stem + "-last.json")
+    export_runs(str(root), m, str(runs_json), last_only=True)
+    t = time.perf_counter()
+    py(MLFLOW_LOG, str(part), str(runs_json), "0", "0", python=args.mlflow_python, env=env)  # schema, experiment
+    k = max(1, args.mlflow_procs)
+    script = cache / f"mlflow-log.{os.getpid()}.py"
+    script.write_text(MLFLOW_LOG)
+    try:
+        procs = [subprocess.Popen([args.mlflow_python, str(script), str(part), str(runs_json),
+                                   str(i * m // k), str((i + 1) * m // k)], env=env, stderr=subprocess.PIPE)
+                 for i in range(k)]
+        errs = [p.communicate()[1] for p in procs]
+    finally:
+        script.unlink(missing_ok=True)
+    if any(p.returncode for p in procs):
+        part.unlink(missing_ok=True)
+        raise RuntimeError("logging to MLflow failed:\n" + b"".join(errs).decode(errors="replace")[-3000:])
+    os.replace(part, db)
+    print(f"(logged {m} runs to MLflow/SQLite in {time.perf_counter() - t:.1f} s, {k} processes: {db})")
+    return db
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -340,6 +393,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--mlflow-python", default=os.environ.get("MLFLOW_PYTHON") or
                     (OLD_MLFLOW_PY if os.path.exists(OLD_MLFLOW_PY) else None),
                     help=f"the MLflow venv's python (default $MLFLOW_PYTHON, else {OLD_MLFLOW_PY} if it exists)")
+    ap.add_argument("--mlflow-cache", default=default_cache(),
+                    help="folder keeping the MLflow SQLite stores once logged, reused by later runs of the "
+                         "benchmark (default $LUMO_BENCH_CACHE, else $XDG_CACHE_HOME or ~/.cache, "
+                         "/lumo-hydra-bench; the stores are logged there, not in the work folder)")
+    ap.add_argument("--mlflow-procs", type=int, default=4,
+                    help="processes logging slices of the runs to MLflow side by side (default 4; the client "
+                         "takes ~30-50 ms a run: 10,000 runs in one process take ~8 min)")
     ap.add_argument("--lumo-python", default=os.environ.get("LUMO_PYTHON") or
                     (OLD_LUMO_PY if os.path.exists(OLD_LUMO_PY) else None),
                     help=f"lumo 1.1.0's venv python (default $LUMO_PYTHON, else {OLD_LUMO_PY} if it exists)")
@@ -435,12 +495,7 @@ def mlflow_anchor(args: argparse.Namespace, work: Path, root: Path, m: int, runs
         print(f"MLflow: no interpreter at {mlpy or '(none given)'}, skipped (see --help to create its venv, "
               "then --mlflow-python)")
         return
-    db = work / f"mlflow-{m}.db"
-    if not db.exists():
-        export_runs(str(root), m, str(runs_json))
-        t = time.perf_counter()
-        py(MLFLOW_LOG, str(db), str(runs_json), python=mlpy, env=env)
-        print(f"(logged {m} runs to MLflow/SQLite in {time.perf_counter() - t:.1f} s)")
+    db = mlflow_store(args, root, m, runs_json, env)
     if not (work / f"store-{m}" / "experiments").exists():
         py(GEN, str(work / f"store-{m}"), str(m), str(work / "repo"), env=env)
     # side by side: ours (cold, then warm) and MLflow alternately, so a burst of load from other
