@@ -55,9 +55,14 @@ def differing(df: pd.DataFrame, prefix: str = "params.") -> list[str]:
     for c in df.columns:
         if c.startswith(prefix):
             col = df[c]
-            vals = {repr(v) if v == v else "nan" for v in (col.tolist() if hasattr(col, "tolist") else col)}
-            if len(vals) > 1:
-                out.append(c)
+            first = None
+            for v in col.tolist() if hasattr(col, "tolist") else col:  # stops at the first other value
+                r = repr(v) if v == v else "nan"
+                if first is None:
+                    first = r
+                elif r != first:
+                    out.append(c)
+                    break
     return out
 
 

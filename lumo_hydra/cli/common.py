@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from lumo_hydra.cli.parser import FILTER_KEYS
 from lumo_hydra.cli.render import console, progress_cb
@@ -31,6 +32,25 @@ def load(args: argparse.Namespace, flatten: bool = True) -> pd.DataFrame:
                       sweep=args.sweep, tag=args.tag, progress=update)
     finally:
         close()
+
+
+def lazy_progress(label: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """:func:`~lumo_hydra.cli.render.progress_cb` on stderr, but rich is imported only when the bar is
+    shown (many runs to read, stderr a terminal): ``(update, close)``."""
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "cb" not in state:
+            if total < 500 or not sys.stderr.isatty():
+                return
+            state["cb"], state["close"] = progress_cb(console(stderr=True), label)
+        state["cb"](done, total)
+
+    def close() -> None:
+        if "close" in state:
+            state["close"]()
+
+    return update, close
 
 
 def filtered(args: argparse.Namespace) -> bool:

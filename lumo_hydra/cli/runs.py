@@ -160,27 +160,32 @@ PLAIN_SORTS = (None, "start", "end", "duration")
 
 
 def plain_list(args: argparse.Namespace) -> int | None:
-    """``list``'s default view and ``--limit N`` (filters, sorts by start, end, duration) without pandas
-    or rich: the rows cut in the index (:meth:`Watcher.select_columns`) written as the streamed table
-    (the same lines as the laid-out one); ``None`` when the general path is needed (``--where``,
-    JSON/CSV, chosen or all columns, every run, a metric sort, forced colours)."""
+    """``list``'s default view, ``--limit N`` and every run (piped, ``--limit 0``, ``--all``) with filters
+    and sorts by start, end, duration, without pandas or rich: the rows cut in the index
+    (:meth:`Watcher.select_columns`) written as the streamed table (the same lines as the laid-out
+    one); ``None`` when the general path is needed (``--where``, JSON/CSV, chosen or all columns, a
+    metric sort, forced colours)."""
     import os
 
-    if (args.json or args.csv or args.columns or getattr(args, "all_columns", False) or getattr(args, "all", False)
+    if (args.json or args.csv or args.columns or getattr(args, "all_columns", False)
             or args.sort not in PLAIN_SORTS or os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE")):
         return None
+    from lumo_hydra.cli.common import lazy_progress
     from lumo_hydra.cli.stream import PlainConsole, Rows, stream_runs_table
 
     con = PlainConsole()
     view = screen_limit(args, con.height)
-    limit = view if view is not None else args.limit
-    if not limit:  # every run (piped, --limit 0): the cached flat frame is faster
-        return None
+    limit = view if view is not None else (0 if getattr(args, "all", False) else args.limit)
     sort = args.sort or "start"
     desc = bool(args.desc) if (args.asc or args.desc) else not args.sort
     w = watcher(args)
-    data, order, matched = w.select_columns(exp=args.exp, status=args.status, since=args.since, until=args.until,
-                                            sweep=args.sweep, tag=args.tag, sort=sort, desc=desc, limit=limit)
+    update, close = lazy_progress("reading runs")
+    try:
+        data, order, matched = w.select_columns(exp=args.exp, status=args.status, since=args.since,
+                                                until=args.until, sweep=args.sweep, tag=args.tag, sort=sort,
+                                                desc=desc, limit=limit or None, progress=update)
+    finally:
+        close()
     rows = Rows(data, order)
     if not len(rows):
         con.print(f"no runs in {w.root}" + (" match the filters" if filtered(args) else ""))
@@ -197,7 +202,7 @@ def plain_list(args: argparse.Namespace) -> int | None:
 def cmd_list(args: argparse.Namespace) -> int:
     """``lumo-hydra list``: a table (or JSON, CSV) of the filtered runs; on a terminal by default only
     the newest that fit the screen, and many rows streamed (:mod:`lumo_hydra.cli.stream`); the default
-    view and ``--limit N`` take :func:`plain_list` (no pandas, no rich)."""
+    view, ``--limit N`` and every run take :func:`plain_list` (no pandas, no rich)."""
     cond = where_of(args)
     if cond is None:
         done = plain_list(args)

@@ -13,7 +13,7 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
-from lumo_hydra.cli.render import cell, choose_columns, header, print_footer, right_aligned
+from lumo_hydra.cli.render import cell, choose_columns, fmt, header, print_footer, right_aligned
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -101,9 +101,28 @@ def _list(values: Any, lo: int = 0, hi: int | None = None) -> list[Any]:
 
 
 def _texts(df: Any, cols: list[str], statuses: list[Any], lo: int, hi: int) -> dict[str, list[str]]:
-    """The cell texts of rows ``lo:hi`` of ``df``, column by column."""
+    """The cell texts of rows ``lo:hi`` of ``df``, column by column (what :func:`cell` gives, the plain
+    floats and texts of params and metrics without its per-cell dispatch)."""
     st = statuses[lo:hi]
-    return {c: [cell(c, v, s) for v, s in zip(_list(df[c], lo, hi), st)] for c in cols}
+    out = {}
+    for c in cols:
+        vals = _list(df[c], lo, hi)
+        if c in _CELL_COLS:
+            out[c] = [cell(c, v, s) for v, s in zip(vals, st)]
+        else:
+            out[c] = [(f"{v:.6g}" if v == v else "") if type(v) is float else v if type(v) is str else fmt(v)
+                      for v in vals]
+    return out
+
+
+#: the columns whose cells :func:`cell` formats in its own way (the others as :func:`fmt`)
+_CELL_COLS = frozenset({"status", "duration", "start", "end"})
+
+
+def _fitted(texts: list[str], width: int, right: bool) -> list[str]:
+    """:func:`fit_text` of each of ``texts`` (plain padding for the short ASCII ones)."""
+    pad = str.rjust if right else str.ljust
+    return [pad(t, width) if len(t) <= width and t.isascii() else fit_text(t, width, right) for t in texts]
 
 
 def stream_runs_table(con: Console | PlainConsole, df: pd.DataFrame | Rows, cols: list[str], *, fit: bool = True,
@@ -125,14 +144,11 @@ def stream_runs_table(con: Console | PlainConsole, df: pd.DataFrame | Rows, cols
     out.write("─" * (sum(ws) + 2 * (len(ws) - 1)) + "\n")
     for lo in range(0, n, CHUNK):
         texts = first if lo == 0 else _texts(df, shown, statuses, lo, lo + CHUNK)
-        cells = [texts[c] for c in shown]
-        lines = []
-        for row in zip(*cells):
-            parts = [fit_text(t, w, r) for t, w, r in zip(row, ws, right)]
-            if si >= 0 and row[si] in _ANSI:
-                parts[si] = f"\x1b[{_ANSI[row[si]]}m{parts[si]}\x1b[0m"
-            lines.append("  ".join(parts).rstrip())
-        out.write("\n".join(lines) + "\n")
+        cells = [_fitted(texts[c], w, r) for c, w, r in zip(shown, ws, right)]
+        if si >= 0:
+            cells[si] = [f"\x1b[{_ANSI[raw]}m{t}\x1b[0m" if raw in _ANSI else t
+                         for raw, t in zip(texts["status"], cells[si])]
+        out.write("\n".join(["  ".join(row).rstrip() for row in zip(*cells)]) + "\n")
         out.flush()
     print_footer(con, n, cols, shown, what=what, hint=hint, matched=matched)
     return shown
