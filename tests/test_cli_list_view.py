@@ -290,3 +290,46 @@ def test_rolling_check_sees_an_edit_in_place_without_a_key_dict(tmp_path: Path, 
         w = Watcher(root=str(root))
         w.select_columns(limit=3)
         assert w.stats["read"] <= 1, w.stats  # at most the running run, read again as before
+
+
+@pytest.mark.parametrize("flags", [[], ["--limit", "0"], ["--all"], ["--status", "failed", "--sort", "duration"]])
+def test_plain_list_of_every_run_imports_no_pandas(mixed: Path, flags: list[str], capsys, monkeypatch) -> None:
+    """Every run (piped ``list``, ``--limit 0``, ``--all``) also comes from the index's columns without pandas
+    or rich, line for line what the pandas path writes."""
+    code = ("import sys; from lumo_hydra.cli.app import main; c = main(sys.argv[1:]); "
+            "print([m for m in ('pandas', 'rich', 'pyarrow') if m in sys.modules], file=sys.stderr); sys.exit(c)")
+    env = dict(os.environ, COLUMNS="150")
+    r = subprocess.run([sys.executable, "-c", code, "--root", str(mixed), "--stale-after", "1", "list", *flags],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "[]", r.stderr
+    from lumo_hydra.cli import runs
+
+    monkeypatch.setattr(runs, "plain_list", lambda args: None)
+    out = run_list(capsys, monkeypatch, "--root", str(mixed), "--stale-after", "1", "list", *flags, width=150)
+    assert len(ids_of(out)) >= 8 and "not shown" not in out and r.stdout == out, (r.stdout, out)
+
+
+def test_plain_list_of_an_empty_store_imports_no_pandas(tmp_path: Path) -> None:
+    code = ("import sys; from lumo_hydra.cli.app import main; c = main(sys.argv[1:]); "
+            "print([m for m in ('pandas', 'rich') if m in sys.modules], file=sys.stderr); sys.exit(c)")
+    (tmp_path / "store").mkdir()
+    r = subprocess.run([sys.executable, "-c", code, "--root", str(tmp_path / "store"), "list"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stderr.strip().splitlines()[-1] == "[]", r.stderr
+    assert r.stdout.startswith("no runs in "), r.stdout
+
+
+def test_streamed_cells_of_every_kind(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The streamed table's cells are :func:`render.cell`'s: floats to 6 digits, ints, bools, lists, texts
+    with wide characters, missing values empty."""
+    from lumo_hydra.cli.render import cell
+
+    rows = stream.Rows({"status": ["finished", "crashed", None], "duration": [5.0, 75.0, float("nan")],
+                        "params.a": [0.123456789, float("nan"), None], "params.b": [3, True, [1, 2]],
+                        "params.c": ["x", "日本語のテキスト", ""]},
+                       ["status", "duration", "params.a", "params.b", "params.c"])
+    texts = stream._texts(rows, rows.columns, rows["status"], 0, 3)
+    assert texts == {c: [cell(c, v, s) for v, s in zip(rows[c], rows["status"])] for c in rows.columns}
+    assert stream._fitted(["ab", "日本語のテキスト", "abcdefghij"], 6, False) == \
+        [stream.fit_text(t, 6) for t in ["ab", "日本語のテキスト", "abcdefghij"]]
