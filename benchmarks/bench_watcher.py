@@ -178,13 +178,13 @@ for key, argv in (("list20", ["list", "--limit", "20"]), ("list_all", ["list"]))
     out[key] = time.perf_counter() - t
 out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 import subprocess  # the whole command, as typed: Python's start and the imports (no pandas, no rich) counted
-ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-t = time.perf_counter()
-subprocess.run([sys.executable, "-m", "lumo_hydra", "--root", root, "list", "--limit", "40"], check=True,
-               stdout=subprocess.DEVNULL)
-out["list40_cmd"] = time.perf_counter() - t
-ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
-out["list40_cmd_cpu"] = ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime
+for key, argv in (("list40_cmd", ["list", "--limit", "40"]), ("list0_cmd", ["list", "--limit", "0"])):
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "lumo_hydra", "--root", root, *argv], check=True, stdout=subprocess.DEVNULL)
+    out[key] = time.perf_counter() - t
+    ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out[key + "_cpu"] = ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime
 print(json.dumps(out))
 """
 
@@ -389,6 +389,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=3, help="fresh-process rounds of each of our loads (default 3)")
     ap.add_argument("--anchor-rounds", type=int, default=5,
                     help="alternating rounds against MLflow, and rounds of lumo's load (default 5)")
+    ap.add_argument("--parts", nargs="+", choices=("loads", "mlflow", "lumo"), default=["loads", "mlflow", "lumo"],
+                    help="what to measure (default all): our loads and lookups, the MLflow ratio, lumo 1.1.0's")
     ap.add_argument("--changed", type=int, default=10, help="runs rewritten before the 'after changed' load (default 10)")
     ap.add_argument("--mlflow-python", default=os.environ.get("MLFLOW_PYTHON") or
                     (OLD_MLFLOW_PY if os.path.exists(OLD_MLFLOW_PY) else None),
@@ -443,11 +445,13 @@ def run_all(args: argparse.Namespace, work: Path) -> None:
             else:
                 py(GEN, str(root), str(n), str(repo), env=env)
                 print(f"generated {n} runs through the API in {time.perf_counter() - t:.1f} s")
-        ours_cold = ours_loads(args, work, root, n, env)
+        ours_cold = ours_loads(args, work, root, n, env) if "loads" in args.parts else []
         m = min(n, args.mlflow_runs)
         runs_json = work / f"runs-{n}-{m}.json"
-        mlflow_anchor(args, work, root, m, runs_json, env)
-        lumo_anchor(args, work, root, n, min(n, args.lumo_runs), m, runs_json, ours_cold, env)
+        if "mlflow" in args.parts:
+            mlflow_anchor(args, work, root, m, runs_json, env)
+        if "lumo" in args.parts:
+            lumo_anchor(args, work, root, n, min(n, args.lumo_runs), m, runs_json, ours_cold, env)
         print(f"(load average at the end: {load_average()})")
 
 
@@ -482,6 +486,8 @@ def ours_loads(args: argparse.Namespace, work: Path, root: Path, n: int, env: di
     print(f"list (all rows)      {spread(scale, 'list_all')}   (peak rss {med(scale, 'rss_mb'):.0f} MB)")
     print(f"list --limit 40 cmd  {spread(scale, 'list40_cmd')}   (whole command, new process; CPU "
           f"{spread(scale, 'list40_cmd_cpu')}; target < 0.5 s at 100,000)")
+    print(f"list --limit 0 cmd   {spread(scale, 'list0_cmd')}   (every row streamed, new process; CPU "
+          f"{spread(scale, 'list0_cmd_cpu')}; target < 2 s at 10,000)")
     print(f"DataFrame memory     {mem['df_mb']:.0f} MB (heap kept alive by the frame)")
     return cold
 
@@ -537,7 +543,7 @@ def lumo_anchor(args: argparse.Namespace, work: Path, root: Path, n: int, k: int
         py(LUMO_WRITE, str(lroot), str(runs_json), python=lpy, env=lenv)
         print(f"(wrote {k} runs with lumo 1.1.0 in {time.perf_counter() - t:.1f} s)")
     lu = rounds_of(LUMO_LOAD, str(lroot), n=args.anchor_rounds, python=lpy, env=lenv)
-    if k != n:
+    if k != n or not ours_cold:
         if not (work / f"store-{k}" / "experiments").exists():
             py(GEN, str(work / f"store-{k}"), str(k), str(work / "repo"), env=env)
         ours_cold = rounds_of(LOAD, str(work / f"store-{k}"), "cold", n=args.rounds,
