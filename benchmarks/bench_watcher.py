@@ -185,6 +185,30 @@ for key, argv in (("list40_cmd", ["list", "--limit", "40"]), ("list0_cmd", ["lis
     out[key] = time.perf_counter() - t
     ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out[key + "_cpu"] = ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime
+import fcntl, pty, struct, termios  # the default view: `lumo-hydra list` on a terminal of 50 x 200
+master, slave = pty.openpty()
+fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+env = {k: v for k, v in os.environ.items() if k not in ("LINES", "COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE")}
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+t = time.perf_counter()
+p = subprocess.Popen([sys.executable, "-m", "lumo_hydra", "--root", root, "list"], stdin=subprocess.DEVNULL,
+                     stdout=slave, stderr=subprocess.DEVNULL, env=env)
+os.close(slave)
+lines = 0
+while True:
+    try:
+        data = os.read(master, 65536)
+    except OSError:  # EIO: the command closed the terminal
+        break
+    if not data:
+        break
+    lines += data.count(b"\n")
+os.close(master)
+assert p.wait() == 0
+out["list_tty"] = time.perf_counter() - t
+ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+out["list_tty_cpu"] = ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime
+out["list_tty_lines"] = lines
 print(json.dumps(out))
 """
 
@@ -500,6 +524,8 @@ def ours_scale(args: argparse.Namespace, work: Path, root: Path, n: int, env: di
     print(f"list (all rows)      {spread(scale, 'list_all')}   (peak rss {med(scale, 'rss_mb'):.0f} MB)")
     print(f"list --limit 40 cmd  {spread(scale, 'list40_cmd')}   (whole command, new process; CPU "
           f"{spread(scale, 'list40_cmd_cpu')}; target < 0.5 s at 100,000)")
+    print(f"list on a terminal   {spread(scale, 'list_tty')}   (the default view, 50 x 200 pseudo-terminal, "
+          f"{scale[0]['list_tty_lines']} lines; CPU {spread(scale, 'list_tty_cpu')}; target < 0.5 s at 100,000)")
     print(f"list --limit 0 cmd   {spread(scale, 'list0_cmd')}   (every row streamed, new process; CPU "
           f"{spread(scale, 'list0_cmd_cpu')}; target < 2 s at 10,000)")
 
