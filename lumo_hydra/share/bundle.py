@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +91,8 @@ def bundle_refs(recs: list[dict[str, Any]], runs: list[tuple[str, str]], tmp_dir
                 skipped[f"code ref {ref}"] = f"missing or moved in {real} (deleted by gc?)"
         if not good:
             continue
+        import tempfile  # here: unpack imports this module too, and needs none of it
+
         fd, path = tempfile.mkstemp(prefix=".tmp-bundle-", suffix="~", dir=tmp_dir)
         os.close(fd)
         try:

@@ -20,14 +20,13 @@ from typing import Any
 
 from lumo_hydra._version import __version__
 from lumo_hydra.errors import LumoValueError, RunNotFoundError, StoreError
-from lumo_hydra.share.bundle import bundle_refs
 from lumo_hydra.share.redact import Redactor
 from lumo_hydra.share.tarfast import TarGzWriter
 from lumo_hydra.store.files import atomic_open
 from lumo_hydra.store.layout import RUN_JSON, StoreLayout, read_store_id
 from lumo_hydra.store.moved import UNPACKED_JSON, rebase_record
 
-__all__ = ["pack_runs", "PackResult", "Fallback", "FORMAT_VERSION", "MANIFEST"]
+__all__ = ["pack_runs", "PackResult", "Fallback", "FORMAT_VERSION", "MANIFEST", "LEVEL", "PUSH_LEVEL"]
 
 #: the manifest's ``format`` (``unpack`` refuses other versions)
 FORMAT_VERSION = 1
@@ -35,6 +34,12 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _PLAIN = re.compile(r"^[A-Za-z0-9_.+-]+$")
 _LOCK = re.compile(r"^locks/[0-9a-f]{8,64}\.json$")
+#: the gzip level of ``pack`` (zlib's fastest family, 1-3: a third of level 6's CPU on records for a
+#: pack about a fifth larger; docs/share.md, "Speed"); any gzip reader reads any level
+LEVEL = 3
+#: the level of the one-run packs ``push`` sends: its idempotence compares their checksums with the ones
+#: already at the destination, so it keeps the level earlier pushes used (6, gzip's default)
+PUSH_LEVEL = 6
 _IN_MEMORY = 1 << 20  # files up to this size are read once (hashed and packed from memory)
 _SWEEP_END = "sweep-end.json"
 
@@ -138,9 +143,10 @@ _SWEEP_FIELD = re.compile(rb'"sweep":(null|"[A-Za-z0-9_.+-]+")')
 def _facts(data: bytes) -> dict[str, Any] | None:
     """The lock file and sweep id of a compact ``run.json`` found without parsing it (parsing is most of
     the cost of packing a record), or ``None`` when the text is not plainly the writer's (then it is parsed)."""
-    if data.count(b'"lock":') != 1 or data.count(b'"sweep":') != 1:
+    i, j = data.find(b'"lock":'), data.find(b'"sweep":')
+    if i < 0 or j < 0 or data.find(b'"lock":', i + 1) >= 0 or data.find(b'"sweep":', j + 1) >= 0:
         return None
-    lock, sweep = _LOCK_FIELD.search(data), _SWEEP_FIELD.search(data)
+    lock, sweep = _LOCK_FIELD.match(data, i), _SWEEP_FIELD.match(data, j)
     if lock is None or sweep is None:
         return None
     sid = sweep.group(1)
@@ -172,40 +178,21 @@ def _is_file(path: str, known: dict[str, bool]) -> bool:
 def _run_members(layout: StoreLayout, exp: str, test: str, rec: dict[str, Any], blobs: bool,
                  cache: bool = False, known: dict[str, bool] | None = None) -> list[str]:
     """The store-relative files that carry one run (``known``: files already looked at, shared by runs)."""
-    root = str(layout.root)
-    known = {} if known is None else known
-    members = [n for n in _files_under(root, f"{layout.EXPERIMENTS}/{exp}/{test}")
+    members = [n for n in _files_under(str(layout.root), f"{layout.EXPERIMENTS}/{exp}/{test}")
                if n.rpartition("/")[2] != UNPACKED_JSON or n.count("/") != 3]  # a new one is written at unpack
-    lock = rec.get("lock")
-    lock_file = str(lock.get("file") or "") if isinstance(lock, dict) else ""
-    if _LOCK.match(lock_file) and _is_file(f"{root}/{lock_file}", known):
-        members.append(lock_file)
-    sweep = rec.get("sweep")
-    if isinstance(sweep, str) and _PLAIN.match(sweep) and sweep not in (".", ".."):
-        sdir = f"{layout.SWEEPS}/{sweep}"
-        for name in ("sweep.json", _SWEEP_END):
-            if _is_file(f"{root}/{sdir}/{name}", known):
-                members.append(f"{sdir}/{name}")
-        jobs = layout.sweep_jobs_dir(sweep)
-        if jobs.is_dir():
-            members += [f"{sdir}/{layout.JOBS}/{n}" for n in sorted(os.listdir(jobs))
-                        if n.endswith("." + test) and (jobs / n).is_file() and not (jobs / n).is_symlink()]
-    if blobs:
-        members += _files_under(root, f"{layout.BLOB}/{exp}/{test}")
-    if cache:
-        members += _files_under(root, f"{layout.CACHE}/{exp}/{test}")
-    return members
+    return members + _shared_members(layout, exp, test, rec, blobs, cache, {} if known is None else known)
 
 
-def _members_json(files: dict[str, dict[str, Any]]) -> str:
-    """``json.dumps(files, sort_keys=True, separators=(",", ":"))`` of ``{name: {sha256, size}}``, the same
-    text written directly (the manifest's one large part: a pack of 1,000 runs lists 5,000 members)."""
+def _members_json(files: dict[str, tuple[str, int]]) -> str:
+    """``json.dumps({name: {"sha256": .., "size": ..}}, sort_keys=True, separators=(",", ":"))`` of
+    ``files`` (``{name: (sha256, size)}``), the same text written directly (the manifest's one large part:
+    a pack of 1,000 runs lists 5,000 members)."""
     enc = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
-    return "{" + ",".join([f'{enc(n)}:{{"sha256":"{files[n]["sha256"]}","size":{int(files[n]["size"])}}}'
+    return "{" + ",".join([f'{enc(n)}:{{"sha256":"{files[n][0]}","size":{int(files[n][1])}}}'
                            for n in sorted(files)]) + "}"
 
 
-def _manifest(layout: StoreLayout, runs: list[tuple[str, str]], files: dict[str, dict[str, Any]],
+def _manifest(layout: StoreLayout, runs: list[tuple[str, str]], files: dict[str, tuple[str, int]],
               extra: dict[str, Any], created: float) -> bytes:
     token = f"members-{os.urandom(8).hex()}"
     doc = {
@@ -223,14 +210,15 @@ def _manifest(layout: StoreLayout, runs: list[tuple[str, str]], files: dict[str,
     return text.replace(f'"{token}"', _members_json(files), 1).encode("utf-8")
 
 
-def _read(path: str, name: str, redactor: Redactor | None, known: bytes | None) -> tuple[bytes | None, int, int]:
-    """``(data or None when too large to hold, size, mtime)`` of one file, redacted when asked."""
+def _read(path: str, name: str, redactor: Redactor | None, hold: bool = False) -> tuple[bytes | None, int, int]:
+    """``(data or None when too large to hold, size, mtime)`` of one file, redacted when asked (``hold``:
+    held in memory whatever its size)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         st = os.fstat(fd)
-        if st.st_size > _IN_MEMORY and (redactor is None or name.startswith("blob/")):
+        if st.st_size > _IN_MEMORY and not hold and (redactor is None or name.startswith("blob/")):
             return None, st.st_size, int(st.st_mtime)
-        data = known if known is not None and len(known) == st.st_size else _read_fd(fd, st.st_size)
+        data = _read_fd(fd, st.st_size)
     finally:
         os.close(fd)
     if redactor is not None and not name.startswith("blob/"):
@@ -276,11 +264,133 @@ def _parse_size(max_blob_size: int | str | None) -> int | None:
     return int(float(m.group(1)) * 1024 ** " kmgt".index(unit or " "))
 
 
-# long: one pass that reads, hashes and writes every member; splitting it would pass six locals around
+_DIR = os.O_RDONLY | os.O_DIRECTORY
+_FILE = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _parse_record(exp: str, test: str, data: bytes | None, full: bool) -> dict[str, Any]:
+    """The record of one run from its ``run.json`` as read (only its lock and sweep unless ``full``)."""
+    try:
+        if data is None:
+            raise OSError("missing, or over 1 MiB")
+        rec = (None if full else _facts(data)) or json.loads(data)
+    except (OSError, ValueError) as e:
+        raise StoreError(f"run {exp}/{test}: its {RUN_JSON} cannot be read ({e}); it cannot be packed") from None
+    return rec if isinstance(rec, dict) else {}
+
+
+def _shared_members(layout: StoreLayout, exp: str, test: str, rec: dict[str, Any], blobs: bool,
+                    cache: bool, known: dict[str, bool]) -> list[str]:
+    """The store-relative files of one run outside its info folder: its lock, sweep records, job marker,
+    blobs and cache files (``known``: files already looked at, shared by runs)."""
+    root = str(layout.root)
+    members: list[str] = []
+    lock = rec.get("lock")
+    lock_file = str(lock.get("file") or "") if isinstance(lock, dict) else ""
+    if _LOCK.match(lock_file) and _is_file(f"{root}/{lock_file}", known):
+        members.append(lock_file)
+    sweep = rec.get("sweep")
+    if isinstance(sweep, str) and _PLAIN.match(sweep) and sweep not in (".", ".."):
+        sdir = f"{layout.SWEEPS}/{sweep}"
+        for name in ("sweep.json", _SWEEP_END):
+            if _is_file(f"{root}/{sdir}/{name}", known):
+                members.append(f"{sdir}/{name}")
+        jobs = layout.sweep_jobs_dir(sweep)
+        if jobs.is_dir():
+            members += [f"{sdir}/{layout.JOBS}/{n}" for n in sorted(os.listdir(jobs))
+                        if n.endswith("." + test) and (jobs / n).is_file() and not (jobs / n).is_symlink()]
+    if blobs:
+        members += _files_under(root, f"{layout.BLOB}/{exp}/{test}")
+    if cache:
+        members += _files_under(root, f"{layout.CACHE}/{exp}/{test}")
+    return members
+
+
+class _Writer:
+    """The members as they are found: hashed, handed to the compressor, listed for the manifest."""
+
+    def __init__(self, tar: TarGzWriter, root: str, redactor: Redactor | None, limit: int | None,
+                 res: PackResult) -> None:
+        self.tar, self.root, self.redactor, self.limit, self.res = tar, root, redactor, limit, res
+        self.files: dict[str, tuple[str, int]] = {}
+        self.newest = 0
+
+    # long: the loop over every file of every run, kept in one place (no per-file calls beyond the system's)
+    def info(self, root: str, rel: str) -> bytes | None:
+        """Add the regular files of a run's info folder ``root/rel`` (not its ``unpacked.json``, never
+        symlinks) in name order, sub-folders' files in place; each is opened relative to the folder's
+        descriptor (one path walk per run, not per file: a pack of 1,000 runs opens 5,000 files), read once,
+        hashed and handed to the compressor. Returns the bytes of its ``run.json`` as read (before any
+        redaction), ``None`` when there is none."""
+        files, add, redact = self.files, self.tar.add, self.redactor
+        sha256, read_fd, fstat, op, close = hashlib.sha256, _read_fd, os.fstat, os.open, os.close
+        rec: bytes | None = None
+        dfd = op(f"{root}/{rel}", _DIR)
+        try:
+            with os.scandir(dfd) as it:
+                entries = sorted(it, key=_name)
+            for e in entries:
+                name = e.name
+                if not e.is_file(follow_symlinks=False):
+                    if e.is_dir(follow_symlinks=False):
+                        self.other(_files_under(root, f"{rel}/{name}"), hold=redact is not None)
+                    continue
+                if name == UNPACKED_JSON:  # a new one is written at unpack
+                    continue
+                fd = op(name, _FILE, dir_fd=dfd)
+                try:
+                    st = fstat(fd)
+                    size = st.st_size
+                    data = None if size > _IN_MEMORY and redact is None else read_fd(fd, size)
+                finally:
+                    close(fd)
+                mtime = int(st.st_mtime)
+                if mtime > self.newest:
+                    self.newest = mtime
+                n = f"{rel}/{name}"
+                if data is None:
+                    self._stream(n, size, mtime)
+                    continue
+                if name == RUN_JSON:
+                    rec = data
+                if redact is not None:
+                    data = redact.bytes(data)
+                files[n] = (sha256(data).hexdigest(), len(data))
+                add(n, data, mtime)
+        finally:
+            close(dfd)
+        return rec
+
+    def other(self, names: list[str], hold: bool = False) -> None:
+        """Files outside the info folder (locks and sweep files packed once; blobs over the limit left out;
+        ``hold``: read into memory whatever their size)."""
+        limit, res = self.limit, self.res
+        for n in names:
+            if n in self.files or n in res.skipped:
+                continue
+            data, size, mtime = _read(f"{self.root}/{n}", n, self.redactor, hold)
+            if limit is not None and size > limit and n.startswith(("blob/", "cache/")):
+                res.skipped[n] = f"{size} bytes, over --max-blob-size {limit}"
+                continue
+            if mtime > self.newest:
+                self.newest = mtime
+            if data is None:
+                self._stream(n, size, mtime)
+            else:
+                self.files[n] = (hashlib.sha256(data).hexdigest(), size)
+                self.tar.add(n, data, mtime)
+
+    def _stream(self, n: str, size: int, mtime: int) -> None:
+        h = hashlib.sha256()
+        self.tar.add_file(n, f"{self.root}/{n}", size, mtime, h)
+        self.files[n] = (h.hexdigest(), size)
+
+
+# long: one pass that reads, hashes and writes every member, then the code bundles and the manifest
 def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], out_path: str | os.PathLike[str],
          blobs: bool = False, *, code: bool = True, max_blob_size: int | str | None = None, redact: bool = False,
          progress: Callable[[int, int], None] | None = None, reproducible: bool = False,
-         cache: bool = False, fallback: Fallback | None = None) -> PackResult:
+         cache: bool = False, fallback: Fallback | None = None, level: int = LEVEL) -> PackResult:
     """Write the runs ``run_ids`` (run ids as ``lumo-hydra show`` takes them, or sweep ids) of the store at
     ``store_root`` (default ``$LUMO_HOME``) into the ``.tar.gz`` ``out_path``.
 
@@ -290,6 +400,7 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
     name masked in the text records. ``progress(done, total)`` is called per run. ``reproducible``: the
     same files give the same bytes (the manifest's ``created`` is the newest member's time; ``push``).
     ``fallback`` resolves ids that are not ``exp/test`` or a full test name (see :mod:`lumo_hydra.share.select`).
+    ``level``: the gzip level (1-9; default :data:`LEVEL`).
     """
     layout = StoreLayout(store_root)
     limit = _parse_size(max_blob_size)
@@ -299,52 +410,39 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
     res = PackResult(Path(out_path).absolute(), runs=[f"{e}/{t}" for e, t in runs])
     recs: list[dict[str, Any]] = []
     known: dict[str, bool] = {}
-    files: dict[str, dict[str, Any]] = {}
-    data: bytes | None
     out = res.path
     out.parent.mkdir(parents=True, exist_ok=True)
-    newest = 0
-    sha256 = hashlib.sha256
     # one pass, run by run: each file is read once, hashed and handed to the compressor thread (like
     # tar | gzip); the manifest, which holds the checksums, is written last as the archive's first member
     # (TarGzWriter.head). The members are in the order of the runs, each shared lock or sweep file once.
-    with atomic_open(out) as raw, TarGzWriter(raw, spool_dir=str(out.parent)) as tar:
-        add = tar.add
+    with atomic_open(out) as raw, TarGzWriter(raw, level, spool_dir=str(out.parent)) as tar:
+        w = _Writer(tar, root, redactor, limit, res)
         for i, (exp, test) in enumerate(runs):
-            rec, raw_rec, rec_mtime = _record(layout, exp, test, full=code)
+            try:
+                raw_rec = w.info(root, f"{layout.EXPERIMENTS}/{exp}/{test}")
+            except (FileNotFoundError, NotADirectoryError) as e:
+                raise StoreError(f"run {exp}/{test}: its info folder cannot be read ({e}); it cannot be packed") from None
+            rec = _parse_record(exp, test, raw_rec, code)
             recs.append(rec)
-            rec_name = f"{layout.EXPERIMENTS}/{exp}/{test}/{RUN_JSON}"
-            for n in _run_members(layout, exp, test, rec, blobs, cache, known):
-                if n in files or n in res.skipped:
-                    continue
-                if n == rec_name and redactor is None:  # run.json: packed as read by _record
-                    data, size, mtime = raw_rec, len(raw_rec), rec_mtime
-                else:
-                    data, size, mtime = _read(f"{root}/{n}", n, redactor, raw_rec if n == rec_name else None)
-                if limit is not None and size > limit and n.startswith(("blob/", "cache/")):
-                    res.skipped[n] = f"{size} bytes, over --max-blob-size {limit}"
-                    continue
-                if mtime > newest:
-                    newest = mtime
-                if data is not None:
-                    files[n] = {"sha256": sha256(data).hexdigest(), "size": size}
-                    add(n, data, mtime)
-                else:
-                    h = sha256()
-                    tar.add_file(n, f"{root}/{n}", size, mtime, h)
-                    files[n] = {"sha256": h.hexdigest(), "size": size}
+            w.other(_shared_members(layout, exp, test, rec, blobs, cache, known))
             if progress is not None:
                 progress(i + 1, len(runs))
+        files = w.files
         # git runs in the repository the snapshot is in now (re-based for an unpacked run); the manifest
         # names the repository recorded in run.json, which is what unpack maps from
         here = [rebase_record(layout.info_dir(e, t), json.loads(json.dumps(r))) for r, (e, t) in zip(recs, runs)] \
             if code else []
-        bundles, why = bundle_refs(recs, runs, out.parent, reproducible, here) if code else ([], {})
+        if code:
+            from lumo_hydra.share.bundle import bundle_refs  # git's helpers: only when code is packed
+
+            bundles, why = bundle_refs(recs, runs, out.parent, reproducible, here)
+        else:
+            bundles, why = [], {}
         res.skipped.update(why)
-        now = newest if reproducible else int(time.time())
+        now = w.newest if reproducible else int(time.time())
         try:
             for b in bundles:
-                files[b["member"]] = {"sha256": b.pop("sha256"), "size": b["size"]}
+                files[b["member"]] = (b.pop("sha256"), b["size"])
                 tar.add_file(b["member"], b["path"], b["size"], now)
         finally:
             for b in bundles:

@@ -6,7 +6,6 @@ and code bundles are not rewritten (docs/share.md).
 """
 from __future__ import annotations
 
-import getpass
 import os
 import re
 import socket
@@ -30,6 +29,8 @@ class Redactor:
         """The home folder, host names and user name of this machine and process."""
         host = socket.gethostname()
         hosts = tuple(dict.fromkeys(h for h in (host, host.split(".")[0], socket.getfqdn()) if len(h) >= 2))
+        import getpass  # here: only --redact needs it
+
         try:
             user = getpass.getuser()
         except (OSError, KeyError):

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from lumo_hydra.errors import LumoValueError, StoreError
-from lumo_hydra.share.pack import _record, _run_members, _select_runs, _sha256_file, pack_runs
+from lumo_hydra.share.pack import PUSH_LEVEL, _record, _run_members, _select_runs, _sha256_file, pack_runs
 from lumo_hydra.share.select import watcher_fallback
 from lumo_hydra.store.layout import StoreLayout, cache_dir
 from lumo_hydra.store.moved import read_provenance
@@ -292,7 +292,7 @@ def push(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], url:
             else:
                 tmp = tmp or stack.enter_context(tempfile.TemporaryDirectory(prefix="lumo-push-"))
                 local = os.path.join(tmp, f"{exp}.{test}{_SUFFIX}")
-                pack_runs(layout.root, [run], local, blobs, code=code, reproducible=True)
+                pack_runs(layout.root, [run], local, blobs, code=code, reproducible=True, level=PUSH_LEVEL)
                 packed.append((run, local, dest, _sha256_file(local)))
             if progress is not None:
                 progress(i + 1, len(runs))

@@ -19,8 +19,6 @@ import json
 import os
 import shutil
 import socket
-import tarfile
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -159,6 +157,16 @@ def _read_in_memory(archive: str, raw: bytes, max_bytes: int) -> tuple[dict[str,
 def _read_streaming(archive: str, src: Path, max_bytes: int) -> tuple[dict[str, Any], list[_Member]]:
     """The manifest and members of any archive, checked from the headers first, then every sha256
     (``tarfile``, read twice: headers, then data)."""
+    import tarfile  # here: a pack lumo-hydra wrote is read without it (tarfast)
+
+    try:
+        return _read_with_tarfile(tarfile, archive, src, max_bytes)
+    except tarfile.TarError as e:
+        raise ArchiveError(archive, "?", f"not a readable .tar.gz ({type(e).__name__}: {e})") from None
+
+
+def _read_with_tarfile(tarfile: Any, archive: str, src: Path, max_bytes: int) -> tuple[dict[str, Any], list[_Member]]:
+    """:func:`_read_streaming`'s work, with the ``tarfile`` module it imported."""
     with tarfile.open(src, mode="r:gz") as tar:
         first = tar.next()
         if first is None:
@@ -321,6 +329,8 @@ def _extract(src: Path, tmp: Path, todo: list[_Member], in_memory: bool, archive
     if in_memory:
         _write_members(tmp, todo)
         return
+    import tarfile
+
     names = {m.name for m in todo}
     with tarfile.open(src, mode="r:gz") as tar:
         tar.extractall(tmp, members=[m for m in tar.getmembers() if m.name in names], filter="data")
@@ -446,7 +456,7 @@ def unpack(path: str | os.PathLike[str], store_root: str | os.PathLike[str] | No
         got = _read_in_memory(archive, raw, max_bytes) if raw is not None else None
         in_memory = got is not None
         doc, members = got if got is not None else _read_streaming(archive, src, max_bytes)
-    except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+    except (EOFError, OSError, ValueError) as e:  # (tarfile's own errors: _read_streaming)
         if isinstance(e, ArchiveError):
             raise
         raise ArchiveError(archive, "?", f"not a readable .tar.gz ({type(e).__name__}: {e})") from None
@@ -455,7 +465,8 @@ def unpack(path: str | os.PathLike[str], store_root: str | os.PathLike[str] | No
     if not todo and not (code and add + skip and doc.get("code")):
         return result
     layout.root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".lumo-unpack-", dir=layout.root))
+    tmp = layout.root / f".lumo-unpack-{os.urandom(8).hex()}"
+    tmp.mkdir(0o700)  # as tempfile.mkdtemp makes it (a random name, created exclusively)
     try:
         code_of = _fetch_code(src, tmp, doc, members, in_memory, layout, repo, set(add + skip), result) if code else {}
         prov = _provenance(dirs, _origin(src, raw, doc, origin), code_of)
