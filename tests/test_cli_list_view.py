@@ -213,7 +213,9 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 PLAIN_FLAGS = [[], ["--exp", "exp1"], ["--status", "failed"], ["--tag", "best", "--limit", "3"],
-               ["--sort", "duration"], ["--sort", "end", "--desc"], ["--since", "90m", "--sort", "start", "--asc"]]
+               ["--sort", "duration"], ["--sort", "end", "--desc"], ["--since", "90m", "--sort", "start", "--asc"],
+               ["--sort", "metrics.acc"], ["--sort", "metrics.loss"], ["--sort", "metrics.loss", "--desc"],
+               ["--sort", "metrics.acc", "--asc", "--exp", "exp0"]]
 
 
 @pytest.mark.parametrize("flags", PLAIN_FLAGS)
@@ -239,10 +241,10 @@ def test_plain_list_imports_no_pandas_and_matches_the_pandas_path(mixed: Path, f
 
 
 def test_plain_list_leaves_the_rest_to_pandas(mixed: Path) -> None:
-    """--where, a metric sort, --json and chosen columns still take the pandas path."""
+    """--where, --json and chosen columns still take the pandas path."""
     code = ("import sys; from lumo_hydra.cli.app import main; c = main(sys.argv[1:]); "
             "print('pandas' in sys.modules, file=sys.stderr); sys.exit(c)")
-    for flags in (["--where", "params.lr < 0.5"], ["--sort", "metrics.acc"], ["--json"], ["--columns", "status"]):
+    for flags in (["--where", "params.lr < 0.5"], ["--json"], ["--columns", "status"]):
         r = subprocess.run([sys.executable, "-c", code, "--root", str(mixed), "list", "--limit", "3", *flags],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and r.stderr.strip().splitlines()[-1] == "True", (flags, r.stderr)
@@ -292,7 +294,8 @@ def test_rolling_check_sees_an_edit_in_place_without_a_key_dict(tmp_path: Path, 
         assert w.stats["read"] <= 1, w.stats  # at most the running run, read again as before
 
 
-@pytest.mark.parametrize("flags", [[], ["--limit", "0"], ["--all"], ["--status", "failed", "--sort", "duration"]])
+@pytest.mark.parametrize("flags", [[], ["--limit", "0"], ["--all"], ["--status", "failed", "--sort", "duration"],
+                                   ["--sort", "metrics.loss"]])
 def test_plain_list_of_every_run_imports_no_pandas(mixed: Path, flags: list[str], capsys, monkeypatch) -> None:
     """Every run (piped ``list``, ``--limit 0``, ``--all``) also comes from the index's columns without pandas
     or rich, line for line what the pandas path writes."""
@@ -333,3 +336,13 @@ def test_streamed_cells_of_every_kind(tmp_path: Path, capsys, monkeypatch) -> No
     assert texts == {c: [cell(c, v, s) for v, s in zip(rows[c], rows["status"])] for c in rows.columns}
     assert stream._fitted(["ab", "日本語のテキスト", "abcdefghij"], 6, False) == \
         [stream.fit_text(t, 6) for t in ["ab", "日本語のテキスト", "abcdefghij"]]
+
+
+
+@pytest.mark.parametrize("flags", [["--limit", "3"], []])
+def test_plain_list_unknown_sort_column(mixed: Path, flags: list[str], capsys) -> None:
+    """An unknown metric to sort by is refused with the close names, as on the pandas path."""
+    capsys.readouterr()
+    assert main(["--root", str(mixed), "list", "--sort", "metrics.acx", *flags]) == 1
+    err = capsys.readouterr().err
+    assert "cannot sort by unknown column 'metrics.acx'" in err and "metrics.acc" in err, err

@@ -21,6 +21,7 @@ from lumo_hydra.cli.render import (
     rounded,
     to_json_records,
 )
+from lumo_hydra.cli.stream import Rows
 from lumo_hydra.errors import CLIError
 from lumo_hydra.store.layout import RUN_JSON
 from lumo_hydra.store.reader import edit_record
@@ -155,8 +156,23 @@ def screen_limit(args: argparse.Namespace, height: int) -> int | None:
     return max(1, height - SCREEN_CHROME)
 
 
-#: the sorts the plain path of ``list`` orders by in the index (a metric's direction needs its cmp)
+#: the sorts the plain path of ``list`` orders by in the index (and ``metrics.<name>[.last]``)
 PLAIN_SORTS = (None, "start", "end", "duration")
+
+
+def _plain_select(w: Any, args: argparse.Namespace, limit: int | None, progress: Any) -> tuple[Any, Any, int]:
+    """:meth:`Watcher.select_columns` of ``list``'s filters and sort; a metric's best value is sorted best
+    first (by the cmp of the first run shown that has it, as :func:`_select` does; a second, in-memory
+    select when it is ``min``)."""
+    sort = args.sort or "start"
+    desc = bool(args.desc) if (args.asc or args.desc) else not args.sort
+    best = sort.startswith("metrics.") and not sort.endswith(".last") and not (args.asc or args.desc)
+    kw: dict[str, Any] = {"exp": args.exp, "status": args.status, "since": args.since, "until": args.until,
+                          "sweep": args.sweep, "tag": args.tag, "sort": sort, "limit": limit, "progress": progress}
+    data, order, matched = w.select_columns(desc=True if best else desc, **kw)
+    if best and sort in data and metric_cmps(Rows(data, order)).get(sort) == "min":  # type: ignore[arg-type]
+        data, order, matched = w.select_columns(desc=False, **kw)
+    return data, order, matched
 
 
 def plain_list(args: argparse.Namespace) -> int | None:
@@ -168,28 +184,27 @@ def plain_list(args: argparse.Namespace) -> int | None:
     import os
 
     if (args.json or args.csv or args.columns or getattr(args, "all_columns", False)
-            or args.sort not in PLAIN_SORTS or os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE")):
+            or not (args.sort in PLAIN_SORTS or args.sort.startswith("metrics."))
+            or os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE")):
         return None
     from lumo_hydra.cli.common import lazy_progress
-    from lumo_hydra.cli.stream import PlainConsole, Rows, stream_runs_table
+    from lumo_hydra.cli.stream import PlainConsole, stream_runs_table
 
     con = PlainConsole()
     view = screen_limit(args, con.height)
     limit = view if view is not None else (0 if getattr(args, "all", False) else args.limit)
-    sort = args.sort or "start"
-    desc = bool(args.desc) if (args.asc or args.desc) else not args.sort
     w = watcher(args)
     update, close = lazy_progress("reading runs")
     try:
-        data, order, matched = w.select_columns(exp=args.exp, status=args.status, since=args.since,
-                                                until=args.until, sweep=args.sweep, tag=args.tag, sort=sort,
-                                                desc=desc, limit=limit or None, progress=update)
+        data, order, matched = _plain_select(w, args, limit or None, update)
     finally:
         close()
     rows = Rows(data, order)
     if not len(rows):
         con.print(f"no runs in {w.root}" + (" match the filters" if filtered(args) else ""))
         return 0
+    if args.sort and args.sort not in rows.columns:
+        raise _unknown_column("cannot sort by unknown column", args.sort, rows)  # type: ignore[arg-type]
     cols = _columns(rows, args)  # type: ignore[arg-type]
     stream_runs_table(con, rows, cols, fit=True, matched=matched)
     if view is not None and matched > len(rows):
