@@ -191,8 +191,10 @@ fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
 env = {k: v for k, v in os.environ.items() if k not in ("LINES", "COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE")}
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 t = time.perf_counter()
+import tempfile
+err = tempfile.TemporaryFile()
 p = subprocess.Popen([sys.executable, "-m", "lumo_hydra", "--root", root, "list"], stdin=subprocess.DEVNULL,
-                     stdout=slave, stderr=subprocess.DEVNULL, env=env)
+                     stdout=slave, stderr=err, env=env)
 os.close(slave)
 lines = 0
 while True:
@@ -204,7 +206,9 @@ while True:
         break
     lines += data.count(b"\n")
 os.close(master)
-assert p.wait() == 0
+if p.wait() != 0:
+    err.seek(0)
+    raise SystemExit("lumo-hydra list on a terminal failed: " + err.read().decode(errors="replace")[-2000:])
 out["list_tty"] = time.perf_counter() - t
 ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
 out["list_tty_cpu"] = ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime
