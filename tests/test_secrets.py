@@ -311,3 +311,17 @@ def test_cli_rerun_of_a_hydra_run_with_masked_override_asks_for_it_or_takes_it(
     assert len(recs) == 2 and {r["status"] for r in recs} == {"finished"}  # the app checked the values it got
     assert [r["hydra"]["overrides"] for r in recs] == [[f"+db.password={MASK}"]] * 2
     assert hits([store], DB_PW, HF) == []
+
+
+@pytest.mark.parametrize("text", [
+    "db:\n  password: x\n", "DB_PASSWORD=1", "apiKey: 1", "my-api--key", "ACCESS.KEY", "hydra:\n  run:\n    dir: out\n",
+    "nothing here", "", "pass word", "credentials", "paſsword", "K", "tokén", "secret\u0131", "private_KEY",
+])
+def test_may_name_a_secret_quick_ascii_test_agrees_with_the_pattern(text: str) -> None:
+    """The ASCII shortcut (no name's first word in the text: no) never answers otherwise than the pattern."""
+    from lumo_hydra.record.secrets import SecretPolicy
+
+    p = SecretPolicy.from_spec("session_id")
+    assert p.may_name_a_secret("password")  # compiles the pattern
+    assert p._any is not None
+    assert p.may_name_a_secret(text) == (p._any.search(text) is not None)

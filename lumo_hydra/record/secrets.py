@@ -80,6 +80,10 @@ class SecretPolicy:
     def may_name_a_secret(self, text: str) -> bool:
         """Whether ``text`` contains something that could be a secret key's name (a cheap test, never a
         false "no": each name's words in order, with anything but letters and digits between them)."""
+        if text.isascii():  # ASCII: re.I is plain ASCII case, so a match needs a name's first word as is
+            low = text.lower()
+            if not any(w[0] in low for w in self._patterns):
+                return False
         if self._any is None:
             self._any = re.compile("|".join("[^A-Za-z0-9]*".join(map(re.escape, w)) for w in self._patterns) or "(?!)",
                                    re.I)
