@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import os
 import re
 import socket
@@ -65,6 +66,9 @@ class PackResult:
 
 def _name(e: os.DirEntry[str]) -> str:
     return e.name
+
+
+_BY_NAME = operator.attrgetter("name")
 
 
 def _files_under(root: str, rel: str) -> list[str]:
@@ -231,6 +235,11 @@ def _read_fd(fd: int, size: int) -> bytes:
     first = os.read(fd, size + 1)
     if len(first) <= size:
         return first  # a short read of a regular file is its end
+    return _read_rest(fd, first)
+
+
+def _read_rest(fd: int, first: bytes) -> bytes:
+    """``first`` and the rest of the file ``fd`` (it grew after its size was taken)."""
     chunks = [first]
     while chunks[-1]:
         chunks.append(os.read(fd, 1 << 20))
@@ -323,12 +332,13 @@ class _Writer:
         hashed and handed to the compressor. Returns the bytes of its ``run.json`` as read (before any
         redaction), ``None`` when there is none."""
         files, add, redact = self.files, self.tar.add, self.redactor
-        sha256, read_fd, fstat, op, close = hashlib.sha256, _read_fd, os.fstat, os.open, os.close
+        sha256, read, fstat, op, close = hashlib.sha256, os.read, os.fstat, os.open, os.close
         rec: bytes | None = None
+        newest = self.newest
         dfd = op(f"{root}/{rel}", _DIR)
         try:
             with os.scandir(dfd) as it:
-                entries = sorted(it, key=_name)
+                entries = sorted(it, key=_BY_NAME)
             for e in entries:
                 name = e.name
                 if not e.is_file(follow_symlinks=False):
@@ -341,12 +351,17 @@ class _Writer:
                 try:
                     st = fstat(fd)
                     size = st.st_size
-                    data = None if size > _IN_MEMORY and redact is None else read_fd(fd, size)
+                    if size > _IN_MEMORY and redact is None:
+                        data = None
+                    else:
+                        data = read(fd, size + 1)  # one read: a short read of a regular file is its end
+                        if len(data) > size:
+                            data = _read_rest(fd, data)
                 finally:
                     close(fd)
-                mtime = int(st.st_mtime)
-                if mtime > self.newest:
-                    self.newest = mtime
+                mtime: int = st[8]  # type: ignore[assignment]  # whole seconds: int(st_mtime), an int at run time
+                if mtime > newest:
+                    newest = mtime
                 n = f"{rel}/{name}"
                 if data is None:
                     self._stream(n, size, mtime)
@@ -359,6 +374,7 @@ class _Writer:
                 add(n, data, mtime)
         finally:
             close(dfd)
+            self.newest = max(self.newest, newest)
         return rec
 
     def other(self, names: list[str], hold: bool = False) -> None:
