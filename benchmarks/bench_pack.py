@@ -97,17 +97,24 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
     print(f"store: {len(ids)} runs, {sum(1 for _ in root.rglob('*') if _.is_file())} files", flush=True)
     res: dict[str, list[float]] = {k: [] for k in ("pack", "pack_cpu", "tar_c", "tar_c_cpu", "unpack",
                                                     "unpack_cpu", "tar_x", "tar_x_cpu", "cli_pack", "cli_pack_cpu",
-                                                    "cli_unpack", "cli_unpack_cpu")}
+                                                    "cli_unpack", "cli_unpack_cpu", "tar_c3", "tar_c3_cpu",
+                                                    "size_pack", "size_tar", "size_tar3")}
     for r in range(a.rounds):
         out, tgz = work / f"p{r}.tar.gz", work / f"t{r}.tar.gz"
         (work / f"x{r}").mkdir()
+        tgz3 = work / f"t3-{r}.tar.gz"
         sides = [("pack", lambda out=out: pack(root, ids, out, code=False), False),
                  ("tar_c", lambda tgz=tgz: subprocess.run(["tar", "czf", str(tgz), "-C", str(root), "experiments", "locks"],
-                                                          check=True), True)]
+                                                          check=True), True),
+                 # the same gzip level as pack (LEVEL = 3): the like-for-like reference
+                 ("tar_c3", lambda tgz3=tgz3: subprocess.run(["tar", "-I", "gzip -3", "-cf", str(tgz3), "-C", str(root),
+                                                              "experiments", "locks"], check=True), True)]
         for name, fn, child in (sides if r % 2 == 0 else sides[::-1]):
             wall, cpu = _timed(fn, child)
             res[name].append(wall)
             res[name + "_cpu"].append(cpu)
+        for k, f in (("size_pack", out), ("size_tar", tgz), ("size_tar3", tgz3)):
+            res[k].append(f.stat().st_size)
         sides = [("unpack", lambda out=out, r=r: unpack(out, work / f"u{r}", code=False), False),
                  ("tar_x", lambda tgz=tgz, r=r: subprocess.run(["tar", "xzf", str(tgz), "-C", str(work / f"x{r}")],
                                                                check=True), True)]
@@ -201,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  lumo-hydra {ours} (new process) {spread(res['cli_' + ours])} s: wall {statistics.median(ratio):.2f}x "
                       f"(rounds {min(ratio):.2f}-{max(ratio):.2f}x), CPU {spread(res[f'cli_{ours}_cpu'])} s = "
                       f"{statistics.median(cpu):.2f}x")
+        ratio = [x / y for x, y in zip(res["pack"], res["tar_c3"])]
+        cpu = [x / y for x, y in zip(res["pack_cpu"], res["tar_c3_cpu"])]
+        print(f"  same gzip level: tar -I 'gzip -3' {spread(res['tar_c3'])} s, CPU {spread(res['tar_c3_cpu'])} s: pack wall "
+              f"{statistics.median(ratio):.2f}x, CPU {statistics.median(cpu):.2f}x; sizes: pack {res['size_pack'][-1]:,} B, "
+              f"tar czf {res['size_tar'][-1]:,} B, tar + gzip -3 {res['size_tar3'][-1]:,} B")
         s3 = None if a.no_s3 else bench_s3(work, a)
         if s3:
             n = s3["runs"]
