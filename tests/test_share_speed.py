@@ -66,6 +66,23 @@ def test_a_run_without_its_folder_or_run_json_is_named(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("p.tar.gz*")) and not list(tmp_path.glob(".tmp-*"))
 
 
+def test_a_file_gone_between_listing_and_reading_is_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _store(tmp_path / "store")
+    (root / "experiments" / "e" / "t1" / ".tmp-heartbeat.x~").write_text("1")  # renamed by its writer meanwhile
+    real_open = os.open
+
+    def racing_open(path: str, flags: int, *args: object, **kw: object) -> int:
+        if str(path).startswith(".tmp-heartbeat"):
+            raise FileNotFoundError(2, "No such file or directory", path)
+        return real_open(path, flags, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", racing_open)
+    out = pack_runs(root, ["e/t1"], tmp_path / "p.tar.gz", code=False).path
+    monkeypatch.setattr(os, "open", real_open)
+    names = [n for n, _ in _members(out)]
+    assert "experiments/e/t1/run.json" in names and not [n for n in names if ".tmp-" in n]
+
+
 def test_a_large_info_file_is_streamed_and_redaction_reads_it_whole(tmp_path: Path) -> None:
     root = _store(tmp_path / "store")
     home = os.path.expanduser("~").rstrip("/")

@@ -347,7 +347,10 @@ class _Writer:
                     continue
                 if name == UNPACKED_JSON:  # a new one is written at unpack
                     continue
-                fd = op(name, _FILE, dir_fd=dfd)
+                try:
+                    fd = op(name, _FILE, dir_fd=dfd)
+                except FileNotFoundError:  # gone since the listing (a writer's temporary file renamed): not packed
+                    continue
                 try:
                     st = fstat(fd)
                     size = st.st_size
