@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["build_frame", "frame_to_bytes", "frame_from_bytes", "split_frame_file", "to_local_time", "local_tz",
            "sealed", "unsealed", "write_sealed", "write_frame"]
 
-FRAME_MAGIC = b"LUMOFRM3"
+FRAME_MAGIC = b"LUMOFRM4"
 
 
 # payloads of at least this many bytes are checked by a sum of their 64-bit words in numpy (several
@@ -375,21 +375,45 @@ def frame_to_bytes(header: dict[str, Any], df: pd.DataFrame) -> bytes:
 
 
 def write_frame(f: Any, header: dict[str, Any], df: pd.DataFrame) -> None:
-    """The frame cache file of ``df`` (``header`` gets the ``columns`` and ``obj`` keys it needs).
+    """The frame cache file of ``df`` (``header`` gets the ``columns``, ``obj`` and ``lazy`` keys it needs).
 
     Object columns (the records' nested values) are stored as lists with marshal, several times faster
-    than pickling them; the typed columns (strings, times, numbers) with pickle. Raises ``ValueError``
-    or ``pickle.PicklingError`` for values that cannot be stored.
+    than pickling them: those holding dicts or lists each as its own payload, read back as a
+    :class:`~lumo_hydra.watcher.lazycol.NestedArray` built on first use (a column not built yet is
+    written without building it); the typed columns (strings, times, numbers) with pickle. Raises
+    ``ValueError`` or ``pickle.PicklingError`` for values that cannot be stored.
     """
     import pickle
 
-    obj = [str(k) for k in df.columns if df[k].dtype == object]
+    from lumo_hydra.watcher.lazycol import lazy_payload
+
+    obj: list[str] = []
+    lazy: list[list[Any]] = []
+    blobs: list[bytes] = []
+    eager: list[list[Any]] = []
+    for k in df.columns:
+        col = df[k]
+        if col.dtype != object:
+            continue
+        payload = lazy_payload(col)
+        if payload is None:
+            vals = col.tolist()
+            if any(type(v) is dict or type(v) is list for v in vals):
+                payload = marshal.dumps(vals)
+            else:
+                obj.append(str(k))
+                eager.append(vals)
+                continue
+        lazy.append([str(k), len(payload)])
+        blobs.append(payload)
     header["columns"] = [str(k) for k in df.columns]
     header["obj"] = obj
+    header["lazy"] = lazy
     hb = marshal.dumps(header)
-    lists = marshal.dumps([df[k].tolist() for k in obj])
-    typed = pickle.dumps(df.drop(columns=obj), protocol=pickle.HIGHEST_PROTOCOL)
-    write_sealed(f, [len(hb).to_bytes(8, "little"), hb, len(lists).to_bytes(8, "little"), lists, typed], FRAME_MAGIC)
+    lists = marshal.dumps(eager)
+    typed = pickle.dumps(df.drop(columns=obj + [k for k, _ in lazy]), protocol=pickle.HIGHEST_PROTOCOL)
+    write_sealed(f, [len(hb).to_bytes(8, "little"), hb, len(lists).to_bytes(8, "little"), lists, *blobs, typed],
+                 FRAME_MAGIC)
 
 
 def split_frame_file(data: bytes) -> tuple[Any, memoryview] | None:
@@ -403,20 +427,31 @@ def split_frame_file(data: bytes) -> tuple[Any, memoryview] | None:
 
 
 def frame_from_bytes(header: dict[str, Any], data: memoryview) -> pd.DataFrame:
-    """The DataFrame of a frame cache file's payload (see :func:`frame_to_bytes`); raises on damage."""
+    """The DataFrame of a frame cache file's payload (see :func:`write_frame`); raises on damage."""
     import pickle
 
     import pandas as pd
 
+    from lumo_hydra.watcher.lazycol import NestedArray
+
     n = int.from_bytes(data[:8], "little")
     lists = marshal.loads(data[8:8 + n])
-    typed = pickle.loads(data[8 + n:])
+    at = 8 + n
+    lazy: dict[str, Any] = {}
+    for name, size in header["lazy"]:
+        lazy[name] = data[at:at + size]
+        at += size
+    if at > len(data):
+        raise ValueError("damaged frame cache")
+    typed = pickle.loads(data[at:])
     obj = header["obj"]
     if not (isinstance(lists, list) and len(lists) == len(obj) and isinstance(typed, pd.DataFrame)
             and all(type(x) is list and len(x) == len(typed) for x in lists)):
         raise ValueError("damaged frame cache")
-    by_name = dict(zip(obj, lists))
+    by_name: dict[str, Any] = dict(zip(obj, lists))
+    rows = len(typed)
+    by_name.update((k, NestedArray(v, rows)) for k, v in lazy.items())
     df = pd.DataFrame({k: by_name[k] if k in by_name else typed[k] for k in header["columns"]})
-    if [str(k) for k in df.columns if df[k].dtype == object] != obj:
+    if [str(k) for k in df.columns if df[k].dtype == object] != [k for k in header["columns"] if k in by_name]:
         raise ValueError("frame cache columns changed type")
     return df

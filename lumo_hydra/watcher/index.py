@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["RunIndex", "INDEX_VERSION", "FRAME_VERSION"]
 
 INDEX_VERSION = 6
-FRAME_VERSION = 4
+FRAME_VERSION = 5
 _INDEX_MAGIC = b"LUMOIDX7"
 _META_MAGIC = b"LUMOMET5"
 #: the record columns kept in the index's meta part: what filters, sorts by time or status and judging need
@@ -445,7 +445,7 @@ class RunIndex:
             header, payload = split
             if not (isinstance(header, dict) and header.get("key") == self._frame_key()
                     and isinstance(header.get("view"), dict) and isinstance(header.get("live"), list)
-                    and isinstance(header.get("n"), int)):
+                    and isinstance(header.get("n"), int) and isinstance(header.get("lazy"), list)):
                 return None
             st = os.stat(self.index_path)  # derived from exactly this index file (deleted: both rebuilt)
             if header.get("index") != [st.st_ino, st.st_mtime_ns, st.st_size]:
