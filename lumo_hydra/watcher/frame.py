@@ -398,7 +398,8 @@ def write_frame(f: Any, header: dict[str, Any], df: pd.DataFrame) -> None:
         payload = lazy_payload(col)
         if payload is None:
             vals = col.tolist()
-            if any(type(v) is dict or type(v) is list for v in vals):
+            types = set(map(type, vals))  # (C speed: no Python call per value)
+            if dict in types or list in types:
                 payload = marshal.dumps(vals)
             else:
                 obj.append(str(k))
