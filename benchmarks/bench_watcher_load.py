@@ -16,9 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from _benchlib import load_average, py
-
 import bench_watcher as bw
+from _benchlib import load_average, py
 
 FLAT = r"""
 import sys, time, json, resource
@@ -87,7 +86,8 @@ def main() -> None:
         print(f"\n## {n} runs, {a.rounds} rounds, wall s / CPU s, medians (min-max); load {load_average()}")
         if cold:
             print(f"cold          wall {sp(cold, 't')}  cpu {sp(cold, 'cpu')}  rss {sp(cold, 'rss_mb')} MB")
-            print(f"floor         wall {sp(floor, 't')}  cold/floor {statistics.median(r['t'] for r in cold) / statistics.median(r['t'] for r in floor):.2f}x")
+            ratio = statistics.median(r["t"] for r in cold) / statistics.median(r["t"] for r in floor)
+            print(f"floor         wall {sp(floor, 't')}  cold/floor {ratio:.2f}x")
         print(f"warm          wall {sp(warm, 't')}  cpu {sp(warm, 'cpu')}")
         print(f"after {a.changed:<3d}     wall {sp(changed, 't')}  cpu {sp(changed, 'cpu')}  ({changed[0]['stats']})")
         print(f"flat warm     wall {sp(flat, 't')}  cpu {sp(flat, 'cpu')}  rss {sp(flat, 'rss_mb')} MB")

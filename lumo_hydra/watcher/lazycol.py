@@ -9,6 +9,7 @@ stays true, as for the plain object column it stands for).
 """
 from __future__ import annotations
 
+import builtins
 import marshal
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,7 +29,7 @@ class NestedDtype(ExtensionDtype):
     na_value = None
 
     @classmethod
-    def construct_array_type(cls) -> type[NestedArray]:
+    def construct_array_type(cls) -> builtins.type[NestedArray]:
         return NestedArray
 
     def __eq__(self, other: Any) -> bool:
@@ -168,6 +169,8 @@ class NestedArray(ExtensionArray):
 
     def __ne__(self, other: Any) -> Any:  # type: ignore[override]
         return self._cmp(other, lambda a, b: a != b)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like an ndarray
 
     def _formatter(self, boxed: bool = False) -> Callable[[Any], str]:
         return repr if not boxed else str
