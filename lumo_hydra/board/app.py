@@ -111,12 +111,31 @@ class BoardPage:
     # ---- live ------------------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """The periodic check: the runs table is rebuilt when the store changed (state kept)."""
+        """The periodic check: the runs table is rebuilt when the store changed (state kept), then the
+        Compare and Run tabs' live parts are brought up to date (:meth:`live_views`)."""
         try:
             if self.runs.refresh():
                 self._update_sweeps()
         except Exception as e:  # noqa: BLE001 - a damaged store must not stop the page's timer
             self.runs.show_message(f"**refresh failed**: {e}", "danger")
+        self.live_views()
+
+    def live_views(self) -> int:
+        """Call ``lumo_live()`` of the views in the Compare and Run tabs (built ones, shown or not: a tab
+        shown again has no gap): the curves of selected running runs grow by their appended points, the
+        Run page of a running run refreshes its status, progress, metrics and console tail. Each updates
+        its own panes in place, so zoom, controls and selection stay. Returns how many views changed."""
+        changed = 0
+        for box in (self.compare_box, self.run_box):
+            for view in list(box.objects):
+                live = getattr(view, "lumo_live", None)
+                if live is None:
+                    continue
+                try:
+                    changed += bool(live())
+                except Exception as e:  # noqa: BLE001 - a damaged history must not stop the timer
+                    self.runs.show_message(f"**live update failed**: {e}", "danger")
+        return changed
 
     # ---- tabs ------------------------------------------------------------------------------------
 
