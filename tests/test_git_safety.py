@@ -155,12 +155,20 @@ def test_every_git_process_gets_the_safety_options(git_repo: Path, tmp_path: Pat
     opts = list(gitsnap._GIT_OPTS)
     assert "--no-pager" in opts and f"core.hooksPath={os.devnull}" in opts and "core.fsmonitor=" in opts
     calls = [(argv, env) for argv, env in seen if argv[1:] != ["version"]]
-    assert {argv[len(opts) + 1] for argv, _ in calls} >= {"status", "update-ref", "diff", "worktree",
-                                                           "for-each-ref", "cat-file"}
+
+    def command(argv: list[str]) -> str:  # the git command after the safety options and any more "-c k=v"
+        rest = argv[len(opts) + 1:]
+        while rest[:1] == ["-c"]:
+            assert rest[1] in ("core.untrackedCache=true", "user.useConfigOnly=true"), argv  # scan, commit-tree
+            rest = rest[2:]
+        return rest[0]
+
+    assert {command(argv) for argv, _ in calls} >= {"status", "update-ref", "diff", "worktree",
+                                                     "for-each-ref", "cat-file"}
     for argv, env in calls:
         assert os.path.basename(argv[0]) == "git" and argv[1:len(opts) + 1] == opts, argv
         safe = dict(gitsnap._SAFE_ENV)
-        if argv[len(opts) + 1] == "status":  # the snapshot's scan may write the refreshed *private* index
+        if command(argv) == "status":  # the snapshot's scan may write the refreshed *private* index
             assert env["GIT_INDEX_FILE"].endswith(".tmp")
             del safe["GIT_OPTIONAL_LOCKS"]
         assert {k: env.get(k) for k in safe} == safe, argv

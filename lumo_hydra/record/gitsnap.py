@@ -60,7 +60,6 @@ _NULL_SHA = "0" * 40
 _EMPTY_TREES = {"4b825dc642cb6eb9a060e54bf8d69288fbee4904",  # sha1 and sha256 repositories
                 "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321"}
 
-
 _REV_PARSE = ["rev-parse", "--show-toplevel", "--absolute-git-dir", "--revs-only",
               "HEAD^{commit}", "HEAD^{tree}", "--symbolic-full-name", "HEAD"]
 
@@ -237,8 +236,13 @@ def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any],
 # `status` on the private index refreshes its stat data (and writes it back), so files whose stat data
 # changed without their content (a checkout, a formatter, a copied repository) are hashed once, not on
 # every snapshot as `ls-files -m` would do.
-_SCAN = ["status", "--porcelain=v2", "-z", "--branch", "--no-ahead-behind", "--untracked-files=all", "--no-renames",
-         "--ignore-submodules=dirty"]
+# Untracked folders come as one "dir/" record (`normal`, not `all`): git's untracked cache (in the private
+# index only) then answers for every folder whose mtime did not change instead of reading them all (a third
+# of the scan at 1,000 files); :func:`_expand_dirs` lists the new folders.
+_SCAN = ["-c", "core.untrackedCache=true", "status", "--porcelain=v2", "-z", "--branch", "--no-ahead-behind",
+         "--untracked-files=normal", "--no-renames", "--ignore-submodules=dirty"]
+# the untracked files (and embedded repositories, "sub/") inside the folders a scan reported as "dir/"
+_OTHERS = ["ls-files", "-z", "--others", "--exclude-standard", "--"]
 _CFG = ["config", "-z", "--get-regexp", r"^user\.(name|email)$"]
 # in <git dir>/lumo/: this repository lacked a configured identity once, so `_CFG` runs with the scan
 _IDENT_MARK = "ident-fallback"
@@ -294,11 +298,22 @@ def _left_out(git: str, repo: str, pending: dict[str, Any], opts: dict[str, Any]
     return set(cands), reset, skipped
 
 
+def _expand_dirs(git: str, repo: str, env: dict[str, str], found: list[bytes], dirs: list[str]) -> list[bytes]:
+    """``found`` with each untracked folder ``dir/`` replaced by what ``--untracked-files=all`` lists in it:
+    untracked, not ignored files and embedded repositories (``sub/``); the output folders ``dirs`` left out."""
+    folders = [rel for rel in found if rel.endswith(b"/")]
+    spec = [":(top,literal)" + _decode(rel) for rel in folders] + [f":(exclude,top,literal){d}" for d in dirs]
+    out = _run(git, _OTHERS + spec, repo, env).stdout
+    return [rel for rel in found if not rel.endswith(b"/")] + [rel for rel in out.split(b"\0") if rel]
+
+
 def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
            message: str | None, pending: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]], str]:
     repo = info["repo"]
     env = info["opts"]["env"]
     found = _changed_paths(info["scan_out"] if "scan_out" in info else _wait(pending["scan"], _SCAN))
+    if any(rel.endswith(b"/") for rel in found):
+        found = _expand_dirs(git, repo, env, found, info["opts"]["dirs"])
     ident = _ident(pending["cfg"]) if "cfg" in pending else None
     drop, reset, skipped = _left_out(git, repo, pending, info["opts"], found)
     seen: set[bytes] = set(drop)
