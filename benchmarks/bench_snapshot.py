@@ -13,6 +13,8 @@ import sys
 import tempfile
 import time
 
+from _benchlib import work_folder
+
 from lumo_hydra.record.gitsnap import snapshot
 
 N_FILES = 10000
@@ -112,18 +114,15 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     args = ap.parse_args()
     ROUNDS = args.rounds
-    work = args.work or tempfile.mkdtemp(prefix="lumo-bench-snapshot-")
-    os.makedirs(work, exist_ok=True)
     print(f"load average at start: {os.getloadavg()}")
-    try:
-        for n in args.files:
-            N_FILES = n
-            root = tempfile.mkdtemp(prefix=f"files{n}-", dir=work)
-            one_size(root)
-    finally:
-        print(f"load average at end: {os.getloadavg()}")
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+    with work_folder(args, prefix="lumo-bench-snapshot-") as work:  # a given --work is never removed
+        try:
+            for n in args.files:
+                N_FILES = n
+                root = tempfile.mkdtemp(prefix=f"files{n}-", dir=work)
+                one_size(root)
+        finally:
+            print(f"load average at end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":
