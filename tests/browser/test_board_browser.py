@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,24 @@ def test_two_selected_runs_draw_their_curves_in_compare(board: Board, store: Sto
     wait_until("tab=Compare in the URL", lambda: url_state(page).get("tab") == "Compare")
     page.wait_for_timeout(500)
     shot(page, "board-compare.png", tmp_path)
+
+
+def test_the_curves_of_a_selected_running_run_grow_without_a_reload(board: Board, store: Store,
+                                                                    open_page: Any) -> None:
+    """Points appended to a running run's history.jsonl reach its line in the open Compare tab (the live
+    check streams them; the page is not reloaded)."""
+    running = store.by_status("running")[0]
+    page = open_page(board.url + "?" + urllib.parse.urlencode({"sel": running, "tab": "Compare"}))
+    page.locator(".lumo-compare .lumo-curves canvas").first.wait_for(state="visible")
+    page.evaluate("window.__lumo_no_reload = 7")
+    metric = list(json.loads((store.info_dir(running) / "metrics.json").read_text()))[0]
+    before = store.history_points(running, metric)
+    wait_until("the running run's curve", lambda: page.evaluate(LINE_POINTS, [running]) == [before])
+    with open(store.info_dir(running) / "history.jsonl", "a") as f:
+        for s in range(before, before + 12):
+            f.write(json.dumps({"k": metric, "v": 0.5, "s": s, "t": time.time()}) + "\n")
+    wait_until("the appended points in the page", lambda: page.evaluate(LINE_POINTS, [running]) == [before + 12])
+    assert page.evaluate("window.__lumo_no_reload") == 7, "the page was reloaded"
 
 
 def test_the_url_carries_the_view(board: Board, store: Store, open_page: Any, tmp_path: Path) -> None:
