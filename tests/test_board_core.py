@@ -231,7 +231,7 @@ def test_runs_table_state_filter_sort_group_select_and_refresh(store: Path) -> N
     runs.group = "params.nope"
     assert not runs.groups.visible and "'params.nope' is not a column" in runs.message.object
     runs.group = "params.lr"
-    assert runs.groups.visible and len(runs.groups.value) == 2 and runs.table.groupby == ["params.lr"]
+    assert runs.groups.visible and len(runs.groups.value) == 2 and runs.table.groupby == [F.GROUP_KEY]
     pick = _name(ctx, lr=0.01, seed=2)
     runs.sel = pick
     assert [runs.table.value["test_name"].iloc[i] for i in runs.table.selection] == [pick]
@@ -259,6 +259,37 @@ def test_runs_table_state_filter_sort_group_select_and_refresh(store: Path) -> N
     boxes["params"].value = ["params.batch"]  # ticking a box shows that column
     assert runs.cols.startswith("params.batch,") and "params.seed" not in runs.cols
     assert "params.batch" in runs.table.value.columns and "params.seed" not in runs.table.value.columns
+
+
+def test_group_headers_count_every_matching_run_not_only_the_page(store: Path) -> None:
+    """Grouped with a page smaller than a group: each row's group header (what the table shows above the
+    group's rows on any page) has the count and mean ± std of ALL the group's filtered runs."""
+    pytest.importorskip("panel")
+    import pandas as pd
+
+    from lumo_hydra.board.table import RunsTable
+
+    ctx = BoardContext(Watcher(store))
+    runs = RunsTable(ctx, page_size=2, where="exp_name == cls", cols="params.seed,metrics.acc", group="params.lr")
+    assert runs.table.groupby == [F.GROUP_KEY] and F.GROUP_KEY in runs.table.hidden_columns
+    want = {}
+    for lr in LRS:
+        accs = [_acc(lr, s) for s in SEEDS]
+        want[lr] = f"params.lr = {lr:g} · 3 runs · metrics.acc {statistics.mean(accs):.4g} ± {statistics.stdev(accs):.4g}"
+    data = runs.table.value
+    assert dict(zip(data["params.lr"], data[F.GROUP_KEY])) == want
+    model = runs.table.get_root()
+    src = model.source.data  # what the browser gets: one page (2 rows of a 3-run group)
+    assert len(src["test_name"]) == 2 and [str(t) for t in src[F.GROUP_KEY]] == [want[min(LRS)]] * 2
+    assert "groupHeader" in model.configuration or "langs" in model.configuration
+    runs.where = "exp_name == cls and params.seed != 2"  # the filter changes the groups' figures
+    assert set(runs.table.value[F.GROUP_KEY].str.contains("2 runs")) == {True}
+    runs.group = ""
+    assert runs.table.groupby == [] and F.GROUP_KEY not in runs.table.value
+    odd = pd.DataFrame({"params.m": ["<b>x</b>", "<b>x</b>", None], "metrics.acc": [0.5, 0.7, 0.1]})
+    assert F.group_labels(odd, "params.m", ["metrics.acc"]) == [
+        "params.m = &lt;b&gt;x&lt;/b&gt; · 2 runs · metrics.acc 0.6 ± 0.1414"] * 2 + [
+        "params.m = (none) · 1 run · metrics.acc 0.1 ± 0"]
 
 
 def test_a_heartbeat_leaves_the_table_alone_and_a_change_is_patched(store: Path) -> None:

@@ -18,13 +18,15 @@ from lumo_hydra.errors import LumoValueError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["FIXED", "EDITABLE", "apply_where", "parse_sort", "format_sort", "sort_frame", "default_columns",
-           "column_groups", "pickable_columns", "needed_columns", "where_mask", "group_summary", "table_frame",
+__all__ = ["FIXED", "EDITABLE", "GROUP_KEY", "apply_where", "parse_sort", "format_sort", "sort_frame", "default_columns",
+           "column_groups", "pickable_columns", "needed_columns", "where_mask", "group_summary", "group_labels", "table_frame",
            "split_list", "metric_columns", "display_columns", "changed_cells", "page_html"]
 
 # Always shown, in this order, before the chosen columns; then the editable ones.
 FIXED = ["test_name", "exp_name", "status", "progress", "start", "duration"]
 EDITABLE = ["note", "tags"]
+#: the table's hidden column holding each row's group header (:func:`group_labels`) when grouped
+GROUP_KEY = "_group"
 # Never offered in the column picker (paths and internals; info_dir is the table's hidden row key).
 _HIDDEN_PREFIXES = ("paths.", "pinfo.", "hooks.", "execute.exec_", "progress.last_edit")
 
@@ -156,9 +158,7 @@ def group_summary(df: pd.DataFrame, by: str, metrics: Sequence[str] | None = Non
                              "sweep or a params.* column")
     metrics = list(metrics) if metrics is not None else metric_columns(df) + metric_columns(df, last=True)
     metrics = [m for m in metrics if m in df.columns and pd.api.types.is_numeric_dtype(df[m])]
-    key = df[by].map(lambda v: "(none)" if v is None or (isinstance(v, float) and math.isnan(v)) else
-                     (", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v))
-    g = df.assign(_key=key).groupby("_key", sort=True, dropna=False)
+    g = df.assign(_key=_group_key(df, by)).groupby("_key", sort=True, dropna=False)
     out = pd.DataFrame({by: list(g.groups), "runs": g.size().to_numpy()})
     for m in metrics:
         mean = g[m].mean().to_numpy()
@@ -167,6 +167,29 @@ def group_summary(df: pd.DataFrame, by: str, metrics: Sequence[str] | None = Non
         out[m + ".mean"] = mean
         out[m + ".std"] = std
     return out
+
+
+def _group_key(df: pd.DataFrame, by: str) -> pd.Series:
+    """The group of each row: the value of ``by``, ``"(none)"`` when missing, a list as ``"a, b"``."""
+    return df[by].map(lambda v: "(none)" if v is None or (isinstance(v, float) and math.isnan(v)) else
+                      (", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v))
+
+
+def group_labels(df: pd.DataFrame, by: str, metrics: Sequence[str] = ()) -> list[str]:
+    """For each row of ``df``: the header of its group, computed over EVERY row of ``df`` (all the runs
+    the filter matches, not one page): ``"params.lr = 0.1 · 3 runs · metrics.acc 0.61 ± 0.01"`` for the
+    ``metrics`` columns given, HTML-escaped (the table's group header is HTML)."""
+    from html import escape
+
+    summary = group_summary(df, by, list(metrics))
+    shown = [m for m in metrics if m in summary.columns]
+    text = {}
+    for i, key in enumerate(summary[by]):
+        n = int(summary["runs"].iloc[i])
+        parts = [f"{by} = {_shown_text(key)}", f"{n} run{'s' if n != 1 else ''}"]
+        parts += [f"{m} {summary[m].iloc[i]}" for m in shown if summary[m].iloc[i]]
+        text[key] = escape(" · ".join(parts))
+    return [text[k] for k in _group_key(df, by)]
 
 
 def _pm(mean: float, std: float) -> str:

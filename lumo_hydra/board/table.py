@@ -40,6 +40,19 @@ def _progress_formatter() -> dict[str, Any]:
     return {"type": "progress", "min": 0, "max": 100, "legend": True, "color": "#90caf9"}
 
 
+def _group_header() -> dict[str, Any]:
+    """Tabulator options for the group rows: the header is the group's text computed on the server over
+    every filtered run (hidden column :data:`F.GROUP_KEY`), then how many of them are on this page."""
+    try:
+        from panel.io.model import JSCode
+    except ImportError:  # an older Panel: Tabulator's own header, its count worded as what it is
+        return {"langs": {"default": {"groups": {"item": "on this page", "items": "on this page"}}}}
+    return {"groupHeader": JSCode(
+        "function (value, count) { var i = String(value).indexOf(': ');"
+        " return (i < 0 ? value : String(value).slice(i + 2))"
+        " + ' <span class=\"lumo-group-page\">(' + count + ' on this page)</span>'; }")}
+
+
 class RunsTable(param.Parameterized):
     """The runs of ``ctx`` as a paged, filtered, sorted, grouped and editable table."""
 
@@ -87,7 +100,8 @@ class RunsTable(param.Parameterized):
                                            css_classes=["lumo-csv"], width=160)
         self.table = pn.widgets.Tabulator(
             value=F.table_frame(self.view, []), pagination="remote", page_size=page_size, selectable="checkbox",
-            show_index=False, hidden_columns=["info_dir"], sizing_mode="stretch_width",
+            show_index=False, hidden_columns=["info_dir", F.GROUP_KEY], sizing_mode="stretch_width",
+            configuration=_group_header(),
             css_classes=["lumo-runs"], formatters={"status": _status_formatter(),
                                                    "progress": _progress_formatter()},
             header_filters=False, layout="fit_data_fill", frozen_columns=["test_name"])
@@ -158,7 +172,10 @@ class RunsTable(param.Parameterized):
         page, ids = self.table.page, F.split_list(self.sel)
         cols = self.shown_columns()
         data = F.table_frame(self.view, cols)
-        if self.group and self.group in data:
+        grouped = bool(self.group) and self.group in data and self.group in self.view
+        if grouped:
+            # each row carries its group's header, counted over every filtered run (not the page)
+            data[F.GROUP_KEY] = F.group_labels(self.view, self.group, [c for c in cols if c.startswith("metrics.")])
             data = data.sort_values(self.group, kind="stable", key=F._sortable).reset_index(drop=True)
         if live and self._patch_table(data):
             self._update_groups(cols)
@@ -176,7 +193,7 @@ class RunsTable(param.Parameterized):
             self.table.value = data
             if final != keep:
                 self.table.sorters = final
-            self.table.groupby = [self.group] if self.group and self.group in data else []
+            self.table.groupby = [F.GROUP_KEY] if grouped else []
             if ids:
                 pos = {t: i for i, t in enumerate(data["test_name"].tolist())}
                 self.table.selection = [pos[t] for t in ids if t in pos]

@@ -270,6 +270,18 @@ def test_the_url_carries_the_view(board: Board, store: Store, open_page: Any, tm
 
     wait_until("the group summary rows", lambda: group_counts() == want_groups)
     assert "±" in groups.first.inner_text()
+    # and the table's own group rows: the server's count of every run of the group, then the page's
+    heads = page.locator(".lumo-runs .tabulator-group")
+
+    def head_counts() -> dict[str, int]:
+        out = {}
+        for t in heads.all_inner_texts():
+            m = re.match(r"\s*params\.optim\.name = (\S+) · (\d+) runs? .*\((\d+) on this page\)", t)
+            if m and m.group(2) == m.group(3):  # every run on this one page
+                out[m.group(1)] = int(m.group(2))
+        return out
+
+    wait_until("the table's group headers", lambda: head_counts() == want_groups)
 
     # the Run tab of one run, from the URL alone
     run = store.by_status("failed")[0]
