@@ -69,3 +69,47 @@ def test_the_tick_grows_the_compare_curves_of_a_running_run(tmp_path: Path) -> N
     assert _lengths(fig)[runs["running"].name] == STEPS + 8 and live.plot.object is fig
     ys = [r.data_source.data["y"] for r in fig.renderers if r.name == runs["running"].name][0]
     assert list(ys[-3:]) == [1.0 / (s + 1) for s in range(STEPS + 5, STEPS + 8)]
+
+
+def _html(pane: Any) -> str:
+    return " ".join(str(o.object) for o in pane.select() if isinstance(getattr(o, "object", None), str))
+
+
+def test_the_tick_refreshes_the_run_page_of_a_running_run(tmp_path: Path) -> None:
+    from lumo_hydra.store.files import atomic_write_json
+
+    runs = _store(tmp_path / "store")
+    d = runs["running"]
+    (d / "output.log").write_text("epoch 1\n")
+    ctx = BoardContext(Watcher(tmp_path / "store"))
+    page = board_app(ctx, url=False, refresh_ms=None)._lumo_page
+    page.state.run = d.name
+    page.state.tab = "Run"
+    view = page.run_box[0]
+    run = view._lumo_run_page
+    head, log = run.head, run.log
+    assert "progress 50%" in head.object and "epoch 1" in log.object and "running" in head.object
+    page.tick()
+    assert run.updates == 0  # nothing changed: nothing sent
+    rec = json.loads((d / "run.json").read_text())
+    rec["progress"]["ratio"] = 0.8
+    atomic_write_json(d / "run.json", rec)
+    summary = json.loads((d / "metrics.json").read_text())
+    summary["loss"].update(best=0.125, count=STEPS + 2)
+    atomic_write_json(d / "metrics.json", summary)
+    with open(d / "output.log", "a") as f:
+        f.write("epoch 2: loss 0.125\n")
+    _append(d, STEPS, 2)
+    page.tick()
+    assert run.updates == 1 and view.objects[0] is head and run.log is log  # in place: not rebuilt
+    assert "progress 80%" in head.object and "epoch 2: loss 0.125" in log.object
+    assert "0.125" in _html(run.metrics)
+    assert _lengths(run.curves._lumo_curves.plot.object)[d.name] == STEPS + 2
+    rec.update(status="finished", exception=None)
+    rec["progress"].update(ratio=1.0, end=rec["progress"]["start"], end_code=0)
+    atomic_write_json(d / "run.json", rec)
+    page.tick()  # the end: the page is built once more, with the final record
+    assert run.updates == 2 and view.objects[0] is not head and "finished" in view.objects[0].object
+    assert page.run_box[0] is view
+    page.tick()
+    assert run.updates == 2  # an ended run is not read again

@@ -194,27 +194,86 @@ def _record(ctx: Any, run_id: str) -> dict[str, Any]:
     return rec
 
 
+def _log_html(info_dir: str) -> str:
+    tail = log_tail(info_dir)
+    if tail is None:
+        return "<i>no recorded console output</i>"
+    return f'<pre class="lumo-log" style="font-size:12px;overflow:auto;max-height:400px">{html.escape(tail)}</pre>'
+
+
+class _RunPage:
+    """The Run tab's view of one run; :meth:`live` (the board's live check) keeps it current while the run
+    is running: its header (status, progress), metrics table and console tail are updated in place, its
+    curves grow (:class:`lumo_hydra.board.compare.LiveCurves`); a new metric or the run's end rebuilds the
+    page once (then the exception, end time and final figures show), after which nothing is read."""
+
+    def __init__(self, ctx: Any, run_id: str, rec: dict[str, Any]) -> None:
+        self.ctx, self.run_id = ctx, run_id
+        self.root = pn.Column(css_classes=["lumo-run"], sizing_mode="stretch_width")
+        self.updates = 0  # live checks that changed the page (for tests)
+        self._build(rec)
+
+    def _build(self, rec: dict[str, Any]) -> None:
+        self.rec, self.curves = rec, None
+        self.head = _head(rec)
+        parts: list[Any] = [self.head]
+        params = flat(rec.get("params") or {})
+        if params:
+            parts.append(section("params", kv_table({k: v if isinstance(v, str) else json.dumps(v, default=str)
+                                                     for k, v in params.items()})))
+        self.metrics = _metrics(rec)
+        parts += [x for x in (self.metrics, _failure(rec)) if x is not None]
+        if rec.get("metrics"):
+            from lumo_hydra.board.compare import curves_panel
+
+            self.curves = curves_panel(self.ctx, [str(rec["info_dir"])], list(rec["metrics"]))
+            parts.append(section("curves", self.curves))
+        parts.append(_code(rec))
+        self.log = pn.pane.HTML(_log_html(str(rec.get("info_dir"))), sizing_mode="stretch_width")
+        parts.append(section("console output (output.log, the end)", self.log))
+        parts += [_files(rec), _rerun(self.ctx.watcher.root, rec)]
+        self.root.objects = parts
+
+    def live(self) -> bool:
+        """Bring the page up to date while the run is running; whether anything changed."""
+        if self.rec.get("status") != "running":
+            return False
+        try:
+            rec = _record(self.ctx, self.run_id)
+        except LumoValueError:
+            return False  # removed meanwhile: the page stays as it was
+        if rec.get("status") != "running" or list(rec.get("metrics") or {}) != list(self.rec.get("metrics") or {}):
+            self._build(rec)
+            self.updates += 1
+            return True
+        self.rec = rec
+        changed = _set(self.head, _head(rec).object)
+        if self.metrics is not None:
+            new = _metrics(rec)
+            changed |= new is not None and _set(self.metrics[1], new[1].object)
+        changed |= _set(self.log, _log_html(str(rec.get("info_dir"))))
+        if self.curves is not None:
+            changed |= bool(self.curves.lumo_live())
+        self.updates += changed
+        return changed
+
+
+def _set(pane: Any, obj: Any) -> bool:
+    """Set ``pane.object`` when it differs (nothing is sent otherwise)."""
+    if pane.object == obj:
+        return False
+    pane.object = obj
+    return True
+
+
 def run_view(ctx: Any, run_id: str) -> pn.viewable.Viewable:
-    """The page of run ``run_id`` (any id ``Watcher.resolve`` takes; root css class ``lumo-run``)."""
+    """The page of run ``run_id`` (any id ``Watcher.resolve`` takes; root css class ``lumo-run``). Its
+    ``lumo_live()`` keeps it current while the run is running (see :class:`_RunPage`)."""
     try:
         rec = _record(ctx, run_id)
     except LumoValueError as e:
         return error_pane(str(e), "lumo-run")
-    parts: list[Any] = [_head(rec)]
-    params = flat(rec.get("params") or {})
-    if params:
-        parts.append(section("params", kv_table({k: v if isinstance(v, str) else json.dumps(v, default=str)
-                                                 for k, v in params.items()})))
-    parts += [x for x in (_metrics(rec), _failure(rec)) if x is not None]
-    if rec.get("metrics"):
-        from lumo_hydra.board.compare import curves_panel
-
-        parts.append(section("curves", curves_panel(ctx, [str(rec["info_dir"])], list(rec["metrics"]))))
-    parts.append(_code(rec))
-    tail = log_tail(str(rec.get("info_dir")))
-    parts.append(section("console output (output.log, the end)", pn.pane.HTML(
-        f'<pre class="lumo-log" style="font-size:12px;overflow:auto;max-height:400px">{html.escape(tail)}</pre>'
-        if tail is not None else "<i>no recorded console output</i>", sizing_mode="stretch_width")))
-    parts += [_files(rec), _rerun(ctx.watcher.root, rec)]
-    return pn.Column(*parts, css_classes=["lumo-run"], sizing_mode="stretch_width")
-
+    page = _RunPage(ctx, run_id, rec)
+    page.root.lumo_live = page.live  # type: ignore[attr-defined]
+    page.root._lumo_run_page = page  # type: ignore[attr-defined]  # for tests
+    return page.root
