@@ -250,10 +250,10 @@ class _RunPage:
         changed = _set(self.head, _head(rec).object)
         if self.metrics is not None:
             new = _metrics(rec)
-            changed |= new is not None and _set(self.metrics[1], new[1].object)
+            changed |= new is not None and _set(self.metrics[1], new[1].object)  # type: ignore[union-attr]
         changed |= _set(self.log, _log_html(str(rec.get("info_dir"))))
         if self.curves is not None:
-            changed |= bool(self.curves.lumo_live())
+            changed |= bool(self.curves.lumo_live())  # type: ignore[attr-defined]
         self.updates += changed
         return changed
 
