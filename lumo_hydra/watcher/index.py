@@ -38,8 +38,8 @@ __all__ = ["RunIndex", "INDEX_VERSION", "FRAME_VERSION"]
 
 INDEX_VERSION = 6
 FRAME_VERSION = 5
-_INDEX_MAGIC = b"LUMOIDX7"
-_META_MAGIC = b"LUMOMET5"
+_INDEX_MAGIC = b"LUMOIDX8"
+_META_MAGIC = b"LUMOMET6"
 #: the record columns kept in the index's meta part: what filters, sorts by time or status and judging need
 HEAD = ("status", "_start", "_end", "sweep", "tags")
 _ESIGS_MAGIC = b"LUMOESG1"
