@@ -492,17 +492,18 @@ _READ_MAX = 2000
 
 
 def _numeric_order(idx: list[int], table: Table, sort: str, dur: Any, desc: bool) -> list[int]:
-    """``idx`` ordered by start, end or duration (missing last) as the
-    generic sort orders them, without numpy: a stable sort of the values (negated for ``desc``), then
-    the missing ones (reversed for ``desc``)."""
+    """``idx`` ordered by start, end or duration (missing last) as the generic sort orders them, without
+    numpy: a stable sort of the values (``reverse`` for ``desc`` keeps ties in order), then the missing
+    ones (reversed for ``desc``). (A heap for a ``limit`` was slower: the index is about in start order,
+    the worst case of ``heapq.nlargest``.)"""
     if sort == "duration":
         vals: list[Any] = [dur[i] for i in idx]
     else:
         col = table["cols"].get("_" + sort)
         vals = [col[i] for i in idx] if col else [None] * len(idx)
-    some = [(-v if desc else v, i) for v, i in zip(vals, idx) if v is not None and v == v]
+    some = [(v, i) for v, i in zip(vals, idx) if v is not None and v == v]
     none = [i for v, i in zip(vals, idx) if v is None or v != v]
-    some.sort(key=itemgetter(0))  # stable
+    some.sort(key=itemgetter(0), reverse=desc)
     return [i for _, i in some] + (none[::-1] if desc else none)
 
 
