@@ -54,6 +54,15 @@ def test_tiny_real_run(name: str, args: list[str], tmp_path: Path) -> None:
     assert "load average at end" in out
 
 
+def test_board_curves_tiny_run(tmp_path: Path) -> None:
+    """The curves benchmark records real runs, draws them and reads them back with the store's reader."""
+    out = run_script(sys.executable, "bench_board_curves.py", ["--runs", "2", "--points", "300", "--rounds", "1"],
+                     tmp_path, timeout=120)
+    assert "recorded 2 runs x 300 points" in out and "2 runs x 300 points of 'loss' (600 drawn)" in out, out
+    assert "target: cold under 1 s server side: met" in out, out
+    assert (tmp_path / "work" / "home" / "experiments" / "curves").is_dir()
+
+
 @pytest.mark.slow
 def test_bench_sweep_in_a_venv(tmp_path: Path) -> None:
     """A venv's python is a symlink to the base interpreter: the sweep must run with the venv's own
