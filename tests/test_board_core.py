@@ -292,6 +292,31 @@ def test_group_headers_count_every_matching_run_not_only_the_page(store: Path) -
         "params.m = (none) · 1 run · metrics.acc 0.1 ± 0"]
 
 
+def test_a_live_change_of_a_groups_figures_regroups_the_table(store: Path) -> None:
+    """Grouped, a metric changed on disk changes its group's header (the rows' group key): the value is
+    replaced (Tabulator groups a new value; a patch would leave the rows under the old header)."""
+    pytest.importorskip("panel")
+    from lumo_hydra.board.table import RunsTable
+    from lumo_hydra.store.reader import mark_changed
+
+    ctx = BoardContext(Watcher(store))
+    runs = RunsTable(ctx, where="exp_name == cls", cols="params.seed,metrics.acc", group="params.lr")
+    runs.table.get_root()
+    sent: list[str] = []
+    runs.table.param.watch(lambda e: sent.append(e.name), ["value"])
+    d = Path(ctx.frame().set_index("test_name").loc[_name(ctx, lr=0.1, seed=0), "info_dir"])
+    m = json.loads((d / "metrics.json").read_text())
+    m["acc"]["best"] = 0.99
+    (d / "metrics.json").write_text(json.dumps(m))
+    mark_changed(d)
+    assert ctx.changed() and runs.refresh()
+    data = runs.table.value
+    assert sent == ["value"] and runs.table.groupby == [F.GROUP_KEY]
+    heads = set(data.loc[data["params.lr"] == 0.1, F.GROUP_KEY])
+    accs = [0.99, _acc(0.1, 1), _acc(0.1, 2)]
+    assert heads == {f"params.lr = 0.1 · 3 runs · metrics.acc {statistics.mean(accs):.4g} ± {statistics.stdev(accs):.4g}"}
+
+
 def test_a_heartbeat_leaves_the_table_alone_and_a_change_is_patched(store: Path) -> None:
     """The live check reloads the frame at every heartbeat of a running run, but the table (whose value
     replaced redraws every row in the browser, closing an open editor) is touched only for a real change."""

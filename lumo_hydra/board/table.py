@@ -223,6 +223,8 @@ class RunsTable(param.Parameterized):
         if not (old["test_name"].to_numpy() == data["test_name"].to_numpy()).all():
             return False
         changes = F.changed_cells(old, data)
+        if F.GROUP_KEY in changes:
+            return False  # a group's header (its rows' key) changed: Tabulator regroups a new value only
         running = data["status"].to_numpy() == "running"
         real = {c: rows for c, rows in changes.items()
                 if c != "duration" or any(not running[i] for i, _ in rows)}
