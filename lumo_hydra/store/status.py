@@ -6,7 +6,6 @@ tests can judge any situation without waiting. Only ``process_alive`` touches th
 """
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,6 +34,8 @@ def this_host() -> str:
     """The host name runs record in ``pinfo.host`` (``socket.gethostname()``), cached."""
     global _HOSTNAME
     if _HOSTNAME is None:
+        import socket  # lazy: the command line's start-up does not need it (issue 14)
+
         _HOSTNAME = socket.gethostname()
     return _HOSTNAME
 
