@@ -8,22 +8,24 @@ default ``outputs/${now:%Y-%m-%d}/${now:%H-%M-%S}``).
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 __all__ = ["hydra_output_dirs", "fixed_part"]
 
 # interpolations whose value is the same for every run of the app: they may be part of the fixed folder
-_STABLE = re.compile(r"^\$\{(hydra[.:](runtime\.cwd|job\.name|job\.config_name)|oc\.env:[^}]*)\}$")
-_INTERP = re.compile(r"\$\{[^{}]*\}")
+# (patterns compiled only when a folder pattern needs resolving: most launches take _raw_fixed's way)
+_STABLE = r"^\$\{(hydra[.:](runtime\.cwd|job\.name|job\.config_name)|oc\.env:[^}]*)\}$"
+_INTERP = r"\$\{[^{}]*\}"
 
 
 def fixed_part(pattern: str, resolved: str) -> str | None:
     """The part of ``resolved`` (``pattern`` resolved) above the first path component of ``pattern``
     that varies between runs; ``resolved`` itself when nothing varies; ``None`` when unsure."""
+    import re
+
     parts = pattern.replace("\\", "/").split("/")
     for i, comp in enumerate(parts):
-        if any(not _STABLE.match(m) for m in _INTERP.findall(comp)) or "${" in _INTERP.sub("", comp):
+        if any(not re.match(_STABLE, m) for m in re.findall(_INTERP, comp)) or "${" in re.sub(_INTERP, "", comp):
             below = len(parts) - i
             res = resolved.replace("\\", "/").rstrip("/").split("/")
             if i == 0 or below >= len(res):

@@ -9,7 +9,7 @@ from typing import Any
 from lumo_hydra.record import snapplan as plan
 from lumo_hydra.record.gitrun import _decode, _git_exe, _run
 from lumo_hydra.record.gitsnap import _ready, find_repo
-from lumo_hydra.record.snapplan import _BAD_REF, _check_rev
+from lumo_hydra.record.snapplan import _check_rev, bad_ref
 from lumo_hydra.store.layout import REF_NAMESPACE, SNAPSHOT_REF_PREFIX
 
 __all__ = ["snapshot_problem", "store_refs"]
@@ -56,7 +56,7 @@ def snapshot_problem(repo: str | os.PathLike[str], ref: Any, commit: str) -> str
         return f"the recorded repository {d!r} is not the top of a git work tree"
     _check_rev(commit, "commit")
     if ref:
-        if not isinstance(ref, str) or not ref.startswith(REF_NAMESPACE) or _BAD_REF.search(ref[5:]):
+        if not isinstance(ref, str) or not ref.startswith(REF_NAMESPACE) or bad_ref(ref[5:]):
             return f"the recorded ref {ref!r} is not one of lumo-hydra's (under {REF_NAMESPACE!r})"
         p = _run(git, ["rev-parse", "-q", "--verify", ref + "^{commit}"], d, check=False)
         if p.returncode != 0 or _decode(p.stdout.strip()) != commit:

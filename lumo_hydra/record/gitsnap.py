@@ -44,7 +44,7 @@ from lumo_hydra.record.gitrun import (
     _spawn,
     _wait,
 )
-from lumo_hydra.record.snapplan import _BAD_REF, _check_rev
+from lumo_hydra.record.snapplan import _check_rev, bad_ref
 from lumo_hydra.record.snapplan import changed_paths as _changed_paths
 from lumo_hydra.record.snapplan import guess_repo as _guess_repo
 from lumo_hydra.record.snapplan import identity_from as _ident
@@ -543,7 +543,7 @@ def list_refs(repo: str | os.PathLike[str], prefix: str = SNAPSHOT_REF_PREFIX) -
     """``(sha, refname)`` of every ref under ``prefix`` (``REF_NAMESPACE`` for all of lumo-hydra's),
     sorted by name; ``[]`` when ``repo`` is not a repository or git is missing."""
     pre = prefix.rstrip("/") if isinstance(prefix, str) else ""
-    if not pre.startswith("refs/") or _BAD_REF.search(pre[5:]):
+    if not pre.startswith("refs/") or bad_ref(pre[5:]):
         raise LumoValueError(f"invalid prefix {prefix!r}: allowed is a ref name starting with 'refs/'")
     git, d = _git_exe(), os.fspath(repo)
     if git is None or not os.path.isdir(d):
@@ -557,7 +557,7 @@ def delete_ref(repo: str | os.PathLike[str], ref: str, old_sha: str | None = Non
     """Delete ``ref`` of ``repo`` (``git update-ref --no-deref -d``); with ``old_sha`` only while the ref
     still points there. Only refs under ``REF_NAMESPACE`` (``refs/lumo/``) are accepted. A ref already
     gone is no error without ``old_sha``; every failure raises :class:`GitError`."""
-    if not isinstance(ref, str) or not ref.startswith(REF_NAMESPACE) or _BAD_REF.search(ref[5:]):
+    if not isinstance(ref, str) or not ref.startswith(REF_NAMESPACE) or bad_ref(ref[5:]):
         raise GitError(f"invalid ref={ref!r}: allowed are refs under {REF_NAMESPACE!r} (lumo-hydra's own)")
     args = ["update-ref", "--no-deref", "-d", ref, *([] if old_sha is None else [_check_rev(old_sha, "old_sha")])]
     git, r = _ready(repo, f"delete the ref {ref!r}")

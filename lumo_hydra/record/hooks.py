@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import sys
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lumo_hydra.record.console import ConsoleOutput
-from lumo_hydra.record.secrets import Masker, mask_argv
+from lumo_hydra.record.secrets import Masker, mask_argv, shell_quote
 from lumo_hydra.store.layout import StoreLayout
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -138,7 +137,7 @@ def build_command(argv: list[str] | None = None, cwd: str | None = None, executa
         rest = argv[1:]
     else:
         rest = argv
-    return f"cd {shlex.quote(cwd)} && " + " ".join(shlex.quote(a) for a in [*head, *mask_argv(rest)])
+    return f"cd {shell_quote(cwd)} && " + " ".join(shell_quote(a) for a in [*head, *mask_argv(rest)])
 
 
 class LastCmd(ExpHook):
@@ -206,7 +205,7 @@ class Diary(ExpHook):
         from lumo_hydra.store.times import now_iso
 
         rec = exp.record
-        cmd = (rec.get("execute") or {}).get("command") or " ".join(shlex.quote(a) for a in mask_argv(sys.argv))
+        cmd = (rec.get("execute") or {}).get("command") or " ".join(shell_quote(a) for a in mask_argv(sys.argv))
         fields = [now_iso(), exp.exp_name, str(exp.test_name), str(rec.get("status")),
                   format_metrics(exp.metrics) or "-", cmd]
         line = "\t".join(f.replace("\t", " ").replace("\n", " ") for f in fields) + "\n"

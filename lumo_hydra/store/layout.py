@@ -6,7 +6,6 @@ in lumo_hydra spells them. Nothing is created on import or by building a layout.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ PARAMS_JSON = "params.json"
 SWEEP_JSON = "sweep.json"
 #: the file in the store root holding the store id (written once, never changed)
 STORE_ID = "store-id"
-_STORE_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_HEX = frozenset("0123456789abcdef")  # a store id: 32 of them (a set, not a regex: issue 18)
 
 
 def lumo_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -182,11 +181,11 @@ def read_store_id(home: str | os.PathLike[str] | None = None) -> str | None:
     """The id of the store at ``home`` (see :func:`ensure_store_id`), or ``None`` when it has none yet
     (or the file is not a valid id: then nothing is proven to belong to this store)."""
     try:
-        with open(StoreLayout(home).store_id_file, encoding="ascii") as f:
+        with open(StoreLayout(home).store_id_file, encoding="utf-8") as f:
             text = f.read(100).strip()
     except (OSError, UnicodeDecodeError):
         return None
-    return text if _STORE_ID_RE.match(text) else None
+    return text if len(text) == 32 and _HEX.issuperset(text) else None
 
 
 def ensure_store_id(home: str | os.PathLike[str] | None = None) -> str:
