@@ -35,6 +35,7 @@ NOT_IMPORTED = [
     "lumo_hydra.record.rerun", "lumo_hydra.record.rerun_link",  # only with $LUMO_RERUN_INFO / $LUMO_RERUN_OF
     "git", "pandas", "numpy", "rich", "psutil", "difflib", "importlib.metadata", "email",
     "shlex",  # commands are quoted by secrets.shell_quote; split only when one names a secret
+    "lumo_hydra.store.reader",  # the writer marks changes itself (store.files.mark_changed)
     "lumo_hydra.watcher", "lumo_hydra.board", "lumo_hydra.share", "lumo_hydra.cli", "lumo_hydra.params.params",
 ]
 RECORDING = ["lumo_hydra._hydra.callback", "lumo_hydra._hydra.job", "lumo_hydra.record.experiment",

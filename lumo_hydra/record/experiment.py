@@ -25,7 +25,6 @@ from lumo_hydra.record.sharing import BackupMixin  # exp.backup(...) (docs/share
 from lumo_hydra.store.files import read_json, to_jsonable
 from lumo_hydra.store.ids import claim_dir, validate_name
 from lumo_hydra.store.layout import ENV_RERUN_OF, PARAMS_JSON, StoreLayout, lumo_home
-from lumo_hydra.store.reader import read_metrics, read_record
 from lumo_hydra.store.status import END_STATUSES, STATUSES
 from lumo_hydra.store.times import now_iso
 from lumo_hydra.store.writer import RunWriter
@@ -519,6 +518,7 @@ class Experiment(BackupMixin):
         A run moved or restored elsewhere finds its blob and cache folders beside its new place in a store
         (``<root>/blob/<exp>/<test>``), or where ``blob_dir``/``cache_dir`` say.
         """
+        from lumo_hydra.store.reader import read_metrics, read_record  # lazy: a recorded job never reads
         info_dir = Path(info_dir).absolute()
         try:
             rec = read_record(info_dir)

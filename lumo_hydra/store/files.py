@@ -36,6 +36,18 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         raise
 
 
+def mark_changed(info_dir: str | os.PathLike[str]) -> None:
+    """Mark the experiment folder of run folder ``info_dir`` as changed (its modification time set to now),
+    after a write of ``run.json``, ``metrics.json`` or ``heartbeat``: ``Watcher.change_token()`` and the
+    frame cache stat only the experiment folders. Never raises (a folder that cannot be marked costs
+    only the speed of the readers' next check, see ``lumo_hydra.watcher.token``). The writer's copy of
+    ``lumo_hydra.store.reader.mark_changed``: a recorded job does not import the reader (issue 18)."""
+    try:
+        os.utime(os.path.dirname(os.path.abspath(info_dir)))
+    except OSError:
+        pass
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_open`)."""
     with atomic_open(path) as f:

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from lumo_hydra.errors import ForkedWriterError, LumoValueError
-from lumo_hydra.store.files import atomic_write_json, atomic_write_text, dumps, to_jsonable
+from lumo_hydra.store.files import atomic_write_json, atomic_write_text, dumps, mark_changed, to_jsonable
 from lumo_hydra.store.layout import HEARTBEAT, HISTORY_JSONL, METRICS_JSON, RUN_JSON
-from lumo_hydra.store.reader import mark_changed
 from lumo_hydra.store.times import now_iso
 
 RECORD_VERSION = 1
