@@ -55,7 +55,8 @@ def command(name: str) -> Callable[[argparse.Namespace], int] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lumo-hydra`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)  # only the subcommand argv names is built
     args = parse(parser, argv)
     if not getattr(args, "command", None):
         parser.print_help()
