@@ -54,8 +54,10 @@ def cmd_pack(args: argparse.Namespace) -> int:
     from lumo_hydra.share import pack_runs
 
     with _progress(args, "packing") as update:
+        level = {} if getattr(args, "level", None) is None else {"level": args.level}
         res = pack_runs(getattr(args, "root", None), args.runs, args.output, blobs=args.blobs,
-                        code=not args.no_code, max_blob_size=args.max_blob_size, redact=args.redact, progress=update)
+                        code=not args.no_code, max_blob_size=args.max_blob_size, redact=args.redact, progress=update,
+                        processes=None, **level)  # a second process for many runs when a core is idle
     lines = [f"packed {len(res.runs)} run(s) into {res.path} ({res.size} bytes)"]
     lines += [f"  code: {len(b['refs'])} snapshot(s) of {b['repo']}" for b in res.bundles]
     lines += [f"  left out {k}: {v}" for k, v in res.skipped.items()]

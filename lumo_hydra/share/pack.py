@@ -13,7 +13,6 @@ import json
 import operator
 import os
 import re
-import socket
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,13 +20,13 @@ from typing import Any
 
 from lumo_hydra._version import __version__
 from lumo_hydra.errors import LumoValueError, RunNotFoundError, StoreError
-from lumo_hydra.share.redact import Redactor
+from lumo_hydra.share.redact import Redactor, hostname
 from lumo_hydra.share.tarfast import TarGzWriter
 from lumo_hydra.store.files import atomic_open
 from lumo_hydra.store.layout import RUN_JSON, StoreLayout, read_store_id
 from lumo_hydra.store.moved import UNPACKED_JSON, rebase_record
 
-__all__ = ["pack_runs", "PackResult", "Fallback", "FORMAT_VERSION", "MANIFEST", "LEVEL", "PUSH_LEVEL"]
+__all__ = ["pack_runs", "PackResult", "Fallback", "FORMAT_VERSION", "MANIFEST", "LEVEL", "PUSH_LEVEL", "SPLIT_RUNS"]
 
 #: the manifest's ``format`` (``unpack`` refuses other versions)
 FORMAT_VERSION = 1
@@ -204,7 +203,7 @@ def _manifest(layout: StoreLayout, runs: list[tuple[str, str]], files: dict[str,
         "lumo_hydra": __version__,
         "origin_store": read_store_id(layout.root),
         "origin_root": str(layout.root),
-        "host": socket.gethostname(),
+        "host": hostname(),
         "created": created,
         "runs": [{"exp_name": e, "test_name": t} for e, t in runs],
         "members": token,
@@ -409,7 +408,8 @@ class _Writer:
 def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str], out_path: str | os.PathLike[str],
          blobs: bool = False, *, code: bool = True, max_blob_size: int | str | None = None, redact: bool = False,
          progress: Callable[[int, int], None] | None = None, reproducible: bool = False,
-         cache: bool = False, fallback: Fallback | None = None, level: int = LEVEL) -> PackResult:
+         cache: bool = False, fallback: Fallback | None = None, level: int = LEVEL,
+         processes: int | None = 1) -> PackResult:
     """Write the runs ``run_ids`` (run ids as ``lumo-hydra show`` takes them, or sweep ids) of the store at
     ``store_root`` (default ``$LUMO_HOME``) into the ``.tar.gz`` ``out_path``.
 
@@ -419,56 +419,135 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
     name masked in the text records. ``progress(done, total)`` is called per run. ``reproducible``: the
     same files give the same bytes (the manifest's ``created`` is the newest member's time; ``push``).
     ``fallback`` resolves ids that are not ``exp/test`` or a full test name (see :mod:`lumo_hydra.share.select`).
-    ``level``: the gzip level (1-9; default :data:`LEVEL`).
+    ``level``: the gzip level (1-9; default :data:`LEVEL`). ``processes``: 1 (default) reads every run
+    in this process; 2 reads the second half of the runs in a forked process where a fork can run
+    (:mod:`lumo_hydra.share.split`; ``lumo-hydra pack`` uses ``None``); ``None``: 2 for
+    :data:`SPLIT_RUNS` runs or more, records only, not ``reproducible``, when a core looks idle.
     """
+    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 9:
+        raise LumoValueError(f"level={level!r} is not a gzip level; allowed: an integer from 1 (fastest) to 9 (smallest)")
+    if processes not in (None, 1, 2):
+        raise LumoValueError(f"processes={processes!r} is not allowed; allowed: None (choose), 1 or 2")
     layout = StoreLayout(store_root)
     limit = _parse_size(max_blob_size)
     runs = _select_runs(layout, run_ids, fallback)
     root = str(layout.root)
     redactor = Redactor.here() if redact else None
     res = PackResult(Path(out_path).absolute(), runs=[f"{e}/{t}" for e, t in runs])
-    recs: list[dict[str, Any]] = []
     known: dict[str, bool] = {}
     out = res.path
     out.parent.mkdir(parents=True, exist_ok=True)
+    half = _split_at(len(runs), processes, blobs or cache or reproducible)
+    child = None
+    if half < len(runs):  # forked before any file or thread of this pack exists
+        from lumo_hydra.share.split import Child
+
+        child = Child(lambda: _part(layout, runs[half:], redactor, limit, code, level, str(out.parent)))
     # one pass, run by run: each file is read once, hashed and handed to the compressor thread (like
     # tar | gzip); the manifest, which holds the checksums, is written last as the archive's first member
-    # (TarGzWriter.head). The members are in the order of the runs, each shared lock or sweep file once.
-    with atomic_open(out) as raw, TarGzWriter(raw, level, spool_dir=str(out.parent)) as tar:
-        w = _Writer(tar, root, redactor, limit, res)
-        for i, (exp, test) in enumerate(runs):
-            try:
-                raw_rec = w.info(root, f"{layout.EXPERIMENTS}/{exp}/{test}")
-            except (FileNotFoundError, NotADirectoryError) as e:
-                raise StoreError(f"run {exp}/{test}: its info folder cannot be read ({e}); it cannot be packed") from None
-            rec = _parse_record(exp, test, raw_rec, code)
-            recs.append(rec)
-            w.other(_shared_members(layout, exp, test, rec, blobs, cache, known))
-            if progress is not None:
-                progress(i + 1, len(runs))
-        files = w.files
-        # git runs in the repository the snapshot is in now (re-based for an unpacked run); the manifest
-        # names the repository recorded in run.json, which is what unpack maps from
-        here = [rebase_record(layout.info_dir(e, t), json.loads(json.dumps(r))) for r, (e, t) in zip(recs, runs)] \
-            if code else []
-        if code:
-            from lumo_hydra.share.bundle import bundle_refs  # git's helpers: only when code is packed
-
-            bundles, why = bundle_refs(recs, runs, out.parent, reproducible, here)
-        else:
-            bundles, why = [], {}
-        res.skipped.update(why)
-        now = w.newest if reproducible else int(time.time())
-        try:
-            for b in bundles:
-                files[b["member"]] = (b.pop("sha256"), b["size"])
-                tar.add_file(b["member"], b["path"], b["size"], now)
-        finally:
-            for b in bundles:
-                os.unlink(b["path"])
-        res.bundles = [{k: v for k, v in b.items() if k != "path"} for b in bundles]
-        extra = {"code": res.bundles, "skipped": res.skipped, "redacted": bool(redact)}
-        tar.head(MANIFEST, _manifest(layout, runs, files, extra, float(now) if reproducible else time.time()), now)
+    # (TarGzWriter.head). The members are in the order of the runs, each shared lock or sweep file once
+    # (those of the child's runs after its part).
+    try:
+        with atomic_open(out) as raw, TarGzWriter(raw, level, spool_dir=str(out.parent)) as tar:
+            w = _Writer(tar, root, redactor, limit, res)
+            recs = _read_runs(w, layout, runs[:half], code, blobs, cache, known, progress, len(runs))
+            if child is not None:
+                part = child.result()
+                tar.splice(part["data"], part["crc"], part["len"])
+                w.files.update(part["files"])
+                res.skipped.update(part["skipped"])
+                w.newest = max(w.newest, part["newest"])
+                recs += part["recs"]
+                for names in part["shared"]:
+                    w.other(names)
+                if progress is not None:
+                    progress(len(runs), len(runs))
+            _finish(tar, w, layout, runs, recs, code, redact, reproducible, res)
+    finally:
+        if child is not None:
+            child.close()
     # a file that changed between hashing and packing is caught by unpack's checksums
     res.size = out.stat().st_size
     return res
+
+
+#: ``pack_runs`` reads the second half of this many runs or more in a second process (when it can fork)
+SPLIT_RUNS = 200
+
+
+def _split_at(n: int, processes: int | None, serial: bool) -> int:
+    """How many of ``n`` runs this process reads (the rest: a forked child)."""
+    if processes == 1 or n < 2 or (processes is None and (serial or n < SPLIT_RUNS)):
+        return n
+    from lumo_hydra.share.split import can_fork
+
+    return n // 2 if can_fork(idle=processes is None) else n
+
+
+def _read_runs(w: _Writer, layout: StoreLayout, runs: list[tuple[str, str]], code: bool, blobs: bool, cache: bool,
+               known: dict[str, bool], progress: Callable[[int, int], None] | None = None, total: int = 0,
+               shared: list[list[str]] | None = None) -> list[dict[str, Any]]:
+    """Pack the runs' info folders and their files elsewhere (locks, sweep records...; only listed in
+    ``shared`` when given) with ``w``; returns their records."""
+    recs: list[dict[str, Any]] = []
+    root = str(layout.root)
+    for i, (exp, test) in enumerate(runs):
+        try:
+            raw_rec = w.info(root, f"{layout.EXPERIMENTS}/{exp}/{test}")
+        except (FileNotFoundError, NotADirectoryError) as e:
+            raise StoreError(f"run {exp}/{test}: its info folder cannot be read ({e}); it cannot be packed") from None
+        rec = _parse_record(exp, test, raw_rec, code)
+        recs.append(rec)
+        names = _shared_members(layout, exp, test, rec, blobs, cache, known)
+        if shared is not None:
+            shared.append(names)
+        else:
+            w.other(names)
+        if progress is not None:
+            progress(i + 1, total)
+    return recs
+
+
+def _part(layout: StoreLayout, runs: list[tuple[str, str]], redactor: Redactor | None, limit: int | None, code: bool,
+          level: int, spool_dir: str) -> dict[str, Any]:
+    """In the forked child: the runs' info folders as one compressed part, what the parent needs of them."""
+    res = PackResult(Path(spool_dir))
+    tar = TarGzWriter(None, level, spool_dir=spool_dir)
+    w = _Writer(tar, str(layout.root), redactor, limit, res)
+    shared: list[list[str]] = []
+    try:
+        recs = _read_runs(w, layout, runs, code, False, False, {}, shared=shared)
+    except BaseException:
+        tar.close(ok=False)
+        raise
+    data, crc, n = tar.part()
+    return {"data": data, "crc": crc, "len": n, "files": w.files, "skipped": res.skipped, "newest": w.newest,
+            "recs": recs, "shared": shared}
+
+
+def _finish(tar: TarGzWriter, w: _Writer, layout: StoreLayout, runs: list[tuple[str, str]], recs: list[dict[str, Any]],
+            code: bool, redact: bool, reproducible: bool, res: PackResult) -> None:
+    """The code bundles and the manifest (the archive's first member)."""
+    files = w.files
+    # git runs in the repository the snapshot is in now (re-based for an unpacked run); the manifest
+    # names the repository recorded in run.json, which is what unpack maps from
+    here = [rebase_record(layout.info_dir(e, t), json.loads(json.dumps(r))) for r, (e, t) in zip(recs, runs)] \
+        if code else []
+    if code:
+        from lumo_hydra.share.bundle import bundle_refs  # git's helpers: only when code is packed
+
+        bundles, why = bundle_refs(recs, runs, res.path.parent, reproducible, here)
+    else:
+        bundles, why = [], {}
+    res.skipped.update(why)
+    now = w.newest if reproducible else int(time.time())
+    try:
+        for b in bundles:
+            files[b["member"]] = (b.pop("sha256"), b["size"])
+            tar.add_file(b["member"], b["path"], b["size"], now)
+    finally:
+        for b in bundles:
+            os.unlink(b["path"])
+    res.bundles = [{k: v for k, v in b.items() if k != "path"} for b in bundles]
+    extra = {"code": res.bundles, "skipped": res.skipped, "redacted": bool(redact)}
+    tar.head(MANIFEST, _manifest(layout, runs, files, extra, float(now) if reproducible else time.time()), now)

@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 
-__all__ = ["Redactor"]
+__all__ = ["Redactor", "hostname"]
+
+
+def hostname() -> str:
+    """This machine's name, as ``socket.gethostname()`` gives it (from ``os.uname()`` where there is one:
+    ``pack``/``unpack`` need no ``socket`` import for it)."""
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        return str(uname().nodename)
+    import socket
+
+    return socket.gethostname()
 
 
 class Redactor:
@@ -27,7 +37,9 @@ class Redactor:
     @classmethod
     def here(cls) -> Redactor:
         """The home folder, host names and user name of this machine and process."""
-        host = socket.gethostname()
+        import socket  # here: only --redact needs the fully qualified name
+
+        host = hostname()
         hosts = tuple(dict.fromkeys(h for h in (host, host.split(".")[0], socket.getfqdn()) if len(h) >= 2))
         import getpass  # here: only --redact needs it
 

@@ -10,7 +10,7 @@ reads the archive with ``tarfile`` (``data`` filter), which refuses or handles i
 """
 from __future__ import annotations
 
-import queue
+import collections
 import struct
 import threading
 import zlib
@@ -70,43 +70,68 @@ def ustar_header(name: str, size: int, mtime: int, mode: int = 0o644) -> bytes:
     return b"".join((nb, bytes(100 - len(nb)), mid, sm, b"%06o\x00 " % chk, _TAIL, prefix, bytes(167 - len(prefix))))
 
 
-def _gf2_times(mat: list[int], vec: int) -> int:
-    out, i = 0, 0
-    while vec:
-        if vec & 1:
-            out ^= mat[i]
-        vec >>= 1
-        i += 1
-    return out
+_POLY = 0xEDB88320  # CRC-32's polynomial, bit-reflected
+_X2N: list[int] = []  # x^(2^k) modulo the polynomial, k = 0..31
+
+
+def _multmodp(a: int, b: int) -> int:
+    """``a * b`` modulo CRC-32's polynomial (reflected; zlib's ``multmodp``)."""
+    m, p = 1 << 31, 0
+    while True:
+        if a & m:
+            p ^= b
+            if not a & (m - 1):
+                return p
+        m >>= 1
+        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
 
 
 def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
     """The CRC-32 of ``A + B`` from ``crc1 = crc32(A)``, ``crc2 = crc32(B)`` and ``len(B)`` (zlib's
-    ``crc32_combine``, which Python's ``zlib`` does not expose: squaring the zero-byte operator)."""
+    ``crc32_combine``, which Python's ``zlib`` does not expose: ``crc1`` times x^(8 len2), plus ``crc2``)."""
     if len2 <= 0:
         return crc1
-    odd = [0xEDB88320] + [1 << n for n in range(31)]  # the operator of one zero bit
-    even = [_gf2_times(odd, odd[n]) for n in range(32)]  # two zero bits
-    odd = [_gf2_times(even, even[n]) for n in range(32)]  # four
-    while True:
-        even = [_gf2_times(odd, odd[n]) for n in range(32)]
-        if len2 & 1:
-            crc1 = _gf2_times(even, crc1)
-        len2 >>= 1
-        if not len2:
-            break
-        odd = [_gf2_times(even, even[n]) for n in range(32)]
-        if len2 & 1:
-            crc1 = _gf2_times(odd, crc1)
-        len2 >>= 1
-        if not len2:
-            break
-    return crc1 ^ crc2
+    if not _X2N:
+        p = 1 << 30  # x^1
+        for _ in range(32):
+            _X2N.append(p)
+            p = _multmodp(p, p)
+    p, n, k = 1 << 31, len2, 3  # x^0; x^(8 len2) = x^(len2 * 2^3)
+    while n:
+        if n & 1:
+            p = _multmodp(_X2N[k & 31], p)
+        n >>= 1
+        k += 1
+    return _multmodp(p, crc1) ^ crc2
 
 
 #: what ``zlib`` writes as the gzip header (no name, time 0, Unix): a pack's bytes depend on its members only
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
 _SPOOL = 64 << 20  # compressed bytes held in memory before they go to a temporary file
+
+
+#: what the compressor thread is handed: tar bytes, a part compressed elsewhere (``splice``), or the end
+_Item = bytes | tuple[bytes, int, int] | None
+
+
+class _Chunks:
+    """A first-in first-out queue of at most ``size`` chunks between two threads (``queue.Queue``'s job,
+    without importing ``queue``: a command pays for every module)."""
+
+    def __init__(self, size: int) -> None:
+        self._items: collections.deque[_Item] = collections.deque()
+        self._free, self._full = threading.Semaphore(size), threading.Semaphore(0)
+
+    def put(self, item: _Item) -> None:
+        self._free.acquire()
+        self._items.append(item)
+        self._full.release()
+
+    def get(self) -> _Item:
+        self._full.acquire()
+        item = self._items.popleft()
+        self._free.release()
+        return item
 
 
 class TarGzWriter:
@@ -118,9 +143,12 @@ class TarGzWriter:
     checksums of the members after it): the members are compressed while they are read, into memory
     (a temporary file in ``spool_dir`` past 64 MiB); at the end the head is compressed alone and the
     two deflate streams are joined into one gzip member, as ``pigz`` joins its blocks (the head's part
-    ends on a byte boundary with a sync flush, the CRC-32s are combined): any gzip reader reads it."""
+    ends on a byte boundary with a sync flush, the CRC-32s are combined): any gzip reader reads it.
 
-    def __init__(self, raw: BinaryIO, level: int = 6, spool_dir: str | None = None) -> None:
+    The same way, ``splice()`` puts a part compressed by another process in the stream, and a writer
+    made with ``raw=None`` makes such a part: ``part()`` ends it and returns it instead of writing a file."""
+
+    def __init__(self, raw: BinaryIO | None, level: int = 6, spool_dir: str | None = None) -> None:
         self._raw = raw
         self._level = level
         self._z = zlib.compressobj(level, zlib.DEFLATED, -15)  # raw deflate: the gzip frame is written here
@@ -131,10 +159,11 @@ class TarGzWriter:
         self._out: list[bytes] = []
         self._out_n = 0
         self._file: BinaryIO | None = None
-        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._q = _Chunks(8)
         self._buf: list[bytes] = []
         self._n = 0
         self._err: BaseException | None = None
+        self._ended = False
         self._t = threading.Thread(target=self._work, name="lumo-pack-gzip", daemon=True)
         self._t.start()
 
@@ -157,10 +186,17 @@ class TarGzWriter:
     def _work(self) -> None:
         try:
             while (chunk := self._q.get()) is not None:
+                if isinstance(chunk, tuple):  # a part compressed elsewhere: end ours on a byte boundary, then a new stream
+                    data, crc, n = chunk
+                    self._keep(self._z.flush(zlib.Z_SYNC_FLUSH))
+                    self._keep(data)
+                    self._crc, self._len = crc32_combine(self._crc, crc, n), self._len + n
+                    self._z = zlib.compressobj(self._level, zlib.DEFLATED, -15)
+                    continue
                 self._crc = zlib.crc32(chunk, self._crc)
                 self._len += len(chunk)
                 self._keep(self._z.compress(chunk))
-            self._keep(self._z.flush())
+            self._keep(self._z.flush(zlib.Z_FINISH if self._raw is not None else zlib.Z_SYNC_FLUSH))
         except BaseException as e:  # noqa: BLE001 (handed to the writing thread)
             self._err = e
             while self._q.get() is not None:  # drain so the producer never blocks
@@ -211,12 +247,38 @@ class TarGzWriter:
         if pad:
             self._put(_ZEROS[:pad])
 
+    def splice(self, data: bytes, crc: int, length: int) -> None:
+        """The members of another writer's ``part()`` (``data``: raw deflate ending with a sync flush, of
+        ``length`` tar bytes with CRC-32 ``crc``), after the members added so far."""
+        self._send()
+        self._q.put((data, crc, length))
+
+    def part(self) -> tuple[bytes, int, int]:
+        """End a writer made with ``raw=None``: ``(raw deflate ending with a sync flush, CRC-32, length)``
+        of the members added (no end-of-archive blocks), for another writer's ``splice()``."""
+        self._ended = True
+        self._send()
+        self._q.put(None)
+        self._t.join()
+        if self._err is not None:
+            raise self._err
+        if self._file is not None:
+            self._file.seek(0)
+            data = self._file.read()
+            self._file.close()
+        else:
+            data = b"".join(self._out)
+        return data, self._crc, self._len
+
     def head(self, name: str, data: bytes, mtime: int) -> None:
         """The regular file ``name`` holding ``data`` as the archive's first member (call once, last)."""
         self._head = b"".join((ustar_header(name, len(data), mtime), data, _ZEROS[:-len(data) % BLOCK]))
 
     def close(self, ok: bool = True) -> None:
         """End the archive (two zero blocks) and wait for the compressor; ``ok=False`` only stops it."""
+        if self._ended:
+            return
+        self._ended = True
         if ok:
             self._put(_ZEROS)
             self._send()
@@ -231,6 +293,7 @@ class TarGzWriter:
         head = self._head or b""
         z = zlib.compressobj(self._level, zlib.DEFLATED, -15)
         raw = self._raw
+        assert raw is not None, "a part (raw=None) is ended by part()"
         raw.write(_GZIP_HEADER)
         raw.write(z.compress(head) + z.flush(zlib.Z_SYNC_FLUSH))
         if self._file is not None:

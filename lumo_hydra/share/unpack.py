@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from lumo_hydra._version import __version__
 from lumo_hydra.errors import ArchiveError
 from lumo_hydra.share.bundle import CODE_DIR, check_code_entry, fetch_bundle
 from lumo_hydra.share.pack import FORMAT_VERSION, MANIFEST
+from lumo_hydra.share.redact import hostname
 from lumo_hydra.share.tarfast import gunzip_bounded, read_members
 from lumo_hydra.store.layout import StoreLayout
 from lumo_hydra.store.moved import UNPACKED_JSON
@@ -268,7 +268,7 @@ def _origin(path: Path, raw: bytes | None, doc: dict[str, Any], origin: str | No
     return {"archive": origin or str(path), "archive_sha256": hashlib.sha256(raw).hexdigest() if raw is not None else _file_sha(path),
             "origin_store": doc.get("origin_store"), "origin_root": doc.get("origin_root"),
             "origin_host": doc.get("host"), "packed": doc.get("created"), "packed_by": doc.get("lumo_hydra"),
-            "redacted": bool(doc.get("redacted")), "unpacked": time.time(), "unpacked_host": socket.gethostname(),
+            "redacted": bool(doc.get("redacted")), "unpacked": time.time(), "unpacked_host": hostname(),
             "unpacked_by": __version__}
 
 

@@ -1,0 +1,189 @@
+"""A pack read by two processes (lumo_hydra/share/split.py, ``pack_runs(processes=...)``), the deflate
+parts it joins (``TarGzWriter.part``/``splice``), CRC-32 combining, and ``pack --level``."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib
+import json
+import os
+import tarfile
+import threading
+import zlib
+from pathlib import Path
+
+import pytest
+
+from lumo_hydra.cli import main
+from lumo_hydra.errors import LumoValueError, StoreError
+from lumo_hydra.share import pack_runs, unpack
+from lumo_hydra.share.tarfast import TarGzWriter, crc32_combine
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="a second packing process needs os.fork")
+
+SPLIT = importlib.import_module("lumo_hydra.share.split")  # (lumo_hydra.share.pack is also a function name)
+
+
+def _store(root: Path, n: int) -> list[str]:
+    """``n`` runs of experiment e sharing one lock, each with a few files and a sub-folder."""
+    (root / "locks").mkdir(parents=True)
+    (root / "locks" / "abcdef12.json").write_text('{"packages": {}}')
+    ids = []
+    for i in range(n):
+        t = f"t{i:03d}"
+        info = root / "experiments" / "e" / t
+        (info / "sub").mkdir(parents=True)
+        rec = {"version": 1, "exp_name": "e", "test_name": t, "lock": {"digest": "abcdef12", "file": "locks/abcdef12.json"},
+               "sweep": None}
+        (info / "run.json").write_text(json.dumps(rec, separators=(",", ":")))
+        (info / "metrics.json").write_text(json.dumps({"acc": i / n}))
+        (info / "output.log").write_text(f"run {i}\n" * (i % 7 + 1))
+        (info / "sub" / "x.txt").write_text(t)
+        ids.append(f"e/{t}")
+    return ids
+
+
+def _contents(path: Path) -> tuple[dict[str, bytes], dict[str, object]]:
+    with tarfile.open(path) as tar:
+        got = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    manifest = json.loads(got.pop("manifest.json"))
+    return got, manifest
+
+
+class _Counting:
+    """``split.Child``, counting the children started."""
+
+    started = 0
+
+    def __init__(self, fn: object) -> None:
+        type(self).started += 1
+        self._c = _REAL_CHILD(fn)
+
+    def result(self) -> object:
+        return self._c.result()
+
+    def close(self) -> None:
+        self._c.close()
+
+
+_REAL_CHILD = SPLIT.Child
+
+
+@pytest.fixture()
+def counting(monkeypatch: pytest.MonkeyPatch) -> type[_Counting]:
+    _Counting.started = 0
+    monkeypatch.setattr(SPLIT, "Child", _Counting)
+    return _Counting
+
+
+def _no_child_left() -> None:
+    try:
+        assert os.waitpid(-1, os.WNOHANG) == (0, 0)  # a child not reaped yet would show here
+    except ChildProcessError:
+        pass  # no child at all
+
+
+def test_two_processes_pack_the_same_members_as_one(tmp_path: Path, counting: type[_Counting]) -> None:
+    ids = _store(tmp_path / "store", 9)
+    seen: list[tuple[int, int]] = []
+    one = pack_runs(tmp_path / "store", ids, tmp_path / "one.tar.gz", code=False)
+    assert counting.started == 0  # the API's default: this process alone
+    two = pack_runs(tmp_path / "store", ids, tmp_path / "two.tar.gz", code=False, processes=2,
+                    progress=lambda d, t: seen.append((d, t)))
+    assert counting.started == 1
+    _no_child_left()
+    a, ma = _contents(one.path)
+    b, mb = _contents(two.path)
+    assert a == b and ma["members"] == mb["members"] and ma["runs"] == mb["runs"]
+    assert list(b) == list(a)  # the same order: the runs in order, the shared lock once (after the first run)
+    assert sum(n == "locks/abcdef12.json" for n in b) == 1
+    for name, data in b.items():
+        assert mb["members"][name] == {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}  # type: ignore[index]
+    assert seen[-1] == (9, 9)
+    with gzip.open(two.path) as f:  # one gzip member with a right CRC-32 and length
+        f.read()
+    res = unpack(two.path, tmp_path / "other", code=False)
+    assert sorted(res.added) == sorted(ids)
+
+
+def test_an_unreadable_run_in_the_childs_half_is_named_and_nothing_is_written(tmp_path: Path) -> None:
+    ids = _store(tmp_path / "store", 6)
+    (tmp_path / "store" / "experiments" / "e" / "t004" / "run.json").unlink()
+    out = tmp_path / "p.tar.gz"
+    with pytest.raises(StoreError, match="run e/t004: its run.json cannot be read"):
+        pack_runs(tmp_path / "store", ids, out, code=False, processes=2)
+    assert not out.exists() and os.listdir(tmp_path) == ["store"]
+    _no_child_left()
+
+
+def test_a_failure_in_this_process_stops_and_reaps_the_child(tmp_path: Path) -> None:
+    ids = _store(tmp_path / "store", 6)
+    (tmp_path / "store" / "experiments" / "e" / "t001" / "run.json").unlink()
+    with pytest.raises(StoreError, match="run e/t001"):
+        pack_runs(tmp_path / "store", ids, tmp_path / "p.tar.gz", code=False, processes=2)
+    assert os.listdir(tmp_path) == ["store"]
+    _no_child_left()
+
+
+def test_no_fork_with_another_thread_running_or_few_runs(tmp_path: Path, counting: type[_Counting]) -> None:
+    ids = _store(tmp_path / "store", 4)
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        pack_runs(tmp_path / "store", ids, tmp_path / "a.tar.gz", code=False, processes=2)
+    finally:
+        stop.set()
+        t.join()
+    pack_runs(tmp_path / "store", ids, tmp_path / "b.tar.gz", code=False, processes=None)  # under SPLIT_RUNS
+    assert counting.started == 0
+    with pytest.raises(LumoValueError, match="processes=3 is not allowed; allowed: None"):
+        pack_runs(tmp_path / "store", ids, tmp_path / "c.tar.gz", code=False, processes=3)
+
+
+def test_parts_compressed_apart_join_into_one_gzip_stream(tmp_path: Path) -> None:
+    part = TarGzWriter(None, 3)
+    part.add("b.txt", b"b" * 3000, 0)
+    data, crc, n = part.part()
+    part.close()  # after part(): nothing more
+    assert n == 512 + 3072 and crc == zlib.crc32(part_bytes := _tar_bytes("b.txt", b"b" * 3000))
+    with open(tmp_path / "x.tar.gz", "wb") as raw, TarGzWriter(raw, 3) as w:
+        w.add("a.txt", b"a" * 10, 0)
+        w.splice(data, crc, n)
+        w.add("c.txt", b"c", 0)
+        w.head("head.txt", b"h", 0)
+    with tarfile.open(tmp_path / "x.tar.gz") as tar:
+        assert tar.getnames() == ["head.txt", "a.txt", "b.txt", "c.txt"]
+        assert tar.extractfile("b.txt").read() == b"b" * 3000  # type: ignore[union-attr]
+    assert part_bytes[:5] == b"b.txt"
+
+
+def _tar_bytes(name: str, data: bytes) -> bytes:
+    from lumo_hydra.share.tarfast import ustar_header
+
+    return ustar_header(name, len(data), 0) + data + bytes(-len(data) % 512)
+
+
+@pytest.mark.parametrize(("la", "lb"), [(0, 1), (1, 1), (5, 7), (1000, 4096), (3, 1 << 20), (77, 3_000_017)])
+def test_crc32_combine_matches_zlib(la: int, lb: int) -> None:
+    a, b = os.urandom(la), os.urandom(lb)
+    assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+
+
+def test_pack_level_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = _store(tmp_path / "store", 2)
+    root = ["--root", str(tmp_path / "store")]
+    with pytest.raises(SystemExit) as e:
+        main(["pack", *ids, "-o", str(tmp_path / "x.tar.gz"), "--level", "10", *root])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --level: invalid gzip level: '10'; allowed: an integer from 1 (fastest) to 9 (smallest)" in err
+    sizes = {}
+    for level in ("1", "9"):
+        out = tmp_path / f"l{level}.tar.gz"
+        assert main(["pack", *ids, "-o", str(out), "--no-code", "--level", level, *root]) == 0
+        sizes[level] = out.stat().st_size
+        assert _contents(out)[0].keys() == _contents(tmp_path / "l1.tar.gz")[0].keys()
+    assert sizes["9"] < sizes["1"]
+    with pytest.raises(LumoValueError, match="level=0 is not a gzip level"):
+        pack_runs(tmp_path / "store", ids, tmp_path / "y.tar.gz", code=False, level=0)
