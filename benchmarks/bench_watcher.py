@@ -13,9 +13,11 @@ lumo 1.1.0 store, each in its own venv (never a project dependency), given by ``
 Usage: env -u PYTHONDONTWRITEBYTECODE python benchmarks/bench_watcher.py [--runs 1000 10000 100000]
     [--direct] [--mlflow-runs N] [--lumo-runs N] [--rounds 3] [--anchor-rounds 5] [--work DIR --keep]
 ``--direct`` writes the stores' files directly (one run through the API, cloned): 100,000 runs in
-minutes. Besides cold/warm/changed loads it prints the floor (the same files read and parsed with
-``json.loads`` in one process, right after each cold load), the warm flat load, lookups by id
-(``record``, ``history``) and ``lumo-hydra list`` in a fresh process.
+minutes. ``--parts loads``: cold loads side by side with the floor (the same files read and parsed
+with ``json.loads`` in one process, right after each cold load), warm, after ``--changed`` runs changed,
+the flat load warm, each with wall and CPU seconds (a forked reader's CPU included), peak RSS and the
+reader used (orjson or json, one or two processes; ``--one-process`` for one); ``--skip-cold``.
+``--parts scale``: lookups by id (``record``, ``history``) and ``lumo-hydra list`` in a fresh process.
 Every load runs in a fresh subprocess (import time excluded), so each number is what a new Python
 session or CLI call pays; medians with their min-max spread over the rounds are printed, with the
 load average at the start and the end. Against MLflow, ours (cold, warm) and ``search_runs`` alternate
@@ -63,19 +65,31 @@ for i in range(n):
 """
 
 LOAD = r"""
-import os, sys, time, json
+import os, sys, time, json, resource
 sys.setrecursionlimit(10000)
 root, mode = sys.argv[1], sys.argv[2]
 import pandas
 from lumo_hydra import Watcher
+from lumo_hydra.store.reader import reader_name
+import lumo_hydra.watcher.parallel as par
+forks = []
+real_start = par.start
+def start(fn, arg):  # counted: whether a slice was read by a second process
+    forks.append(len(arg))
+    return real_start(fn, arg)
+par.start = start
 w = Watcher(root)
 if mode == "cold":
     w.clear_cache()
-c = time.process_time()
+def cpu():  # this process and the children it reaped (a forked reader)
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+c = cpu()
 t = time.perf_counter()
 df = w.load()
 dt = time.perf_counter() - t
-cpu = time.process_time() - c
+cpu_s = cpu() - c
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 stats = dict(w.stats)
 t = time.perf_counter()
 df2 = w.load()
@@ -83,9 +97,20 @@ dt2 = time.perf_counter() - t
 t = time.perf_counter()
 flat = w.load(flatten=True)
 dtf = time.perf_counter() - t
-import psutil
-print(json.dumps({"t": dt, "cpu": cpu, "t_second": dt2, "t_second_flat": dtf, "rows": len(df), "stats": stats,
-                  "rss_mb": psutil.Process().memory_info().rss / 1e6}))
+print(json.dumps({"t": dt, "cpu": cpu_s, "t_second": dt2, "t_second_flat": dtf, "rows": len(df), "stats": stats,
+                  "rss_mb": peak, "reader": reader_name() + (f", 2 processes (child read {forks[0]} runs)" if forks
+                                                             else ", 1 process")}))
+"""
+
+FLAT = r"""
+import sys, time, json, resource
+from lumo_hydra import Watcher
+import pandas
+w = Watcher(sys.argv[1])
+c = time.process_time(); t = time.perf_counter()
+df = w.load(flatten=True)
+print(json.dumps({"t": time.perf_counter() - t, "cpu": time.process_time() - c, "rows": len(df),
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3}))
 """
 
 DIRECT = r"""
@@ -136,6 +161,7 @@ FLOOR = r"""
 import json, os, sys, time
 root = sys.argv[1]
 t = time.perf_counter()
+c = time.process_time()
 exps = os.path.join(root, "experiments")
 n = 0
 for e in os.scandir(exps):
@@ -147,7 +173,7 @@ for e in os.scandir(exps):
             except OSError:
                 pass
         n += 1
-print(json.dumps({"t": time.perf_counter() - t, "rows": n}))
+print(json.dumps({"t": time.perf_counter() - t, "cpu": time.process_time() - c, "rows": n}))
 """
 
 SCALE = r"""
@@ -329,6 +355,11 @@ def spread(res: list[dict], key: str = "t") -> str:
     return f"{statistics.median(xs):.3f} s ({min(xs):.3f}-{max(xs):.3f})"
 
 
+def mb(res: list[dict], key: str = "rss_mb") -> str:
+    xs = [r[key] for r in res]
+    return f"{statistics.median(xs):.0f} MB ({min(xs):.0f}-{max(xs):.0f})"
+
+
 def med(res: list[dict], key: str = "t") -> float:
     return statistics.median(r[key] for r in res)
 
@@ -422,6 +453,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="what to measure (default all): our loads (cold, warm, changed, floor), our lookups and "
                          "list on a warm index, the MLflow ratio, lumo 1.1.0's")
     ap.add_argument("--changed", type=int, default=10, help="runs rewritten before the 'after changed' load (default 10)")
+    ap.add_argument("--skip-cold", action="store_true", help="--parts loads without the cold loads and the floor "
+                    "(a minute each at 100,000 runs)")
+    ap.add_argument("--one-process", action="store_true", help="our loads read in one process (LUMO_WATCHER_FORK=0): "
+                    "the cold load without the second reader process")
     ap.add_argument("--mlflow-python", default=os.environ.get("MLFLOW_PYTHON") or
                     (OLD_MLFLOW_PY if os.path.exists(OLD_MLFLOW_PY) else None),
                     help=f"the MLflow venv's python (default $MLFLOW_PYTHON, else {OLD_MLFLOW_PY} if it exists)")
@@ -488,27 +523,41 @@ def run_all(args: argparse.Namespace, work: Path) -> None:
 
 
 def ours_loads(args: argparse.Namespace, work: Path, root: Path, n: int, env: dict) -> list[dict]:
+    """Cold loads and the floor side by side, warm, after ``--changed`` runs changed, the flat load warm
+    and the memory, each in a fresh process: wall and CPU seconds, peak RSS, the reader used."""
     env["LUMO_CACHE_DIR"] = str(work / f"cache-{n}")
+    if args.one_process:
+        env["LUMO_WATCHER_FORK"] = "0"
     cold, floor = [], []
-    for _ in range(args.rounds):  # side by side: the floor right after each cold load
-        cold += rounds_of(LOAD, str(root), "cold", n=1, env=env)
-        floor += rounds_of(FLOOR, str(root), n=1, env=env)
+    if not args.skip_cold:
+        for _ in range(args.rounds):  # side by side: the floor right after each cold load
+            cold += rounds_of(LOAD, str(root), "cold", n=1, env=env)
+            floor += rounds_of(FLOOR, str(root), n=1, env=env)
+    py(LOAD, str(root), "warm", env=env)  # the caches current
     warm = rounds_of(LOAD, str(root), "warm", n=args.rounds, env=env)
+    flat = rounds_of(FLAT, str(root), n=args.rounds, env=env)
     changed = []
     for _ in range(args.rounds):
         py(TOUCH, str(root), str(args.changed), env=env)
         time.sleep(2.1)  # past the racy window, as in normal use
         changed.append(json.loads(py(LOAD, str(root), "warm", env=env).strip()))
     mem = json.loads(py(MEM, str(root), env=env).strip())
-    print(f"\n## {n} runs (medians (min-max) of {args.rounds} fresh processes)")
-    print(f"cold load            {spread(cold)}   (rows {cold[0]['rows']}, rss {med(cold, 'rss_mb'):.0f} MB; "
-          f"target < 2 s at 10,000)")
-    print(f"warm load            {spread(warm)}   (stats {warm[0]['stats']}; target < 0.3 s at 10,000)")
-    print(f"after {args.changed} changed     {spread(changed)}   (stats {changed[0]['stats']})")
+    print(f"\n## {n} runs (medians (min-max) of {args.rounds} fresh processes; wall / CPU s; load {load_average()})")
+    if cold:
+        ratio = med(cold) / med(floor)
+        print(f"cold load            {spread(cold)} / CPU {spread(cold, 'cpu')}   (rows {cold[0]['rows']}, peak rss "
+              f"{mb(cold)}; reader {cold[0]['reader']}; target < 2 s at 10,000)")
+        print(f"floor (json.loads)   {spread(floor)} / CPU {spread(floor, 'cpu')}   (run.json + metrics.json of every "
+              f"run, one process, right after each cold load; cold / floor {ratio:.2f}x wall, "
+              f"{med(cold, 'cpu') / med(floor, 'cpu'):.2f}x CPU, target <= 2x)")
+    print(f"warm load            {spread(warm)} / CPU {spread(warm, 'cpu')}   (peak rss {med(warm, 'rss_mb'):.0f} MB; "
+          f"stats {warm[0]['stats']}; target < 0.5 s at 100,000)")
+    print(f"after {args.changed} changed     {spread(changed)} / CPU {spread(changed, 'cpu')}   (stats "
+          f"{changed[0]['stats']}; target < 1 s at 100,000)")
+    print(f"flat load, warm      {spread(flat)} / CPU {spread(flat, 'cpu')}   (new process, peak rss "
+          f"{med(flat, 'rss_mb'):.0f} MB; target < 1 s at 100,000)")
     print(f"second load          {spread(warm, 't_second')}   (same process, nothing changed)")
     print(f"second load, flat    {spread(warm, 't_second_flat')}   (same process, flatten=True)")
-    print(f"floor (json.loads)   {spread(floor)}   (run.json + metrics.json of every run, one process; "
-          f"cold / floor {med(cold) / med(floor):.1f}x, target <= 2x)")
     print(f"DataFrame memory     {mem['df_mb']:.0f} MB (heap kept alive by the frame)")
     return cold
 
@@ -557,8 +606,8 @@ def mlflow_anchor(args: argparse.Namespace, work: Path, root: Path, m: int, runs
         fl.append(json.loads(py(FLOOR, str(work / f"store-{m}"), env=env).strip()))
     ratios = [a["t"] / b["t"] for a, b in zip(mls, oc)]
     r = med(mls) / med(oc)
-    print(f"MLflow search_runs   {spread(mls)}   over {mls[0]['rows']} runs; ours cold {spread(oc)}, warm "
-          f"{spread(ow)} ({args.anchor_rounds} alternating rounds)")
+    print(f"MLflow search_runs   {spread(mls)}   over {mls[0]['rows']} runs; ours cold {spread(oc)} (CPU "
+          f"{spread(oc, 'cpu')}, reader {oc[0]['reader']}), warm {spread(ow)} ({args.anchor_rounds} alternating rounds)")
     print(f"ratio MLflow / ours cold: {r:.1f}x (per round median {statistics.median(ratios):.1f}x, "
           f"{min(ratios):.1f}-{max(ratios):.1f}x, CPU time "
           f"{med(mls, 'cpu') / med(oc, 'cpu'):.1f}x); MLflow / ours warm {med(mls) / med(ow):.1f}x; "

@@ -63,6 +63,17 @@ def test_board_curves_tiny_run(tmp_path: Path) -> None:
     assert (tmp_path / "work" / "home" / "experiments" / "curves").is_dir()
 
 
+def test_watcher_loads_tiny_run(tmp_path: Path) -> None:
+    """``bench_watcher.py --parts loads`` (bench_watcher_load.py's rows folded in): cold beside the floor
+    with wall and CPU, peak RSS and the reader used, warm, after N changed, flat warm."""
+    out = run_script(sys.executable, "bench_watcher.py", ["--direct", "--runs", "12", "--parts", "loads", "--rounds", "1",
+                                                          "--changed", "2"], tmp_path, timeout=180)
+    for label in ("cold load ", "floor (json.loads) ", "warm load ", "after 2 changed ", "flat load, warm "):
+        assert any(line.startswith(label) and "/ CPU " in line for line in out.splitlines()), (label, out)
+    assert "cold / floor" in out and "peak rss" in out and ("reader orjson" in out or "reader json" in out), out
+    assert not (BENCH / "bench_watcher_load.py").exists()
+
+
 @pytest.mark.slow
 def test_bench_sweep_in_a_venv(tmp_path: Path) -> None:
     """A venv's python is a symlink to the base interpreter: the sweep must run with the venv's own

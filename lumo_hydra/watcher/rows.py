@@ -14,9 +14,10 @@ from typing import Any
 
 from lumo_hydra.store import status as _status
 from lumo_hydra.store.layout import METRICS_JSON, RUN_JSON
-from lumo_hydra.store.moved import rebase_if_moved
+from lumo_hydra.store.moved import UNPACKED_JSON, _swap, rebase_record
 from lumo_hydra.store.reader import RunFiles, parse_many, read_heartbeat, read_run_files, warn_bad
 from lumo_hydra.store.times import parse_time
+from lumo_hydra.watcher import parallel as _parallel
 from lumo_hydra.watcher.query import name_matches
 
 __all__ = ["RunRef", "iter_runs", "read_rows", "make_row", "repair_row", "judge", "judge_all", "JUDGE_KEYS"]
@@ -27,11 +28,11 @@ JUDGE_KEYS = ("status", "progress", "pinfo", "_start", "_end")
 # its index entry is not trusted (re-read next time), like git's "racily clean" entries
 _RACY_NS = 2_000_000_000
 # runs read and parsed at a time
-_CHUNK = 4096
+_CHUNK = 1024
 # a first read slower than this per run means a network file system: read the rest with threads
 _SLOW_READ_S = 300e-6
-# warnings about damaged files point at the caller of ``Watcher.load`` (read_rows <- RunIndex.refresh
-# <- Watcher._rows_of or RunIndex.cached_frame <- Watcher.load <- the caller)
+# warnings about damaged files point at the caller of ``Watcher.load`` (warn_bad <- read_rows <- RunIndex.refresh
+# <- Watcher._rows_of or RunIndex.cached_frame <- Watcher.load <- the caller; _read_serial adds one level)
 _WARN_LEVEL = 6
 # the record keys whose values are usually equal for the runs of a sweep
 _SHARED_KEYS = ("lock", "hooks", "execute", "git", "pinfo")
@@ -152,15 +153,53 @@ def read_rows(
     """Read the runs ``todo``: ``(ref, row, (run.json sig, metrics.json sig) or None if racy)`` each, and
     how many were skipped. A damaged file is reported through ``warn_bad`` (the run skipped for a bad
     ``run.json``, kept with empty metrics for a bad ``metrics.json``); a folder without ``run.json`` is
-    skipped silently."""
+    skipped silently. Thousands of runs (``workers`` ``None``) are read by two processes when the
+    machine allows it (:mod:`lumo_hydra.watcher.parallel`), with the same result."""
+    n = len(todo)
+    split = (n // 2 + _CHUNK // 2) // _CHUNK * _CHUNK  # at a chunk boundary: the same chunks, warnings in order
+    job = _parallel.start(_read_part, [tuple(r) for r in todo[split:]]) \
+        if workers is None and n >= _parallel.MIN_RUNS and 0 < split < n and _parallel.can_fork() else None
+    if job is None:
+        return _read_serial(todo, progress, workers, n)
+    try:
+        out, skipped = _read_serial(todo[:split], progress, workers, n)
+    except BaseException:
+        job.cancel()
+        raise
+    res = job.result()
+    if res is None:  # the child failed: this process reads its slice too
+        more, sk = _read_serial(todo[split:], progress, workers, n, split)
+    else:
+        (rows, sk), caught = res
+        _parallel.warn_again(caught, _WARN_LEVEL - 1)
+        more = [(RunRef(*ref), row, sig) for ref, row, sig in rows]
+        if progress is not None:
+            progress(n, n)
+    out.extend(more)
+    return out, skipped + sk
+
+
+def _read_part(todo: list[tuple[str, str, str]]) -> tuple[list[tuple[tuple[str, str, str], dict[str, Any], Any]], int]:
+    """:func:`_read_serial` of ``todo`` in the child process, as plain tuples (``marshal`` them)."""
+    out, skipped = _read_serial([RunRef(*r) for r in todo], None, None, len(todo))
+    return [(tuple(ref), row, sig) for ref, row, sig in out], skipped  # type: ignore[misc]
+
+
+def _read_serial(
+    todo: list[RunRef], progress: Callable[[int, int], None] | None, workers: int | None, total: int,
+    done: int = 0,
+) -> tuple[list[tuple[RunRef, dict[str, Any], Any]], int]:
+    """:func:`read_rows` in this process (``progress`` gets ``done`` + the runs read so far, of ``total``)."""
     out: list[tuple[RunRef, dict[str, Any], Any]] = []
     skipped = 0
-    roots: dict[tuple[str, str], bool] = {}  # a moved run's paths are re-based (store/moved.py)
+    rebase = _Rebase()  # a moved run's paths are re-based (store/moved.py)
+    shared: dict[str, Any] = {}
     if not todo:
         return out, skipped
     for c0 in range(0, len(todo), _CHUNK):  # in chunks: the bytes read never pile up (peak memory)
         part = todo[c0:c0 + _CHUNK]
-        files, workers = _read_all(part, progress, workers, c0, len(todo))
+        first = len(out)
+        files, workers = _read_all(part, progress, workers, done + c0, total)
         ok = [i for i, f in enumerate(files) if f.run is not None]
         recs = parse_many([files[i].run for i in ok])  # type: ignore[misc]
         mets_at = [i for i in ok if isinstance(files[i].metrics, bytes)]
@@ -170,26 +209,26 @@ def read_rows(
             ref = part[i]
             rsig, _, msig, mdata, _ = files[i]
             if isinstance(rec, Exception):
-                warn_bad(f"{ref[2]}/{RUN_JSON}", "skipped corrupt or truncated record", rec, stacklevel=_WARN_LEVEL)
+                warn_bad(f"{ref[2]}/{RUN_JSON}", "skipped corrupt or truncated record", rec, stacklevel=_WARN_LEVEL + 1)
                 skipped += 1
                 continue
             summary = mets.get(i)
             if isinstance(mdata, Exception) or isinstance(summary, Exception):
                 err = mdata if isinstance(mdata, Exception) else summary
-                warn_bad(f"{ref[2]}/{METRICS_JSON}", "ignored corrupt or truncated metrics", err, stacklevel=_WARN_LEVEL)
+                warn_bad(f"{ref[2]}/{METRICS_JSON}", "ignored corrupt or truncated metrics", err, stacklevel=_WARN_LEVEL + 1)
                 summary, msig = None, (-1, -1, -1)  # never matches: read again next time
-            row = make_row(rebase_if_moved(ref[2], rec, roots), summary, ref[0], ref[1])
+            row = make_row(rebase(ref[2], rec), summary, ref[0], ref[1])
             bad = repair_row(row, ref[0], ref[1])
             if bad:
                 warn_bad(f"{ref[2]}/{RUN_JSON}", "ignored bad values (" + ", ".join(bad) + ") of record", "kept the run",
-                         stacklevel=_WARN_LEVEL)
+                         stacklevel=_WARN_LEVEL + 1)
             racy = max(rsig[1], msig[1] if msig else 0) > racy_after  # type: ignore[index]
             out.append((ref, row, None if racy else (rsig, msig)))
         for f, ref in zip(files, part):
             if f.error is not None:
-                warn_bad(f"{ref[2]}/{RUN_JSON}", "cannot read record", f.error, stacklevel=_WARN_LEVEL)
+                warn_bad(f"{ref[2]}/{RUN_JSON}", "cannot read record", f.error, stacklevel=_WARN_LEVEL + 1)
                 skipped += 1
-    _share_equal_values([r[1] for r in out])
+        _share_equal_values([r[1] for r in out[first:]], shared)  # per chunk: copies freed early
     return out, skipped
 
 
@@ -228,11 +267,10 @@ def _read_all(
     return out, workers
 
 
-def _share_equal_values(rows: list[dict[str, Any]]) -> None:
+def _share_equal_values(rows: list[dict[str, Any]], prev: dict[str, Any]) -> None:
     """Make equal values of the usually repeated record keys (the lock, hooks, snapshot of a sweep, ...)
     one object when they repeat from one run to the next (runs of a sweep are read together), so the
-    index stores them once and loads create them once."""
-    prev: dict[str, Any] = {}
+    index stores them once and loads create them once; ``prev`` (updated) holds the last row's values."""
     for row in rows:
         for k in _SHARED_KEYS:
             v = row.get(k)
@@ -243,6 +281,86 @@ def _share_equal_values(rows: list[dict[str, Any]]) -> None:
                 row[k] = p
             else:
                 prev[k] = v
+
+
+# the record keys store/moved.py re-bases, of which the usually repeated ones (a sweep's) are re-based once
+_REBASED = ("execute", "git", "hooks", "hydra", "rerun", "rerun_of_info")
+_REBASED_SHARED = ("execute", "git", "hooks")
+
+
+class _Rebase:
+    """:func:`lumo_hydra.store.moved.rebase_record` for many runs, with the same result: a run that did
+    not move costs a comparison (a root pair's symlinks resolved once per pair, as ``rebase_if_moved``);
+    a moved one without ``unpacked.json`` (a copied store) costs a ``stat`` and the swap of its own
+    paths: the store roots are worked out once per experiment folder, the ``moved`` mapping is one
+    object per pair of roots, and a value of ``execute``, ``git`` or ``hooks`` equal to the previous
+    run's (a sweep's snapshot, hooks) is re-based once and shared."""
+
+    __slots__ = ("roots", "prev", "exps", "maps")
+
+    def __init__(self) -> None:
+        self.roots: dict[tuple[str, str], bool] = {}
+        self.prev: dict[str, tuple[Any, Any, Any]] = {}  # key: (value as read, mapping, value re-based)
+        self.exps: dict[str, tuple[str, str] | None] = {}  # experiment folder: (absolute, store root now)
+        self.maps: dict[tuple[str, str], dict[str, Any]] = {}  # (root was, root now): the ``moved`` mapping
+
+    def __call__(self, info_dir: str, rec: dict[str, Any]) -> dict[str, Any]:
+        paths = rec.get("paths")
+        was = paths.get("info_dir") if type(paths) is dict else None
+        if type(was) is not str or was == info_dir:
+            return rec
+        key = (was.rstrip("/").rsplit("/", 3)[0], info_dir.rsplit("/", 3)[0])
+        moved = self.roots.get(key)
+        if moved is None:
+            moved = self.roots[key] = os.path.realpath(key[0]) != os.path.realpath(key[1])
+        if not moved:
+            return rec
+        exp, _, name = info_dir.rpartition("/")
+        if exp not in self.exps:
+            ap = os.path.abspath(exp)
+            self.exps[exp] = (ap, os.path.dirname(os.path.dirname(ap))) if ap != "/" else None
+        where = self.exps[exp]
+        if where is None or not name or name in (".", ".."):
+            return self._generic(info_dir, rec)
+        here = where[0] + "/" + name  # os.path.abspath(info_dir)
+        try:
+            os.stat(here + "/" + UNPACKED_JSON)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return self._generic(info_dir, rec)
+        else:  # unpacked: its code may have moved too
+            return self._generic(info_dir, rec)
+        if was == here:
+            return rec
+        root_was = os.path.dirname(os.path.dirname(os.path.dirname(was.rstrip("/"))))
+        if not root_was or root_was == "/":
+            return rec
+        mkey = (root_was, where[1])
+        mapping = self.maps.get(mkey)
+        if mapping is None:
+            mapping = self.maps[mkey] = {"root": [root_was, where[1]]}
+        old, new = mapping["root"]
+        rec["paths"] = _swap(paths, old, new)
+        for k in _REBASED:
+            v = rec.get(k)
+            if v is not None:
+                rec[k] = self._swapped(k, v, mapping, old, new) if k in _REBASED_SHARED else _swap(v, old, new)
+        rec["moved"] = mapping
+        return rec
+
+    def _swapped(self, k: str, v: Any, mapping: dict[str, Any], old: str, new: str) -> Any:
+        """``v`` (the value of ``k``) re-based, shared with the previous run's when equal to it."""
+        p = self.prev.get(k)
+        if p is not None and p[1] is mapping and (p[0] is v or (type(p[0]) is type(v) and p[0] == v)):
+            return p[2]
+        out = _swap(v, old, new)
+        self.prev[k] = (v, mapping, out)
+        return out
+
+    def _generic(self, info_dir: str, rec: dict[str, Any]) -> dict[str, Any]:
+        """A moved run the fast path does not cover (unpacked, an odd folder): ``rebase_record`` itself."""
+        return rebase_record(info_dir, rec)
 
 
 # --------------------------------------------------------------------------------------------------
