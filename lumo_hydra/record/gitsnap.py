@@ -57,8 +57,7 @@ __all__ = ["snapshot", "find_repo", "diff", "worktree", "remove_worktree", "list
 
 DEFAULT_REF_PREFIX = SNAPSHOT_REF_PREFIX  # the former name, kept for callers and tests
 _NULL_SHA = "0" * 40
-_EMPTY_TREES = {"4b825dc642cb6eb9a060e54bf8d69288fbee4904",  # sha1 and sha256 repositories
-                "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321"}
+_EMPTY_TREES = {"4b825dc642cb6eb9a060e54bf8d69288fbee4904", "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321"}
 
 _REV_PARSE = ["rev-parse", "--show-toplevel", "--absolute-git-dir", "--revs-only",
               "HEAD^{commit}", "HEAD^{tree}", "--symbolic-full-name", "HEAD"]
@@ -173,7 +172,7 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
         if sinfo.get("why"):
             res["msg"] += "; " + sinfo["why"]
         if warm is not None:
-            plan.keep_warm(tmp, warm, opts["key"], bool(opts.get("clean_after")))
+            plan.keep_warm(tmp, warm, opts["key"], bool(opts.get("clean_after")), tree)
             tmp = None
     except (_GitFailed, OSError) as e:
         res["msg"] = f"snapshot failed: {e}"
@@ -217,7 +216,7 @@ def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any],
     memory = os.path.join(plan.common_dir(gitdir), "lumo", "hydra-dirs.json")
     dirs = plan.output_dirs(repo, opts["cwd"], opts["skip_dirs"], memory)
     key = plan.clean_key(opts["secrets"], dirs)
-    tmp, warm, clean = _prepare_index(gitdir, user_index, key)
+    tmp, warm, clean, opts["seed_tree"] = _prepare_index(gitdir, user_index, key)
     env = _env(tmp)
     pending = _start_scan(git, repo, env, dirs, opts["secrets"], not clean)
     opts["plain"] = plain = path is not None and plan.plain_repo(path, repo, gitdir)
@@ -344,8 +343,9 @@ def _build(git: str, info: dict[str, Any], tmp: str, max_size: int, ref: str,
              stdin=b"\0".join(update) + b"\0")
     if skipped_raw or reset or drop:
         _reset_to_head(git, repo, env, info["base"], skipped_raw + reset, sorted(drop))
-    try:
-        tree = _run(git, ["write-tree"], repo, env).stdout.decode().strip()
+    try:  # an index left as the warm one was (its tree in its mark) needs no write-tree
+        tree = (None if update or skipped_raw or reset or drop else info["opts"].get("seed_tree")) \
+            or _run(git, ["write-tree"], repo, env).stdout.decode().strip()
     except _GitFailed:
         # Unusual index states (unmerged entries, intent-to-add, ...): rebuild with `git add -A` from
         # the user's index, excluding what is left out, then retry once.

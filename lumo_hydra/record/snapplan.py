@@ -45,9 +45,8 @@ ENV_SECRET_FILES = "LUMO_SECRET_FILES"
 HYDRA_DEFAULT_DIRS = ("outputs", "multirun")
 STORE_TRAILER = "Lumo-Store"
 OWNER_TRAILER = "Lumo-Owner"
-# The checks below are plain string steps: every snapshot runs them, and compiling their regular
-# expressions cost ~0.6 ms per process (issue 18). ``_BAD_REF`` (the same test as a pattern, for
-# other modules' ``.search``) is compiled only when asked for (module ``__getattr__``).
+# Plain string checks: every snapshot runs them, and compiling regexes cost ~0.6 ms per process (issue 18);
+# ``_BAD_REF`` (the same test as a pattern, for other modules) is compiled when asked for (``__getattr__``).
 _BAD_REF_PATTERN = r"(^[./])|(/\.)|(\.\.)|(@\{)|([\x00-\x20\x7f~^:?*\[\\])|(\.lock$)|(\.lock/)|(//)|([/.]$)|(^@$)"
 _BAD_REF_CHARS = frozenset(map(chr, range(0x21))) | frozenset("\x7f~^:?*[\\")
 _HEX = frozenset("0123456789abcdef")
@@ -56,9 +55,8 @@ _TRAILER_PATTERN = r"^(Lumo-[A-Za-z]+): *(\S.*?)\s*$"
 
 
 def bad_ref(name: str) -> bool:
-    """Whether ``name`` (a ref name after ``refs/``) breaks git's ref-name rules as ``_BAD_REF`` checks them:
-    a leading ``.`` or ``/``, ``/.``, ``..``, ``@{``, a control character, space or one of ``~^:?*[\\``,
-    ``.lock`` at the end of a part, ``//``, a trailing ``/`` or ``.``, or the name ``@``."""
+    """Whether ``name`` (after ``refs/``) breaks git's ref-name rules as ``_BAD_REF``: a leading ``.``/``/``, ``/.``,
+    ``..``, ``@{``, a control character, space or ``~^:?*[\\``, ``.lock`` ending a part, ``//``, a trailing ``/``/``.``, ``@``."""
     return (name.startswith((".", "/")) or name.endswith((".lock", "/", ".")) or name == "@"
             or "/." in name or ".." in name or "@{" in name or ".lock/" in name or "//" in name
             or not _BAD_REF_CHARS.isdisjoint(name))
@@ -399,11 +397,11 @@ def _same_file(st: os.stat_result, mark: Any) -> bool:
     return isinstance(mark, list) and mark == [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
 
 
-def mark_clean(warm: str, tmp: str, key: str) -> None:
+def mark_clean(warm: str, tmp: str, key: str | None, tree: str | None = None) -> None:
     """Record, before ``tmp`` becomes the warm index ``warm``, that it holds no secret-looking entry and no
-    entry in the output folders of ``key``: the file is named by its device, inode, size and mtime, so a
-    mark another snapshot wrote for its own file never vouches for this one (last writer wins: a mark
-    that names another file than the warm index is ignored and the next snapshot checks again)."""
+    entry in the output folders of ``key`` (``None``: not known to) and that ``tree`` is its tree: the file is
+    named by its device, inode, size and mtime, so a mark another snapshot wrote for its own file never vouches
+    for this one (last writer wins: a mark naming another file than the warm index is ignored)."""
     st = os.stat(tmp)
     mark = _mark_path(os.path.dirname(warm))
     # named like the private index files, so that remove_stale also removes one left by a killed snapshot
@@ -411,7 +409,8 @@ def mark_clean(warm: str, tmp: str, key: str) -> None:
     fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         try:
-            os.write(fd, json.dumps({"key": key, "file": [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]}).encode())
+            os.write(fd, json.dumps({"key": key, "file": [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns],
+                                     "tree": tree}).encode())
         finally:
             os.close(fd)
         os.replace(part, mark)
@@ -420,32 +419,34 @@ def mark_clean(warm: str, tmp: str, key: str) -> None:
         raise
 
 
-def _is_clean(lumo_dir: str, st: os.stat_result, key: str | None) -> bool:
-    if key is None:
-        return False
+def _seed_mark(lumo_dir: str, st: os.stat_result, key: str | None) -> tuple[bool, str | None]:
+    """(marked clean for ``key``, its tree or ``None``) of the index file ``st`` by its mark."""
     try:
         with open(_mark_path(lumo_dir), encoding="utf-8") as f:
             mark = json.load(f)
     except (OSError, ValueError, RecursionError):
-        return False
-    return isinstance(mark, dict) and mark.get("key") == key and _same_file(st, mark.get("file"))
+        return False, None
+    if not isinstance(mark, dict) or not _same_file(st, mark.get("file")):
+        return False, None
+    tree = mark.get("tree")
+    return key is not None and mark.get("key") == key, tree if is_sha(tree) else None
 
 
-def _copy_warm(warm: str, tmp: str, key: str | None) -> bool:
-    """Copy the warm index into ``tmp`` (mode and times kept); whether the copied file is marked clean
-    for ``key`` (judged on the opened file, so a warm index replaced meanwhile is never vouched for)."""
+def _copy_warm(warm: str, tmp: str, key: str | None) -> tuple[bool, str | None]:
+    """Copy the warm index into ``tmp`` (mode and times kept); whether the copied file is marked clean for ``key``,
+    and its tree if known (judged on the opened file: a warm index replaced meanwhile is never vouched for)."""
     with open(warm, "rb") as src:
         st = os.fstat(src.fileno())
         with open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst)
     os.chmod(tmp, stat.S_IMODE(st.st_mode))
     os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
-    return _is_clean(os.path.dirname(warm), st, key)
+    return _seed_mark(os.path.dirname(warm), st, key)
 
 
-def prepare_index(gitdir: str, user_index: str, key: str | None = None) -> tuple[str, str | None, bool]:
-    """A private index file seeded from the warm index (or the user's index); returns (tmp, warm, clean):
-    ``clean`` when the seed is a warm index marked clean for ``key`` (:func:`mark_clean`)."""
+def prepare_index(gitdir: str, user_index: str, key: str | None = None) -> tuple[str, str | None, bool, str | None]:
+    """A private index file seeded from the warm index (or the user's index): (tmp, warm, clean, tree), ``clean``
+    when the seed is a warm index marked clean for ``key``, ``tree`` its tree when marked (:func:`mark_clean`)."""
     lumo_dir = os.path.join(gitdir, "lumo")
     warm: str | None = os.path.join(lumo_dir, "index")
     try:
@@ -460,16 +461,16 @@ def prepare_index(gitdir: str, user_index: str, key: str | None = None) -> tuple
     # the mtime is kept: git's racy-entry detection compares entry times with the index file's time.
     if warm:
         try:
-            return tmp, warm, _copy_warm(warm, tmp, key)
+            return (tmp, warm, *_copy_warm(warm, tmp, key))
         except OSError:
             pass
     try:
         shutil.copy2(user_index, tmp)
-        return tmp, warm, False
+        return tmp, warm, False, None
     except OSError:
         pass
     os.unlink(tmp)  # no index at all yet (fresh repository): git creates it
-    return tmp, warm, False
+    return tmp, warm, False, None
 
 
 def same_repo(guess: tuple[str, str], info: dict[str, Any]) -> bool:
@@ -478,12 +479,12 @@ def same_repo(guess: tuple[str, str], info: dict[str, Any]) -> bool:
     return bool(r(guess[0]) == r(info["repo"]) and r(guess[1]) == r(info["gitdir"]))
 
 
-def keep_warm(tmp: str, warm: str, key: str, clean: bool) -> None:
+def keep_warm(tmp: str, warm: str, key: str, clean: bool, tree: str | None = None) -> None:
     """``tmp`` becomes the warm index for the next snapshot (last writer wins: all are valid), marked clean
     for ``key`` when ``clean`` (it holds no secret-looking entry and no entry in the output folders: the
-    next snapshot then needs no ``ls-files`` of them)."""
-    if clean:
-        mark_clean(warm, tmp, key)
+    next snapshot then needs no ``ls-files`` of them) and with its ``tree`` (for a next one changing nothing)."""
+    if clean or tree:
+        mark_clean(warm, tmp, key if clean else None, tree)
     else:
         unlink(_mark_path(os.path.dirname(warm)))
     os.replace(tmp, warm)
@@ -500,9 +501,8 @@ def note(path: str, text: str) -> None:
 
 # -- what `rev-parse` would say, without starting it (the plain case) ----------------------------------
 def _odd_config(text: str) -> bool:
-    """Whether a git config text may have ``[include...`` (also ``[includeIf``), ``worktree =`` or
-    ``bare = true|yes|on|1`` (any case, blanks anywhere): what :func:`plain_repo` leaves to ``rev-parse``.
-    Looked for in the text with every blank taken out, so it errs only towards "odd"."""
+    """Whether a git config text may have ``[include...``, ``worktree =`` or ``bare = true|yes|on|1`` (any case;
+    looked for with every blank taken out, so it errs only towards "odd"): :func:`plain_repo` asks ``rev-parse``."""
     t = "".join(text.lower().split())
     return "[include" in t or "worktree=" in t or any(f"bare={w}" in t for w in ("true", "yes", "on", "1"))
 
