@@ -10,7 +10,9 @@ and of CPU time (ours: this process, threads included; tar's: tar and gzip), the
 round also runs ``lumo-hydra pack``/``unpack`` as commands in a new process (interpreter start-up and
 imports included, against the same round's tar), and the S3 part times ``lumo-hydra push`` in new
 processes: the first push, a no-op push (the ledger vouches: the backend is not even imported) and a
-no-op push with ``--verify`` (a new S3 session and one listing).
+no-op push with ``--verify`` (a new S3 session and one listing). Each round also times ``python -c pass``
+and ``python -S -c pass``: the difference is what the ``.pth`` files of site-packages cost every command
+(printed, with the command-line ratios less that cost beside the plain ones).
 
     env -u PYTHONDONTWRITEBYTECODE python benchmarks/bench_pack.py [--runs 1000] [--rounds 5] \\
         [--push-runs 100] [--no-s3] [--no-cli]
@@ -98,7 +100,7 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
     res: dict[str, list[float]] = {k: [] for k in ("pack", "pack_cpu", "tar_c", "tar_c_cpu", "unpack",
                                                     "unpack_cpu", "tar_x", "tar_x_cpu", "cli_pack", "cli_pack_cpu",
                                                     "cli_unpack", "cli_unpack_cpu", "tar_c3", "tar_c3_cpu",
-                                                    "size_pack", "size_tar", "size_tar3")}
+                                                    "size_pack", "size_tar", "size_tar3", "py", "py_cpu", "py_S", "py_S_cpu")}
     for r in range(a.rounds):
         out, tgz = work / f"p{r}.tar.gz", work / f"t{r}.tar.gz"
         (work / f"x{r}").mkdir()
@@ -123,6 +125,10 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
             res[name].append(wall)
             res[name + "_cpu"].append(cpu)
         if a.cli:  # the command line in a new process: interpreter start-up and imports included
+            for name, cmd in (("py", [sys.executable, "-c", "pass"]), ("py_S", [sys.executable, "-S", "-c", "pass"])):
+                wall, cpu = _timed(lambda cmd=cmd: subprocess.run(cmd, check=True), True)  # the interpreter's start-up
+                res[name].append(wall)
+                res[name + "_cpu"].append(cpu)
             cout = work / f"c{r}.tar.gz"
             for name, fn in (("cli_pack", lambda cout=cout: _cli("pack", *ids, "-o", str(cout), "--no-code", "--root", str(root))),
                              ("cli_unpack", lambda cout=cout, r=r: _cli("unpack", str(cout), "--no-code", "--root", str(work / f"cu{r}")))):
@@ -208,6 +214,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  lumo-hydra {ours} (new process) {spread(res['cli_' + ours])} s: wall {statistics.median(ratio):.2f}x "
                       f"(rounds {min(ratio):.2f}-{max(ratio):.2f}x), CPU {spread(res[f'cli_{ours}_cpu'])} s = "
                       f"{statistics.median(cpu):.2f}x")
+        if res["py"]:
+            site = [x - y for x, y in zip(res["py"], res["py_S"])]
+            print(f"  interpreter start-up: `python -c pass` {spread(res['py'])} s (CPU {spread(res['py_cpu'])}), "
+                  f"`python -S -c pass` {spread(res['py_S'])} s (CPU {spread(res['py_S_cpu'])}): the site module and "
+                  f"site-packages' .pth files (-S skips them) cost {statistics.median(site):.3f} s of every command here")
+            for ours, tar in (("pack", "tar_c"), ("unpack", "tar_x")):
+                ratio = [(x - d) / y for x, d, y in zip(res["cli_" + ours], site, res[tar])]
+                print(f"  lumo-hydra {ours} less that cost (a bound: the command needs site-packages): wall {statistics.median(ratio):.2f}x "
+                      f"(rounds {min(ratio):.2f}-{max(ratio):.2f}x)")
         ratio = [x / y for x, y in zip(res["pack"], res["tar_c3"])]
         cpu = [x / y for x, y in zip(res["pack_cpu"], res["tar_c3_cpu"])]
         print(f"  same gzip level: tar -I 'gzip -3' {spread(res['tar_c3'])} s, CPU {spread(res['tar_c3_cpu'])} s: pack wall "
