@@ -221,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"site-packages' .pth files (-S skips them) cost {statistics.median(site):.3f} s of every command here")
             for ours, tar in (("pack", "tar_c"), ("unpack", "tar_x")):
                 ratio = [(x - d) / y for x, d, y in zip(res["cli_" + ours], site, res[tar])]
-                print(f"  lumo-hydra {ours} less that cost (a bound: the command needs site-packages): wall {statistics.median(ratio):.2f}x "
+                print(f"  lumo-hydra {ours} less that cost (a bound: the command needs site-packages): "
+                      f"wall {statistics.median(ratio):.2f}x "
                       f"(rounds {min(ratio):.2f}-{max(ratio):.2f}x)")
         ratio = [x / y for x, y in zip(res["pack"], res["tar_c3"])]
         cpu = [x / y for x, y in zip(res["pack_cpu"], res["tar_c3_cpu"])]
