@@ -340,8 +340,30 @@ def read_members(data: bytes) -> list[tuple[str, int, int]] | None:
     out: list[tuple[str, int, int]] = []
     off, end = 0, len(data)
     zero = _ZEROS[:BLOCK]
+    tail, mid, const = _TAIL644, _MID644, 256 + sum(_TAIL644)  # the checksum field counts as 8 spaces
     while off + BLOCK <= end:
         h = data[off:off + BLOCK]
+        if h[156:] == tail and h[100:124] == mid and h[135] == 0 and h[154:156] == b"\x00 " \
+                and (sf := h[124:135]).isdigit() and (cf := h[148:154]).isdigit():
+            # the header ustar_header writes for a regular file (mode 644, no prefix, no user names): every
+            # byte after the checksum is known, so the sum of the first 148 (under adler32's modulus: exact)
+            # plus a constant is the checksum. Anything else takes the general path below
+            try:
+                size, chk = int(sf, 8), int(cf, 8)
+            except ValueError:  # an 8 or a 9
+                return None
+            if (zlib.adler32(h[:148]) & 0xFFFF) - 1 + const != chk:
+                return None
+            try:
+                name = h[:100].split(b"\x00", 1)[0].decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            start = off + BLOCK
+            if start + size > end:
+                return None  # truncated
+            out.append((name, start, size))
+            off = start + size + (-size % BLOCK)
+            continue
         if h == zero:
             return out if not data[off:].strip(b"\x00") else None
         chk = _octal(h[148:156])
