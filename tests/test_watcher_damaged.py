@@ -116,21 +116,29 @@ def test_all_damages_at_once_cost_only_their_own_runs(store: Path) -> None:
     assert len(df2) == len(df)
 
 
-@pytest.mark.parametrize("which", ["index_path", "frame_path"])
+@pytest.mark.parametrize("which", ["index_path", "frame_path", "body"])
 def test_garbled_cache_file_is_detected_by_its_checksum_and_rebuilt(store: Path, which: str) -> None:
     t = time.time() - 30
     for p in (store / "experiments").glob("*/*/*.json"):
         os.utime(p, (t, t))
     w = Watcher(store)
     first = w.load()
-    path = getattr(w, which)
+    if which == "body":  # the index's column chunks (the frame cache refers to them)
+        (path,) = Path(w.index_path).parent.glob(Path(w.index_path).stem + ".*.body")
+    else:
+        path = getattr(w, which)
     assert os.path.exists(path)
     data = bytearray(Path(path).read_bytes())
-    at = data.find(struct.pack("<d", 0.001))  # the loss, as marshal stores it: flip its lowest bit
+    # the loss, as marshal stores it in the index's chunks (the index file and the frame cache hold a
+    # run's name instead): flip its lowest bit
+    probe = struct.pack("<d", 0.001) if which == "body" else first["test_name"][0].encode()
+    at = data.find(probe)
     assert at > 0
     data[at] ^= 0x01
     Path(path).write_bytes(bytes(data))
-    assert [m["loss"] for m in Watcher(store).load()["metrics"]] == [0.001] * N_GOOD  # not 0.000999999...
+    again = Watcher(store).load()
+    assert [m["loss"] for m in again["metrics"]] == [0.001] * N_GOOD  # not 0.000999999...
+    assert again["test_name"].tolist() == first["test_name"].tolist()
     data[at] ^= 0x01
     for pos in range(40, len(data), max(1, len(data) // 7)):  # flip one bit at several places
         data[pos] ^= 0x01

@@ -87,6 +87,8 @@ def write_sealed(f: Any, parts: list[bytes], magic: bytes) -> None:
     """Write ``sealed(b"".join(parts), magic)`` to the binary file ``f`` without joining the parts (a
     cache file of 100,000 runs is hundreds of MB: no copy of it in memory)."""
     size = sum(len(p) for p in parts)
+    if len(parts) > 64:  # many small parts (the index's chunks): one copy is cheaper than a check per part
+        parts = [b"".join(parts)]
     f.write(magic + _check(parts, size).to_bytes(4, "little") + size.to_bytes(8, "little"))
     for p in parts:
         f.write(p)
@@ -281,6 +283,7 @@ def build_frame(table: dict[str, Any], sel: list[int] | None, status: list[Any],
     import pandas as pd
 
     cols, rkeys = table["cols"], table["rkeys"]
+    chunked = getattr(cols, "payloads", None)  # a nested.Cols: the index's chunks of each column
     n = len(table["keys"]) if sel is None else len(sel)
 
     def take(lst: list[Any]) -> list[Any]:
@@ -304,9 +307,18 @@ def build_frame(table: dict[str, Any], sel: list[int] | None, status: list[Any],
             out[k] = to_local_time(np.array(take(cols.get("_" + k) or [None] * len(rkeys)), dtype=float))
         elif flatten:
             out[k] = _filled(k, flat[k] if k in flat else [None] * n)
+        elif sel is None and chunked is not None and k in chunked and cols.is_nested(k):
+            from lumo_hydra.watcher.lazycol import NestedArray
+
+            out[k] = NestedArray(cols.payloads[k], n, fill=fill_of(k), ref=k)  # the index's chunks, built on use
         else:
             out[k] = _filled(k, take(cols[k]) if k in cols else [None] * n)
     return pd.DataFrame(out)
+
+
+def fill_of(k: str) -> str | None:
+    """How :func:`_filled` fills the missing values of column ``k`` (a key of ``lazycol.FILLS``)."""
+    return "dict" if k in _DICT_COLS else "list" if k == "tags" else "str" if k == "note" else None
 
 
 def _like_pandas(vals: list[Any]) -> list[Any]:
@@ -376,14 +388,17 @@ def frame_to_bytes(header: dict[str, Any], df: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def write_frame(f: Any, header: dict[str, Any], df: pd.DataFrame) -> None:
+def write_frame(f: Any, header: dict[str, Any], df: pd.DataFrame,
+                refs: dict[str, tuple[list[Any], list[Any]]] | None = None) -> None:
     """The frame cache file of ``df`` (``header`` gets the ``columns``, ``obj`` and ``lazy`` keys it needs).
 
     Object columns (the records' nested values) are stored as lists with marshal, several times faster
-    than pickling them: those holding dicts or lists each as its own payload, read back as a
+    than pickling them: those holding dicts or lists each as its own payloads, read back as a
     :class:`~lumo_hydra.watcher.lazycol.NestedArray` built on first use (a column not built yet is
-    written without building it); the typed columns (strings, times, numbers) with pickle. Raises
-    ``ValueError`` or ``pickle.PicklingError`` for values that cannot be stored.
+    written without building it; one that is still the index's chunks ``refs[name] = (their places
+    (body file number, offset), chunks)`` is not written at all: the header says where they are); the
+    typed columns (strings, times, numbers) with pickle. Raises ``ValueError`` or
+    ``pickle.PicklingError`` for values that cannot be stored.
     """
     import pickle
 
@@ -391,30 +406,36 @@ def write_frame(f: Any, header: dict[str, Any], df: pd.DataFrame) -> None:
 
     obj: list[str] = []
     lazy: list[list[Any]] = []
-    blobs: list[bytes] = []
+    blobs: list[Any] = []
     eager: list[list[Any]] = []
     for k in df.columns:
         col = df[k]
         if col.dtype != object:
             continue
-        payload = lazy_payload(col)
-        if payload is None:
+        got = lazy_payload(col)
+        if got is None:
             vals = col.tolist()
             types = set(map(type, vals))  # (C speed: no Python call per value)
             if dict in types or list in types:
-                payload = marshal.dumps(vals)
+                got = ([marshal.dumps(vals)], None, None)
             else:
                 obj.append(str(k))
                 eager.append(vals)
                 continue
-        lazy.append([str(k), len(payload)])
-        blobs.append(payload)
+        payloads, fill, ref = got
+        sizes = [len(p) for p in payloads]
+        at = refs.get(str(ref)) if refs and ref is not None else None
+        if at is not None and at[1] is payloads:  # where the index's body files hold them
+            lazy.append([str(k), sizes, fill, at[0]])
+            continue
+        lazy.append([str(k), sizes, fill, None])
+        blobs.extend(payloads)
     header["columns"] = [str(k) for k in df.columns]
     header["obj"] = obj
     header["lazy"] = lazy
     hb = marshal.dumps(header)
     lists = marshal.dumps(eager)
-    typed = pickle.dumps(df.drop(columns=obj + [k for k, _ in lazy]), protocol=pickle.HIGHEST_PROTOCOL)
+    typed = pickle.dumps(df.drop(columns=obj + [k for k, *_ in lazy]), protocol=pickle.HIGHEST_PROTOCOL)
     write_sealed(f, [len(hb).to_bytes(8, "little"), hb, len(lists).to_bytes(8, "little"), lists, *blobs, typed],
                  FRAME_MAGIC)
 
@@ -429,21 +450,36 @@ def split_frame_file(data: bytes) -> tuple[Any, memoryview] | None:
     return marshal.loads(body[8:8 + n]), memoryview(body)[8 + n:]
 
 
-def frame_from_bytes(header: dict[str, Any], data: memoryview) -> pd.DataFrame:
-    """The DataFrame of a frame cache file's payload (see :func:`write_frame`); raises on damage."""
+def frame_from_bytes(header: dict[str, Any], data: memoryview, bodies: list[memoryview] | None = None) -> pd.DataFrame:
+    """The DataFrame of a frame cache file's payload (see :func:`write_frame`), its columns that refer
+    to the index's chunks from ``bodies`` (the payloads of the index's body files); raises on damage."""
     import pickle
 
     import pandas as pd
 
-    from lumo_hydra.watcher.lazycol import NestedArray
+    from lumo_hydra.watcher.lazycol import FILLS, NestedArray
 
     n = int.from_bytes(data[:8], "little")
     lists = marshal.loads(data[8:8 + n])
     at = 8 + n
     lazy: dict[str, Any] = {}
-    for name, size in header["lazy"]:
-        lazy[name] = data[at:at + size]
-        at += size
+    fills: dict[str, Any] = {}
+    for name, sizes, fill, where in header["lazy"]:
+        if fill is not None and fill not in FILLS:
+            raise ValueError("damaged frame cache")
+        parts = []
+        if where is None:  # in this file, one after the other
+            for size in sizes:
+                parts.append(data[at:at + size])
+                at += size
+        elif bodies is None or len(where) != len(sizes):
+            raise ValueError("damaged frame cache")
+        else:
+            for size, (fi, pos) in zip(sizes, where):
+                if pos + size > len(bodies[fi]):
+                    raise ValueError("damaged frame cache")
+                parts.append(bodies[fi][pos:pos + size])
+        lazy[name], fills[name] = parts, fill
     if at > len(data):
         raise ValueError("damaged frame cache")
     typed = pickle.loads(data[at:])
@@ -453,7 +489,7 @@ def frame_from_bytes(header: dict[str, Any], data: memoryview) -> pd.DataFrame:
         raise ValueError("damaged frame cache")
     by_name: dict[str, Any] = dict(zip(obj, lists))
     rows = len(typed)
-    by_name.update((k, NestedArray(v, rows)) for k, v in lazy.items())
+    by_name.update((k, NestedArray(v, rows, fill=fills[k])) for k, v in lazy.items())
     df = pd.DataFrame({k: by_name[k] if k in by_name else typed[k] for k in header["columns"]})
     if [str(k) for k in df.columns if df[k].dtype == object] != [k for k in header["columns"] if k in by_name]:
         raise ValueError("frame cache columns changed type")

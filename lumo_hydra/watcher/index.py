@@ -19,6 +19,7 @@ import os
 import sys
 import time
 import warnings
+from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from lumo_hydra.store import status as _status
 from lumo_hydra.store.files import atomic_open
 from lumo_hydra.store.layout import METRICS_JSON, RUN_JSON, WATCHER_CACHE, StoreLayout, cache_dir
 from lumo_hydra.watcher.frame import frame_from_bytes, local_tz, sealed, split_frame_file, unsealed, write_frame, write_sealed
+from lumo_hydra.watcher.nested import Cols, _as_cols, drop_bodies, folder_sig_check, patch_table, read_bodies, save_body, with_body
 from lumo_hydra.watcher.query import key_matcher, name_matches
 from lumo_hydra.watcher.rows import _RACY_NS as RACY_NS
 from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, judge, read_rows
@@ -36,10 +38,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["RunIndex", "INDEX_VERSION", "FRAME_VERSION"]
 
-INDEX_VERSION = 6
-FRAME_VERSION = 5
-_INDEX_MAGIC = b"LUMOIDX8"
-_META_MAGIC = b"LUMOMET6"
+INDEX_VERSION = 7
+FRAME_VERSION = 6
+_INDEX_MAGIC = b"LUMOIDX9"
+_META_MAGIC = b"LUMOMET7"
 #: the record columns kept in the index's meta part: what filters, sorts by time or status and judging need
 HEAD = ("status", "_start", "_end", "sweep", "tags")
 _ESIGS_MAGIC = b"LUMOESG1"
@@ -116,6 +118,7 @@ class RunIndex:
                 os.unlink(path)
             except OSError:
                 pass
+        self._drop_bodies(set())
 
     def live_dirs(self) -> list[str]:
         """The run folders of the runs without an end record in the index last loaded by this object
@@ -132,7 +135,7 @@ class RunIndex:
 
     # ---- the index -------------------------------------------------------------------------------
 
-    def _load_table(self, partial: bool = False) -> Table | None:
+    def _load_table(self, partial: bool = False, again: bool = True) -> Table | None:
         """The index table (memory, else disk); with ``partial``, maybe only its meta part (keys,
         signatures, the ``HEAD`` columns; ``rkeys`` ``None``), read without the records' other columns."""
         if self.mem is not None and (partial or not self.mem.get("partial")):
@@ -159,13 +162,14 @@ class RunIndex:
                 t["dirs"] = [base + k for k in keys]
                 t["sigs"] = SigMap(keys, t.pop("sigs_p"), 6)
                 t["dsigs"] = SigMap(keys, t.pop("dsigs_p"), 2)
+                st = os.fstat(f.fileno())
+                t["file"] = [st.st_ino, st.st_mtime_ns, st.st_size]
                 if partial:
                     return {**t, "cols": t["head"], "rkeys": None, "partial": True}
-                full = marshal.loads(unsealed(f.read(), _INDEX_MAGIC))
-            if not (type(full) is dict and full.get("gen") == t["gen"] and len(full["rkeys"]) == n
-                    and all(type(c) is list and len(c) == n for c in full["cols"].values())):
-                return None
-            return {**t, "cols": {**full["cols"], **t["head"]}, "rkeys": full["rkeys"]}
+            return with_body(t, self._bodies(t["files"]), n)
+        except FileNotFoundError:  # a body file deleted by a writer that replaced the index meanwhile
+            if again:
+                return self._load_table(partial, again=False)
         except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
             pass
         return None
@@ -179,26 +183,46 @@ class RunIndex:
 
         path = self.index_path
         cols, rkeys = table["cols"], table["rkeys"]
+        if not isinstance(cols, Cols):
+            cols = table["cols"] = _as_cols(cols, len(rkeys), HEAD) or Cols([], {}, {}, {})
         ends = _status.END_STATUSES
         st_col = cols.get("status") or [None] * len(rkeys)
         live_recs = {table["keys"][i]: {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]}
                      for i, s in enumerate(st_col) if s not in ends}
         gen = os.urandom(8)
-        meta = {k: v for k, v in table.items() if k not in ("cols", "rkeys", "dirs", "sigs", "dsigs")}
-        meta.update(gen=gen, head={c: cols[c] for c in HEAD if c in cols}, live_recs=live_recs,
+        distinct = list({id(t): t for t in rkeys}.values())
+        code = {id(t): c for c, t in enumerate(distinct)}
+        meta = {k: v for k, v in table.items() if k not in ("cols", "rkeys", "dirs", "sigs", "dsigs", "file")}
+        table.pop("file", None)
+        meta.update(gen=gen, head=cols.head, live_recs=live_recs, sizes=cols.sizes,
+                    rk=[distinct, array("i", [code[id(t)] for t in rkeys]).tobytes()],
                     sigs_p=pack(table["keys"], table["sigs"], 6), dsigs_p=pack(table["keys"], table["dsigs"], 2))
-        full = {"gen": gen, "rkeys": rkeys, "cols": {c: v for c, v in cols.items() if c not in HEAD}}
         table["gen"] = gen
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
+            old_files = [f[0] for f in cols.files]
+            self._save_body(cols, gen)
+            meta.update(files=cols.files, layout=[[k, [len(p) for p in cols.payloads[k]], cols.nested[k],
+                                                   cols.locs[k]] for k in cols.payloads])
             mp = marshal.dumps({"version": INDEX_VERSION, "root": self.root, "table": meta})
-            fp = marshal.dumps(full)
             with atomic_open(path) as f:
                 f.write(_INDEX_MAGIC + (len(_META_MAGIC) + 12 + len(mp)).to_bytes(8, "little"))
                 write_sealed(f, [mp], _META_MAGIC)
-                write_sealed(f, [fp], _INDEX_MAGIC)
+                f.flush()
+                st = os.fstat(f.fileno())  # the file renamed into place keeps its inode and times
+            table["file"] = [st.st_ino, st.st_mtime_ns, st.st_size]
+            self._drop_bodies({f[0] for f in cols.files}, old_files)
         except (OSError, ValueError) as e:  # a read-only cache must not break loading
             warnings.warn(f"lumo-hydra: could not write the watcher index {path}: {e}", stacklevel=_WARN_TABLE)
+
+    def _save_body(self, cols: Cols, gen: bytes) -> None:
+        save_body(self.index_path[: -len(".index")], cols, gen)
+
+    def _drop_bodies(self, keep: set[str], old: list[str] | None = None) -> None:
+        drop_bodies(self.index_path[: -len(".index")], keep, old)
+
+    def _bodies(self, files: list[list[Any]]) -> list[memoryview]:
+        return read_bodies(os.path.dirname(self.index_path), files)
 
     @property
     def esigs_path(self) -> str:
@@ -281,6 +305,7 @@ class RunIndex:
             kept = [k for k in old["keys"] if k[:k.index("/")] in quiet]
         stat = os.stat
         recheck: list[str] = []
+        same = folder_sig_check(old["keys"], sigs, dsigs)
         for ename, path, esig in exps:
             if ename in quiet:
                 new_e[ename] = esig
@@ -298,16 +323,17 @@ class RunIndex:
                     key = ename + "/" + name
                     try:
                         st = stat(r.path)
-                        ds: Any = (st.st_ino, st.st_mtime_ns)
+                        ino, mt = st.st_ino, st.st_mtime_ns
                     except OSError:
-                        ds = None
-                    if key not in sigs:
+                        ino = mt = -1
+                    was = same(key, ino, mt)
+                    if was is None:  # not in the index
                         todo.append(RunRef(ename, name, r.path))
                         continue
                     kept.append(key)
-                    if ds is None or dsigs.get(key) != ds:  # a rename in it, or a time not to be trusted
+                    if not was:  # a rename in it, or a time not to be trusted: its files are checked
                         recheck.append(key)
-                    new_d[key] = ds if ds is not None and ds[1] <= racy_after else None
+                        new_d[key] = (ino, mt) if mt >= 0 and mt <= racy_after else None
         kept, more = self.verify(sigs, kept, [*(old.get("unsure") or ()), *(old.get("live") or ()), *recheck])
         todo.extend(more)
         for ref in old.get("pending") or ():  # damaged or just claimed: read again at every load
@@ -395,7 +421,7 @@ class RunIndex:
             if not same_exps:
                 self._save_esigs({**old_e, **new_e} if pats is not None else new_e)
             return old
-        table = patch_table(old, set(kept).union(others), new)
+        table = patch_table(old, set(kept).union(others), new, HEAD)
         old_d = old.get("dsigs") or {}
         if pats is not None:
             new_e = {**{e: s for e, s in old_e.items() if not name_matches(e, pats)}, **new_e}
@@ -420,7 +446,7 @@ class RunIndex:
         base = self.experiments_dir + "/"
         refs = [RunRef(*k.split("/", 1), base + k) for k in keys]  # type: ignore[call-arg]
         new, _ = read_rows(refs, None, self.workers)
-        table = patch_table(_empty_table(), set(), new)
+        table = patch_table(_empty_table(), set(), new, HEAD)
         pos = {k: i for i, k in enumerate(table["keys"])}
         return table, [pos[k] for k in keys if k in pos]
 
@@ -477,11 +503,14 @@ class RunIndex:
         header["index"] = [st.st_ino, st.st_mtime_ns, st.st_size]
         import pickle
 
-
+        refs: dict[str, tuple[list[Any], list[Any]]] = {}
+        if isinstance(cols, Cols) and table.get("file") == header["index"]:  # its body files hold the chunks
+            header["files"] = cols.files
+            refs = {k: (cols.locs[k], ps) for k, ps in cols.payloads.items() if None not in cols.locs[k]}
         path = self.flat_frame_path if flat else self.frame_path
         try:
             with atomic_open(path) as f:
-                write_frame(f, header, df)
+                write_frame(f, header, df, refs)
         except (OSError, ValueError, pickle.PicklingError) as e:
             warnings.warn(f"lumo-hydra: could not write the watcher frame cache {path}: {e}", stacklevel=_WARN_FRAME)
 
@@ -514,7 +543,8 @@ class RunIndex:
                 return table
         if isinstance(df, memoryview):  # not unpickled yet
             try:
-                df = frame_from_bytes(header, df)
+                refs = any(x[3] is not None for x in header["lazy"])
+                df = frame_from_bytes(header, df, self._bodies(header["files"]) if refs else None)
             except Exception:  # a damaged cache file: rebuild it
                 self.frames[flat] = None
                 return self.refresh(progress)
@@ -538,51 +568,3 @@ def _judged_again(df: pd.DataFrame, live: list[Any], stale_after: float) -> pd.D
     df["status"] = status
     df["duration"] = np.asarray(dur, dtype=float)
     return df
-
-
-def patch_table(old: Table, keep: set[str], new: list[tuple[RunRef, dict[str, Any], Any]]) -> Table:
-    """The rows of ``old`` whose key is in ``keep``, plus the ``new`` rows, sorted as ``load()`` returns them."""
-    keys, dirs, rkeys, cols, sigs = old["keys"], old["dirs"], old["rkeys"], old["cols"], old["sigs"]
-    idx: list[int] | None = [i for i, k in enumerate(keys) if k in keep]
-    if idx is not None and len(idx) == len(keys):
-        idx = None
-
-    def kept(lst: list[Any]) -> list[Any]:
-        return list(lst) if idx is None else [lst[i] for i in idx]
-
-    nkeys, ndirs, nrkeys = kept(keys), kept(dirs), kept(rkeys)
-    n_kept = len(nkeys)
-    memo = {t: t for t in {id(t): t for t in nrkeys}.values()}  # one tuple object per distinct key list
-    names: dict[str, None] = {}
-    for t in memo:
-        names.update(dict.fromkeys(t))
-    packed = isinstance(sigs, SigMap)
-    nsigs: dict[str, Any] = {} if packed else {k: sigs[k] for k in nkeys}
-    inf = float("inf")
-    # new rows in order first: a first load then needs no reordering of the columns
-    new = sorted(new, key=lambda x: (x[1]["_start"] if x[1]["_start"] is not None else inf,
-                                     str(x[1]["test_name"]), x[0][0] + "/" + x[0][1]))
-    for ref, row, sig in new:
-        key = ref[0] + "/" + ref[1]
-        nkeys.append(key)
-        ndirs.append(ref[2])
-        t = tuple(row)
-        nrkeys.append(memo.setdefault(t, t))
-        names.update(dict.fromkeys(t))
-        nsigs[key] = sig
-    ncols: dict[str, list[Any]] = {}
-    new_rows = [x[1] for x in new]
-    for name in names:
-        col = cols.get(name)
-        vals = kept(col) if col is not None else [None] * n_kept
-        vals.extend([row.get(name) for row in new_rows])
-        ncols[name] = vals
-    n = len(nkeys)
-    starts = ncols.get("_start") or [None] * n
-    tns = ncols.get("test_name") or [None] * n
-    order = sorted(range(n), key=lambda i: (starts[i] if starts[i] is not None else inf, str(tns[i]), nkeys[i]))
-    if order != list(range(n)):
-        nkeys, ndirs, nrkeys = [nkeys[i] for i in order], [ndirs[i] for i in order], [nrkeys[i] for i in order]
-        ncols = {name: [c[i] for i in order] for name, c in ncols.items()}
-    return {"keys": nkeys, "dirs": ndirs, "rkeys": nrkeys, "cols": ncols,
-            "sigs": sigs.remap(nkeys, nsigs) if packed else nsigs}

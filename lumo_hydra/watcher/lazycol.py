@@ -48,16 +48,29 @@ def _objects(vals: Sequence[Any]) -> np.ndarray:
     return out
 
 
+# the missing values of a column, filled as ``load()`` shows them (``{}`` for the dict columns, ...)
+FILLS: dict[str, Callable[[list[Any]], list[Any]]] = {
+    "dict": lambda vals: [v or {} for v in vals],
+    "list": lambda vals: [v or [] for v in vals],
+    "str": lambda vals: [v or "" for v in vals],
+}
+
+
 class NestedArray(ExtensionArray):
-    """Python objects (one per row) from a marshal payload of their list, unmarshalled on first use
-    (or given as an object ndarray)."""
+    """Python objects (one per row) from a marshal payload of their list, or from several (the chunks
+    of the index, their lists one after the other), unmarshalled on first use (or given as an object
+    ndarray). ``fill`` (a key of ``FILLS``) fills the missing values when they are built; ``ref`` names
+    the index column the payloads are the chunks of (the frame cache then refers to them)."""
 
     _dtype = NestedDtype()
 
-    def __init__(self, payload: Any = None, n: int = 0, values: np.ndarray | None = None) -> None:
+    def __init__(self, payload: Any = None, n: int = 0, values: np.ndarray | None = None,
+                 fill: str | None = None, ref: str | None = None) -> None:
         self._payload = payload
         self._n = n if values is None else len(values)
         self._vals = values
+        self.fill = fill
+        self.ref = ref
 
     # ---- the values, built once -------------------------------------------------------------------
 
@@ -65,18 +78,32 @@ class NestedArray(ExtensionArray):
     def values_(self) -> np.ndarray:
         """The values as an object ndarray (built from the payload on first use)."""
         if self._vals is None:
-            vals = marshal.loads(self._payload)
+            if isinstance(self._payload, list):
+                vals: Any = []
+                for p in self._payload:
+                    part = marshal.loads(p)
+                    if type(part) is not list:
+                        raise ValueError("damaged frame cache column")
+                    vals.extend(part)
+            else:
+                vals = marshal.loads(self._payload)
             if type(vals) is not list or len(vals) != self._n:
                 raise ValueError("damaged frame cache column")
+            if self.fill is not None:
+                vals = FILLS[self.fill](vals)
             self._vals = _objects(vals)
             self._payload = None
         return self._vals
 
-    def payload(self) -> Any:
-        """The marshal payload of the values (without building them when not built yet)."""
+    def payload(self) -> list[Any]:
+        """The marshal payloads of the values (without building them when not built yet)."""
         if self._vals is None:
-            return self._payload
-        return marshal.dumps(self._vals.tolist())
+            return self._payload if isinstance(self._payload, list) else [self._payload]
+        return [marshal.dumps(self._vals.tolist())]
+
+    def unbuilt(self) -> bool:
+        """Whether the values are still the payloads' (not built, so not changed)."""
+        return self._vals is None
 
     # ---- the ExtensionArray interface ----------------------------------------------------------------
 
@@ -134,7 +161,7 @@ class NestedArray(ExtensionArray):
 
     def copy(self) -> NestedArray:
         if self._vals is None:
-            return NestedArray(self._payload, self._n)  # the payload is never modified: shared
+            return NestedArray(self._payload, self._n, fill=self.fill, ref=self.ref)  # never modified: shared
         return NestedArray(values=self._vals.copy())
 
     @classmethod
@@ -182,8 +209,10 @@ class NestedArray(ExtensionArray):
         return self.values_.tolist()
 
 
-def lazy_payload(values: Any) -> Any | None:
-    """The marshal payload of a DataFrame column kept as a :class:`NestedArray`, without building its
-    values, or ``None`` for any other column."""
+def lazy_payload(values: Any) -> tuple[list[Any], str | None, str | None] | None:
+    """``(marshal payloads, fill, index column or None)`` of a DataFrame column kept as a
+    :class:`NestedArray`, without building its values, or ``None`` for any other column."""
     arr = getattr(values, "array", values)
-    return arr.payload() if isinstance(arr, NestedArray) else None
+    if not isinstance(arr, NestedArray):
+        return None
+    return arr.payload(), arr.fill, arr.ref if arr.unbuilt() else None
