@@ -187,3 +187,48 @@ def test_pack_level_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert sizes["9"] < sizes["1"]
     with pytest.raises(LumoValueError, match="level=0 is not a gzip level"):
         pack_runs(tmp_path / "store", ids, tmp_path / "y.tar.gz", code=False, level=0)
+
+
+UNPACK = importlib.import_module("lumo_hydra.share.unpack")
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != "unpacked.json"}
+
+
+def test_unpack_by_two_processes_writes_the_same_files(tmp_path: Path, counting: type[_Counting]) -> None:
+    ids = _store(tmp_path / "store", 8)
+    out = pack_runs(tmp_path / "store", ids, tmp_path / "p.tar.gz", code=False).path
+    one = unpack(out, tmp_path / "one", code=False)
+    assert counting.started == 0
+    two = unpack(out, tmp_path / "two", code=False, processes=2)
+    assert counting.started == 1
+    _no_child_left()
+    assert sorted(one.added) == sorted(two.added) == sorted(ids)
+    assert _tree(tmp_path / "one") == _tree(tmp_path / "two") and len(_tree(tmp_path / "two")) == 8 * 4 + 1
+    for t in ("t000", "t007"):  # every run has its provenance, in the parent's half and in the child's
+        assert json.loads((tmp_path / "two" / "experiments" / "e" / t / "unpacked.json").read_text())["archive"] == str(out)
+    assert unpack(out, tmp_path / "two", code=False, processes=2).skipped == two.added
+
+
+def test_a_failure_writing_in_the_child_is_raised_here_and_nothing_is_left(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = _store(tmp_path / "store", 6)
+    out = pack_runs(tmp_path / "store", ids, tmp_path / "p.tar.gz", code=False).path
+    here, write = os.getpid(), UNPACK._write_members
+
+    def failing_in_the_child(tmp: Path, members: list[object]) -> None:
+        if os.getpid() != here:
+            raise PermissionError(13, "Permission denied", str(tmp / "experiments"))
+        write(tmp, members)
+
+    monkeypatch.setattr(UNPACK, "_write_members", failing_in_the_child)
+    with pytest.raises(PermissionError) as e:
+        unpack(out, tmp_path / "other", code=False, processes=2)
+    assert e.value.filename.endswith("experiments")  # errno, text and file name survive the trip
+    assert not (tmp_path / "other" / "experiments").exists()
+    assert [p.name for p in (tmp_path / "other").iterdir()] == []  # the staging folder is gone
+    _no_child_left()
+    with pytest.raises(LumoValueError, match="processes=0 is not allowed"):
+        unpack(out, tmp_path / "other", code=False, processes=0)

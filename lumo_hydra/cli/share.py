@@ -71,7 +71,8 @@ def cmd_unpack(args: argparse.Namespace) -> int:
 
     root = StoreLayout(getattr(args, "root", None)).root
     with _progress(args, "unpacking") as update:
-        res = unpack(args.file, root, repo=args.repo, code=not args.no_code, progress=update)
+        res = unpack(args.file, root, repo=args.repo, code=not args.no_code, progress=update,
+                     processes=None)  # a second process for many runs when a core is idle
     lines = [f"{len(res.added)} added, {len(res.skipped)} skipped (already in {root})"]
     lines += [f"  + {run}" for run in res.added] + [f"  = {run}" for run in res.skipped]
     lines += [f"  code: {c['fetched']} of {c['refs']} snapshot ref(s) fetched into {c['repo']}" for c in res.code]

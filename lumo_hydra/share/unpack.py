@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from lumo_hydra._version import __version__
-from lumo_hydra.errors import ArchiveError
+from lumo_hydra.errors import ArchiveError, LumoValueError
 from lumo_hydra.share.bundle import CODE_DIR, check_code_entry, fetch_bundle
-from lumo_hydra.share.pack import FORMAT_VERSION, MANIFEST
+from lumo_hydra.share.pack import FORMAT_VERSION, MANIFEST, SPLIT_RUNS
 from lumo_hydra.share.redact import hostname
 from lumo_hydra.share.tarfast import gunzip_bounded, read_members
 from lumo_hydra.store.layout import StoreLayout
@@ -325,9 +325,21 @@ def _write_members(tmp: Path, members: list[_Member]) -> None:
             os.close(dfd)
 
 
-def _extract(src: Path, tmp: Path, todo: list[_Member], in_memory: bool, archive: str, doc: dict[str, Any]) -> None:
+def _extract(src: Path, tmp: Path, todo: list[_Member], in_memory: bool, archive: str, doc: dict[str, Any],
+             processes: int | None = 1) -> None:
     if in_memory:
-        _write_members(tmp, todo)
+        mine, theirs = _split(todo, processes)
+        if not theirs:
+            _write_members(tmp, todo)
+            return
+        from lumo_hydra.share.split import Child
+
+        child = Child(lambda: _write_members(tmp, theirs))  # the data is shared with the child, not copied
+        try:
+            _write_members(tmp, mine)
+            child.result()
+        finally:
+            child.close()
         return
     import tarfile
 
@@ -337,6 +349,24 @@ def _extract(src: Path, tmp: Path, todo: list[_Member], in_memory: bool, archive
     for m in todo:  # the file read now is the file verified above
         if _file_sha(tmp / m.name) != doc["members"][m.name]["sha256"]:
             raise ArchiveError(archive, m.name, "changed while it was unpacked")
+
+
+def _split(todo: list[_Member], processes: int | None) -> tuple[list[_Member], list[_Member]]:
+    """The members this process writes and those a forked child writes: the run folders of the second
+    half go to the child (each folder whole: one process makes it), every other member stays here."""
+    folders = list(dict.fromkeys("/".join(m.name.split("/", 3)[:3]) for m in todo if m.name.startswith(_RUN_TOPS)))
+    if processes == 1 or len(folders) < 2 or (processes is None and len(folders) < SPLIT_RUNS):
+        return todo, []
+    from lumo_hydra.share.split import can_fork
+
+    if not can_fork(idle=processes is None):
+        return todo, []
+    theirs_dirs = set(folders[len(folders) // 2:])
+    mine: list[_Member] = []
+    theirs: list[_Member] = []
+    for m in todo:
+        (theirs if "/".join(m.name.split("/", 3)[:3]) in theirs_dirs else mine).append(m)
+    return mine, theirs
 
 
 def _provenance(dirs: list[str], origin: dict[str, Any], code_of: dict[str, dict[str, Any]]) -> dict[str, bytes]:
@@ -437,15 +467,19 @@ def _fetch_code(src: Path, tmp: Path, doc: dict[str, Any], members: list[_Member
 def unpack(path: str | os.PathLike[str], store_root: str | os.PathLike[str] | None = None,
            max_bytes: int = MAX_EXPANDED_BYTES, *, repo: str | os.PathLike[str] | None = None,
            code: bool = True, progress: Callable[[int, int], None] | None = None,
-           origin: str | None = None) -> UnpackResult:
+           origin: str | None = None, processes: int | None = 1) -> UnpackResult:
     """Unpack the pack ``path`` into the store at ``store_root`` (default ``$LUMO_HOME``); the code
     snapshots go to ``repo`` (default: the runs' own repository when it exists here, else
     ``<store>/code``), or nowhere with ``code=False``. ``origin``: where the archive came from, for
-    ``unpacked.json`` (default its path; ``pull`` gives the URL).
+    ``unpacked.json`` (default its path; ``pull`` gives the URL). ``processes``: 1 (default) writes every
+    file in this process; 2 writes the second half of the run folders in a forked process where a fork can
+    run; ``None`` (``lumo-hydra unpack``): 2 for :data:`SPLIT_RUNS` run folders or more when a core looks idle.
 
     Raises :class:`~lumo_hydra.errors.ArchiveError` (a ``ValueError``) naming the member and the problem,
     with nothing written, for a damaged or hostile archive or a run that conflicts with the store's.
     """
+    if processes not in (None, 1, 2):
+        raise LumoValueError(f"processes={processes!r} is not allowed; allowed: None (choose), 1 or 2")
     src = Path(path).absolute()
     archive = str(src)
     layout = StoreLayout(store_root)
@@ -470,7 +504,7 @@ def unpack(path: str | os.PathLike[str], store_root: str | os.PathLike[str] | No
     try:
         code_of = _fetch_code(src, tmp, doc, members, in_memory, layout, repo, set(add + skip), result) if code else {}
         prov = _provenance(dirs, _origin(src, raw, doc, origin), code_of)
-        _extract(src, tmp, _with_provenance(todo, prov) if in_memory else todo, in_memory, archive, doc)
+        _extract(src, tmp, _with_provenance(todo, prov) if in_memory else todo, in_memory, archive, doc, processes)
         if progress is not None:
             progress(len(add) // 2, len(add))
         _install(tmp, layout, todo, dirs, None if in_memory else prov)
