@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from lumo_hydra.store import status as _status
 from lumo_hydra.store.files import atomic_open
 from lumo_hydra.store.layout import METRICS_JSON, RUN_JSON, WATCHER_CACHE, StoreLayout, cache_dir
+from lumo_hydra.watcher import nested
 from lumo_hydra.watcher.frame import frame_from_bytes, local_tz, sealed, split_frame_file, unsealed, write_frame, write_sealed
-from lumo_hydra.watcher.nested import Cols, _as_cols, drop_bodies, folder_sig_check, patch_table, read_bodies, save_body, with_body
 from lumo_hydra.watcher.query import key_matcher, name_matches
 from lumo_hydra.watcher.rows import _RACY_NS as RACY_NS
 from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, judge, read_rows
@@ -166,7 +166,7 @@ class RunIndex:
                 t["file"] = [st.st_ino, st.st_mtime_ns, st.st_size]
                 if partial:
                     return {**t, "cols": t["head"], "rkeys": None, "partial": True}
-            return with_body(t, self._bodies(t["files"]), n)
+            return nested.with_body(t, self._bodies(t["files"]), n)
         except FileNotFoundError:  # a body file deleted by a writer that replaced the index meanwhile
             if again:
                 return self._load_table(partial, again=False)
@@ -183,8 +183,8 @@ class RunIndex:
 
         path = self.index_path
         cols, rkeys = table["cols"], table["rkeys"]
-        if not isinstance(cols, Cols):
-            cols = table["cols"] = _as_cols(cols, len(rkeys), HEAD) or Cols([], {}, {}, {})
+        if not isinstance(cols, nested.Cols):
+            cols = table["cols"] = nested._as_cols(cols, len(rkeys), HEAD) or nested.Cols([], {}, {}, {})
         ends = _status.END_STATUSES
         st_col = cols.get("status") or [None] * len(rkeys)
         live_recs = {table["keys"][i]: {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]}
@@ -215,14 +215,14 @@ class RunIndex:
         except (OSError, ValueError) as e:  # a read-only cache must not break loading
             warnings.warn(f"lumo-hydra: could not write the watcher index {path}: {e}", stacklevel=_WARN_TABLE)
 
-    def _save_body(self, cols: Cols, gen: bytes) -> None:
-        save_body(self.index_path[: -len(".index")], cols, gen)
+    def _save_body(self, cols: nested.Cols, gen: bytes) -> None:
+        nested.save_body(self.index_path[: -len(".index")], cols, gen)
 
     def _drop_bodies(self, keep: set[str], old: list[str] | None = None) -> None:
-        drop_bodies(self.index_path[: -len(".index")], keep, old)
+        nested.drop_bodies(self.index_path[: -len(".index")], keep, old)
 
     def _bodies(self, files: list[list[Any]]) -> list[memoryview]:
-        return read_bodies(os.path.dirname(self.index_path), files)
+        return nested.read_bodies(os.path.dirname(self.index_path), files)
 
     @property
     def esigs_path(self) -> str:
@@ -302,10 +302,12 @@ class RunIndex:
         if len(quiet) == len(exps) and (pats is not None or len(quiet) == len(esigs)):
             kept = list(old["keys"]) if pats is None else [k for k in old["keys"] if k[:k.index("/")] in quiet]
         else:
-            kept = [k for k in old["keys"] if k[:k.index("/")] in quiet]
+            busy = tuple(e + "/" for e, _, _ in exps if e not in quiet) + tuple(e + "/" for e in esigs if e not in quiet)
+            kept = [k for k in old["keys"] if not k.startswith(busy)] if pats is None else \
+                [k for k in old["keys"] if k[:k.index("/")] in quiet]
         stat = os.stat
         recheck: list[str] = []
-        same = folder_sig_check(old["keys"], sigs, dsigs)
+        same = nested.folder_sig_check(old["keys"], sigs, dsigs)
         for ename, path, esig in exps:
             if ename in quiet:
                 new_e[ename] = esig
@@ -421,13 +423,18 @@ class RunIndex:
             if not same_exps:
                 self._save_esigs({**old_e, **new_e} if pats is not None else new_e)
             return old
-        table = patch_table(old, set(kept).union(others), new, HEAD)
+        table = nested.patch_table(old, set(kept).union(others), new, HEAD)
         old_d = old.get("dsigs") or {}
         if pats is not None:
             new_e = {**{e: s for e, s in old_e.items() if not name_matches(e, pats)}, **new_e}
             now_pending += [r for r in pending if not name_matches(r[0], pats)]
-        table["dsigs"] = (old_d.remap(table["keys"], new_d) if isinstance(old_d, SigMap)
-                          else {k: new_d[k] if k in new_d else old_d.get(k) for k in table["keys"]})
+        if table["keys"] is old["keys"] and isinstance(old_d, SigMap) and old_d.aligned(old["keys"]) \
+                and isinstance(sigs, SigMap):  # the same runs in the same order: the changed folders' rows
+            pos = sigs._index()
+            table["dsigs"] = nested.replace_sigs(old_d, table["keys"], [(pos[k], v) for k, v in new_d.items()])
+        else:
+            table["dsigs"] = (old_d.remap(table["keys"], new_d) if isinstance(old_d, SigMap)
+                              else {k: new_d[k] if k in new_d else old_d.get(k) for k in table["keys"]})
         other_set = set(others) if old.get("unsure") and others else set()
         table["unsure"] = [r[0] + "/" + r[1] for r, _, sig in new if sig is None or sig[1] == (-1, -1, -1)] + [
             k for k in old.get("unsure") or () if k in other_set]
@@ -446,7 +453,7 @@ class RunIndex:
         base = self.experiments_dir + "/"
         refs = [RunRef(*k.split("/", 1), base + k) for k in keys]  # type: ignore[call-arg]
         new, _ = read_rows(refs, None, self.workers)
-        table = patch_table(_empty_table(), set(), new, HEAD)
+        table = nested.patch_table(_empty_table(), set(), new, HEAD)
         pos = {k: i for i, k in enumerate(table["keys"])}
         return table, [pos[k] for k in keys if k in pos]
 
@@ -504,7 +511,7 @@ class RunIndex:
         import pickle
 
         refs: dict[str, tuple[list[Any], list[Any]]] = {}
-        if isinstance(cols, Cols) and table.get("file") == header["index"]:  # its body files hold the chunks
+        if isinstance(cols, nested.Cols) and table.get("file") == header["index"]:  # its body files hold the chunks
             header["files"] = cols.files
             refs = {k: (cols.locs[k], ps) for k, ps in cols.payloads.items() if None not in cols.locs[k]}
         path = self.flat_frame_path if flat else self.frame_path

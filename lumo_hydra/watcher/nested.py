@@ -20,7 +20,7 @@ from typing import Any
 
 from lumo_hydra.store.files import atomic_open
 from lumo_hydra.watcher.frame import unsealed, write_sealed
-from lumo_hydra.watcher.sigs import SigMap
+from lumo_hydra.watcher.sigs import SigMap, _flat
 
 __all__ = ["CHUNK", "Cols", "LazyList", "patch_cols", "patch_table", "take", "save_body", "drop_bodies", "read_bodies",
            "folder_sig_check", "with_body"]
@@ -329,36 +329,61 @@ def patch_table(old: dict[str, Any], keep: set[str], new: list[tuple[Any, dict[s
         order.extend(kept[at:])
     else:
         order = kept + [~j for j in range(len(new))]
-    ext = n_old
-    flat = [i if i >= 0 else ext + ~i for i in order]  # positions in old + new
     new_keys = [r[0][0] + "/" + r[0][1] for r in new]
     memo = {t: t for t in {id(t): t for t in rkeys}.values()} if rkeys else {}
     new_rk = []
     for _, row, _ in new:
         t = tuple(row)
         new_rk.append(memo.setdefault(t, t))
-    nkeys = take(list(keys) + new_keys, flat)
-    ndirs = take(list(dirs) + [r[0][2] for r in new], flat)
-    nrkeys = take(list(rkeys) + new_rk, flat)
+    rows = [r[1] for r in new]
+    # the usual change: runs rewritten in place, each new row where its old one was (same keys, same order)
+    same = len(order) == n_old and all(i == p for p, i in enumerate(order) if i >= 0) \
+        and all(keys[p] == new_keys[~i] for p, i in enumerate(order) if i < 0)
+    if same:
+        at = [(p, ~i) for p, i in enumerate(order) if i < 0]
+        nkeys, ndirs, nrkeys = keys, dirs, list(rkeys)
+        for p, j in at:
+            nrkeys[p] = new_rk[j]
+    else:
+        flat = [i if i >= 0 else n_old + ~i for i in order]  # positions in old + new
+        nkeys = take(list(keys) + new_keys, flat)
+        ndirs = take(list(dirs) + [r[0][2] for r in new], flat)
+        nrkeys = take(list(rkeys) + new_rk, flat)
     names: dict[str, None] = {}
     for t in {id(t): t for t in nrkeys}.values():
         names.update(dict.fromkeys(t))
-    rows = [r[1] for r in new]
     head = {}
     for k in head_names:
         if k in names:
             col = cols.get(k)
             vals = list(col) if col is not None else [None] * n_old
-            head[k] = take(vals + [r.get(k) for r in rows], flat)
+            if same:
+                for p, j in at:
+                    vals[p] = rows[j].get(k)
+                head[k] = vals
+            else:
+                head[k] = take(vals + [r.get(k) for r in rows], flat)
     ncols = patch_cols(cols if isinstance(cols, Cols) else _as_cols(cols, n_old, head_names), order, rows,
                        list(names), head)
     nsigs = {k: r[2] for k, r in zip(new_keys, new)}
-    if isinstance(sigs, SigMap):
-        nsig: Any = sigs.remap(nkeys, nsigs)
+    if isinstance(sigs, SigMap) and same and sigs.aligned(keys):
+        nsig: Any = replace_sigs(sigs, keys, [(p, new[j][2]) for p, j in at])
+    elif isinstance(sigs, SigMap):
+        nsig = sigs.remap(nkeys, nsigs)
     else:
         nsig = {k: sigs[k] if k in sigs else nsigs.get(k) for k in nkeys}
         nsig.update(nsigs)
     return {"keys": nkeys, "dirs": ndirs, "rkeys": nrkeys, "cols": ncols, "sigs": nsig}
+
+
+def replace_sigs(sm: SigMap, keys: list[str], changes: list[tuple[int, Any]]) -> SigMap:
+    """``sm`` (aligned with ``keys``) with the signatures at the positions of ``changes`` replaced: a
+    copy of the packed rows (no position dict, no value built; ``SigMap.remap`` builds both)."""
+    w = sm._w
+    arr = array("q", sm._arr)
+    for p, sig in changes:
+        arr[p * (w + 1):(p + 1) * (w + 1)] = array("q", _flat(sig, w))
+    return SigMap(keys, arr.tobytes(), w)
 
 
 def _as_cols(cols: Mapping[str, list[Any]], n: int, head_names: Sequence[str]) -> Cols | None:
