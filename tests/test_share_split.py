@@ -232,3 +232,17 @@ def test_a_failure_writing_in_the_child_is_raised_here_and_nothing_is_left(tmp_p
     _no_child_left()
     with pytest.raises(LumoValueError, match="processes=0 is not allowed"):
         unpack(out, tmp_path / "other", code=False, processes=0)
+
+
+@pytest.mark.parametrize(("cores", "line", "idle"), [(2, "0.00 0.00 0.00 1/90 7", True), (2, "1.9 1.0 0.5 2/90 7", False),
+                                                     (8, "5.0 5.0 5.0 6/90 7", True), (8, "5.0 5.0 5.0 8/90 7", False)])
+def test_a_second_process_only_when_a_core_is_free(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int,
+                                                   line: str, idle: bool) -> None:
+    (tmp_path / "loadavg").write_text(line + "\n")
+    monkeypatch.setattr(SPLIT, "LOADAVG", str(tmp_path / "loadavg"))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    assert SPLIT.can_fork(idle=True) is idle
+    assert SPLIT.can_fork() is True  # asked for: whatever the load
+    monkeypatch.setattr(SPLIT, "LOADAVG", str(tmp_path / "missing"))
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores - 0.5, 0.0, 0.0))  # elsewhere: the 1-minute load average
+    assert SPLIT.can_fork(idle=True) is False

@@ -19,18 +19,28 @@ from typing import Any
 
 from lumo_hydra.errors import StoreError
 
-__all__ = ["Child", "can_fork"]
+__all__ = ["Child", "can_fork", "LOADAVG"]
+
+#: Linux's load figures: the fourth field, ``running/total``, counts the tasks running right now
+LOADAVG = "/proc/loadavg"
 
 
 def can_fork(idle: bool = False) -> bool:
     """Whether a second packing process can run: ``os.fork`` and no other thread running; ``idle``: and a
-    core looks free (usable cores less the load average >= 1; else two processes only slow each other down)."""
+    core looks free for it (else two processes only slow each other down): on Linux, the tasks running
+    right now (``/proc/loadavg``) besides this one leave two usable cores; elsewhere the 1-minute load
+    average leaves one."""
     if not hasattr(os, "fork") or threading.active_count() != 1:
         return False
     if not idle:
         return True
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return cores - (os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0) >= 1.0
+    try:
+        with open(LOADAVG, "rb") as f:
+            others = int(f.read().split()[3].split(b"/")[0]) - 1  # "running/total": this process is running
+        return cores - others >= 2
+    except (OSError, ValueError, IndexError):
+        return cores - (os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0) >= 1.0
 
 
 class Child:
