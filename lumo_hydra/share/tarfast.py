@@ -349,20 +349,20 @@ def read_members(data: bytes) -> list[tuple[str, int, int]] | None:
             # byte after the checksum is known, so the sum of the first 148 (under adler32's modulus: exact)
             # plus a constant is the checksum. Anything else takes the general path below
             try:
-                size, chk = int(sf, 8), int(cf, 8)
+                fsize, fchk = int(sf, 8), int(cf, 8)
             except ValueError:  # an 8 or a 9
                 return None
-            if (zlib.adler32(h[:148]) & 0xFFFF) - 1 + const != chk:
+            if (zlib.adler32(h[:148]) & 0xFFFF) - 1 + const != fchk:
                 return None
             try:
                 name = h[:100].split(b"\x00", 1)[0].decode("utf-8")
             except UnicodeDecodeError:
                 return None
             start = off + BLOCK
-            if start + size > end:
+            if start + fsize > end:
                 return None  # truncated
-            out.append((name, start, size))
-            off = start + size + (-size % BLOCK)
+            out.append((name, start, fsize))
+            off = start + fsize + (-fsize % BLOCK)
             continue
         if h == zero:
             return out if not data[off:].strip(b"\x00") else None
