@@ -185,3 +185,25 @@ def test_a_copied_store_is_rebased_as_rebase_record_says_sharing_what_repeats(tm
     assert "repo" in next(r for ref, r, _ in new if ref[1] == unpacked.name)["moved"]
     assert all(r["moved"] is plain[0]["moved"] for r in plain)  # one mapping object, not one per run
     assert all(r["hooks"] is plain[0]["hooks"] and r["execute"] is plain[0]["execute"] for r in plain)
+
+
+def test_packed_signatures_of_a_dict_give_every_signature_back() -> None:
+    """``sigs.pack`` of a plain dict (a cold load's, its common case inlined) against ``_flat`` of each."""
+    import random
+    from array import array
+
+    from lumo_hydra.watcher import sigs as S
+
+    rnd = random.Random(3)
+    keys = [f"e/{i}" for i in range(3000)]
+    choices: list[Any] = [None, ((rnd.getrandbits(64), 5, 6), None), ((1, 2, 3), (-1, -1, -1)),
+                          ((2**63 + 5, 2, 3), (2**64 - 1, 8, 9)), ((7, 2**62, 300), (2**63 - 1, 1, 0))]
+    d = {k: rnd.choice(choices) if rnd.random() < 0.3 else
+         ((rnd.getrandbits(40), rnd.getrandbits(62), 300), (rnd.getrandbits(40), rnd.getrandbits(62), 200)) for k in keys}
+    ref = array("q")
+    for k in keys:
+        ref.extend(S._flat(d[k], 6))
+    packed = S.pack(keys, d, 6)
+    assert packed == ref.tobytes()
+    back = S.SigMap(keys, packed, 6)
+    assert all(back.at(i) == d[k] for i, k in enumerate(keys))

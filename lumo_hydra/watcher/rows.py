@@ -296,16 +296,17 @@ class _Rebase:
     object per pair of roots, and a value of ``execute``, ``git`` or ``hooks`` equal to the previous
     run's (a sweep's snapshot, hooks) is re-based once and shared."""
 
-    __slots__ = ("roots", "prev", "exps", "maps")
+    __slots__ = ("roots", "prev", "exps", "maps", "ups")
 
     def __init__(self) -> None:
         self.roots: dict[tuple[str, str], bool] = {}
         self.prev: dict[str, tuple[Any, Any, Any]] = {}  # key: (value as read, mapping, value re-based)
         self.exps: dict[str, tuple[str, str] | None] = {}  # experiment folder: (absolute, store root now)
         self.maps: dict[tuple[str, str], dict[str, Any]] = {}  # (root was, root now): the ``moved`` mapping
+        self.ups: dict[str, str] = {}  # a recorded experiment folder: the store root above it
 
     def __call__(self, info_dir: str, rec: dict[str, Any]) -> dict[str, Any]:
-        paths = rec.get("paths")
+        paths: Any = rec.get("paths")
         was = paths.get("info_dir") if type(paths) is dict else None
         if type(was) is not str or was == info_dir:
             return rec
@@ -333,7 +334,10 @@ class _Rebase:
             return self._generic(info_dir, rec)
         if was == here:
             return rec
-        root_was = os.path.dirname(os.path.dirname(os.path.dirname(was.rstrip("/"))))
+        d1 = os.path.dirname(was.rstrip("/"))  # the root it was written in: three folders up
+        root_was = self.ups.get(d1)
+        if root_was is None:
+            root_was = self.ups[d1] = os.path.dirname(os.path.dirname(d1))
         if not root_was or root_was == "/":
             return rec
         mkey = (root_was, where[1])
@@ -341,7 +345,9 @@ class _Rebase:
         if mapping is None:
             mapping = self.maps[mkey] = {"root": [root_was, where[1]]}
         old, new = mapping["root"]
-        rec["paths"] = _swap(paths, old, new)
+        olds, n = old + "/", len(old)
+        rec["paths"] = {k: new + v[n:] if type(v) is str and v.startswith(olds) else _swap(v, old, new)
+                        for k, v in paths.items()}  # _swap(paths, old, new), the usual case inlined
         for k in _REBASED:
             v = rec.get(k)
             if v is not None:
