@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -55,14 +56,18 @@ def test_the_tree_remembered_for_the_warm_index_is_the_tree_of_the_files(git_rep
     """Skipping ``write-tree`` for an unchanged index never records a stale tree: after a change the tree
     is written again, and a mark naming another file (the warm index replaced, e.g. copied) is not trusted."""
     f = git_repo / "train.py"
-    trees = []
+    lumo = git_repo / ".git" / "lumo"
+    trees, warm_files = [], []
     for text in ("x = 1\n", "x = 1\n", "x = 2\n", "x = 2\n"):
         f.write_text(text)
+        for p in (git_repo, f, git_repo / ".gitignore"):  # not racily clean: status has nothing to refresh
+            os.utime(p, (time.time() - 10, time.time() - 10))
         n = _count(counted, lambda: trees.append(snapshot(git_repo)["commit"]))  # noqa: B023
         tree = git(git_repo, "rev-parse", trees[-1] + "^{tree}").strip()
         assert tree == _git_tree(git_repo, tmp_path), text
+        warm_files.append((lumo / "index").stat().st_ino)
     assert n["write-tree"] == 0 and n["status"] == 1, n  # the last one: unchanged since the one before
-    lumo = git_repo / ".git" / "lumo"
+    assert warm_files[3] == warm_files[2] and sorted(p.name for p in lumo.glob("index*")) == ["index", "index.clean"]
     warm = (lumo / "index").read_bytes()
     (lumo / "index").unlink()
     (lumo / "index").write_bytes(warm)  # same bytes, another file: its mark no longer vouches for it

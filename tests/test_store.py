@@ -320,3 +320,19 @@ def test_json_of_values_json_does_not_know() -> None:
     assert loads(dumps({"a": Obj(), "b": [Scalar(), float("nan")], 1: "int key"})) == {
         "a": "<obj>", "b": [0.25, pytest.approx(float("nan"), nan_ok=True)], "1": "int key"}
     assert json.loads(dumps({(1, 2): "tuple key"})) == {"(1, 2)": "tuple key"}  # to_jsonable's str(key)
+
+
+def test_the_hint_is_written_in_place_and_mends_a_long_garbled_one(tmp_path: Path) -> None:
+    """No rename per claim (ext4 flushes a file a rename replaces: issue 18), and a long garbled hint
+    is cut back, so that later claims read it again instead of probing every time."""
+    exp = tmp_path / "experiments" / "e"
+    claim_dir(exp)
+    day = time.strftime("%y%m%d")
+    hint = Path(ids_dir(exp)) / day / "next"
+    ino = hint.stat().st_ino
+    claim_dir(exp)
+    assert hint.stat().st_ino == ino and hint.read_bytes() == b"%8d\n" % 2
+    hint.write_bytes(b"x" * 40)
+    claim_dir(exp)
+    assert int(hint.read_bytes()) == 3 and len(hint.read_bytes()) == 9
+    assert sorted(p.name for p in hint.parent.iterdir()) == ["000", "001", "002", "next"]

@@ -244,7 +244,8 @@ def start_job(config: Any, launch: Mapping[str, Any] | None, *, exp_name: str | 
         from lumo_hydra.record.abort import stop_with_parent
 
         stop_with_parent(launch["launcher"])
-    facts = hydra_facts(config, sweep_dir=launch.get("sweep_dir"))
+    # the sweep folder is recorded for a sweep's job only: a run does not resolve its ${now:...} pattern
+    facts = hydra_facts(config, sweep_dir=launch.get("sweep_dir") if launch.get("sweep_id") else "")
     name = exp_name or str(facts["job_name"] or "app")
     cwd = launch.get("cwd") or os.getcwd()
     argv = job_argv(launch, facts)

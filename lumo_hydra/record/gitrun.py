@@ -94,6 +94,21 @@ def _decode(b: bytes) -> str:
     return os.fsdecode(b)
 
 
+def identity_env(cfg_out: bytes) -> dict[str, str]:
+    """A fallback author/committer (env vars) for what the user's git config lacks."""
+    have = {k.split(b"\n", 1)[0].decode("utf-8", "replace") for k in cfg_out.split(b"\0") if k}
+    fallback = {"name": "lumo-hydra", "email": "lumo-hydra@localhost"}
+    keys = [(f"GIT_{who}_{what.upper()}", value) for what, value in fallback.items() if f"user.{what}" not in have
+            for who in ("AUTHOR", "COMMITTER")]
+    return {k: v for k, v in keys if not os.environ.get(k)}
+
+
+def identity_from(p_cfg: Any) -> dict[str, str]:
+    """:func:`identity_env` of the output of a finished-or-running ``git config --get-regexp`` process."""
+    cfg_out, _ = p_cfg.communicate()  # exit 1 when nothing is set
+    return identity_env(cfg_out if p_cfg.returncode == 0 else b"")
+
+
 def _cancel(pending: dict[str, Any]) -> None:
     for proc in pending.values():
         if proc.returncode is not None:

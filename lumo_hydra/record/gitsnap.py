@@ -1,15 +1,14 @@
 """The git code snapshot (DESIGN.md section 5), and every other git call of lumo-hydra.
 
-Nothing the user owns is touched: not HEAD, not the index (``.git/index`` keeps its exact bytes), not
-branches, the stash or the working tree. The tree is built with a private index file kept warm in
-``<git-dir>/lumo/`` (git-private), so a snapshot of a large repository with a few changed files costs
-about one ``git status``; in a plain repository (:func:`~lumo_hydra.record.snapplan.plain_repo`,
-:func:`~lumo_hydra.record.gitwrite.py_settings`) the commit object and its ref are then written from Python
-with the identity git gave the previous snapshot (a warm snapshot: ``status``, ``update-index``,
-``write-tree``), anything unusual falls back to ``commit-tree`` and ``update-ref``. :func:`snapshot`
-runs git through ``subprocess`` (raw plumbing: it runs on every recorded run, and GitPython costs ~70 ms
-to import), and every environment problem (no git, no repository, no commits, a read-only repository) is
-reported in the returned ``msg`` instead of raised.
+Nothing the user owns is touched: not HEAD, not the index (``.git/index`` keeps its exact bytes), not branches,
+the stash or the working tree. The tree is built with a private index file kept warm in ``<git-dir>/lumo/``
+(git-private), so a snapshot of a large repository with a few changed files costs about one ``git status``;
+in a plain repository (:func:`~lumo_hydra.record.snapplan.plain_repo`, :func:`~lumo_hydra.record.gitwrite.py_settings`)
+the commit object and its ref are then written from Python with the identity git gave the previous snapshot
+(a warm snapshot: ``status``, ``update-index``, ``write-tree``; ``status`` alone when nothing changed),
+anything unusual falls back to ``commit-tree`` and ``update-ref``. :func:`snapshot` runs git through
+``subprocess`` (raw plumbing: it runs on every recorded run, and GitPython costs ~70 ms to import), and every
+environment problem (no git, no repository, no commits, a read-only repository) is reported in ``msg``.
 
 The snapshot readers (:func:`snapshot_files`, :func:`read_snapshot_file`) use GitPython, imported on
 first use; refs, worktrees and :func:`diff` are raw calls. Every git process, raw or GitPython's, gets
@@ -44,10 +43,10 @@ from lumo_hydra.record.gitrun import (
     _spawn,
     _wait,
 )
+from lumo_hydra.record.gitrun import identity_from as _ident
 from lumo_hydra.record.snapplan import _check_rev, bad_ref
 from lumo_hydra.record.snapplan import changed_paths as _changed_paths
 from lumo_hydra.record.snapplan import guess_repo as _guess_repo
-from lumo_hydra.record.snapplan import identity_from as _ident
 from lumo_hydra.record.snapplan import prepare_index as _prepare_index
 from lumo_hydra.record.snapplan import unlink as _unlink
 from lumo_hydra.store.layout import REF_NAMESPACE, SNAPSHOT_REF_PREFIX
@@ -171,9 +170,9 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
         res["msg"] = "ok" if not big else f"ok; {len(big)} file(s) over {max_file_size} bytes left out"
         if sinfo.get("why"):
             res["msg"] += "; " + sinfo["why"]
-        if warm is not None:
+        if warm is not None and [plan.file_id(tmp), bool(opts.get("clean_after")), tree] != opts["seed"]:
             plan.keep_warm(tmp, warm, opts["key"], bool(opts.get("clean_after")), tree)
-            tmp = None
+            tmp = None  # (else the finally removes it: the warm index and its mark already say all this)
     except (_GitFailed, OSError) as e:
         res["msg"] = f"snapshot failed: {e}"
     finally:
@@ -217,6 +216,7 @@ def _begin(git: str, repo: str, gitdir: str, opts: dict[str, Any],
     dirs = plan.output_dirs(repo, opts["cwd"], opts["skip_dirs"], memory)
     key = plan.clean_key(opts["secrets"], dirs)
     tmp, warm, clean, opts["seed_tree"] = _prepare_index(gitdir, user_index, key)
+    opts["seed"] = [plan.file_id(tmp), clean, opts["seed_tree"]]  # the warm index as copied, and its mark
     env = _env(tmp)
     pending = _start_scan(git, repo, env, dirs, opts["secrets"], not clean)
     opts["plain"] = plain = path is not None and plan.plain_repo(path, repo, gitdir)

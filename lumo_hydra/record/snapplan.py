@@ -4,12 +4,11 @@
   snapshot unless git tracks them (issue 11, point 8).
 - Hydra's output folders of the app (its run and sweep dirs, and ``outputs/`` and ``multirun/`` when
   they hold ``.hydra/`` folders) are left out (issue 12, point 3).
-- A snapshot taken for a store carries the store id in its ref name
-  (``refs/lumo/snapshots/<store id>/...``) and in its commit message (``Lumo-Store:`` and
-  ``Lumo-Owner:`` trailers), and the repository keeps a small state file per store
-  (``<git common dir>/lumo/stores/<store id>.json``: the store root and the last snapshot), which is
-  both the proof that this store wrote snapshots there and what lets the next run with the same tree
-  reuse the snapshot (issue 12, point 4). ``lumo-hydra gc`` only acts on such refs (docs/store.md).
+- A snapshot taken for a store carries the store id in its ref name (``refs/lumo/snapshots/<store id>/...``)
+  and in its commit message (``Lumo-Store:`` and ``Lumo-Owner:`` trailers), and the repository keeps a small
+  state file per store (``<git common dir>/lumo/stores/<store id>.json``: the store root and the last
+  snapshot), which is both the proof that this store wrote snapshots there and what lets the next run with
+  the same tree reuse the snapshot (issue 12, point 4). ``lumo-hydra gc`` only acts on such refs (docs/store.md).
 - The private index files of :mod:`lumo_hydra.record.gitsnap` (``<git dir>/lumo/index``).
 """
 from __future__ import annotations
@@ -145,12 +144,12 @@ def _rel_inside(path: str, repo: str) -> str | None:
 def output_dirs(repo: str, cwd: str, given: Any = (), memory: str | None = None) -> list[str]:
     """The folders (relative to ``repo``, ``/``-separated, sorted) a snapshot leaves out as Hydra's outputs.
 
-    ``given``: folders the caller knows Hydra writes for this app (absolute or relative to ``cwd``:
-    the run and sweep dirs, the fixed part of their patterns); they are left out as given, and
-    remembered in the file ``memory`` (``<git dir>/lumo/hydra-dirs.json``), so that later snapshots
-    (with other dirs, or outside Hydra) leave them out too while they hold a ``.hydra/`` folder. The
-    default ``outputs/`` and ``multirun/`` (beside ``cwd`` and at the repository's top) likewise, when
-    they hold a ``.hydra/`` folder. Never the repository itself, nor a folder holding ``cwd``.
+    ``given``: folders the caller knows Hydra writes for this app (absolute or relative to ``cwd``: the run
+    and sweep dirs, the fixed part of their patterns); they are left out as given, and remembered in the file
+    ``memory`` (``<git dir>/lumo/hydra-dirs.json``), so that later snapshots (with other dirs, or outside Hydra)
+    leave them out too while they hold a ``.hydra/`` folder. The default ``outputs/`` and ``multirun/`` (beside
+    ``cwd`` and at the repository's top) likewise, when they hold a ``.hydra/`` folder. Never the repository
+    itself, nor a folder holding ``cwd``.
     """
     found: set[str] = set()
     new = {r for r in (_rel_inside(os.path.join(cwd, g), repo) for g in (given or ()) if g) if r}
@@ -320,21 +319,6 @@ def changed_paths(out: bytes) -> list[bytes]:
     return paths
 
 
-def identity_env(cfg_out: bytes) -> dict[str, str]:
-    """A fallback author/committer (env vars) for what the user's git config lacks."""
-    have = {k.split(b"\n", 1)[0].decode("utf-8", "replace") for k in cfg_out.split(b"\0") if k}
-    fallback = {"name": "lumo-hydra", "email": "lumo-hydra@localhost"}
-    keys = [(f"GIT_{who}_{what.upper()}", value) for what, value in fallback.items() if f"user.{what}" not in have
-            for who in ("AUTHOR", "COMMITTER")]
-    return {k: v for k, v in keys if not os.environ.get(k)}
-
-
-def identity_from(p_cfg: Any) -> dict[str, str]:
-    """:func:`identity_env` of the output of a finished-or-running ``git config --get-regexp`` process."""
-    cfg_out, _ = p_cfg.communicate()  # exit 1 when nothing is set
-    return identity_env(cfg_out if p_cfg.returncode == 0 else b"")
-
-
 def guess_repo(path: str) -> tuple[str, str] | None:
     """(toplevel, git dir) found the way git does in the plain case (a ``.git`` folder or file up the
     tree), so that the scan can start while ``rev-parse`` confirms it; None when unsure."""
@@ -395,6 +379,15 @@ def _mark_path(lumo_dir: str) -> str:
 
 def _same_file(st: os.stat_result, mark: Any) -> bool:
     return isinstance(mark, list) and mark == [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def file_id(path: str) -> list[int] | None:
+    """``[device, inode, size, mtime]`` of ``path`` (what a mark names), ``None`` if it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
 
 
 def mark_clean(warm: str, tmp: str, key: str | None, tree: str | None = None) -> None:
