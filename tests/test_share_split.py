@@ -246,3 +246,16 @@ def test_a_second_process_only_when_a_core_is_free(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(SPLIT, "LOADAVG", str(tmp_path / "missing"))
     monkeypatch.setattr(os, "getloadavg", lambda: (cores - 0.5, 0.0, 0.0))  # elsewhere: the 1-minute load average
     assert SPLIT.can_fork(idle=True) is False
+
+
+def test_with_code_the_childs_records_reach_the_bundles(tmp_path: Path) -> None:
+    ids = _store(tmp_path / "store", 6)
+    rec = tmp_path / "store" / "experiments" / "e" / "t005" / "run.json"
+    git = {"repo": str(tmp_path / "gone"), "ref": "refs/lumo/snapshots/e/t005", "commit": "ab" * 20}
+    rec.write_text(json.dumps({**json.loads(rec.read_text()), "git": git,
+                               "params": {"lr": 0.1, "big": 2 ** 70, "ok": True, "none": None}}))
+    one = pack_runs(tmp_path / "store", ids, tmp_path / "one.tar.gz")
+    two = pack_runs(tmp_path / "store", ids, tmp_path / "two.tar.gz", processes=2)
+    assert one.skipped == two.skipped and one.bundles == two.bundles
+    assert two.skipped["code of e/t005"] == f"its repository {str(tmp_path / 'gone')!r} does not exist here"  # the child's run
+    assert _contents(one.path)[1]["skipped"] == _contents(two.path)[1]["skipped"]
