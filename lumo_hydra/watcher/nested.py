@@ -406,7 +406,7 @@ def _as_cols(cols: Mapping[str, list[Any]], n: int, head_names: Sequence[str]) -
 
 _BODY_MAGIC = b"LUMOBDY1"
 #: body files of one index before they are compacted into one
-_MAX_BODIES = 8
+_MAX_BODIES = 16
 
 
 def save_body(prefix: str, cols: Cols, gen: bytes) -> None:
@@ -419,7 +419,7 @@ def save_body(prefix: str, cols: Cols, gen: bytes) -> None:
     if not fresh and held:
         return
     files = cols.files
-    if len(files) >= _MAX_BODIES or held - used > used // 4:  # compact: one file of every chunk
+    if len(files) >= _MAX_BODIES or held - used > used // 2:  # compact: one file of every chunk
         files = []
         fresh = [(k, c) for k, ws in cols.locs.items() for c in range(len(ws))]
     name = os.path.basename(prefix) + f".{gen.hex()}.body"
