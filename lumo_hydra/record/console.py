@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +125,7 @@ class _Channel:
         for fd in fds:
             os.dup2(wfd, fd)
         os.close(wfd)
+        self.ending = threading.Event()  # set by restore(): no more gathering pauses, drain and stop
         self.thread = threading.Thread(target=self._copy, name=f"lumo-hydra-output-{fds[0]}", daemon=True)
         self.thread.start()
 
@@ -147,13 +147,14 @@ class _Channel:
                 self.log.write(pending[:cut])
                 pending = pending[cut:]
             if len(data) < 4096:  # a trickle of small writes: let them gather (2 ms, GIL released)
-                time.sleep(0.002)
+                self.ending.wait(0.002)
         if pending:
             self.log.write(pending)
 
     def restore(self, timeout: float) -> None:
         for fd, saved in zip(self.fds, self.saved):
             os.dup2(saved, fd)
+        self.ending.set()
         # the writers left are this process's duplicates (closed now) and children still running
         self.thread.join(timeout)
         if not self.thread.is_alive():
