@@ -521,13 +521,17 @@ class RunIndex:
         except (OSError, ValueError, pickle.PicklingError) as e:
             warnings.warn(f"lumo-hydra: could not write the watcher frame cache {path}: {e}", stacklevel=_WARN_FRAME)
 
+    def _same_exps(self) -> bool:
+        """Whether the experiment folders have the signatures the index was brought up to date with."""
+        es = self._load_esigs()
+        exps = self.experiments()
+        return len(exps) == len(es) and all(s is not None and es.get(e) == s for e, _, s in exps)
+
     def _current(self, view: dict[str, Any]) -> bool:
         """Whether the store still holds exactly the runs of ``view`` (a frame cache header's index
         view), unchanged: the same experiment folder signatures, and the files of the unfinished runs
         and of a rolling slice with the signatures they were read with."""
-        es = self._load_esigs()
-        exps = self.experiments()
-        if len(exps) != len(es) or any(s is None or es.get(e) != s for e, _, s in exps):
+        if not self._same_exps():
             return False
         if "sigs" not in view:
             view["sigs"] = SigMap(view["keys"], view["sigs_p"], 6)
@@ -538,12 +542,21 @@ class RunIndex:
     ) -> pd.DataFrame | Table | None:
         """The frame cache's DataFrame (of ``load(flatten=flat)``) with fresh statuses when no run changed;
         else the index table, brought up to date with the same scan (``None`` without a frame cache)."""
+        fresh = self.frames[flat] is None and self.cache and not self._same_exps()
+        if fresh:
+            table = self.refresh(progress)  # a change, likely: the frame cache file is not read first
+            if self.changed:
+                return table
         fr = self._load_frame(flat)
         if fr is None:
-            return None
+            return table if fresh else None
         header, df = fr
         n = header["n"]
-        if not self._current(header["view"]):
+        if fresh:
+            if header.get("index") != self._index_sig():
+                self.frames[flat] = None
+                return table
+        elif not self._current(header["view"]):
             table = self.refresh(progress)  # a folder time too recent to trust, or a change
             if self.changed or (self.cache and header.get("index") != self._index_sig()):
                 self.frames[flat] = None
