@@ -113,3 +113,24 @@ def test_a_body_file_deleted_meanwhile_is_looked_up_again(root: Path, monkeypatc
     df = w.load()
     assert w.stats["read"] == 1 and len(calls) >= 2
     same(df, Watcher(root, cache=False).load())
+
+
+def test_moves_additions_and_removals_patch_the_chunks_in_order(root: Path) -> None:
+    """Runs rewritten in place keep their rows; a run whose start moved, a new run and a removed run
+    take the merge: every load still equals an uncached one, row for row."""
+    import shutil
+
+    Watcher(root).load()
+    runs = sorted(p for p in (root / "experiments" / "e").iterdir())
+    edit_record(runs[9], lambda rec: rec["progress"].update(start="2001-01-01T00:00:00"))  # first now
+    edit_record(runs[30], lambda rec: rec.update(note="kept in place"))
+    shutil.rmtree(runs[20])
+    write_run(root, "e", counter=99, start=time.time() - 4000, params={"lr": 9.0, "marker": "zq-new"})
+    age(root)
+    w = Watcher(root)
+    df = w.load()
+    assert w.stats["read"] == 3 and w.stats["removed"] == 1
+    truth = Watcher(root, cache=False).load()
+    same(df, truth)
+    assert df["test_name"].iloc[0] == runs[9].name and df["params"].iloc[-1]["marker"] == "zq-new"
+    same(Watcher(root).load(), truth)

@@ -218,11 +218,12 @@ def _pieces(old: Cols | None, order: list[int]) -> list[tuple[int, Any]]:
 
 # long: each column, chunk by chunk: kept, or encoded from the old chunks' and the new rows' values
 def patch_cols(old: Cols | None, order: list[int], new_rows: list[dict[str, Any]], names: list[str],
-               head: dict[str, list[Any]]) -> Cols:
+               head: dict[str, list[Any]], pieces: list[tuple[int, Any]] | None = None) -> Cols:
     """The columns ``names`` of the rows ``order`` (``i >= 0``: row ``i`` of ``old``, ``~j``: ``new_rows[j]``,
     its missing keys ``None``), with the ``head`` columns already built. The chunks of ``old`` whose rows
     all come back together, in order, are kept as their payloads; the other rows are encoded anew."""
-    pieces = _pieces(old, order)
+    if pieces is None:
+        pieces = _pieces(old, order)
     sizes = [old.sizes[c] if c >= 0 else len(src) for c, src in pieces]  # type: ignore[union-attr]
     # where each loose row's old value is: (old chunk, offset in it) or (-1, new row)
     locs: list[list[tuple[int, int]]] = []
@@ -305,30 +306,9 @@ def patch_table(old: dict[str, Any], keep: set[str], new: list[tuple[Any, dict[s
     The kept rows keep their order (they were sorted so), the new ones are merged in."""
     keys, dirs, rkeys, cols, sigs = old["keys"], old["dirs"], old["rkeys"], old["cols"], old["sigs"]
     n_old = len(keys)
-    kept = list(range(n_old)) if len(keep) >= n_old and all(k in keep for k in keys) else \
-        [i for i, k in enumerate(keys) if k in keep]
     inf = float("inf")
     new = sorted(new, key=lambda x: (x[1]["_start"] if x[1]["_start"] is not None else inf,
                                      str(x[1]["test_name"]), x[0][0] + "/" + x[0][1]))
-    order: list[int] = []
-    if new and kept:
-        starts = cols.get("_start") or [None] * n_old
-        tns = cols.get("test_name") or [None] * n_old
-
-        def skey(i: int) -> tuple[float, str, str]:
-            s = starts[i]
-            return (s if s is not None else inf, str(tns[i]), keys[i])
-
-        at = 0
-        for j, (ref, row, _) in enumerate(new):
-            nk = (row["_start"] if row["_start"] is not None else inf, str(row["test_name"]), ref[0] + "/" + ref[1])
-            p = bisect_right(kept, nk, lo=at, key=skey)
-            order.extend(kept[at:p])
-            order.append(~j)
-            at = p
-        order.extend(kept[at:])
-    else:
-        order = kept + [~j for j in range(len(new))]
     new_keys = [r[0][0] + "/" + r[0][1] for r in new]
     memo = {t: t for t in {id(t): t for t in rkeys}.values()} if rkeys else {}
     new_rk = []
@@ -337,14 +317,15 @@ def patch_table(old: dict[str, Any], keep: set[str], new: list[tuple[Any, dict[s
         new_rk.append(memo.setdefault(t, t))
     rows = [r[1] for r in new]
     # the usual change: runs rewritten in place, each new row where its old one was (same keys, same order)
-    same = len(order) == n_old and all(i == p for p, i in enumerate(order) if i >= 0) \
-        and all(keys[p] == new_keys[~i] for p, i in enumerate(order) if i < 0)
-    if same:
-        at = [(p, ~i) for p, i in enumerate(order) if i < 0]
+    at = _in_place(old, keep, new, new_keys)
+    same = at is not None
+    order: list[int] = []
+    if at is not None:
         nkeys, ndirs, nrkeys = keys, dirs, list(rkeys)
         for p, j in at:
             nrkeys[p] = new_rk[j]
     else:
+        order = _merged(old, keep, new)
         flat = [i if i >= 0 else n_old + ~i for i in order]  # positions in old + new
         nkeys = take(list(keys) + new_keys, flat)
         ndirs = take(list(dirs) + [r[0][2] for r in new], flat)
@@ -357,23 +338,105 @@ def patch_table(old: dict[str, Any], keep: set[str], new: list[tuple[Any, dict[s
         if k in names:
             col = cols.get(k)
             vals = list(col) if col is not None else [None] * n_old
-            if same:
+            if at is not None:
                 for p, j in at:
                     vals[p] = rows[j].get(k)
                 head[k] = vals
             else:
                 head[k] = take(vals + [r.get(k) for r in rows], flat)
-    ncols = patch_cols(cols if isinstance(cols, Cols) else _as_cols(cols, n_old, head_names), order, rows,
-                       list(names), head)
+    base = cols if isinstance(cols, Cols) else _as_cols(cols, n_old, head_names)
+    ncols = patch_cols(base, order, rows, list(names), head,
+                       _in_place_pieces(base, at) if at is not None and base is not None else None)
     nsigs = {k: r[2] for k, r in zip(new_keys, new)}
     if isinstance(sigs, SigMap) and same and sigs.aligned(keys):
-        nsig: Any = replace_sigs(sigs, keys, [(p, new[j][2]) for p, j in at])
+        nsig: Any = replace_sigs(sigs, keys, [(p, new[j][2]) for p, j in at])  # type: ignore[union-attr]
     elif isinstance(sigs, SigMap):
         nsig = sigs.remap(nkeys, nsigs)
     else:
         nsig = {k: sigs[k] if k in sigs else nsigs.get(k) for k in nkeys}
         nsig.update(nsigs)
     return {"keys": nkeys, "dirs": ndirs, "rkeys": nrkeys, "cols": ncols, "sigs": nsig}
+
+
+def _merged(old: dict[str, Any], keep: set[str], new: list[tuple[Any, dict[str, Any], Any]]) -> list[int]:
+    """The rows of the patched table: ``i`` for row ``i`` of ``old`` (kept: its key in ``keep``, in their
+    order), ``~j`` for ``new[j]`` (sorted), merged by start, test_name, key."""
+    keys, cols = old["keys"], old["cols"]
+    n_old = len(keys)
+    kept = list(range(n_old)) if len(keep) >= n_old and all(k in keep for k in keys) else \
+        [i for i, k in enumerate(keys) if k in keep]
+    if not (new and kept):
+        return kept + [~j for j in range(len(new))]
+    inf = float("inf")
+    starts = cols.get("_start") or [None] * n_old
+    tns = cols.get("test_name") or [None] * n_old
+
+    def skey(i: int) -> tuple[float, str, str]:
+        s = starts[i]
+        return (s if s is not None else inf, str(tns[i]), keys[i])
+
+    order: list[int] = []
+    at = 0
+    for j, (ref, row, _) in enumerate(new):
+        nk = (row["_start"] if row["_start"] is not None else inf, str(row["test_name"]), ref[0] + "/" + ref[1])
+        p = bisect_right(kept, nk, lo=at, key=skey)
+        order.extend(kept[at:p])
+        order.append(~j)
+        at = p
+    order.extend(kept[at:])
+    return order
+
+
+def _in_place(old: dict[str, Any], keep: set[str], new: list[tuple[Any, dict[str, Any], Any]],
+              new_keys: list[str]) -> list[tuple[int, int]] | None:
+    """``[(row of old, j)]`` when the ``new`` rows are exactly the rows of ``old`` not kept, read again,
+    and each still sorts where it was (between its neighbours): the table keeps its order; else ``None``.
+    No pass over every row: the positions come from the packed signatures' key index."""
+    keys, cols, sigs = old["keys"], old["cols"], old["sigs"]
+    n = len(keys)
+    if not new or len(keep) + len(new) != n or not isinstance(sigs, SigMap) or not sigs.aligned(keys):
+        return None
+    pos = sigs._index()
+    ps = [pos.get(k, -1) for k in new_keys]
+    if -1 in ps or len(set(ps)) != len(ps) or any(keys[p] in keep for p in ps):
+        return None
+    inf = float("inf")
+    starts = cols.get("_start") or [None] * n
+    tns = cols.get("test_name") or [None] * n
+    mine = {p: j for j, p in enumerate(ps)}
+
+    def skey(i: int) -> tuple[float, str, str]:
+        j = mine.get(i)
+        if j is None:
+            s, t = starts[i], tns[i]
+        else:
+            s, t = new[j][1]["_start"], new[j][1]["test_name"]
+        return (s if s is not None else inf, str(t), keys[i])
+
+    for p in ps:
+        k = skey(p)
+        if (p > 0 and not skey(p - 1) < k) or (p + 1 < n and not k < skey(p + 1)):
+            return None
+    return sorted(zip(ps, range(len(ps))))
+
+
+def _in_place_pieces(cols: Cols, at: list[tuple[int, int]]) -> list[tuple[int, Any]]:
+    """The chunks of ``cols`` with the rows ``at`` (``(row, j)``) replaced by new row ``j``: those holding
+    one are encoded again (the same rows), the others kept."""
+    b = cols.bounds
+    dirty: dict[int, list[tuple[int, int]]] = {}
+    for p, j in at:
+        dirty.setdefault(bisect_right(b, p) - 1, []).append((p, j))
+    out: list[tuple[int, Any]] = []
+    for c in range(len(cols.sizes)):
+        if c not in dirty:
+            out.append((c, None))
+            continue
+        src = list(range(b[c], b[c + 1]))
+        for p, j in dirty[c]:
+            src[p - b[c]] = ~j
+        out.append((-1, src))
+    return out
 
 
 def replace_sigs(sm: SigMap, keys: list[str], changes: list[tuple[int, Any]]) -> SigMap:
