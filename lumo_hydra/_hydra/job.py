@@ -66,12 +66,16 @@ class LaunchPrep:
         self._snapshot: dict[str, Any] | None = None
         self._thread: threading.Thread | None = None
         self._done = False
+        self._running = threading.Event()  # set by the thread first: from then on it can be joined
         if snapshot_dir is not None:
+            from lumo_hydra.store.writer import start_thread
+
             self._thread = threading.Thread(target=self._take_snapshot, args=(snapshot_dir,),
                                             name="lumo-hydra-snapshot", daemon=True)
-            self._thread.start()
+            start_thread(self._thread)
 
     def _take_snapshot(self, path: str) -> None:
+        self._running.set()
         try:
             from lumo_hydra.record.gitsnap import snapshot
 
@@ -86,6 +90,7 @@ class LaunchPrep:
         if not self._done:
             self._done = True
             if self._thread is not None:
+                self._running.wait()
                 self._thread.join()
                 self._thread = None
                 self.launch["snapshot"] = self._snapshot

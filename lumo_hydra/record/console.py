@@ -126,10 +126,14 @@ class _Channel:
             os.dup2(wfd, fd)
         os.close(wfd)
         self.ending = threading.Event()  # set by restore(): no more gathering pauses, drain and stop
+        self.running = threading.Event()  # set by the thread first: from then on it can be joined
         self.thread = threading.Thread(target=self._copy, name=f"lumo-hydra-output-{fds[0]}", daemon=True)
-        self.thread.start()
+        from lumo_hydra.store.writer import start_thread
+
+        start_thread(self.thread)
 
     def _copy(self) -> None:
+        self.running.set()
         pending = b""  # the log gets whole lines per channel: stdout and stderr lines never mix
         while True:
             try:
@@ -156,8 +160,10 @@ class _Channel:
             os.dup2(saved, fd)
         self.ending.set()
         # the writers left are this process's duplicates (closed now) and children still running
-        self.thread.join(timeout)
-        if not self.thread.is_alive():
+        started = self.running.wait(timeout)
+        if started:
+            self.thread.join(timeout)
+        if started and not self.thread.is_alive():
             os.close(self.rfd)
             for saved in self.saved:
                 os.close(saved)
