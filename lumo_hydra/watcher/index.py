@@ -185,14 +185,11 @@ class RunIndex:
         cols, rkeys = table["cols"], table["rkeys"]
         if not isinstance(cols, nested.Cols):
             cols = table["cols"] = nested._as_cols(cols, len(rkeys), HEAD) or nested.Cols([], {}, {}, {})
-        ends = _status.END_STATUSES
-        st_col = cols.get("status") or [None] * len(rkeys)
-        live_recs = {table["keys"][i]: {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]}
-                     for i, s in enumerate(st_col) if s not in ends}
+        live_recs = {table["keys"][i]: {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]} for i in _live_rows(table)}
         gen = os.urandom(8)
         distinct = list({id(t): t for t in rkeys}.values())
         code = {id(t): c for c, t in enumerate(distinct)}
-        meta = {k: v for k, v in table.items() if k not in ("cols", "rkeys", "dirs", "sigs", "dsigs", "file")}
+        meta = {k: v for k, v in table.items() if k not in ("cols", "rkeys", "dirs", "sigs", "dsigs", "file", "live_at")}
         table.pop("file", None)
         meta.update(gen=gen, head=cols.head, live_recs=live_recs, sizes=cols.sizes,
                     rk=[distinct, array("i", [code[id(t)] for t in rkeys]).tobytes()],
@@ -439,9 +436,7 @@ class RunIndex:
         table["unsure"] = [r[0] + "/" + r[1] for r, _, sig in new if sig is None or sig[1] == (-1, -1, -1)] + [
             k for k in old.get("unsure") or () if k in other_set]
         table["pending"] = now_pending
-        ends = _status.END_STATUSES
-        st_col = table["cols"].get("status") or [None] * len(table["keys"])
-        table["live"] = [k for k, s in zip(table["keys"], st_col) if s not in ends]
+        table["live"] = [table["keys"][i] for i in _live_rows(table)]
         self.stats = stats
         self._save_table(table)
         self._save_esigs(new_e)
@@ -493,11 +488,8 @@ class RunIndex:
         if table.get("unsure") or table.get("pending") or "live" not in table:
             self.frames[flat] = None  # runs written too recently to be trusted, or damaged: no frame cache
             return
-        ends = _status.END_STATUSES
         cols, rkeys, dirs = table["cols"], table["rkeys"], table["dirs"]
-        rec_status = cols.get("status") or [None] * len(dirs)
-        live = [(i, {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]}, dirs[i])
-                for i, st in enumerate(rec_status) if st not in ends]
+        live = [(i, {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]}, dirs[i]) for i in _live_rows(table)]
         view = {"keys": table["keys"], "sigs_p": pack(table["keys"], sigs, 6), "live": table["live"]}
         header: dict[str, Any] = {"key": self._frame_key(), "view": view, "n": len(sigs), "live": live}
         self.frames[flat] = (header, df)
@@ -571,6 +563,16 @@ class RunIndex:
             self.frames[flat] = (header, df)
         self.stats = {"scanned": n, "read": 0, "cached": n, "skipped": 0, "removed": 0}
         return _judged_again(df.copy(), header["live"], stale_after)  # the cached frame stays as it is
+
+
+def _live_rows(table: Table) -> list[int]:
+    """The rows of ``table`` whose record has no end status (found once per table)."""
+    at = table.get("live_at")
+    if at is None:
+        ends = _status.END_STATUSES
+        st = table["cols"].get("status") or [None] * len(table["keys"])
+        at = table["live_at"] = [i for i, s in enumerate(st) if s not in ends]
+    return at  # type: ignore[no-any-return]
 
 
 def _judged_again(df: pd.DataFrame, live: list[Any], stale_after: float) -> pd.DataFrame:
