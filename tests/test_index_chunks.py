@@ -62,7 +62,8 @@ def test_an_edit_writes_only_its_chunk_to_a_new_body_file(root: Path) -> None:
     assert again.stats["read"] == 0
 
 
-def test_many_edits_are_compacted_into_one_body_file(root: Path) -> None:
+def test_many_edits_are_compacted_into_one_body_file(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nested, "GRACE_S", 0.0)  # files no longer referred to go at once
     Watcher(root).load()
     counts = []
     for k in range(3 * nested._MAX_BODIES):
@@ -134,3 +135,25 @@ def test_moves_additions_and_removals_patch_the_chunks_in_order(root: Path) -> N
     same(df, truth)
     assert df["test_name"].iloc[0] == runs[9].name and df["params"].iloc[-1]["marker"] == "zq-new"
     same(Watcher(root).load(), truth)
+
+
+def test_a_compaction_keeps_the_files_it_replaced_for_a_while(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader of the index before (or a writer that started from it) may still want its body files."""
+    monkeypatch.setattr(nested, "_MAX_BODIES", 2)
+    w = Watcher(root)
+    w.load()
+    _edit(root, 1, "a")
+    Watcher(root).load()
+    before = set(_bodies(w))
+    assert len(before) == 2
+    _edit(root, 2, "b")
+    Watcher(root).load()  # compacted: one new file, the two before kept (younger than GRACE_S)
+    after = set(_bodies(w))
+    assert before < after and len(after) == 3
+    monkeypatch.setattr(nested, "GRACE_S", 0.0)
+    _edit(root, 3, "c")
+    df = Watcher(root).load()
+    assert not before & set(_bodies(w))  # gone once old enough
+    same(df, Watcher(root, cache=False).load())
+    w.clear_cache()
+    assert _bodies(w) == []

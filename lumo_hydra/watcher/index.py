@@ -118,7 +118,7 @@ class RunIndex:
                 os.unlink(path)
             except OSError:
                 pass
-        self._drop_bodies(set())
+        self._drop_bodies(set(), grace=-1.0)
 
     def live_dirs(self) -> list[str]:
         """The run folders of the runs without an end record in the index last loaded by this object
@@ -197,7 +197,6 @@ class RunIndex:
         table["gen"] = gen
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            old_files = [f[0] for f in cols.files]
             self._save_body(cols, gen)
             meta.update(files=cols.files, layout=[[k, [len(p) for p in cols.payloads[k]], cols.nested[k],
                                                    cols.locs[k]] for k in cols.payloads])
@@ -208,15 +207,15 @@ class RunIndex:
                 f.flush()
                 st = os.fstat(f.fileno())  # the file renamed into place keeps its inode and times
             table["file"] = [st.st_ino, st.st_mtime_ns, st.st_size]
-            self._drop_bodies({f[0] for f in cols.files}, old_files)
+            self._drop_bodies({f[0] for f in cols.files})
         except (OSError, ValueError) as e:  # a read-only cache must not break loading
             warnings.warn(f"lumo-hydra: could not write the watcher index {path}: {e}", stacklevel=_WARN_TABLE)
 
     def _save_body(self, cols: nested.Cols, gen: bytes) -> None:
         nested.save_body(self.index_path[: -len(".index")], cols, gen)
 
-    def _drop_bodies(self, keep: set[str], old: list[str] | None = None) -> None:
-        nested.drop_bodies(self.index_path[: -len(".index")], keep, old)
+    def _drop_bodies(self, keep: set[str], grace: float | None = None) -> None:
+        nested.drop_bodies(self.index_path[: -len(".index")], keep, grace)
 
     def _bodies(self, files: list[list[Any]]) -> list[memoryview]:
         return nested.read_bodies(os.path.dirname(self.index_path), files)

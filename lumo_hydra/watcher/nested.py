@@ -470,6 +470,8 @@ def _as_cols(cols: Mapping[str, list[Any]], n: int, head_names: Sequence[str]) -
 _BODY_MAGIC = b"LUMOBDY1"
 #: body files of one index before they are compacted into one
 _MAX_BODIES = 16
+#: seconds a body file no longer referred to is kept (for the readers and writers of the index before)
+GRACE_S = 10.0
 
 
 def save_body(prefix: str, cols: Cols, gen: bytes) -> None:
@@ -499,21 +501,20 @@ def save_body(prefix: str, cols: Cols, gen: bytes) -> None:
     cols.files = [*files, [name, at]]
 
 
-def drop_bodies(prefix: str, keep: set[str], old: list[str] | None = None) -> None:
-    """Delete the body files of this root not in ``keep``: those of ``old`` (the files the index
-    referred to before), and any other more than a minute old (left by a damaged or lost index; a
-    younger one may be a concurrent writer's, about to be referred to)."""
+def drop_bodies(prefix: str, keep: set[str], grace: float | None = None) -> None:
+    """Delete the body files of ``prefix`` not in ``keep`` and not written in the last ``grace``
+    (default ``GRACE_S``) seconds (a younger one may be about to be referred to by a concurrent writer, or still be read by
+    a reader of the index it replaced: that reader then reads the index again)."""
     d, start = os.path.split(prefix)
     start += "."
-    mine = set(old or ())
     try:
         names = [n for n in os.listdir(d) if n.startswith(start) and n.endswith(".body") and n not in keep]
     except OSError:
         return
-    before = time.time() - 60
+    before = time.time() - (GRACE_S if grace is None else grace)
     for n in names:
         try:
-            if n in mine or old is None or os.stat(os.path.join(d, n)).st_mtime < before:
+            if os.stat(os.path.join(d, n)).st_mtime < before:
                 os.unlink(os.path.join(d, n))
         except OSError:
             pass
