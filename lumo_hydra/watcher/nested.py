@@ -226,11 +226,14 @@ def patch_cols(old: Cols | None, order: list[int], new_rows: list[dict[str, Any]
         pieces = _pieces(old, order)
     sizes = [old.sizes[c] if c >= 0 else len(src) for c, src in pieces]  # type: ignore[union-attr]
     # where each loose row's old value is: (old chunk, offset in it) or (-1, new row)
-    locs: list[list[tuple[int, int]]] = []
+    locs: list[Any] = []
     b = old.bounds if old is not None else [0]
     for c, src in pieces:
         if c >= 0:
             locs.append([])
+            continue
+        if src[0] < 0 and src[-1] == src[0] - len(src) + 1 and all(i < 0 for i in src):
+            locs.append(slice(~src[0], ~src[-1] + 1))  # new rows one after the other (a first load)
             continue
         lst = []
         for i in src:
@@ -267,6 +270,11 @@ def patch_cols(old: Cols | None, order: list[int], new_rows: list[dict[str, Any]
                     wh.append(None)
                 continue
             wh.append(None)
+            if type(lst) is slice:
+                data, isn = encode(new_vals[lst])
+                ps.append(data)
+                fl.append(isn)
+                continue
             vals = []
             for oc, j in lst:
                 if oc < 0:
