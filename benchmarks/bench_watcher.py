@@ -546,7 +546,7 @@ def ours_loads(args: argparse.Namespace, work: Path, root: Path, n: int, env: di
     if cold:
         ratio = med(cold) / med(floor)
         print(f"cold load            {spread(cold)} / CPU {spread(cold, 'cpu')}   (rows {cold[0]['rows']}, peak rss "
-              f"{mb(cold)}; reader {cold[0]['reader']}; target < 2 s at 10,000)")
+              f"{mb(cold)}; reader {cold[0]['reader']}; target < 1 GB at 100,000)")
         print(f"floor (json.loads)   {spread(floor)} / CPU {spread(floor, 'cpu')}   (run.json + metrics.json of every "
               f"run, one process, right after each cold load; cold / floor {ratio:.2f}x wall, "
               f"{med(cold, 'cpu') / med(floor, 'cpu'):.2f}x CPU, target <= 2x)")
