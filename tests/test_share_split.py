@@ -136,6 +136,8 @@ def test_no_fork_with_another_thread_running_or_few_runs(tmp_path: Path, countin
         stop.set()
         t.join()
     pack_runs(tmp_path / "store", ids, tmp_path / "b.tar.gz", code=False, processes=None)  # under SPLIT_RUNS
+    pack_runs(tmp_path / "store", ids, tmp_path / "d.tar.gz", True, code=False, processes=2)  # blobs: one process
+    pack_runs(tmp_path / "store", ids, tmp_path / "e.tar.gz", code=False, processes=2, reproducible=True)
     assert counting.started == 0
     with pytest.raises(LumoValueError, match="processes=3 is not allowed; allowed: None"):
         pack_runs(tmp_path / "store", ids, tmp_path / "c.tar.gz", code=False, processes=3)

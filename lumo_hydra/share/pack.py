@@ -420,9 +420,9 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
     same files give the same bytes (the manifest's ``created`` is the newest member's time; ``push``).
     ``fallback`` resolves ids that are not ``exp/test`` or a full test name (see :mod:`lumo_hydra.share.select`).
     ``level``: the gzip level (1-9; default :data:`LEVEL`). ``processes``: 1 (default) reads every run
-    in this process; 2 reads the second half of the runs in a forked process where a fork can run
-    (:mod:`lumo_hydra.share.split`; ``lumo-hydra pack`` uses ``None``); ``None``: 2 for
-    :data:`SPLIT_RUNS` runs or more, records only, not ``reproducible``, when a core looks idle.
+    in this process; 2 reads the second half of the runs in a forked process where a fork can run, for
+    records only (not ``blobs``, ``cache`` nor ``reproducible``; :mod:`lumo_hydra.share.split`);
+    ``None`` (``lumo-hydra pack``): 2 for :data:`SPLIT_RUNS` runs or more when a core looks idle.
     """
     if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 9:
         raise LumoValueError(f"level={level!r} is not a gzip level; allowed: an integer from 1 (fastest) to 9 (smallest)")
@@ -477,7 +477,7 @@ SPLIT_RUNS = 200
 
 def _split_at(n: int, processes: int | None, serial: bool) -> int:
     """How many of ``n`` runs this process reads (the rest: a forked child)."""
-    if processes == 1 or n < 2 or (processes is None and (serial or n < SPLIT_RUNS)):
+    if processes == 1 or n < 2 or serial or (processes is None and n < SPLIT_RUNS):
         return n
     from lumo_hydra.share.split import can_fork
 
