@@ -337,7 +337,7 @@ def _texts(vals: list[str]) -> Any:
         if not ok:
             return vals
     try:
-        import pyarrow as pa
+        import pyarrow as pa  # type: ignore[import-untyped]
 
         return pd.arrays.ArrowStringArray(pa.array(vals, type=pa.large_string()), dtype=dt)
     except Exception:  # another pandas: as it infers
