@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import git
 
-from lumo_hydra.record.gitsnap import snapshot
+from lumo_hydra.record.gitsnap import finish_steps, snapshot, snapshot_steps
 
 
 def _count(log: Path, fn: object) -> collections.Counter[str]:
@@ -58,7 +58,7 @@ def test_the_tree_remembered_for_the_warm_index_is_the_tree_of_the_files(git_rep
     f = git_repo / "train.py"
     lumo = git_repo / ".git" / "lumo"
     trees, warm_files = [], []
-    for text in ("x = 1\n", "x = 1\n", "x = 2\n", "x = 2\n"):
+    for text in ("x = 1\n", "x = 1\n", "x = 2\n", "x = 2\n", "x = 2\n"):
         f.write_text(text)
         for p in (git_repo, f, git_repo / ".gitignore"):  # not racily clean: status has nothing to refresh
             os.utime(p, (time.time() - 10, time.time() - 10))
@@ -67,7 +67,8 @@ def test_the_tree_remembered_for_the_warm_index_is_the_tree_of_the_files(git_rep
         assert tree == _git_tree(git_repo, tmp_path), text
         warm_files.append((lumo / "index").stat().st_ino)
     assert n["write-tree"] == 0 and n["status"] == 1, n  # the last one: unchanged since the one before
-    assert warm_files[3] == warm_files[2] and sorted(p.name for p in lumo.glob("index*")) == ["index", "index.clean"]
+    # git rewrites the index it scans only to refresh it (once at most here): then it stays as it is
+    assert warm_files[4] == warm_files[3] and sorted(p.name for p in lumo.glob("index*")) == ["index", "index.clean"]
     warm = (lumo / "index").read_bytes()
     (lumo / "index").unlink()
     (lumo / "index").write_bytes(warm)  # same bytes, another file: its mark no longer vouches for it
@@ -174,3 +175,15 @@ def test_an_odd_repository_is_asked_with_rev_parse(git_repo: Path, counted: Path
     assert n["rev-parse"] == 1 and res["commit"], (n, res["msg"])
     assert os.path.realpath(res["repo"]) == os.path.realpath(git_repo)
     assert git(git_repo, "show", f"{res['commit']}:pkg/mod.py") == "M = 1\n"
+
+
+def test_a_snapshot_in_two_steps_is_the_same_snapshot(git_repo: Path, tmp_path: Path) -> None:
+    """The launching process starts the scan (first step), works, then finishes: the same result."""
+    (git_repo / "train.py").write_text("x = 3\n")
+    steps = snapshot_steps(git_repo, store=tmp_path / "store")
+    next(steps)  # git's scan runs now
+    res = finish_steps(steps)
+    assert res["commit"] and res["msg"] == "ok" and not res["reused"]
+    again = snapshot(git_repo, store=tmp_path / "store")
+    assert again["reused"] and again["commit"] == res["commit"]
+    assert git(git_repo, "rev-parse", res["commit"] + "^{tree}").strip() == _git_tree(git_repo, tmp_path)

@@ -23,7 +23,10 @@ def dump():
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg):
+    import threading
     atexit.register(dump)  # after Hydra's on_job_end / on_run_end: everything the run imported
+    with open("threads.json", "w") as f:
+        json.dump(sorted(t.name for t in threading.enumerate()), f)
     return {"acc": 0.5}
 
 if __name__ == "__main__":
@@ -59,6 +62,10 @@ def test_recorded_job_imports_no_lazy_module(tmp_path: Path, lumo_home: Path) ->
     metrics = json.loads((runs[0].parent / "metrics.json").read_text())
     assert rec["status"] == "finished" and metrics["acc"]["last"] == 0.5
     assert [m for m in RECORDING if m not in modules] == []
+    # the snapshot ran in two steps in the main thread (no thread to start and join: issue 18)
+    threads = json.loads((tmp_path / "threads.json").read_text())
+    assert "lumo-hydra-heartbeat" in threads and not [t for t in threads if "snapshot" in t], threads
+    assert rec["git"]["commit"] and rec["git"]["msg"] == "ok"
     assert [m for m in NOT_IMPORTED if m in modules] == []
 
 

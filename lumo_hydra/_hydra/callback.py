@@ -56,7 +56,7 @@ class LumoCallback(Callback):  # Hydra's documented base class (its hooks, and a
         self.switches = {name: bool(switches.get(name, True)) for name in HOOK_SWITCHES}
         self.heartbeat_interval = float(heartbeat_interval)
         self._launch: dict[str, Any] | None = None  # plain JSON-able data: travels to jobs
-        self._prep: Any = None  # LaunchPrep (holds the snapshot thread): launching process only
+        self._prep: Any = None  # LaunchPrep (holds the snapshot's git processes): launching process only
         self._exp: Any = None  # the job's Experiment, only inside a job process; never pickled
 
     def __getstate__(self) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import logging
 import numbers
 import os
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -52,48 +51,46 @@ def _abs_script(script: str, cwd: str | None) -> str:
 
 
 class LaunchPrep:
-    """The launching process's work for one run or sweep, with the git snapshot running in a background
-    thread so that it overlaps Hydra's own start-up (composing the first job's config).
+    """The launching process's work for one run or sweep. The git snapshot is taken in two steps, without
+    a thread (:func:`~lumo_hydra.record.gitsnap.snapshot_steps`): the first runs here and starts git's scan,
+    which then runs while Hydra starts the job (output folder, config files, logging); :meth:`finish` takes
+    the rest (a thread's start and join cost a scheduler slice each on a busy machine: issue 18).
 
-    :meth:`finish` waits for the snapshot, writes the sweep record (once) and returns the JSON-able
-    launch data that travels to every job. Holds a thread: never pickled (the callback calls
+    :meth:`finish` completes the snapshot, writes the sweep record (once) and returns the JSON-able
+    launch data that travels to every job. Holds git processes: never pickled (the callback calls
     :meth:`finish` before it is pickled).
     """
 
     def __init__(self, launch: dict[str, Any], sweep: dict[str, Any] | None, snapshot_dir: str | None) -> None:
         self.launch = launch
         self._sweep = sweep
-        self._snapshot: dict[str, Any] | None = None
-        self._thread: threading.Thread | None = None
+        self._steps: Any = None
         self._done = False
-        self._running = threading.Event()  # set by the thread first: from then on it can be joined
         if snapshot_dir is not None:
-            from lumo_hydra.store.writer import start_thread
+            try:
+                from lumo_hydra.record.gitsnap import snapshot_steps
 
-            self._thread = threading.Thread(target=self._take_snapshot, args=(snapshot_dir,),
-                                            name="lumo-hydra-snapshot", daemon=True)
-            start_thread(self._thread)
-
-    def _take_snapshot(self, path: str) -> None:
-        self._running.set()
-        try:
-            from lumo_hydra.record.gitsnap import snapshot
-
-            sid = self.launch.get("sweep_id")  # the store, owner and Hydra output folders (H11a)
-            self._snapshot = snapshot(path, store=self.launch["home"], owner=f"sweeps/{sid}" if sid else None,
-                                      skip_dirs=self.launch.get("hydra_dirs") or ())
-        except BaseException as e:  # never lose the run over the snapshot: say what happened
-            self._snapshot = {"commit": None, "msg": f"snapshot failed: {type(e).__name__}: {e}"}
+                sid = launch.get("sweep_id")  # the store, owner and Hydra output folders (H11a)
+                self._steps = snapshot_steps(snapshot_dir, store=launch["home"], owner=f"sweeps/{sid}" if sid else None,
+                                             skip_dirs=launch.get("hydra_dirs") or ())
+                next(self._steps)  # until git's scan runs
+            except StopIteration as e:  # done already (e.g. no repository)
+                self._steps, launch["snapshot"] = None, e.value
+            except Exception as e:  # never lose the run over the snapshot: say what happened
+                self._steps, launch["snapshot"] = None, _failed(e)
 
     def finish(self) -> dict[str, Any]:
-        """Wait for the snapshot; write ``sweeps/<id>/sweep.json`` once; return the launch data."""
+        """Complete the snapshot; write ``sweeps/<id>/sweep.json`` once; return the launch data."""
         if not self._done:
             self._done = True
-            if self._thread is not None:
-                self._running.wait()
-                self._thread.join()
-                self._thread = None
-                self.launch["snapshot"] = self._snapshot
+            if self._steps is not None:
+                from lumo_hydra.record.gitsnap import finish_steps
+
+                steps, self._steps = self._steps, None
+                try:
+                    self.launch["snapshot"] = finish_steps(steps)
+                except Exception as e:
+                    self.launch["snapshot"] = _failed(e)
             if self._sweep is not None:
                 from lumo_hydra.store.files import atomic_write_json
 
@@ -104,6 +101,10 @@ class LaunchPrep:
                 arm_sweep_end(self.launch["home"], self.launch["sweep_id"], self._sweep.get("exp_name"),
                               self._sweep.get("expected_jobs"))
         return self.launch
+
+
+def _failed(e: BaseException) -> dict[str, Any]:
+    return {"commit": None, "msg": f"snapshot failed: {type(e).__name__}: {e}"}
 
 
 def prepare_launch(config: Any, *, multirun: bool, exp_name: str | None, home: str | None,

@@ -145,3 +145,50 @@ def _commit_tree_of(r: Any, repo: str, commit: str, what: str) -> Any:
         return r.commit(commit).tree
     except (BadName, BadObject, ValueError) as e:
         raise GitError(f"cannot {what}: no commit={commit!r} in {repo!r} ({e})") from None
+
+
+def _ready(repo: str | os.PathLike[str], what: str) -> tuple[str, str]:
+    """(git executable, repository folder) for a user-asked operation, or :class:`GitError`."""
+    git, d = _git_exe(), os.fspath(repo)
+    if git is None:
+        raise GitError(f"no git executable found on PATH; cannot {what}")
+    if not os.path.isdir(d):
+        raise GitError(f"cannot {what}: the repository folder repo={d!r} does not exist")
+    return git, d
+
+
+def _open_repo(repo: str | os.PathLike[str], what: str) -> Any:
+    """A GitPython ``Repo`` with the safety options (:func:`_gitpython_repo`)."""
+    _git, d = _ready(repo, what)
+    return _gitpython_repo(d, what)
+
+
+def _tree(r: Any, repo: str | os.PathLike[str], commit: str, what: str) -> Any:
+    from lumo_hydra.record.snapplan import _check_rev
+
+    return _commit_tree_of(r, os.fspath(repo), _check_rev(commit, "commit"), what)
+
+
+# -- the snapshot readers (re-exported by gitsnap; GitPython, imported on first use) ----------------
+def snapshot_files(repo: str | os.PathLike[str], commit: str) -> list[str]:
+    """The paths (``/``-separated, sorted) of the files of snapshot ``commit`` of ``repo``: regular files
+    and symlinks; submodules are left out."""
+    with _open_repo(repo, "list the files of a snapshot") as r:
+        tree = _tree(r, repo, commit, "list the files of a snapshot")
+        return sorted(str(b.path) for b in tree.traverse() if b.type == "blob")
+
+
+def read_snapshot_file(repo: str | os.PathLike[str], commit: str, path: str) -> bytes:
+    """The bytes of file ``path`` (``/``-separated, relative to the repository's top) in snapshot
+    ``commit`` of ``repo``; a symlink gives its target. :class:`GitError` names commit and path if missing."""
+    rel = str(path).replace(os.sep, "/").strip("/")
+    with _open_repo(repo, "read a file of a snapshot") as r:
+        tree = _tree(r, repo, commit, f"read {path!r} of a snapshot")
+        try:
+            obj = tree / rel if rel else tree
+        except KeyError:
+            obj = None
+        if obj is None or obj.type != "blob":
+            raise GitError(f"no file path={path!r} in snapshot commit={commit!r} of {os.fspath(repo)!r}"
+                           + ("" if obj is None else f" (it is a {obj.type})"))
+        return bytes(obj.data_stream.read())

@@ -22,6 +22,7 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Generator
 from typing import Any
 
 from lumo_hydra.errors import GitError, LumoValueError
@@ -32,16 +33,17 @@ from lumo_hydra.record.gitrun import (
     _GIT_OPTS,  # noqa: F401
     _SAFE_ENV,  # noqa: F401
     _cancel,
-    _commit_tree_of,
     _decode,
     _env,
     _err,
     _git_exe,
     _GitFailed,
-    _gitpython_repo,
+    _ready,
     _run,
     _spawn,
     _wait,
+    read_snapshot_file,
+    snapshot_files,
 )
 from lumo_hydra.record.gitrun import identity_from as _ident
 from lumo_hydra.record.snapplan import _check_rev, bad_ref
@@ -51,7 +53,7 @@ from lumo_hydra.record.snapplan import prepare_index as _prepare_index
 from lumo_hydra.record.snapplan import unlink as _unlink
 from lumo_hydra.store.layout import REF_NAMESPACE, SNAPSHOT_REF_PREFIX
 
-__all__ = ["snapshot", "find_repo", "diff", "worktree", "remove_worktree", "list_refs", "delete_ref",
+__all__ = ["snapshot", "snapshot_steps", "finish_steps", "find_repo", "diff", "worktree", "remove_worktree", "list_refs", "delete_ref",
            "snapshot_files", "read_snapshot_file", "GitError", "DEFAULT_REF_PREFIX"]
 
 DEFAULT_REF_PREFIX = SNAPSHOT_REF_PREFIX  # the former name, kept for callers and tests
@@ -124,6 +126,26 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
     store made of the repository, that snapshot is reused (``reused: true``, one ref for many runs).
     Raises ``LumoValueError`` only for an invalid ``ref_prefix`` or ``name``.
     """
+    return finish_steps(snapshot_steps(path, ref_prefix=ref_prefix, name=name, max_file_size=max_file_size,
+                                       message=message, store=store, owner=owner, skip_dirs=skip_dirs,
+                                       secret_files=secret_files))
+
+
+def finish_steps(steps: Generator[None, None, dict[str, Any]]) -> dict[str, Any]:
+    """The result of a :func:`snapshot_steps` run to its end."""
+    try:
+        while True:
+            next(steps)
+    except StopIteration as e:
+        return e.value  # type: ignore[no-any-return]
+
+
+def snapshot_steps(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_REF_PREFIX,
+                   name: str | None = None, max_file_size: int = 5 * 1024 * 1024,
+                   message: str | None = None, store: str | os.PathLike[str] | None = None, owner: str | None = None,
+                   skip_dirs: Any = (), secret_files: Any = None) -> Generator[None, None, dict[str, Any]]:
+    """:func:`snapshot` in two steps, no thread: the first ``next()`` returns once git's scan runs (the
+    caller works meanwhile); :func:`finish_steps` then gives the result."""
     ref, sinfo = plan.store_ref(ref_prefix, name, store, owner)
     res: dict[str, Any] = {"commit": None, "base": None, "branch": None, "dirty": None, "repo": None,
                            "ref": None, "skipped": [], "msg": ""}
@@ -144,6 +166,7 @@ def snapshot(path: str | os.PathLike[str] = ".", *, ref_prefix: str = DEFAULT_RE
     try:
         if guess is not None:  # start the slow scan while rev-parse (if needed) confirms the repository
             tmp, warm, pending = _begin(git, *guess, opts, path=p)
+            yield
         info = _scan_info(git, guess, pending) if guess is not None and opts["plain"] else None
         why = ""
         if info is None:
@@ -476,16 +499,6 @@ def _fallback_tree(git: str, info: dict[str, Any], env: dict[str, str], tmp: str
     return _run(git, ["write-tree"], repo, env).stdout.decode().strip()
 
 
-def _ready(repo: str | os.PathLike[str], what: str) -> tuple[str, str]:
-    """(git executable, repository folder) for a user-asked operation, or :class:`GitError`."""
-    git, d = _git_exe(), os.fspath(repo)
-    if git is None:
-        raise GitError(f"no git executable found on PATH; cannot {what}")
-    if not os.path.isdir(d):
-        raise GitError(f"cannot {what}: the repository folder repo={d!r} does not exist")
-    return git, d
-
-
 def diff(repo: str | os.PathLike[str], commit_a: str, commit_b: str) -> str:
     """The unified diff between two commits (e.g. two runs' snapshots) of ``repo``, as text.
 
@@ -564,37 +577,3 @@ def delete_ref(repo: str | os.PathLike[str], ref: str, old_sha: str | None = Non
     p = _run(git, args, r, check=False)
     if p.returncode != 0:
         raise GitError(f"cannot delete ref={ref!r} in {r!r}: {_err(p)}")
-
-
-def _open_repo(repo: str | os.PathLike[str], what: str) -> Any:
-    """A GitPython ``Repo`` with the safety options (:func:`~lumo_hydra.record.gitrun._gitpython_repo`)."""
-    _git, d = _ready(repo, what)
-    return _gitpython_repo(d, what)
-
-
-def _tree(r: Any, repo: str | os.PathLike[str], commit: str, what: str) -> Any:
-    return _commit_tree_of(r, os.fspath(repo), _check_rev(commit, "commit"), what)
-
-
-def snapshot_files(repo: str | os.PathLike[str], commit: str) -> list[str]:
-    """The paths (``/``-separated, sorted) of the files of snapshot ``commit`` of ``repo``: regular files
-    and symlinks; submodules are left out."""
-    with _open_repo(repo, "list the files of a snapshot") as r:
-        tree = _tree(r, repo, commit, "list the files of a snapshot")
-        return sorted(str(b.path) for b in tree.traverse() if b.type == "blob")
-
-
-def read_snapshot_file(repo: str | os.PathLike[str], commit: str, path: str) -> bytes:
-    """The bytes of file ``path`` (``/``-separated, relative to the repository's top) in snapshot
-    ``commit`` of ``repo``; a symlink gives its target. :class:`GitError` names commit and path if missing."""
-    rel = str(path).replace(os.sep, "/").strip("/")
-    with _open_repo(repo, "read a file of a snapshot") as r:
-        tree = _tree(r, repo, commit, f"read {path!r} of a snapshot")
-        try:
-            obj = tree / rel if rel else tree
-        except KeyError:
-            obj = None
-        if obj is None or obj.type != "blob":
-            raise GitError(f"no file path={path!r} in snapshot commit={commit!r} of {os.fspath(repo)!r}"
-                           + ("" if obj is None else f" (it is a {obj.type})"))
-        return bytes(obj.data_stream.read())
