@@ -207,3 +207,9 @@ def test_packed_signatures_of_a_dict_give_every_signature_back() -> None:
     assert packed == ref.tobytes()
     back = S.SigMap(keys, packed, 6)
     assert all(back.at(i) == d[k] for i, k in enumerate(keys))
+    folders = {k: rnd.choice([None, (2**64 - 3, 5), (rnd.getrandbits(40), rnd.getrandbits(62))]) for k in keys}
+    ref2 = array("q")
+    for k in keys:
+        ref2.extend(S._flat(folders[k], 2))
+    assert S.pack(keys, folders, 2) == ref2.tobytes()
+    assert all(S.SigMap(keys, ref2.tobytes(), 2).at(i) == folders[k] for i, k in enumerate(keys))

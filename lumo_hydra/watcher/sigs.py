@@ -45,12 +45,22 @@ def pack(keys: list[str], sigs: Mapping[str, Any], width: int) -> bytes:
     if isinstance(sigs, SigMap):
         return (sigs if sigs._keys is keys else sigs.remap(keys, {}))._arr.tobytes()
     out = array("q")
-    if width != 6:
-        for k in keys:
-            out.extend(_flat(sigs.get(k), width))
-        return out.tobytes()
     ext = out.extend
     get = sigs.get
+    if width == 2:
+        for k in keys:  # _flat(sig, 2) inlined
+            sig = get(k)
+            if sig is None:
+                ext((0, 0, 2))
+            elif sig[0] >= _TOP:
+                ext(_flat(sig, 2))
+            else:
+                ext((sig[0], sig[1], 0))
+        return out.tobytes()
+    if width != 6:
+        for k in keys:
+            ext(_flat(get(k), width))
+        return out.tobytes()
     none = (0, 0, 0, 0, 0, 0, 2)
     for k in keys:  # _flat(sig, 6) inlined for the common signatures (a cold load packs 100,000 of them)
         sig = get(k)
