@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 from lumo_hydra.record import snapplan as plan
-from lumo_hydra.record.gitrun import _decode, _git_exe, _run
-from lumo_hydra.record.gitsnap import _ready, find_repo
+from lumo_hydra.record.gitrun import _decode, _git_exe, _ready, _run
+from lumo_hydra.record.gitsnap import find_repo
 from lumo_hydra.record.snapplan import _check_rev, bad_ref
 from lumo_hydra.store.layout import REF_NAMESPACE, SNAPSHOT_REF_PREFIX
 
