@@ -173,6 +173,7 @@ def read_rows(
         (rows, sk), caught = res
         _parallel.warn_again(caught, _WARN_LEVEL - 1)
         more = [(RunRef(*ref), row, sig) for ref, row, sig in rows]
+        del res, rows  # the child's plain tuples
         if progress is not None:
             progress(n, n)
     out.extend(more)
