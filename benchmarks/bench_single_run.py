@@ -9,7 +9,9 @@ user + system time (``os.wait4``, which includes the git processes it waited for
 
 ``--store-runs N`` first fills the store with N runs of today for the app's experiment (empty run
 folders named like real ones): what claiming a run id costs in a busy experiment folder.
-Target (issue 18): at most +50 ms wall and CPU per run.
+Target (issue 18): at most +50 ms wall and CPU per run. Besides the difference of the medians, the
+median (and quartiles) of each round's own difference is printed: both variants of a round run back to
+back, so a load that changes between rounds (other processes on the machine) cancels out of it.
 
     python benchmarks/bench_single_run.py [--rounds 15] [--store-runs 10000] [--work DIR] [--keep]
 """
@@ -108,6 +110,14 @@ def bench(a: argparse.Namespace, work: Path) -> None:
     dw, dc = (med["lumo"][j] - med["bare"][j] for j in (0, 1))
     print(f"  lumo added: wall {dw * 1000:+.1f} ms ({med['lumo'][0] / med['bare'][0]:.3f}x), "
           f"CPU {dc * 1000:+.1f} ms ({med['lumo'][1] / med['bare'][1]:.3f}x)   target: at most +50 ms each")
+    # each round ran both back to back: its own difference cancels a load that drifts between rounds
+    pw, pc = ([t[j] - b[j] for t, b in zip(times["lumo"], times["bare"])] for j in (0, 1))
+    print(f"  per round (lumo - bare, median and quartiles): wall {_quartiles(pw)}, CPU {_quartiles(pc)}")
+
+
+def _quartiles(xs: list[float]) -> str:
+    q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
+    return f"{q[1] * 1000:+.1f} ms ({q[0] * 1000:+.1f} .. {q[2] * 1000:+.1f})"
 
 
 if __name__ == "__main__":
