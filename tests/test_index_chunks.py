@@ -157,3 +157,17 @@ def test_a_compaction_keeps_the_files_it_replaced_for_a_while(root: Path, monkey
     same(df, Watcher(root, cache=False).load())
     w.clear_cache()
     assert _bodies(w) == []
+
+
+def test_a_first_load_keeps_the_run_folders_signatures(root: Path) -> None:
+    """Runs read for the first time get the signature their folder had at the scan: the next load after
+    an edit in their experiment stats their folders only, not their two files each."""
+    import os
+
+    t = time.time() - 60
+    for d in (root / "experiments" / "e").iterdir():
+        os.utime(d, (t, t))
+    w = Watcher(root)
+    w.load()
+    table = w._index.mem
+    assert table is not None and all(table["dsigs"].get(k) is not None for k in table["keys"])

@@ -41,7 +41,7 @@ __all__ = ["RunIndex", "INDEX_VERSION", "FRAME_VERSION"]
 INDEX_VERSION = 7
 FRAME_VERSION = 6
 _INDEX_MAGIC = b"LUMOIDX9"
-_META_MAGIC = b"LUMOMET7"
+_META_MAGIC = b"LUMOMET8"
 #: the record columns kept in the index's meta part: what filters, sorts by time or status and judging need
 HEAD = ("status", "_start", "_end", "sweep", "tags")
 _ESIGS_MAGIC = b"LUMOESG1"
@@ -149,11 +149,13 @@ class RunIndex:
                 m = int.from_bytes(f.read(8), "little")
                 if m > os.fstat(f.fileno()).st_size:
                     return None
-                meta = marshal.loads(unsealed(f.read(m), _META_MAGIC))
+                meta, blobs = _read_meta(unsealed(f.read(m), _META_MAGIC))
                 if not (isinstance(meta, dict) and meta.get("version") == INDEX_VERSION and meta.get("root") == self.root):
                     return None
                 t = meta["table"]
-                keys = t["keys"]
+                t["keys"] = keys = blobs["keys"][0]
+                t["head"] = {name[2:]: v for name, (v, _) in blobs.items() if name[:2] == "h:"}
+                t["blobs"] = blobs
                 n = len(keys)
                 if not (type(keys) is list and type(t["head"]) is dict
                         and all(type(c) is list and len(c) == n for c in t["head"].values())):
@@ -189,9 +191,10 @@ class RunIndex:
         gen = os.urandom(8)
         distinct = list({id(t): t for t in rkeys}.values())
         code = {id(t): c for c, t in enumerate(distinct)}
-        meta = {k: v for k, v in table.items() if k not in ("cols", "rkeys", "dirs", "sigs", "dsigs", "file", "live_at")}
+        meta = {k: v for k, v in table.items()
+                if k not in ("cols", "rkeys", "dirs", "sigs", "dsigs", "file", "live_at", "blobs", "keys")}
         table.pop("file", None)
-        meta.update(gen=gen, head=cols.head, live_recs=live_recs, sizes=cols.sizes,
+        meta.update(gen=gen, live_recs=live_recs, sizes=cols.sizes,
                     rk=[distinct, array("i", [code[id(t)] for t in rkeys]).tobytes()],
                     sigs_p=pack(table["keys"], table["sigs"], 6), dsigs_p=pack(table["keys"], table["dsigs"], 2))
         table["gen"] = gen
@@ -200,10 +203,10 @@ class RunIndex:
             self._save_body(cols, gen)
             meta.update(files=cols.files, layout=[[k, [len(p) for p in cols.payloads[k]], cols.nested[k],
                                                    cols.locs[k]] for k in cols.payloads])
-            mp = marshal.dumps({"version": INDEX_VERSION, "root": self.root, "table": meta})
+            parts = _meta_parts({"version": INDEX_VERSION, "root": self.root, "table": meta}, table, cols.head)
             with atomic_open(path) as f:
-                f.write(_INDEX_MAGIC + (len(_META_MAGIC) + 12 + len(mp)).to_bytes(8, "little"))
-                write_sealed(f, [mp], _META_MAGIC)
+                f.write(_INDEX_MAGIC + (len(_META_MAGIC) + 12 + sum(map(len, parts))).to_bytes(8, "little"))
+                write_sealed(f, parts, _META_MAGIC)
                 f.flush()
                 st = os.fstat(f.fileno())  # the file renamed into place keeps its inode and times
             table["file"] = [st.st_ino, st.st_mtime_ns, st.st_size]
@@ -325,13 +328,14 @@ class RunIndex:
                     except OSError:
                         ino = mt = -1
                     was = same(key, ino, mt)
-                    if was is None:  # not in the index
+                    if was is None:  # not in the index: read, with the folder's signature seen now
                         todo.append(RunRef(ename, name, r.path))
+                        new_d[key] = (ino, mt) if 0 <= mt <= racy_after else None
                         continue
                     kept.append(key)
                     if not was:  # a rename in it, or a time not to be trusted: its files are checked
                         recheck.append(key)
-                        new_d[key] = (ino, mt) if mt >= 0 and mt <= racy_after else None
+                        new_d[key] = (ino, mt) if 0 <= mt <= racy_after else None
         kept, more = self.verify(sigs, kept, [*(old.get("unsure") or ()), *(old.get("live") or ()), *recheck])
         todo.extend(more)
         for ref in old.get("pending") or ():  # damaged or just claimed: read again at every load
@@ -427,7 +431,7 @@ class RunIndex:
         if table["keys"] is old["keys"] and isinstance(old_d, SigMap) and old_d.aligned(old["keys"]) \
                 and isinstance(sigs, SigMap):  # the same runs in the same order: the changed folders' rows
             pos = sigs._index()
-            table["dsigs"] = nested.replace_sigs(old_d, table["keys"], [(pos[k], v) for k, v in new_d.items()])
+            table["dsigs"] = nested.replace_sigs(old_d, table["keys"], [(pos[k], v) for k, v in new_d.items() if k in pos])
         else:
             table["dsigs"] = (old_d.remap(table["keys"], new_d) if isinstance(old_d, SigMap)
                               else {k: new_d[k] if k in new_d else old_d.get(k) for k in table["keys"]})
@@ -562,6 +566,37 @@ class RunIndex:
             self.frames[flat] = (header, df)
         self.stats = {"scanned": n, "read": 0, "cached": n, "skipped": 0, "removed": 0}
         return _judged_again(df.copy(), header["live"], stale_after)  # the cached frame stays as it is
+
+
+def _meta_parts(meta: dict[str, Any], table: Table, head: dict[str, list[Any]]) -> list[Any]:
+    """The index file's first part: the length of ``meta``'s marshal bytes, them, then the keys and each
+    ``head`` column marshalled apart, so that a column still the very list read (``table['blobs']``) is
+    written back as the bytes it was read from (a note edited: the 100,000 runs' keys, times and tags
+    are not encoded again)."""
+    old = table.get("blobs") or {}
+    blobs: dict[str, tuple[Any, Any]] = {}
+    for name, obj in [("keys", table["keys"]), *(("h:" + c, v) for c, v in head.items())]:
+        got = old.get(name)
+        blobs[name] = (obj, got[1] if got is not None and got[0] is obj else marshal.dumps(obj))
+    table["blobs"] = blobs
+    meta["parts"] = [[name, len(b)] for name, (_, b) in blobs.items()]
+    mp = marshal.dumps(meta)
+    return [len(mp).to_bytes(8, "little"), mp, *(b for _, b in blobs.values())]
+
+
+def _read_meta(data: memoryview) -> tuple[Any, dict[str, tuple[Any, Any]]]:
+    """``(meta, {part name: (value, its bytes)})`` of the index file's first part (see :func:`_meta_parts`)."""
+    n = int.from_bytes(data[:8], "little")
+    meta = marshal.loads(data[8:8 + n])
+    at = 8 + n
+    blobs = {}
+    for name, size in meta["parts"]:
+        b = data[at:at + size]
+        blobs[name] = (marshal.loads(b), b)
+        at += size
+    if at != len(data):
+        raise ValueError("damaged index")
+    return meta, blobs
 
 
 def _live_rows(table: Table) -> list[int]:

@@ -345,6 +345,9 @@ def patch_table(old: dict[str, Any], keep: set[str], new: list[tuple[Any, dict[s
     for k in head_names:
         if k in names:
             col = cols.get(k)
+            if at is not None and col is not None and all(_same(rows[j].get(k), col[p]) for p, j in at):
+                head[k] = col  # unchanged: the same list (the index writes back the bytes it read)
+                continue
             vals = list(col) if col is not None else [None] * n_old
             if at is not None:
                 for p, j in at:
@@ -364,6 +367,10 @@ def patch_table(old: dict[str, Any], keep: set[str], new: list[tuple[Any, dict[s
         nsig = {k: sigs[k] if k in sigs else nsigs.get(k) for k in nkeys}
         nsig.update(nsigs)
     return {"keys": nkeys, "dirs": ndirs, "rkeys": nrkeys, "cols": ncols, "sigs": nsig}
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
 
 
 def _merged(old: dict[str, Any], keep: set[str], new: list[tuple[Any, dict[str, Any], Any]]) -> list[int]:
