@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["build_frame", "frame_to_bytes", "frame_from_bytes", "split_frame_file", "to_local_time", "local_tz",
-           "sealed", "unsealed", "write_sealed", "write_frame"]
+           "sealed", "unsealed", "write_sealed", "write_frame", "meta_parts", "read_meta"]
 
 FRAME_MAGIC = b"LUMOFRM5"
 
@@ -105,6 +105,37 @@ def unsealed(data: bytes, magic: bytes) -> memoryview:
     if len(payload) != n or _check([payload], n) != crc:
         raise ValueError("damaged cache file (checksum)")
     return payload
+
+def meta_parts(meta: dict[str, Any], table: dict[str, Any], head: dict[str, list[Any]]) -> list[Any]:
+    """The index file's first part: the length of ``meta``'s marshal bytes, them, then the keys and each
+    ``head`` column marshalled apart, so that a column still the very list read (``table['blobs']``) is
+    written back as the bytes it was read from (a note edited: the 100,000 runs' keys, times and tags
+    are not encoded again)."""
+    old = table.get("blobs") or {}
+    blobs: dict[str, tuple[Any, Any]] = {}
+    for name, obj in [("keys", table["keys"]), *(("h:" + c, v) for c, v in head.items())]:
+        got = old.get(name)
+        blobs[name] = (obj, got[1] if got is not None and got[0] is obj else marshal.dumps(obj))
+    table["blobs"] = blobs
+    meta["parts"] = [[name, len(b)] for name, (_, b) in blobs.items()]
+    mp = marshal.dumps(meta)
+    return [len(mp).to_bytes(8, "little"), mp, *(b for _, b in blobs.values())]
+
+
+def read_meta(data: memoryview) -> tuple[Any, dict[str, tuple[Any, Any]]]:
+    """``(meta, {part name: (value, its bytes)})`` of the index file's first part (see :func:`meta_parts`)."""
+    n = int.from_bytes(data[:8], "little")
+    meta = marshal.loads(data[8:8 + n])
+    at = 8 + n
+    blobs = {}
+    for name, size in meta["parts"]:
+        b = data[at:at + size]
+        blobs[name] = (marshal.loads(b), b)
+        at += size
+    if at != len(data):
+        raise ValueError("damaged index")
+    return meta, blobs
+
 
 # columns whose missing or empty values are ``{}``
 _DICT_COLS = frozenset({"params", "metrics", "metrics_last", "git", "progress", "execute", "lock", "hooks"})

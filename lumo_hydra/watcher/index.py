@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from lumo_hydra.store import status as _status
 from lumo_hydra.store.files import atomic_open
 from lumo_hydra.store.layout import METRICS_JSON, RUN_JSON, WATCHER_CACHE, StoreLayout, cache_dir
+from lumo_hydra.watcher import frame as _frame
 from lumo_hydra.watcher import nested
 from lumo_hydra.watcher.frame import frame_from_bytes, local_tz, sealed, split_frame_file, unsealed, write_frame, write_sealed
 from lumo_hydra.watcher.query import key_matcher, name_matches
@@ -149,7 +150,7 @@ class RunIndex:
                 m = int.from_bytes(f.read(8), "little")
                 if m > os.fstat(f.fileno()).st_size:
                     return None
-                meta, blobs = _read_meta(unsealed(f.read(m), _META_MAGIC))
+                meta, blobs = _frame.read_meta(unsealed(f.read(m), _META_MAGIC))
                 if not (isinstance(meta, dict) and meta.get("version") == INDEX_VERSION and meta.get("root") == self.root):
                     return None
                 t = meta["table"]
@@ -203,7 +204,7 @@ class RunIndex:
             self._save_body(cols, gen)
             meta.update(files=cols.files, layout=[[k, [len(p) for p in cols.payloads[k]], cols.nested[k],
                                                    cols.locs[k]] for k in cols.payloads])
-            parts = _meta_parts({"version": INDEX_VERSION, "root": self.root, "table": meta}, table, cols.head)
+            parts = _frame.meta_parts({"version": INDEX_VERSION, "root": self.root, "table": meta}, table, cols.head)
             with atomic_open(path) as f:
                 f.write(_INDEX_MAGIC + (len(_META_MAGIC) + 12 + sum(map(len, parts))).to_bytes(8, "little"))
                 write_sealed(f, parts, _META_MAGIC)
@@ -566,37 +567,6 @@ class RunIndex:
             self.frames[flat] = (header, df)
         self.stats = {"scanned": n, "read": 0, "cached": n, "skipped": 0, "removed": 0}
         return _judged_again(df.copy(), header["live"], stale_after)  # the cached frame stays as it is
-
-
-def _meta_parts(meta: dict[str, Any], table: Table, head: dict[str, list[Any]]) -> list[Any]:
-    """The index file's first part: the length of ``meta``'s marshal bytes, them, then the keys and each
-    ``head`` column marshalled apart, so that a column still the very list read (``table['blobs']``) is
-    written back as the bytes it was read from (a note edited: the 100,000 runs' keys, times and tags
-    are not encoded again)."""
-    old = table.get("blobs") or {}
-    blobs: dict[str, tuple[Any, Any]] = {}
-    for name, obj in [("keys", table["keys"]), *(("h:" + c, v) for c, v in head.items())]:
-        got = old.get(name)
-        blobs[name] = (obj, got[1] if got is not None and got[0] is obj else marshal.dumps(obj))
-    table["blobs"] = blobs
-    meta["parts"] = [[name, len(b)] for name, (_, b) in blobs.items()]
-    mp = marshal.dumps(meta)
-    return [len(mp).to_bytes(8, "little"), mp, *(b for _, b in blobs.values())]
-
-
-def _read_meta(data: memoryview) -> tuple[Any, dict[str, tuple[Any, Any]]]:
-    """``(meta, {part name: (value, its bytes)})`` of the index file's first part (see :func:`_meta_parts`)."""
-    n = int.from_bytes(data[:8], "little")
-    meta = marshal.loads(data[8:8 + n])
-    at = 8 + n
-    blobs = {}
-    for name, size in meta["parts"]:
-        b = data[at:at + size]
-        blobs[name] = (marshal.loads(b), b)
-        at += size
-    if at != len(data):
-        raise ValueError("damaged index")
-    return meta, blobs
 
 
 def _live_rows(table: Table) -> list[int]:

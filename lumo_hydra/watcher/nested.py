@@ -1,11 +1,8 @@
 """The index's record columns as chunks of encoded values: one marshal payload per column per chunk of
-consecutive rows (about ``CHUNK`` runs), so that a load after a few runs changed re-encodes only the
-chunks holding them and writes the others back byte for byte (no decoding of 100,000 runs' dicts),
-and the frame of ``load()`` wraps the nested columns' payloads as they are (see
-:class:`~lumo_hydra.watcher.lazycol.NestedArray`).
-
-A column is decoded on first use: :class:`Cols` maps a record key to its values; a point lookup
-(``cols['progress'][i]``) decodes only the chunk of row ``i`` until many rows were asked for.
+``CHUNK`` consecutive rows, in body files never changed once written, so that a load after a few runs
+changed encodes only their chunks (no decoding of 100,000 runs' dicts) and the frame of ``load()``
+wraps the nested columns' payloads as they are (:class:`~lumo_hydra.watcher.lazycol.NestedArray`).
+:class:`Cols` decodes a column on first use (a point lookup: only its chunk, the first times).
 """
 from __future__ import annotations
 
