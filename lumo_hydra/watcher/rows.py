@@ -1,6 +1,8 @@
 """Run folders into the Watcher's rows: finding the runs of a store, reading their ``run.json`` and
-``metrics.json`` through :mod:`lumo_hydra.store.reader` (serially, or by threads on a slow file
-system), building the index row of each run, and judging the status of runs without an end record.
+``metrics.json`` through :mod:`lumo_hydra.store.reader` (serially, by threads on a slow file system,
+or half of them in a forked second process for thousands of runs: :mod:`lumo_hydra.watcher.parallel`),
+building the index row of each run (re-basing the paths of runs that moved), and judging the status of
+runs without an end record.
 """
 from __future__ import annotations
 
