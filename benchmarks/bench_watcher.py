@@ -120,6 +120,8 @@ import json, os, random, sys, time
 from lumo_hydra.store.files import atomic_write_bytes
 root, n, tmpl = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 rec0 = json.load(open(os.path.join(tmpl, "run.json")))
+# the store root the template run was recorded in
+troot = os.path.dirname(os.path.dirname(os.path.dirname(rec0.get("paths", {}).get("info_dir") or os.path.abspath(tmpl))))
 met0 = json.load(open(os.path.join(tmpl, "metrics.json")))
 rnd = random.Random(0)
 t0 = time.time() - 86400 * 400
@@ -132,8 +134,10 @@ for i in range(n):
     d = os.path.join(root, "experiments", exp, name)
     os.makedirs(d)
     rec = dict(rec0, exp_name=exp, test_name=name)
-    rec["paths"] = {k: (v.replace(rec0["exp_name"] + "/" + rec0["test_name"], exp + "/" + name) if isinstance(v, str)
-                        else v) for k, v in rec0.get("paths", {}).items()}
+    # the paths of a run written in this store (not the template's store: every run would look moved there)
+    rec["paths"] = {k: (v.replace(rec0["exp_name"] + "/" + rec0["test_name"], exp + "/" + name).replace(
+                        troot + "/", os.path.abspath(root) + "/") if isinstance(v, str) else v)
+                    for k, v in rec0.get("paths", {}).items()}
     rec["params"] = {"opt": {"lr": rnd.random(), "wd": rnd.choice([0, 1e-4, 5e-4]), "name": rnd.choice(["sgd", "adam"])},
                      "model": {"name": rnd.choice(["resnet18", "vit"]), "depth": rnd.choice([18, 34, 50])},
                      **{f"p{j}": rnd.random() for j in range(5)}}

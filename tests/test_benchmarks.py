@@ -72,6 +72,10 @@ def test_watcher_loads_tiny_run(tmp_path: Path) -> None:
         assert any(line.startswith(label) and "/ CPU " in line for line in out.splitlines()), (label, out)
     assert "cold / floor" in out and "peak rss" in out and ("reader orjson" in out or "reader json" in out), out
     assert not (BENCH / "bench_watcher_load.py").exists()
+    import json
+
+    run = next((tmp_path / "work" / "store-12" / "experiments").glob("*/*/run.json"))
+    assert json.loads(run.read_text())["paths"]["info_dir"] == str(run.parent)  # written in place: not a moved run
 
 
 @pytest.mark.slow
