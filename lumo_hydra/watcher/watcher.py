@@ -171,7 +171,7 @@ class Watcher:
         ``row`` is the run's record with the reader's keys (its values are shared with the index: do
         not modify them)."""
         table, sel, status_, dur = self._rows_of(exp, status, since, until, sweep, tag, progress)
-        cols, rkeys, dirs = table["cols"], table["rkeys"], table["dirs"]
+        cols, rkeys, dirs = _lists(table["cols"]), table["rkeys"], table["dirs"]
         idx = range(len(dirs)) if sel is None else sel
         return [({k: cols[k][i] for k in rkeys[i]}, dirs[i], status_[i],
                  None if dur[i] != dur[i] else float(dur[i])) for i in idx]
@@ -285,6 +285,8 @@ class Watcher:
         table, sel, status_, dur = self._rows_of(exp, status, since, until, sweep, tag, progress, partial=partial)
         idx = list(range(len(table["dirs"]))) if sel is None else list(sel)
         cols, rkeys, dirs = table["cols"], table["rkeys"], table["dirs"]
+        if match is not None or callable(sort):
+            cols = _lists(cols)  # a dict per candidate: every column as a list first
 
         def row(i: int) -> dict[str, Any]:
             r = {k: cols[k][i] for k in rkeys[i]}
@@ -535,7 +537,7 @@ def _sort_key(
     head, _, rest = sort.partition(".")
     if head == "metrics" and rest.endswith(".last") and rest[:-5]:
         head, rest = "metrics_last", rest[:-5]
-    col = cols.get(head) or [None] * len(table["dirs"])
+    col = (cols.full(head) if hasattr(cols, "full") and head in cols else cols.get(head)) or [None] * len(table["dirs"])
     if head in ("metrics", "metrics_last"):
         return lambda i: rank(col[i].get(rest) if type(col[i]) is dict else None)
     parts = rest.split(".") if rest else []
@@ -549,6 +551,12 @@ def _sort_key(
         return rank(v)
 
     return get
+
+
+def _lists(cols: Any) -> Any:
+    """The index's columns as plain lists (its chunked columns decoded, once each), for a pass over rows."""
+    full = getattr(cols, "full", None)
+    return {k: full(k) for k in cols} if full is not None else cols
 
 
 def _job_num(hydra: Mapping[str, Any]) -> int | None:
