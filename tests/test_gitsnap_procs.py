@@ -187,3 +187,28 @@ def test_a_snapshot_in_two_steps_is_the_same_snapshot(git_repo: Path, tmp_path: 
     again = snapshot(git_repo, store=tmp_path / "store")
     assert again["reused"] and again["commit"] == res["commit"]
     assert git(git_repo, "rev-parse", res["commit"] + "^{tree}").strip() == _git_tree(git_repo, tmp_path)
+
+
+def test_the_seed_is_a_hard_link_and_the_warm_index_is_never_written_in_place(git_repo: Path) -> None:
+    """The private index starts as a hard link to the warm one (no copy); git replaces it through a lock
+    file when it writes, so the warm file's own bytes never change, whatever the snapshot does."""
+    f = git_repo / "train.py"
+    f.write_text("x = 1\n")
+    assert snapshot(git_repo)["commit"]
+    warm = git_repo / ".git" / "lumo" / "index"
+    from lumo_hydra.record.snapplan import prepare_index
+
+    tmp, _, _, tree = prepare_index(str(warm.parent.parent), str(git_repo / ".git" / "index"))
+    assert os.stat(tmp).st_ino == warm.stat().st_ino and tree  # linked, and its tree known from its mark
+    os.unlink(tmp)
+    with open(warm, "rb") as old:
+        before = old.read()
+        steps = snapshot_steps(git_repo)
+        next(steps)  # the scan runs on the seed
+        f.write_text("x = 2\n")  # (the scan may or may not see it: either way a valid snapshot)
+        assert finish_steps(steps)["commit"]
+        f.write_text("x = 3\n")
+        assert snapshot(git_repo)["commit"]
+        old.seek(0)
+        assert old.read() == before
+    assert not list(warm.parent.glob("index.*.tmp"))

@@ -487,6 +487,7 @@ def _reset_to_head(git: str, repo: str, env: dict[str, str], base: str | None, p
 def _fallback_tree(git: str, info: dict[str, Any], env: dict[str, str], tmp: str, skipped: list[bytes]) -> str:
     repo = info["repo"]
     user_index = os.environ.get("GIT_INDEX_FILE") or os.path.join(info["gitdir"], "index")
+    _unlink(tmp)  # (it may be a hard link to the warm index: never written in place)
     try:
         shutil.copy2(user_index, tmp)
     except OSError:

@@ -314,6 +314,10 @@ def learn_ident(gitdir: str, key: str | None, commit: str, tree: str, parents: l
         pass
 
 
+# A loose object is zlib(b"<type> <size>\0" + body), named by the hash of those bytes; a loose ref is a
+# file holding "<sha>\n", written under git's lock protocol (`<ref>.lock` created exclusively, written,
+# renamed onto `<ref>`). Only used when :func:`py_settings` vouches for the repository; anything
+# unusual falls back to `git commit-tree` and `git update-ref`.
 def write_commit(gitdir: str, fmt: str, body: bytes, sync: bool = True) -> str:
     """Write the commit object ``body`` as a loose object (temp file in its fan-out folder, flushed to disk
     with ``sync``, read only, hard-linked or renamed to its name: an existing object is kept); its id.

@@ -426,8 +426,17 @@ def _seed_mark(lumo_dir: str, st: os.stat_result, key: str | None) -> tuple[bool
 
 
 def _copy_warm(warm: str, tmp: str, key: str | None) -> tuple[bool, str | None]:
-    """Copy the warm index into ``tmp`` (mode and times kept); whether the copied file is marked clean for ``key``,
-    and its tree if known (judged on the opened file: a warm index replaced meanwhile is never vouched for)."""
+    """Seed ``tmp`` with the warm index: a hard link (git writes an index only to a lock file renamed over it: the
+    warm file never changes through ``tmp``; an unchanged seed costs no copy, and removing it frees nothing), else
+    a copy (mode and times kept). Whether it is marked clean for ``key``, and its tree if known (issue 18)."""
+    try:
+        os.unlink(tmp)
+        os.link(warm, tmp)
+        st = os.stat(tmp)
+    except OSError:
+        unlink(tmp)  # nothing linked, or a link that cannot be read: a copy, into a new file
+    else:
+        return _seed_mark(os.path.dirname(warm), st, key)
     with open(warm, "rb") as src:
         st = os.fstat(src.fileno())
         with open(tmp, "wb") as dst:
@@ -462,7 +471,7 @@ def prepare_index(gitdir: str, user_index: str, key: str | None = None) -> tuple
         return tmp, warm, False, None
     except OSError:
         pass
-    os.unlink(tmp)  # no index at all yet (fresh repository): git creates it
+    unlink(tmp)  # no index at all yet (fresh repository): git creates it
     return tmp, warm, False, None
 
 
@@ -585,9 +594,3 @@ def remember_head_tree(gitdir: str, commit: str, tree: str) -> None:
     if is_sha(commit) and is_sha(tree):
         note(os.path.join(gitdir, "lumo", "head-tree"), f"{commit} {tree}\n")
 
-
-# -- the snapshot commit and its ref written without git (the plain case) ------------------------------
-# A loose object is zlib(b"<type> <size>\0" + body), named by the hash of those bytes; a loose ref is a
-# file holding "<sha>\n", written under git's lock protocol (`<ref>.lock` created exclusively, written,
-# renamed onto `<ref>`). Only used when :func:`py_settings` vouches for the repository; anything
-# unusual falls back to `git commit-tree` and `git update-ref`.
