@@ -4,6 +4,7 @@ identity fallback still applies when the git config lacks one."""
 from __future__ import annotations
 
 import collections
+import json
 import os
 import subprocess
 import time
@@ -212,3 +213,19 @@ def test_the_seed_is_a_hard_link_and_the_warm_index_is_never_written_in_place(gi
         old.seek(0)
         assert old.read() == before
     assert not list(warm.parent.glob("index.*.tmp"))
+
+
+def test_a_new_mark_for_an_unchanged_seed_leaves_no_private_index_behind(git_repo: Path) -> None:
+    """The seed (a hard link to the warm index) git did not rewrite, whose mark changes (here: no tree in
+    the mark yet, as written by an older version): renaming it onto the warm index does nothing, so it is
+    removed."""
+    for p in (git_repo, git_repo / "train.py", git_repo / ".gitignore"):  # nothing for status to refresh
+        os.utime(p, (time.time() - 10, time.time() - 10))
+    assert snapshot(git_repo)["commit"]
+    assert snapshot(git_repo)["commit"]  # (the first one's index may still be refreshed once)
+    lumo = git_repo / ".git" / "lumo"
+    mark = json.loads((lumo / "index.clean").read_text())
+    (lumo / "index.clean").write_text(json.dumps({**mark, "tree": None}))
+    assert snapshot(git_repo)["commit"]
+    assert json.loads((lumo / "index.clean").read_text())["tree"]
+    assert sorted(p.name for p in lumo.glob("index*")) == ["index", "index.clean"]

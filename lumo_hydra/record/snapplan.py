@@ -490,6 +490,7 @@ def keep_warm(tmp: str, warm: str, key: str, clean: bool, tree: str | None = Non
     else:
         unlink(_mark_path(os.path.dirname(warm)))
     os.replace(tmp, warm)
+    unlink(tmp)  # still there when it was a hard link to the warm index itself: the rename did nothing
 
 
 def note(path: str, text: str) -> None:
