@@ -149,6 +149,28 @@ def test_a_child_that_fails_costs_time_not_runs(
     assert one.drop(columns=["duration"]).equals(two.drop(columns=["duration"])) and w1 == w2
 
 
+@pytest.mark.skipif(not parallel.can_fork(), reason="no fork here")
+def test_a_child_that_hangs_is_killed_and_costs_time_not_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_chunks: list[int]
+) -> None:
+    """A child stuck (say on a lock a native thread held at the fork) is killed after the patience and its
+    slice read here: the load neither hangs nor loses a run."""
+    import time
+
+    root = _store(tmp_path / "store")
+    one, _ = _load(root, "0", monkeypatch)
+
+    def stuck(todo: Any) -> Any:
+        time.sleep(600)
+
+    monkeypatch.setattr(rows, "_read_part", stuck)
+    monkeypatch.setattr(parallel, "patience", lambda own_s: 0.5)
+    began = time.monotonic()
+    two, _ = _load(root, "1", monkeypatch)
+    assert small_chunks and time.monotonic() - began < 60
+    assert one.drop(columns=["duration"]).equals(two.drop(columns=["duration"]))
+
+
 def test_no_fork_with_another_thread_running(monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 

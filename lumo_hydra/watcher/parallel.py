@@ -20,12 +20,18 @@ from typing import Any
 
 from lumo_hydra.errors import StoreWarning
 
-__all__ = ["MIN_RUNS", "ENV", "can_fork", "Forked", "start", "warn_again"]
+__all__ = ["MIN_RUNS", "ENV", "can_fork", "patience", "Forked", "start", "warn_again"]
 
 #: runs read by one call below which everything is read in one process (a fork costs a few ms)
 MIN_RUNS = 2000
 #: set to ``"0"`` to never fork (the result is the same, only slower)
 ENV = "LUMO_WATCHER_FORK"
+
+
+def patience(own_s: float) -> float:
+    """How long to wait for a child reading a slice like the one this process read in ``own_s`` seconds:
+    generous (a busy machine can slow the child several times), bounded below for tiny slices."""
+    return max(30.0, 10.0 * own_s)
 
 
 def can_fork() -> bool:
@@ -56,9 +62,15 @@ class Forked:
         except ChildProcessError:
             return -1
 
-    def result(self) -> tuple[Any, list[tuple[str, str]]] | None:
-        """``(fn(arg), [(warning text, category name), ...])`` of the child, or ``None`` if it failed."""
+    def result(self, timeout: float | None = None) -> tuple[Any, list[tuple[str, str]]] | None:
+        """``(fn(arg), [(warning text, category name), ...])`` of the child, or ``None`` if it failed or has
+        not finished within ``timeout`` seconds (then it is killed: a child stuck on a lock some native
+        thread held at the fork costs time, never a hang)."""
         if self._done:
+            return None
+        self._pump.join(timeout)
+        if self._pump.is_alive():
+            self.cancel()
             return None
         status = self._wait()
         if status != 0 or not self._data:

@@ -163,12 +163,13 @@ def read_rows(
         if workers is None and n >= _parallel.MIN_RUNS and 0 < split < n and _parallel.can_fork() else None
     if job is None:
         return _read_serial(todo, progress, workers, n)
+    began = time.perf_counter()
     try:
         out, skipped = _read_serial(todo[:split], progress, workers, n)
     except BaseException:
         job.cancel()
         raise
-    res = job.result()
+    res = job.result(_parallel.patience(time.perf_counter() - began))
     if res is None:  # the child failed: this process reads its slice too
         more, sk = _read_serial(todo[split:], progress, workers, n, split)
     else:
