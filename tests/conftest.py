@@ -105,3 +105,17 @@ exec '{real}' "$@"
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return log
+
+
+@pytest.fixture
+def only_this_tests_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``threading.active_count()`` counts only the threads this test starts (plus the main thread).
+
+    The second processes of ``pack``/``unpack`` and of cold Watcher loads fork only when no other thread
+    runs; earlier tests of the suite leave library threads behind (fsspec's IO loop, a test server), which
+    would keep the tests of those forks on the one-process path. Their children only read and write files."""
+    import threading
+
+    real = threading.active_count
+    others = real() - 1
+    monkeypatch.setattr(threading, "active_count", lambda: real() - others)

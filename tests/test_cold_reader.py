@@ -100,7 +100,7 @@ def _load(root: Path, fork: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, 
 
 
 @pytest.fixture
-def small_chunks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def small_chunks(monkeypatch: pytest.MonkeyPatch, only_this_tests_threads: None) -> list[int]:
     """Two processes from 8 runs on, in chunks of 4; the list counts the children started."""
     monkeypatch.setattr(parallel, "MIN_RUNS", 8)
     monkeypatch.setattr(rows, "_CHUNK", 4)

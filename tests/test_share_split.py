@@ -19,7 +19,8 @@ from lumo_hydra.errors import LumoValueError, StoreError
 from lumo_hydra.share import pack_runs, unpack
 from lumo_hydra.share.tarfast import TarGzWriter, crc32_combine
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="a second packing process needs os.fork")
+pytestmark = [pytest.mark.skipif(not hasattr(os, "fork"), reason="a second packing process needs os.fork"),
+              pytest.mark.usefixtures("only_this_tests_threads")]
 
 SPLIT = importlib.import_module("lumo_hydra.share.split")  # (lumo_hydra.share.pack is also a function name)
 
