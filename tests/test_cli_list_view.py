@@ -227,7 +227,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         write_run(root, f"exp{i % 2}", status=["finished", "failed", "running"][i % 3] if i != 5 else "crashed",
                   params=params, metrics={"acc": (i / 24, "max"), "loss": (1 - i / 24, "min")},
                   tags=["best"] if i % 5 == 0 else [], start=now - 7200 + i * 97, duration=5.0 + i * 13,
-                  counter=i, heartbeat=now - 3000 if i == 5 else None)
+                  counter=i, heartbeat=now - 3000 if i == 5 else now + 86400)  # running stays running under --stale-after 1
     for dp, _, fs in os.walk(root):  # past the index's racy window: a warm, unchanged store
         for f in fs:
             os.utime(os.path.join(dp, f), (now - 120, now - 120))
