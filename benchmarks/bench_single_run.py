@@ -13,12 +13,19 @@ Target (issue 18): at most +50 ms wall and CPU per run. Besides the difference o
 median (and quartiles) of each round's own difference is printed: both variants of a round run back to
 back, so a load that changes between rounds (other processes on the machine) cancels out of it.
 
-    python benchmarks/bench_single_run.py [--rounds 15] [--store-runs 10000] [--work DIR] [--keep]
+Times of runs of ~0.3-0.6 s move by tens of ms between rounds on a shared VM, so ``--instructions``
+also counts the instructions each variant executes (callgrind, the git processes included; the same
+every time, whatever the load) and turns lumo's extra instructions into milliseconds at the bare run's
+own rate (its median CPU time per instruction): the cost of recording without the machine's noise.
+
+    python benchmarks/bench_single_run.py [--rounds 15] [--store-runs 10000] [--instructions N] [--work DIR] [--keep]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -71,9 +78,14 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=50, help="files in the app's git repository (default 50)")
     ap.add_argument("--store-runs", type=int, default=0, metavar="N",
                     help="fill the store with N runs of today for the app's experiment first (default 0)")
+    ap.add_argument("--instructions", type=int, default=0, metavar="N",
+                    help="also count each variant's instructions in N runs under callgrind (needs valgrind; "
+                         "about 30 s a run; default 0: skip)")
     ap.add_argument("--work", help="work folder (default: a new temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     a = ap.parse_args()
+    if a.instructions < 0:
+        ap.error(f"--instructions {a.instructions}: allowed: 0 (skip) or a number of runs")
 
     with work_folder(a, prefix="bench-single-run-") as work:
         bench(a, work)
@@ -113,6 +125,29 @@ def bench(a: argparse.Namespace, work: Path) -> None:
     # each round ran both back to back: its own difference cancels a load that drifts between rounds
     pw, pc = ([t[j] - b[j] for t, b in zip(times["lumo"], times["bare"])] for j in (0, 1))
     print(f"  per round (lumo - bare, median and quartiles): wall {_quartiles(pw)}, CPU {_quartiles(pc)}")
+    if a.instructions and not shutil.which("valgrind"):
+        print("  --instructions: valgrind not found, skipped")
+    elif a.instructions:
+        counts = {name: [instructions(base + extra, repo, env) for _ in range(a.instructions)]
+                  for name, extra in VARIANTS.items()}
+        med_i = {k: statistics.median(v) for k, v in counts.items()}
+        rate = med["bare"][1] / med_i["bare"]  # seconds of CPU per instruction, the bare run's own
+        added = (med_i["lumo"] - med_i["bare"]) * rate
+        print(f"  instructions (callgrind, git processes included, {a.instructions} runs each): bare "
+              f"{med_i['bare'] / 1e6:,.0f} M, lumo {med_i['lumo'] / 1e6:,.0f} M (x{med_i['lumo'] / med_i['bare']:.3f}): "
+              f"lumo added {added * 1000:+.1f} ms at the bare run's rate ({1 / rate / 1e9:.2f} G instructions/s)   "
+              "target: at most +50 ms")
+
+
+def instructions(cmd: list[str], cwd: Path, env: dict[str, str]) -> int:
+    """Instructions executed by ``cmd`` and every process it starts (callgrind, one count per process)."""
+    env = {**env, "PYTHONHASHSEED": "0"}
+    p = subprocess.run(["valgrind", "--tool=callgrind", "--trace-children=yes", "--callgrind-out-file=/dev/null",
+                        *cmd], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    found = [int(n) for n in re.findall(r"Collected : (\d+)", p.stderr)]
+    if p.returncode != 0 or not found:
+        raise RuntimeError(f"callgrind run of {cmd} failed (exit {p.returncode}): {p.stderr[-2000:]}")
+    return sum(found)
 
 
 def _quartiles(xs: list[float]) -> str:

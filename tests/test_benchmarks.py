@@ -4,6 +4,8 @@ No timing is asserted (only that a ratio line is printed)."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -52,6 +54,18 @@ def test_tiny_real_run(name: str, args: list[str], tmp_path: Path) -> None:
     out = run_script(sys.executable, name, args, tmp_path, timeout=120)
     assert any(line.lower().lstrip().startswith("ratio") for line in out.splitlines()), out
     assert "load average at end" in out
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind (callgrind) is not installed")
+def test_single_run_counts_instructions(tmp_path: Path) -> None:
+    """``bench_single_run.py --instructions``: both variants counted by callgrind with their git processes,
+    lumo's extra instructions turned into milliseconds at the bare run's rate."""
+    out = run_script(sys.executable, "bench_single_run.py", ["--rounds", "1", "--instructions", "1"], tmp_path,
+                     timeout=300)
+    m = re.search(r"instructions \(callgrind.*\): bare ([\d,]+) M, lumo ([\d,]+) M .*lumo added ([+-][\d.]+) ms", out)
+    assert m, out
+    bare, lumo = (int(g.replace(",", "")) for g in m.group(1, 2))
+    assert 100 < bare < lumo, out  # a Hydra app runs hundreds of millions of instructions; recording adds some
 
 
 def test_board_curves_tiny_run(tmp_path: Path) -> None:
