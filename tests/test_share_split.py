@@ -56,9 +56,9 @@ class _Counting:
 
     started = 0
 
-    def __init__(self, fn: object) -> None:
+    def __init__(self, fn: object, what: str) -> None:
         type(self).started += 1
-        self._c = _REAL_CHILD(fn)
+        self._c = _REAL_CHILD(fn, what)
 
     def result(self) -> object:
         return self._c.result()

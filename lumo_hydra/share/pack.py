@@ -442,7 +442,8 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
     if half < len(runs):  # forked before any file or thread of this pack exists
         from lumo_hydra.share.split import Child
 
-        child = Child(lambda: _part(layout, runs[half:], redactor, limit, code, level, str(out.parent)))
+        child = Child(lambda: _part(layout, runs[half:], redactor, limit, code, level, str(out.parent)),
+                      "pack: the second packing process (processes=1 packs in this process alone)")
     # one pass, run by run: each file is read once, hashed and handed to the compressor thread (like
     # tar | gzip); the manifest, which holds the checksums, is written last as the archive's first member
     # (TarGzWriter.head). The members are in the order of the runs, each shared lock or sweep file once

@@ -334,7 +334,7 @@ def _extract(src: Path, tmp: Path, todo: list[_Member], in_memory: bool, archive
             return
         from lumo_hydra.share.split import Child
 
-        child = Child(lambda: _write_members(tmp, theirs))  # the data is shared with the child, not copied
+        child = Child(lambda: _write_members(tmp, theirs), "unpack: the second process")  # the data is shared, not copied
         try:
             _write_members(tmp, mine)
             child.result()

@@ -10,7 +10,6 @@ wrong in the child (it cannot start, raises, is killed, sends garbage) makes :me
 """
 from __future__ import annotations
 
-import marshal
 import os
 import sys
 import threading
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lumo_hydra.errors import StoreWarning
+from lumo_hydra.store.forked import Child
 
 __all__ = ["MIN_RUNS", "ENV", "can_fork", "patience", "Forked", "start", "warn_again"]
 
@@ -41,92 +41,48 @@ def can_fork() -> bool:
 
 
 class Forked:
-    """A child process computing ``fn(arg)``; :meth:`result` waits for it."""
+    """A child process computing ``fn(arg)`` (:class:`lumo_hydra.store.forked.Child`); :meth:`result`
+    waits for it, and says ``None`` for anything that went wrong there."""
 
-    def __init__(self, pid: int, fd: int) -> None:
-        self.pid = pid
-        self._data: list[bytes] = []
-        self._pump = threading.Thread(target=self._read, args=(fd,), daemon=True)  # the pipe never fills up
-        self._pump.start()
-        self._done = False
-
-    def _read(self, fd: int) -> None:
-        with os.fdopen(fd, "rb") as f:
-            self._data.append(f.read())
-
-    def _wait(self) -> int:
-        self._pump.join()
-        self._done = True
-        try:
-            return os.waitpid(self.pid, 0)[1]
-        except ChildProcessError:
-            return -1
+    def __init__(self, child: Child) -> None:
+        self._child: Child | None = child
 
     def result(self, timeout: float | None = None) -> tuple[Any, list[tuple[str, str]]] | None:
         """``(fn(arg), [(warning text, category name), ...])`` of the child, or ``None`` if it failed or has
         not finished within ``timeout`` seconds (then it is killed: a child stuck on a lock some native
         thread held at the fork costs time, never a hang)."""
-        if self._done:
+        child, self._child = self._child, None
+        if child is None:
             return None
-        self._pump.join(timeout)
-        if self._pump.is_alive():
-            self.cancel()
-            return None
-        status = self._wait()
-        if status != 0 or not self._data:
-            return None
-        data = self._data.pop()  # dropped once decoded (tens of MB at 100,000 runs: the peak memory)
         try:
-            res, caught = marshal.loads(data)
-        except (ValueError, EOFError, TypeError):
+            res: tuple[Any, list[tuple[str, str]]] = child.result(timeout)
+            return res
+        except BaseException:  # noqa: BLE001 - whatever happened there, the caller reads the slice itself
             return None
-        return res, caught
+        finally:
+            child.close()
 
     def cancel(self) -> None:
         """Stop the child (the caller failed) and reap it."""
-        if self._done:
-            return
-        try:
-            os.kill(self.pid, 9)
-        except OSError:
-            pass
-        self._wait()
+        child, self._child = self._child, None
+        if child is not None:
+            child.close()
 
 
 def start(fn: Callable[[Any], Any], arg: Any) -> Forked | None:
     """``fn(arg)`` in a forked child (its result must be marshal-able; the warnings it raises are sent
     back as text), or ``None`` when no child could be started."""
     try:
-        r, w = os.pipe()
+        return Forked(Child(lambda: _caught(fn, arg), "the Watcher's second reading process"))
     except OSError:
         return None
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(r)
-        os.close(w)
-        return None
-    if pid == 0:  # pragma: no cover - the child (coverage does not follow forks)
-        _child(fn, arg, r, w)
-    os.close(w)
-    return Forked(pid, r)
 
 
-def _child(fn: Callable[[Any], Any], arg: Any, r: int, w: int) -> None:  # pragma: no cover - in the child
-    code = 1
-    try:
-        os.close(r)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = fn(arg)
-        data = memoryview(marshal.dumps((res, [(str(m.message), m.category.__name__) for m in caught])))
-        while data:
-            data = data[os.write(w, data):]
-        code = 0
-    except BaseException:  # noqa: BLE001 - whatever happens, the parent reads the slice itself
-        pass
-    finally:
-        os._exit(code)
+def _caught(fn: Callable[[Any], Any], arg: Any) -> tuple[Any, list[tuple[str, str]]]:  # pragma: no cover - in the child
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = fn(arg)
+    return res, [(str(m.message), m.category.__name__) for m in caught]
 
 
 def warn_again(caught: list[tuple[str, str]], stacklevel: int) -> None:
