@@ -371,6 +371,37 @@ def test_editing_a_cell_writes_run_json_or_puts_it_back(store: Path) -> None:
         assert runs.table.editors["status"] is None
 
 
+def test_a_refused_edit_stays_said_across_live_refreshes(store: Path) -> None:
+    """The refusal of a running run's edit is not hidden by the next live check that sees a heartbeat
+    (a busy server can send both in one batch: the page would never show it), only by the user's next
+    action; a failed query's message still goes once the query works."""
+    pytest.importorskip("panel")
+    from lumo_hydra.board.app import board_app
+    from lumo_hydra.store.reader import mark_changed
+
+    ctx = BoardContext(Watcher(store))
+    runs = board_app(ctx, url=False, refresh_ms=None)._lumo_page.runs
+    data = runs.table.value
+    running = _name(ctx, lr=0.5)
+    row = int(data.index[data["test_name"] == running][0])
+    runs._on_edit(SimpleNamespace(column="note", row=row, value="edited while running", old=""))
+    assert runs.message.visible and f"note of {running} not saved" in runs.message.object
+    info_dir = Path(ctx.frame().set_index("test_name").loc[running, "info_dir"])
+    for _ in range(2):  # heartbeats seen by live checks
+        time.sleep(0.05)
+        (info_dir / "heartbeat").write_text(repr(time.time()))
+        mark_changed(info_dir)
+        assert ctx.changed()
+        runs.refresh()
+        assert runs.message.visible and "not saved" in runs.message.object
+    runs.where = "exp_name == cls"  # the user's next action clears it
+    assert not runs.message.visible
+    runs.where = "params.lr >>"
+    assert runs.message.visible and "query not applied" in runs.message.object
+    runs.where = ""
+    assert not runs.message.visible
+
+
 def test_tabs_and_watcher_panel(store: Path) -> None:
     pytest.importorskip("panel")
     from lumo_hydra.board.app import TABS

@@ -88,6 +88,7 @@ class RunsTable(param.Parameterized):
         self.query.param.watch(lambda e: setattr(self, "where", e.new or ""), "value")
         self.message = pn.pane.Alert("", alert_type="warning", visible=False, css_classes=["lumo-message"],
                                      sizing_mode="stretch_width")
+        self._sticky = False  # the message shown is an edit refused (see show_message)
         self.count = pn.pane.Markdown("", css_classes=["lumo-count"], margin=(0, 10))
         self.group_select = pn.widgets.Select(label="group by", options=[_NONE], value=self.group or _NONE,
                                               css_classes=["lumo-group"], width=220)
@@ -121,11 +122,15 @@ class RunsTable(param.Parameterized):
         return pn.Column(self.query, controls, self.message, self.picker, self.groups_box, self.table,
                          sizing_mode="stretch_width", css_classes=["lumo-runs-tab"])
 
-    def show_message(self, text: str, kind: Any = "warning") -> None:
-        """A visible message above the table (``kind``: warning, danger, info, success); ``""`` hides it."""
+    def show_message(self, text: str, kind: Any = "warning", sticky: bool = False) -> None:
+        """A visible message above the table (``kind``: warning, danger, info, success); ``""`` hides it.
+        A ``sticky`` message (an edit refused) stays until the next message or a refresh the user asked
+        for; a live refresh (a heartbeat seen) hides only the other danger messages (a query or refresh
+        that failed and now works)."""
         self.message.object = text
         self.message.alert_type = kind
         self.message.visible = bool(text)
+        self._sticky = sticky and bool(text)
 
     # ---- data ------------------------------------------------------------------------------------
 
@@ -148,7 +153,7 @@ class RunsTable(param.Parameterized):
         except ValueError as e:
             self.show_message(f"**query not applied**: {e}".split("\n")[0], "danger")
             return False
-        if self.message.alert_type == "danger":
+        if self.message.alert_type == "danger" and (force or not self._sticky):
             self.show_message("")
         sub = self._columns_of(frame)
         self.view = (sub if mask is None else sub[mask]).iloc[::-1].reset_index(drop=True)  # newest first
@@ -373,7 +378,7 @@ class RunsTable(param.Parameterized):
                 shown = ", ".join(rec.get("tags") or [])
         except ValueError as e:
             self.table.patch({col: [(row, old)]})
-            self.show_message(f"**{col} of {name} not saved**: {e}", "danger")
+            self.show_message(f"**{col} of {name} not saved**: {e}", "danger", sticky=True)
             return
         if shown != new:
             self.table.patch({col: [(row, shown)]})
