@@ -8,7 +8,9 @@ written beside ``out_path`` under a temporary name and renamed into place.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
+import itertools
 import json
 import operator
 import os
@@ -21,7 +23,7 @@ from typing import Any
 from lumo_hydra._version import __version__
 from lumo_hydra.errors import LumoValueError, RunNotFoundError, StoreError
 from lumo_hydra.share.redact import Redactor, hostname
-from lumo_hydra.share.tarfast import TarGzWriter
+from lumo_hydra.share.tarfast import Part, TarGzWriter, deflate_part
 from lumo_hydra.store.files import atomic_open
 from lumo_hydra.store.layout import RUN_JSON, StoreLayout, read_store_id
 from lumo_hydra.store.moved import UNPACKED_JSON, rebase_record
@@ -186,17 +188,20 @@ def _run_members(layout: StoreLayout, exp: str, test: str, rec: dict[str, Any], 
     return members + _shared_members(layout, exp, test, rec, blobs, cache, {} if known is None else known)
 
 
-def _members_json(files: dict[str, tuple[str, int]]) -> str:
-    """``json.dumps({name: {"sha256": .., "size": ..}}, sort_keys=True, separators=(",", ":"))`` of
-    ``files`` (``{name: (sha256, size)}``), the same text written directly (the manifest's one large part:
+def _entries(items: Iterable[tuple[str, tuple[str, int]]]) -> str:
+    """The text of ``json.dumps({name: {"sha256": .., "size": ..}}, separators=(",", ":"))`` of the
+    ``(name, (sha256, size))`` items without its braces, written directly (the manifest's one large part:
     a pack of 1,000 runs lists 5,000 members)."""
     enc = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
-    return "{" + ",".join([f'{enc(n)}:{{"sha256":"{files[n][0]}","size":{int(files[n][1])}}}'
-                           for n in sorted(files)]) + "}"
+    return ",".join([f'{enc(n)}:{{"sha256":"{h}","size":{int(size)}}}' for n, (h, size) in items])
 
 
 def _manifest(layout: StoreLayout, runs: list[tuple[str, str]], files: dict[str, tuple[str, int]],
-              extra: dict[str, Any], created: float) -> bytes:
+              extra: dict[str, Any], created: float, parts: list[Part] | None = None,
+              listed: int = 0) -> list[bytes | Part]:
+    """The manifest's text: its members in name order; with ``parts`` (the entries of ``listed`` of ``files``
+    and of the child's members, each compressed where it was read), those first, then the rest of ``files``,
+    in archive order (``json`` readers see the same object)."""
     token = f"members-{os.urandom(8).hex()}"
     doc = {
         "format": FORMAT_VERSION,
@@ -209,8 +214,15 @@ def _manifest(layout: StoreLayout, runs: list[tuple[str, str]], files: dict[str,
         "members": token,
         **extra,
     }
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))  # no indent: C encoder
-    return text.replace(f'"{token}"', _members_json(files), 1).encode("utf-8")
+    before, after = json.dumps(doc, sort_keys=True, separators=(",", ":")).split(f'"{token}"')  # no indent: C encoder
+    if not parts:
+        return [f"{before}{{{_entries((n, files[n]) for n in sorted(files))}}}{after}".encode()]
+    rest = _entries(itertools.islice(files.items(), listed, None))
+    pieces: list[bytes | Part] = [f"{before}{{".encode()]
+    for p in parts:
+        if p[2]:
+            pieces += [b",", p] if len(pieces) > 1 else [p]
+    return [*pieces, f"{',' if rest and len(pieces) > 1 else ''}{rest}}}{after}".encode()]
 
 
 def _read(path: str, name: str, redactor: Redactor | None, hold: bool = False) -> tuple[bytes | None, int, int]:
@@ -322,6 +334,13 @@ class _Writer:
         self.tar, self.root, self.redactor, self.limit, self.res = tar, root, redactor, limit, res
         self.files: dict[str, tuple[str, int]] = {}
         self.newest = 0
+        self.parts: list[Part] = []  # manifest entries compressed ahead (two processes), of ...
+        self.listed = 0  # ... the first ``listed`` of ``files``
+
+    def list_ahead(self, level: int) -> Part:
+        """The manifest entries of ``files`` so far, compressed now (while the other process still works)."""
+        self.listed = len(self.files)
+        return deflate_part(_entries(self.files.items()).encode(), level)
 
     # long: the loop over every file of every run, kept in one place (no per-file calls beyond the system's)
     def info(self, root: str, rel: str) -> bytes | None:
@@ -448,14 +467,17 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
     # tar | gzip); the manifest, which holds the checksums, is written last as the archive's first member
     # (TarGzWriter.head). The members are in the order of the runs, each shared lock or sweep file once
     # (those of the child's runs after its part).
+    gc_on = gc.isenabled()
+    gc.disable()  # thousands of small objects, no cycle among them: collections would only walk them
     try:
         with atomic_open(out) as raw, TarGzWriter(raw, level, spool_dir=str(out.parent)) as tar:
             w = _Writer(tar, root, redactor, limit, res)
             recs = _read_runs(w, layout, runs[:half], code, blobs, cache, known, progress, len(runs))
             if child is not None:
+                w.parts.append(w.list_ahead(level))
                 part = child.result()
                 tar.splice(part["data"], part["crc"], part["len"])
-                w.files.update(part["files"])
+                w.parts.append(tuple(part["listed"]))  # type: ignore[arg-type]  # marshal: a tuple back
                 res.skipped.update(part["skipped"])
                 w.newest = max(w.newest, part["newest"])
                 recs += part["recs"]
@@ -465,6 +487,8 @@ def pack_runs(store_root: str | os.PathLike[str] | None, run_ids: Iterable[str],
                     progress(len(runs), len(runs))
             _finish(tar, w, layout, runs, recs, code, redact, reproducible, res)
     finally:
+        if gc_on:
+            gc.enable()
         if child is not None:
             child.close()
     # a file that changed between hashing and packing is caught by unpack's checksums
@@ -522,8 +546,8 @@ def _part(layout: StoreLayout, runs: list[tuple[str, str]], redactor: Redactor |
         tar.close(ok=False)
         raise
     data, crc, n = tar.part()
-    return {"data": data, "crc": crc, "len": n, "files": w.files, "skipped": res.skipped, "newest": w.newest,
-            "recs": recs, "shared": shared}
+    return {"data": data, "crc": crc, "len": n, "listed": w.list_ahead(level), "skipped": res.skipped,
+            "newest": w.newest, "recs": recs, "shared": shared}
 
 
 def _finish(tar: TarGzWriter, w: _Writer, layout: StoreLayout, runs: list[tuple[str, str]], recs: list[dict[str, Any]],
@@ -551,4 +575,5 @@ def _finish(tar: TarGzWriter, w: _Writer, layout: StoreLayout, runs: list[tuple[
             os.unlink(b["path"])
     res.bundles = [{k: v for k, v in b.items() if k != "path"} for b in bundles]
     extra = {"code": res.bundles, "skipped": res.skipped, "redacted": bool(redact)}
-    tar.head(MANIFEST, _manifest(layout, runs, files, extra, float(now) if reproducible else time.time()), now)
+    tar.head(MANIFEST, _manifest(layout, runs, files, extra, float(now) if reproducible else time.time(), w.parts,
+                                 w.listed), now)

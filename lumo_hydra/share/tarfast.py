@@ -16,7 +16,8 @@ import threading
 import zlib
 from typing import Any, BinaryIO
 
-__all__ = ["BLOCK", "TarGzWriter", "ustar_header", "gunzip_bounded", "read_members", "crc32_combine"]
+__all__ = ["BLOCK", "TarGzWriter", "Part", "deflate_part", "ustar_header", "gunzip_bounded", "read_members",
+           "crc32_combine"]
 
 BLOCK = 512
 _ZEROS = bytes(BLOCK * 2)
@@ -110,8 +111,16 @@ _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
 _SPOOL = 64 << 20  # compressed bytes held in memory before they go to a temporary file
 
 
+#: bytes compressed apart: ``(raw deflate ending with a sync flush, CRC-32 of the bytes, their length)``
+Part = tuple[bytes, int, int]
 #: what the compressor thread is handed: tar bytes, a part compressed elsewhere (``splice``), or the end
-_Item = bytes | tuple[bytes, int, int] | None
+_Item = bytes | Part | None
+
+
+def deflate_part(data: bytes, level: int = 6) -> Part:
+    """``data`` compressed on its own as a :data:`Part` of a stream (``TarGzWriter.splice``/``head``)."""
+    z = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH), zlib.crc32(data), len(data)
 
 
 class _Chunks:
@@ -154,7 +163,7 @@ class TarGzWriter:
         self._z = zlib.compressobj(level, zlib.DEFLATED, -15)  # raw deflate: the gzip frame is written here
         self._crc = 0
         self._len = 0
-        self._head: bytes | None = None
+        self._head: list[bytes | Part] | bytes | None = None
         self._spool_dir = spool_dir
         self._out: list[bytes] = []
         self._out_n = 0
@@ -270,9 +279,13 @@ class TarGzWriter:
             data = b"".join(self._out)
         return data, self._crc, self._len
 
-    def head(self, name: str, data: bytes, mtime: int) -> None:
-        """The regular file ``name`` holding ``data`` as the archive's first member (call once, last)."""
-        self._head = b"".join((ustar_header(name, len(data), mtime), data, _ZEROS[:-len(data) % BLOCK]))
+    def head(self, name: str, data: bytes | list[bytes | Part], mtime: int) -> None:
+        """The regular file ``name`` holding ``data`` as the archive's first member (call once, last);
+        ``data`` may be a list of pieces: bytes, or parts already compressed (:func:`deflate_part`, done
+        while other work went on), in order."""
+        pieces = [data] if isinstance(data, bytes) else data
+        size = sum(len(p) if isinstance(p, bytes) else p[2] for p in pieces)
+        self._head = [ustar_header(name, size, mtime), *pieces, _ZEROS[:-size % BLOCK]]
 
     def close(self, ok: bool = True) -> None:
         """End the archive (two zero blocks) and wait for the compressor; ``ok=False`` only stops it."""
@@ -290,12 +303,23 @@ class TarGzWriter:
             return
         if self._err is not None:
             raise self._err
-        head = self._head or b""
-        z = zlib.compressobj(self._level, zlib.DEFLATED, -15)
         raw = self._raw
         assert raw is not None, "a part (raw=None) is ended by part()"
         raw.write(_GZIP_HEADER)
-        raw.write(z.compress(head) + z.flush(zlib.Z_SYNC_FLUSH))
+        crc, n, plain = 0, 0, []
+        head = self._head or []
+        for p in [*([head] if isinstance(head, bytes) else head), None]:  # plain runs compressed together, parts kept
+            if isinstance(p, bytes):
+                plain.append(p)
+                continue
+            if plain or p is None:
+                data, plain = b"".join(plain), []
+                z = zlib.compressobj(self._level, zlib.DEFLATED, -15)
+                raw.write(z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH))
+                crc, n = zlib.crc32(data, crc), n + len(data)
+            if p is not None:
+                raw.write(p[0])
+                crc, n = crc32_combine(crc, p[1], p[2]), n + p[2]
         if self._file is not None:
             self._file.seek(0)
             while b := self._file.read(_CHUNK):
@@ -304,8 +328,8 @@ class TarGzWriter:
         else:
             for b in self._out:
                 raw.write(b)
-        crc = crc32_combine(zlib.crc32(head), self._crc, self._len)
-        raw.write(struct.pack("<II", crc, (len(head) + self._len) & 0xFFFFFFFF))
+        crc = crc32_combine(crc, self._crc, self._len)
+        raw.write(struct.pack("<II", crc, (n + self._len) & 0xFFFFFFFF))
 
     def __enter__(self) -> TarGzWriter:
         return self
