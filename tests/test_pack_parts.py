@@ -12,6 +12,7 @@ from typing import Any
 
 from lumo_hydra.share.tarfast import TarGzWriter, deflate_part
 
+
 def _pack_module() -> Any:
     import lumo_hydra.share.pack  # noqa: F401 (the package's ``pack`` is a function of the same name)
 
