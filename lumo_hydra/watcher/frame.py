@@ -342,6 +342,10 @@ def build_frame(table: dict[str, Any], sel: list[int] | None, status: list[Any],
             from lumo_hydra.watcher.lazycol import NestedArray
 
             out[k] = NestedArray(cols.payloads[k], n, fill=fill_of(k), ref=k)  # the index's chunks, built on use
+        elif sel is None and k in table.get("lean", ()):  # a cold load's plain columns (watcher/behind.py)
+            from lumo_hydra.watcher.lazycol import NestedArray, _objects
+
+            out[k] = NestedArray(values=_objects(_filled(k, cols[k])), fill=fill_of(k))
         elif chunked is not None and k in chunked:
             out[k] = _filled(k, take(cols.full(k)))
         else:
@@ -350,6 +354,14 @@ def build_frame(table: dict[str, Any], sel: list[int] | None, status: list[Any],
         if type(v) is list and _STR.get("dtype") is not False and set(map(type, v)) == {str}:
             out[k] = _texts(v)
     return pd.DataFrame(out)
+
+
+def rebuilt(table: dict[str, Any], df: pd.DataFrame, flat: bool) -> pd.DataFrame:
+    """``df`` (the unfiltered load of ``table``, built before its columns were encoded) with its nested
+    columns as the index's chunks, as the frame cache refers to them (the detached writer's frame)."""
+    if flat:
+        return df
+    return build_frame(table, None, df["status"].tolist(), df["duration"].to_numpy(dtype=float), False)
 
 
 _STR: dict[str, Any] = {}

@@ -28,10 +28,13 @@ from lumo_hydra.store.files import atomic_open
 from lumo_hydra.store.layout import METRICS_JSON, RUN_JSON, WATCHER_CACHE, StoreLayout, cache_dir
 from lumo_hydra.watcher import frame as _frame
 from lumo_hydra.watcher import nested
+from lumo_hydra.watcher import parallel as _parallel
+from lumo_hydra.watcher.behind import Behind
+from lumo_hydra.watcher.columns import plain_table
 from lumo_hydra.watcher.frame import frame_from_bytes, local_tz, sealed, split_frame_file, unsealed, write_frame, write_sealed
 from lumo_hydra.watcher.query import key_matcher, name_matches
 from lumo_hydra.watcher.rows import _RACY_NS as RACY_NS
-from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, judge, read_rows
+from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, judged_again, live_rows, read_rows
 from lumo_hydra.watcher.sigs import SigMap, pack
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,6 +84,8 @@ class RunIndex:
         self._esigs: dict[str, Any] | None = None  # the experiment folder signatures of the index
         self.changed = False  # whether the last refresh changed the index
         self.frames: dict[bool, tuple[dict[str, Any], Any] | None] = {False: None, True: None}  # frame caches
+        self.behind: Behind | None = None  # during a load: the cache writes a detached process may do
+        self._writer = Behind()  # the last detached writer of this object
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -88,6 +93,7 @@ class RunIndex:
         state["_live"] = None
         state["_esigs"] = None
         state["frames"] = {False: None, True: None}
+        state["behind"], state["_writer"] = None, Behind()
         return state
 
     # ---- paths -----------------------------------------------------------------------------------
@@ -110,7 +116,8 @@ class RunIndex:
         return self.index_path[: -len(".index")] + ".flatframe"
 
     def clear(self) -> None:
-        """Forget the index and the frame cache, in memory and on disk."""
+        """Forget the index and the frame cache, in memory and on disk (after the last detached writer)."""
+        self._writer.wait()
         self.mem = None
         self._esigs = None
         self.frames = {False: None, True: None}
@@ -188,7 +195,7 @@ class RunIndex:
         cols, rkeys = table["cols"], table["rkeys"]
         if not isinstance(cols, nested.Cols):
             cols = table["cols"] = nested._as_cols(cols, len(rkeys), HEAD) or nested.Cols([], {}, {}, {})
-        live_recs = {table["keys"][i]: {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]} for i in _live_rows(table)}
+        live_recs = {table["keys"][i]: {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]} for i in live_rows(table)}
         gen = os.urandom(8)
         distinct = list({id(t): t for t in rkeys}.values())
         code = {id(t): c for c, t in enumerate(distinct)}
@@ -384,7 +391,8 @@ class RunIndex:
         todo = [RunRef(*k.split("/", 1), base + k) for k in bad.intersection(kept)]  # type: ignore[call-arg]
         return out, todo
 
-    def refresh(  # long: the unchanged, the damaged-only and the patched cases
+    # long: the unchanged, the damaged-only, the patched and the cold (written behind) cases
+    def refresh(
         self, progress: Callable[[int, int], None] | None = None, pats: list[str] | None = None,
         partial: bool = False,
     ) -> Table:
@@ -424,7 +432,8 @@ class RunIndex:
             if not same_exps:
                 self._save_esigs({**old_e, **new_e} if pats is not None else new_e)
             return old
-        table = nested.patch_table(old, set(kept).union(others), new, HEAD)
+        behind = self.behind if self.cache and not old["keys"] and len(new) >= _parallel.MIN_RUNS and _parallel.can_fork() else None
+        table = nested.patch_table(old, set(kept).union(others), new, HEAD) if behind is None else plain_table(new, HEAD)
         old_d = old.get("dsigs") or {}
         if pats is not None:
             new_e = {**{e: s for e, s in old_e.items() if not name_matches(e, pats)}, **new_e}
@@ -440,10 +449,17 @@ class RunIndex:
         table["unsure"] = [r[0] + "/" + r[1] for r, _, sig in new if sig is None or sig[1] == (-1, -1, -1)] + [
             k for k in old.get("unsure") or () if k in other_set]
         table["pending"] = now_pending
-        table["live"] = [table["keys"][i] for i in _live_rows(table)]
+        table["live"] = [table["keys"][i] for i in live_rows(table)]
         self.stats = stats
-        self._save_table(table)
-        self._save_esigs(new_e)
+        if behind is None:
+            self._save_table(table)
+            self._save_esigs(new_e)
+            return table
+        self.mem, self.changed, self.frames, self._esigs = table, True, {False: None, True: None}, new_e
+        behind.add(table.pop, "lean", None)  # the writer encodes the columns of the plain table
+        behind.add(self._save_table, table)
+        behind.add(self._save_esigs, new_e)
+        behind.tables.append(id(table))
         return table
 
     def table_of(self, keys: list[str]) -> tuple[Table, list[int]]:
@@ -493,7 +509,12 @@ class RunIndex:
             self.frames[flat] = None  # runs written too recently to be trusted, or damaged: no frame cache
             return
         cols, rkeys, dirs = table["cols"], table["rkeys"], table["dirs"]
-        live = [(i, {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]}, dirs[i]) for i in _live_rows(table)]
+        live = [(i, {k: cols[k][i] for k in JUDGE_KEYS if k in rkeys[i]}, dirs[i]) for i in live_rows(table)]
+        if self.behind is not None and id(table) in self.behind.tables:  # written after the index, by its writer
+            view_ = {"keys": table["keys"], "sigs": sigs, "live": table["live"]}
+            self.frames[flat] = ({"key": self._frame_key(), "view": view_, "n": len(sigs), "live": live}, df)
+            self.behind.add(lambda: self.save_frame(table, _frame.rebuilt(table, df, flat), flat))
+            return
         view = {"keys": table["keys"], "sigs_p": pack(table["keys"], sigs, 6), "live": table["live"]}
         header: dict[str, Any] = {"key": self._frame_key(), "view": view, "n": len(sigs), "live": live}
         self.frames[flat] = (header, df)
@@ -516,6 +537,16 @@ class RunIndex:
                 write_frame(f, header, df, refs)
         except (OSError, ValueError, pickle.PicklingError) as e:
             warnings.warn(f"lumo-hydra: could not write the watcher frame cache {path}: {e}", stacklevel=_WARN_FRAME)
+
+    def write_behind(self, on: bool) -> None:
+        """``True``: queue a cold load's cache writes (:mod:`~lumo_hydra.watcher.behind`); ``False``: start them."""
+        self.behind = self._writer if on else None
+        if not on:
+            self._writer.flush()
+
+    def wait_writes(self, timeout: float | None = None) -> bool:
+        """Wait for the detached writer of this object's last cold load (at most ``timeout`` s); whether it ended."""
+        return self._writer.wait(timeout)
 
     def _same_exps(self) -> bool:
         """Whether the experiment folders have the signatures the index was brought up to date with."""
@@ -566,31 +597,4 @@ class RunIndex:
                 return self.refresh(progress)
             self.frames[flat] = (header, df)
         self.stats = {"scanned": n, "read": 0, "cached": n, "skipped": 0, "removed": 0}
-        return _judged_again(df.copy(), header["live"], stale_after)  # the cached frame stays as it is
-
-
-def _live_rows(table: Table) -> list[int]:
-    """The rows of ``table`` whose record has no end status (found once per table)."""
-    at = table.get("live_at")
-    if at is None:
-        ends = _status.END_STATUSES
-        st = table["cols"].get("status") or [None] * len(table["keys"])
-        at = table["live_at"] = [i for i, s in enumerate(st) if s not in ends]
-    return at  # type: ignore[no-any-return]
-
-
-def _judged_again(df: pd.DataFrame, live: list[Any], stale_after: float) -> pd.DataFrame:
-    """``df`` with the status and duration of its runs without an end record (``live``) judged now."""
-    if not live:
-        return df
-    import numpy as np
-
-    now = time.time()
-    host = _status.this_host()
-    status = df["status"].tolist()
-    dur = df["duration"].to_numpy(dtype=float, copy=True)
-    for i, rec, info_dir in live:
-        status[i], dur[i] = judge(rec, info_dir, now, stale_after, host)
-    df["status"] = status
-    df["duration"] = np.asarray(dur, dtype=float)
-    return df
+        return judged_again(df.copy(), header["live"], stale_after)  # the cached frame stays as it is

@@ -16,6 +16,7 @@ from operator import itemgetter
 from typing import Any
 
 from lumo_hydra.store.files import atomic_open
+from lumo_hydra.watcher.columns import columns_of
 from lumo_hydra.watcher.frame import unsealed, write_sealed
 from lumo_hydra.watcher.sigs import SigMap, _flat
 
@@ -215,10 +216,11 @@ def _pieces(old: Cols | None, order: list[int]) -> list[tuple[int, Any]]:
 
 # long: each column, chunk by chunk: kept, or encoded from the old chunks' and the new rows' values
 def patch_cols(old: Cols | None, order: list[int], new_rows: list[dict[str, Any]], names: list[str],
-               head: dict[str, list[Any]], pieces: list[tuple[int, Any]] | None = None) -> Cols:
-    """The columns ``names`` of the rows ``order`` (``i >= 0``: row ``i`` of ``old``, ``~j``: ``new_rows[j]``,
-    its missing keys ``None``), with the ``head`` columns already built. The chunks of ``old`` whose rows
-    all come back together, in order, are kept as their payloads; the other rows are encoded anew."""
+               head: dict[str, list[Any]], pieces: list[tuple[int, Any]] | None = None,
+               new_cols: dict[str, list[Any]] | None = None) -> Cols:
+    """The columns ``names`` of the rows ``order`` (``i >= 0``: row ``i`` of ``old``, ``~j``: ``new_rows[j]``, its missing
+    keys ``None``; ``new_cols``: their values as columns, if known), with the ``head`` columns already built. The chunks
+    of ``old`` whose rows all come back together, in order, are kept as their payloads; the other rows are encoded anew."""
     if pieces is None:
         pieces = _pieces(old, order)
     sizes = [old.sizes[c] if c >= 0 else len(src) for c, src in pieces]  # type: ignore[union-attr]
@@ -248,7 +250,7 @@ def patch_cols(old: Cols | None, order: list[int], new_rows: list[dict[str, Any]
         if k in head:
             continue
         has_old = old is not None and k in old.payloads
-        new_vals = [r.get(k) for r in new_rows]
+        new_vals = [r.get(k) for r in new_rows] if new_cols is None else new_cols.get(k) or [None] * len(new_rows)
         decoded: dict[int, list[Any]] = {}
         ps: list[Any] = []
         fl: list[bool] = []
@@ -321,6 +323,7 @@ def patch_table(old: dict[str, Any], keep: set[str], new: list[tuple[Any, dict[s
         t = tuple(row)
         new_rk.append(memo.setdefault(t, t))
     rows = [r[1] for r in new]
+    new_cols = columns_of(rows, new_rk)
     # the usual change: runs rewritten in place, each new row where its old one was (same keys, same order)
     at = _in_place(old, keep, new, new_keys)
     same = at is not None
@@ -342,7 +345,8 @@ def patch_table(old: dict[str, Any], keep: set[str], new: list[tuple[Any, dict[s
     for k in head_names:
         if k in names:
             col = cols.get(k)
-            if at is not None and col is not None and all(_same(rows[j].get(k), col[p]) for p, j in at):
+            if at is not None and col is not None and all(type(v := rows[j].get(k)) is type(col[p]) and v == col[p]
+                                                          for p, j in at):
                 head[k] = col  # unchanged: the same list (the index writes back the bytes it read)
                 continue
             vals = list(col) if col is not None else [None] * n_old
@@ -351,10 +355,10 @@ def patch_table(old: dict[str, Any], keep: set[str], new: list[tuple[Any, dict[s
                     vals[p] = rows[j].get(k)
                 head[k] = vals
             else:
-                head[k] = take(vals + [r.get(k) for r in rows], flat)
+                head[k] = take(vals + (new_cols.get(k) or [None] * len(rows)), flat)
     base = cols if isinstance(cols, Cols) else _as_cols(cols, n_old, head_names)
     ncols = patch_cols(base, order, rows, list(names), head,
-                       _in_place_pieces(base, at) if at is not None and base is not None else None)
+                       _in_place_pieces(base, at) if at is not None and base is not None else None, new_cols)
     nsigs = {k: r[2] for k, r in zip(new_keys, new)}
     if isinstance(sigs, SigMap) and same and sigs.aligned(keys):
         nsig: Any = replace_sigs(sigs, keys, [(p, new[j][2]) for p, j in at])  # type: ignore[union-attr]
@@ -364,10 +368,6 @@ def patch_table(old: dict[str, Any], keep: set[str], new: list[tuple[Any, dict[s
         nsig = {k: sigs[k] if k in sigs else nsigs.get(k) for k in nkeys}
         nsig.update(nsigs)
     return {"keys": nkeys, "dirs": ndirs, "rkeys": nrkeys, "cols": ncols, "sigs": nsig}
-
-
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
 
 
 def _merged(old: dict[str, Any], keep: set[str], new: list[tuple[Any, dict[str, Any], Any]]) -> list[int]:

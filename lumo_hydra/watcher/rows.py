@@ -22,7 +22,8 @@ from lumo_hydra.store.times import parse_time
 from lumo_hydra.watcher import parallel as _parallel
 from lumo_hydra.watcher.query import name_matches
 
-__all__ = ["RunRef", "iter_runs", "read_rows", "make_row", "repair_row", "judge", "judge_all", "JUDGE_KEYS"]
+__all__ = ["RunRef", "iter_runs", "read_rows", "make_row", "repair_row", "judge", "judge_all", "judged_again", "live_rows",
+           "JUDGE_KEYS"]
 
 # the record keys judging a run without an end record needs
 JUDGE_KEYS = ("status", "progress", "pinfo", "_start", "_end")
@@ -436,3 +437,30 @@ def judge_all(table: dict[str, Any], stale_after: float) -> tuple[list[Any], Any
         rec = {k: cols[k][i] for k in rkeys[i]} if live_recs is None else live_recs.get(table["keys"][i], {})
         status[i], dur[i] = judge(rec, table["dirs"][i], now, stale_after, host)
     return status, dur
+
+
+def judged_again(df: Any, live: list[Any], stale_after: float) -> Any:
+    """``df`` with the status and duration of its runs without an end record (``live``) judged now."""
+    if not live:
+        return df
+    import numpy as np
+
+    now = time.time()
+    host = _status.this_host()
+    status = df["status"].tolist()
+    dur = df["duration"].to_numpy(dtype=float, copy=True)
+    for i, rec, info_dir in live:
+        status[i], dur[i] = judge(rec, info_dir, now, stale_after, host)
+    df["status"] = status
+    df["duration"] = np.asarray(dur, dtype=float)
+    return df
+
+
+def live_rows(table: dict[str, Any]) -> list[int]:
+    """The rows of ``table`` whose record has no end status (found once per table)."""
+    at = table.get("live_at")
+    if at is None:
+        ends = _status.END_STATUSES
+        st = table["cols"].get("status") or [None] * len(table["keys"])
+        at = table["live_at"] = [i for i, s in enumerate(st) if s not in ends]
+    return at  # type: ignore[no-any-return]

@@ -236,18 +236,22 @@ class Watcher:
         whole = exp is None and status is None and since is None and until is None \
             and sweep is None and tag is None
         table: Table | None = None
-        if whole:
-            with _GcPaused():
-                cached = self._index.cached_frame(progress, self.stale_after, bool(flatten))
-            if cached is not None and not isinstance(cached, dict):  # the frame cache's DataFrame
-                return cached if where is None else cached[where(cached)].reset_index(drop=True)
-            table = cached
-        table, sel, status_, dur = self._rows_of(exp, status, since, until, sweep, tag, progress, table)
-        with _GcPaused():
-            df = build_frame(table, sel, status_, dur, flatten)
+        self._index.write_behind(whole)  # a cold load's cache writes: by a detached process, after the frame
+        try:
             if whole:
-                self._index.save_frame(table, df, bool(flatten))
-                df = df.copy()
+                with _GcPaused():
+                    cached = self._index.cached_frame(progress, self.stale_after, bool(flatten))
+                if cached is not None and not isinstance(cached, dict):  # the frame cache's DataFrame
+                    return cached if where is None else cached[where(cached)].reset_index(drop=True)
+                table = cached
+            table, sel, status_, dur = self._rows_of(exp, status, since, until, sweep, tag, progress, table)
+            with _GcPaused():
+                df = build_frame(table, sel, status_, dur, flatten)
+                if whole:
+                    self._index.save_frame(table, df, bool(flatten))
+                    df = df.copy()
+        finally:
+            self._index.write_behind(False)
         if where is not None:
             mask = where(df)
             df = df[mask].reset_index(drop=True)

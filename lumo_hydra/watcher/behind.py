@@ -1,0 +1,96 @@
+"""Cache writes after a cold load, off its critical path: the Watcher's index, its body files, the
+experiment signatures and the frame cache of a cold load of thousands of runs are encoded and written
+by a detached process (forked twice: nothing to reap, no zombie) while ``load()`` returns its DataFrame.
+
+The files are the same, written the same atomic way; a writer that fails or is killed only means the
+next load is cold again. Only where :func:`lumo_hydra.watcher.parallel.can_fork` says a fork is safe;
+otherwise (or if the fork fails) the writes happen here, before ``load()`` returns, as they always did.
+:meth:`Behind.wait` waits for the writer (``Watcher.clear_cache`` does, and benchmarks before the next
+round).
+"""
+from __future__ import annotations
+
+import gc
+import os
+import select
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Behind"]
+
+
+class Behind:
+    """The writes of one load, queued (:meth:`add`), then run by a detached process (:meth:`flush`)."""
+
+    __slots__ = ("jobs", "fd", "tables")
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self.fd: int | None = None  # the read end of a pipe the last writer holds open until it ends
+        self.tables: list[int] = []  # id() of the tables whose writes are queued
+
+    def add(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Queue ``fn(*args)``."""
+        self.jobs.append((fn, args))
+
+    def flush(self) -> None:
+        """Run the queued writes in a detached process (here if none can be started)."""
+        jobs, self.jobs, self.tables = self.jobs, [], []
+        if not jobs:
+            return
+        self.wait()
+        fd = _detached(jobs)
+        if fd is None:
+            for fn, args in jobs:
+                fn(*args)
+        self.fd = fd
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the last writer to end (at most ``timeout`` seconds); whether it has."""
+        fd = self.fd
+        if fd is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([fd], [], [], left)[0]:
+                return False
+            if not os.read(fd, 4096):
+                break
+        os.close(fd)
+        self.fd = None
+        return True
+
+
+def _detached(jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> int | None:  # pragma: no cover (the writer's part runs in it)
+    """Fork a process that forks the writer and ends (reaped here at once: the writer is nobody's child
+    to reap); the read end of a pipe the writer holds until it ends, or ``None`` if no fork."""
+    try:
+        r, w = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return None
+    if pid == 0:
+        code = 0
+        try:
+            os.close(r)
+            if os.fork() == 0:
+                gc.disable()  # short-lived: a collection would touch (and copy) every page shared with the parent
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):  # a caller reading our output to its end does not wait for the writer
+                    os.dup2(null, fd)
+                for fn, args in jobs:
+                    fn(*args)
+        except BaseException:  # noqa: BLE001 - a failed writer: the next load is cold again
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    os.waitpid(pid, 0)
+    return r

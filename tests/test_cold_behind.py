@@ -1,0 +1,116 @@
+"""Issue 17, the cold load's cache writes off its critical path (``watcher/behind.py``): a cold load of
+thousands of runs returns its frame from plain columns and a detached process encodes and writes the
+index, its body files and the frame cache; what it writes is what one process writes, and a writer that
+fails only makes the next load cold again."""
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_cold_reader import N, _damage, _store
+
+import lumo_hydra.watcher.parallel as parallel
+import lumo_hydra.watcher.rows as rows
+from lumo_hydra import Watcher
+from lumo_hydra.watcher.index import RunIndex
+
+pytestmark = pytest.mark.skipif(not parallel.can_fork(), reason="no fork here")
+
+
+@pytest.fixture
+def small(monkeypatch: pytest.MonkeyPatch, only_this_tests_threads: None) -> None:
+    """Two processes and a detached writer from 8 runs on, in chunks of 4."""
+    monkeypatch.setattr(parallel, "MIN_RUNS", 8)
+    monkeypatch.setattr(rows, "_CHUNK", 4)
+
+
+def _cold(root: Path, fork: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Watcher, list[str]]:
+    monkeypatch.setenv(parallel.ENV, fork)
+    w = Watcher(root)
+    w.clear_cache()
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        df = w.load()
+    return df, w, [str(r.message) for r in rec]
+
+
+def _aged(root: Path) -> Path:
+    """``root`` with every file and folder time 100 s old (not too recent to be trusted by the index)."""
+    t = time.time() - 100
+    for p in sorted(root.rglob("*"), reverse=True):
+        os.utime(p, (t, t))
+    return root
+
+
+def _same(a: Any, b: Any, types: bool = True) -> bool:
+    """The same frame (the same kinds of arrays too, with ``types``: a cold and a warm load differ there)."""
+    a, b = a.drop(columns=["duration"]), b.drop(columns=["duration"])
+    return bool(a.equals(b)) and all(a[c].tolist() == b[c].tolist() for c in a.columns if a[c].dtype == object) and \
+        (not types or [type(a[c].array) for c in a.columns] == [type(b[c].array) for c in b.columns])
+
+
+def test_a_detached_writer_writes_what_one_process_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          small: None) -> None:
+    root = _store(tmp_path / "store")
+    _damage(root)
+    _aged(root)
+    one, w1, warn1 = _cold(root, "0", monkeypatch)
+    assert w1._index._writer.fd is None  # one process: written before load() returned
+    first = Watcher(root)
+    warm1 = first.load()
+    two, w2, warn2 = _cold(root, "1", monkeypatch)
+    assert w2._index._writer.fd is not None  # written by the detached process
+    assert len(one) == N - 3 and _same(one, two) and warn1 == warn2
+    assert _same(w2.load(), two)  # the same object again: from memory, while the writer may still write
+    assert w2._index.wait_writes(30)
+    again = Watcher(root)
+    warm2 = again.load()
+    assert again.stats == first.stats and again.stats["cached"] == N - 4  # the writer's index (damaged runs read again)
+    assert _same(warm1, warm2) and _same(two, warm2, False)
+    assert _same(Watcher(root).load(flatten=True), Watcher(root, cache=False).load(flatten=True))
+
+
+def test_a_failed_writer_makes_the_next_load_cold_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        small: None) -> None:
+    root = _aged(_store(tmp_path / "store"))
+    me = os.getpid()
+    real = RunIndex._save_table
+
+    def broken(self: RunIndex, table: dict[str, Any]) -> None:
+        if os.getpid() != me:  # the writer dies
+            os._exit(3)
+        real(self, table)
+
+    monkeypatch.setattr(RunIndex, "_save_table", broken)
+    df, w, _ = _cold(root, "1", monkeypatch)
+    assert w._index.wait_writes(30) and len(df) == N
+    assert not os.path.exists(w.index_path) and not os.path.exists(w.frame_path)
+    again = Watcher(root)
+    assert _same(again.load(), df) and again.stats["read"] == N  # cold again, the same frame
+
+
+def test_the_writers_frame_cache_and_clear_cache_waiting_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 small: None) -> None:
+    root = _aged(_store(tmp_path / "store"))
+    df, w, _ = _cold(root, "1", monkeypatch)
+    assert w._index.wait_writes(30) and os.path.exists(w.frame_path)
+    warm = Watcher(root)
+    assert _same(df, warm.load(), False) and warm.stats["read"] == 0
+    assert warm._index.frames[False] is not None  # answered by the writer's frame cache
+    for flat in (True, False):  # a cold load(flatten=True) too, and a flat load right after a cold one
+        w = Watcher(root)
+        w.clear_cache()
+        first = w.load(flatten=flat)
+        flat_df = w.load(flatten=True)
+        assert w._index.wait_writes(30)
+        fresh = Watcher(root, cache=False)
+        assert _same(fresh.load(flatten=flat), first, False) and _same(fresh.load(flatten=True), flat_df, False)
+        assert _same(fresh.load(flatten=True), Watcher(root).load(flatten=True), False)
+    df, w, _ = _cold(root, "1", monkeypatch)
+    w.clear_cache()
+    assert w._index._writer.fd is None and not os.path.exists(w.index_path)
+    assert _same(w.load(), df) and w.stats["read"] == N
