@@ -23,7 +23,9 @@ def _progress(args: argparse.Namespace, label: str) -> Iterator[Callable[[int, i
     state: dict[str, Any] = {}
 
     def update(done: int, total: int) -> None:
-        if total <= FEW or getattr(args, "json", False) or not sys.stderr.isatty():
+        if "show" not in state:  # decided once: isatty() is a system call, and this is called per run
+            state["show"] = not getattr(args, "json", False) and sys.stderr.isatty()
+        if total <= FEW or not state["show"]:
             return
         if "p" not in state:
             from rich.console import Console

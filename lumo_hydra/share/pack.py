@@ -546,8 +546,10 @@ def _part(layout: StoreLayout, runs: list[tuple[str, str]], redactor: Redactor |
         tar.close(ok=False)
         raise
     data, crc, n = tar.part()
+    # the records serve the code bundles only; the shared files (one lock for most runs) once each
     return {"data": data, "crc": crc, "len": n, "listed": w.list_ahead(level), "skipped": res.skipped,
-            "newest": w.newest, "recs": recs, "shared": shared}
+            "newest": w.newest, "recs": recs if code else [{} for _ in recs],
+            "shared": [list(dict.fromkeys(n for names in shared for n in names))]}
 
 
 def _finish(tar: TarGzWriter, w: _Writer, layout: StoreLayout, runs: list[tuple[str, str]], recs: list[dict[str, Any]],
