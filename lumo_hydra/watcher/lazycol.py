@@ -42,10 +42,13 @@ class NestedDtype(ExtensionDtype):
 
 
 def _objects(vals: Sequence[Any]) -> np.ndarray:
-    out = np.empty(len(vals), dtype=object)
-    for i, v in enumerate(vals):  # not out[:] = vals: lists of equal length would become a 2-d array
-        out[i] = v
-    return out
+    try:  # not np.array(vals): lists of equal length would become a 2-d array
+        return np.fromiter(vals, dtype=object, count=len(vals))
+    except (ValueError, TypeError):  # numpy < 1.23: no object dtype in fromiter
+        out = np.empty(len(vals), dtype=object)
+        for i, v in enumerate(vals):
+            out[i] = v
+        return out
 
 
 # the missing values of a column, filled as ``load()`` shows them (``{}`` for the dict columns, ...)

@@ -31,7 +31,9 @@ JUDGE_KEYS = ("status", "progress", "pinfo", "_start", "_end")
 # its index entry is not trusted (re-read next time), like git's "racily clean" entries
 _RACY_NS = 2_000_000_000
 # runs read and parsed at a time
-_CHUNK = 1024
+_CHUNK = 512
+# the share of a two-process read this process reads (the child also encodes its rows, this process decodes them)
+_OWN_PCT = 55
 # a first read slower than this per run means a network file system: read the rest with threads
 _SLOW_READ_S = 300e-6
 # warnings about damaged files point at the caller of ``Watcher.load`` (warn_bad <- read_rows <- RunIndex.refresh
@@ -159,7 +161,7 @@ def read_rows(
     skipped silently. Thousands of runs (``workers`` ``None``) are read by two processes when the
     machine allows it (:mod:`lumo_hydra.watcher.parallel`), with the same result."""
     n = len(todo)
-    split = (n // 2 + _CHUNK // 2) // _CHUNK * _CHUNK  # at a chunk boundary: the same chunks, warnings in order
+    split = (n * _OWN_PCT // 100 + _CHUNK // 2) // _CHUNK * _CHUNK  # at a chunk boundary: the same chunks, warnings in order
     job = _parallel.start(_read_part, [tuple(r) for r in todo[split:]]) \
         if workers is None and n >= _parallel.MIN_RUNS and 0 < split < n and _parallel.can_fork() else None
     if job is None:

@@ -235,23 +235,22 @@ class Watcher:
         self._check_root()
         whole = exp is None and status is None and since is None and until is None \
             and sweep is None and tag is None
-        table: Table | None = None
-        self._index.write_behind(whole)  # a cold load's cache writes: by a detached process, after the frame
-        try:
-            if whole:
-                with _GcPaused():
-                    cached = self._index.cached_frame(progress, self.stale_after, bool(flatten))
-                if cached is not None and not isinstance(cached, dict):  # the frame cache's DataFrame
-                    return cached if where is None else cached[where(cached)].reset_index(drop=True)
-                table = cached
-            table, sel, status_, dur = self._rows_of(exp, status, since, until, sweep, tag, progress, table)
-            with _GcPaused():
-                df = build_frame(table, sel, status_, dur, flatten)
+        cached: Any = None  # the frame cache's DataFrame, or the index table brought up to date
+        with _GcPaused():  # one pause for every step (a collection between two would walk every row read)
+            self._index.write_behind(whole)  # a cold load's cache writes: by a detached process, after the frame
+            try:
                 if whole:
-                    self._index.save_frame(table, df, bool(flatten))
-                    df = df.copy()
-        finally:
-            self._index.write_behind(False)
+                    cached = self._index.cached_frame(progress, self.stale_after, bool(flatten))
+                if cached is None or isinstance(cached, dict):
+                    table, sel, status_, dur = self._rows_of(exp, status, since, until, sweep, tag, progress, cached)
+                    df = build_frame(table, sel, status_, dur, flatten)
+                    if whole:
+                        self._index.save_frame(table, df, bool(flatten))
+                        df = df.copy()
+            finally:
+                self._index.write_behind(False)
+        if cached is not None and not isinstance(cached, dict):  # the frame cache's DataFrame
+            return cached if where is None else cached[where(cached)].reset_index(drop=True)
         if where is not None:
             mask = where(df)
             df = df[mask].reset_index(drop=True)
