@@ -28,47 +28,36 @@ _MAGIC_GNU = b"ustar  \x00"
 
 _MID = b"%07o\x000000000\x000000000\x00"  # mode, uid, gid
 _TAIL = b"0" + bytes(100) + _MAGIC_POSIX + bytes(80)  # type, link name, magic, user/group names, devices
-_CONST = sum(b"        ") + sum(_TAIL)
+_CONST = sum(b"        ") + sum(_TAIL)  # the checksum field counts as 8 spaces
 _MID644 = _MID % 0o644
-_SUM644 = sum(_MID644)
-
-
-_PADS = [bytes(100 - i) for i in range(101)]
-_TAIL644 = _TAIL + bytes(167)
-_CONST644 = _CONST + _SUM644
-_MAX = 8 ** 11
 adler32 = zlib.adler32
+_START644 = adler32(_MID644)
+_PADS = [bytes(100 - i) for i in range(101)]
+_PADS167 = [bytes(167 - i) for i in range(156)]  # after a prefix of i bytes
+_TAIL644 = _TAIL + bytes(167)  # no prefix (read_members' fast path)
+_MAX = 8 ** 11
 
 
 def ustar_header(name: str, size: int, mtime: int, mode: int = 0o644) -> bytes:
     """The 512-byte header of a regular file ``name`` (uid/gid 0, no user names); a PAX header first
-    when the name does not fit ustar's 100 + 155 ASCII bytes."""
-    if mode == 0o644 and len(name) <= 100 and name.isascii() and size < _MAX and 0 <= mtime < _MAX:
-        # the common case, in one expression: a pack has 5 of these per run. The sum of the name's and the
-        # octal fields' bytes (at most 100 * 127 + 24 * 55, under adler32's modulus 65521) is adler32's low
-        # half minus one, in C
-        nb = name.encode("ascii")
-        sm = b"%011o\x00%011o\x00" % (size, mtime)
-        chk = _CONST644 - 1 + (adler32(nb + sm) & 0xFFFF)
-        return b"".join((nb, _PADS[len(nb)], _MID644, sm, b"%06o\x00 " % chk, _TAIL644))
-    try:
-        nb = name.encode("ascii")
-    except UnicodeEncodeError:
-        nb = b"\xff" * 300  # forces the PAX path
+    when the name does not fit ustar's 100 + 155 ASCII bytes (a pack has 5 of these per run)."""
+    nb = name.encode("ascii") if name.isascii() else b"\xff" * 300  # not ASCII: the PAX path
     prefix = b""
-    if len(nb) > 100 or size >= 8 ** 11 or mtime >= 8 ** 11 or mtime < 0:
+    if len(nb) > 100 or size >= _MAX or not 0 <= mtime < _MAX:
         cut = nb.rfind(b"/", 0, 156)
-        if cut <= 0 or len(nb) - cut - 1 > 100 or size >= 8 ** 11 or not 0 <= mtime < 8 ** 11:
+        if cut <= 0 or len(nb) - cut - 1 > 100 or size >= _MAX or not 0 <= mtime < _MAX:
             import tarfile  # here: only a name that does not fit ustar needs it
 
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode, info.uname, info.gname = size, mtime, mode, "", ""
             return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
         prefix, nb = nb[:cut], nb[cut + 1:]
-    mid = _MID644 if mode == 0o644 else _MID % mode
+    mid, start = (_MID644, _START644) if mode == 0o644 else (_MID % mode, adler32(_MID % mode))
     sm = b"%011o\x00%011o\x00" % (size, mtime)
-    chk = _CONST + sum(nb) + (sum(prefix) if prefix else 0) + (_SUM644 if mode == 0o644 else sum(mid)) + sum(sm)
-    return b"".join((nb, bytes(100 - len(nb)), mid, sm, b"%06o\x00 " % chk, _TAIL, prefix, bytes(167 - len(prefix))))
+    # the checksum is the sum of the header's bytes; the sum of those that vary (at most 255 * 127 + 48 * 55,
+    # under adler32's modulus 65521) is adler32's low half minus one, in C (``start``: adler32 of ``mid``)
+    chk = _CONST - 1 + (adler32(nb + prefix + sm, start) & 0xFFFF)
+    return b"".join((nb, _PADS[len(nb)], mid, sm, b"%06o\x00 " % chk, _TAIL, prefix, _PADS167[len(prefix)]))
 
 
 _POLY = 0xEDB88320  # CRC-32's polynomial, bit-reflected
