@@ -49,6 +49,14 @@ def spread(xs: list[float], digits: int = 3) -> str:
     return f"{statistics.median(xs):.{digits}f} ({min(xs):.{digits}f}-{max(xs):.{digits}f})"
 
 
+def ratios(res: dict[str, list[float]], ours: str, ref: str) -> str:
+    """``ours`` against ``ref``, paired by round: the median and range of the wall ratios, our CPU and its ratio."""
+    wall = [x / y for x, y in zip(res[ours], res[ref])]
+    cpu = [x / y for x, y in zip(res[ours + "_cpu"], res[ref + "_cpu"])]
+    return (f"wall {statistics.median(wall):.2f}x (rounds {min(wall):.2f}-{max(wall):.2f}x), "
+            f"CPU {spread(res[ours + '_cpu'])} s = {statistics.median(cpu):.2f}x")
+
+
 def make_store(root: Path, n: int) -> list[str]:
     """A store of ``n`` runs: one real run, copied under new ids (its files rewritten with the new id)."""
     env = {**os.environ, "LUMO_HOME": str(root)}
@@ -212,17 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         res = bench_pack(work, a)
         print(f"\n{a.runs} runs, records only, {a.rounds} rounds, medians (min-max):")
         for ours, tar, what in (("pack", "tar_c", "tar czf"), ("unpack", "tar_x", "tar xzf")):
-            ratio = [x / y for x, y in zip(res[ours], res[tar])]
-            cpu = [x / y for x, y in zip(res[ours + "_cpu"], res[tar + "_cpu"])]
-            print(f"  {ours:6s} {spread(res[ours])} s, {what} {spread(res[tar])} s: wall {statistics.median(ratio):.2f}x "
-                  f"(rounds {min(ratio):.2f}-{max(ratio):.2f}x), CPU {spread(res[ours + '_cpu'])} vs "
-                  f"{spread(res[tar + '_cpu'])} s = {statistics.median(cpu):.2f}x  (target <= 1.5x)")
+            print(f"  {ours:6s} {spread(res[ours])} s, {what} {spread(res[tar])} s (CPU {spread(res[tar + '_cpu'])} s): "
+                  f"{ratios(res, ours, tar)}  (target <= 1.5x)")
             if res["cli_" + ours]:
-                ratio = [x / y for x, y in zip(res["cli_" + ours], res[tar])]
-                cpu = [x / y for x, y in zip(res[f"cli_{ours}_cpu"], res[tar + "_cpu"])]
-                print(f"  lumo-hydra {ours} (new process) {spread(res['cli_' + ours])} s: wall {statistics.median(ratio):.2f}x "
-                      f"(rounds {min(ratio):.2f}-{max(ratio):.2f}x), CPU {spread(res[f'cli_{ours}_cpu'])} s = "
-                      f"{statistics.median(cpu):.2f}x")
+                print(f"  lumo-hydra {ours} (new process) {spread(res['cli_' + ours])} s: {ratios(res, 'cli_' + ours, tar)}")
         if res["py"]:
             site = [x - y for x, y in zip(res["py"], res["py_S"])]
             print(f"  interpreter start-up: `python -c pass` {spread(res['py'])} s (CPU {spread(res['py_cpu'])}), "
@@ -234,11 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"wall {statistics.median(ratio):.2f}x "
                       f"(rounds {min(ratio):.2f}-{max(ratio):.2f}x)")
         for ours, tar, what in (("pack2", "tar_c", "tar czf"), ("unpack2", "tar_x", "tar xzf")):
-            ratio = [x / y for x, y in zip(res[ours], res[tar])]
-            cpu = [x / y for x, y in zip(res[ours + "_cpu"], res[tar + "_cpu"])]
-            print(f"  {ours[:-1]} with processes=2 (a forked child: lumo-hydra's choice when a core is idle) {spread(res[ours])} s: "
-                  f"wall {statistics.median(ratio):.2f}x of {what} (rounds {min(ratio):.2f}-{max(ratio):.2f}x), CPU of both "
-                  f"{spread(res[ours + '_cpu'])} s = {statistics.median(cpu):.2f}x")
+            print(f"  {ours[:-1]} with processes=2 (a forked child: lumo-hydra's choice when a core is idle) {spread(res[ours])} s, "
+                  f"against {what}: {ratios(res, ours, tar)} (CPU of both processes)")
         ratio = [x / y for x, y in zip(res["pack"], res["tar_c3"])]
         cpu = [x / y for x, y in zip(res["pack_cpu"], res["tar_c3_cpu"])]
         print(f"  same gzip level: tar -I 'gzip -3' {spread(res['tar_c3'])} s, CPU {spread(res['tar_c3_cpu'])} s: pack wall "
