@@ -506,7 +506,8 @@ def _split_at(n: int, processes: int | None, serial: bool) -> int:
         return n
     from lumo_hydra.share.split import can_fork
 
-    return n // 2 if can_fork(idle=processes is None) else n
+    # a little more than half here: the child's part then travels through the pipe (~2 ms for 1,000 runs)
+    return n // 2 + n // 50 if can_fork(idle=processes is None) else n
 
 
 def _read_runs(w: _Writer, layout: StoreLayout, runs: list[tuple[str, str]], code: bool, blobs: bool, cache: bool,
