@@ -15,7 +15,7 @@ and ``python -S -c pass``: the difference is what the ``.pth`` files of site-pac
 (printed, with the command-line ratios less that cost beside the plain ones).
 
     env -u PYTHONDONTWRITEBYTECODE python benchmarks/bench_pack.py [--runs 1000] [--rounds 5] \\
-        [--push-runs 100] [--no-s3] [--no-cli]
+        [--push-runs 100] [--no-s3] [--no-cli] [--wait-quiet S]
 """
 from __future__ import annotations
 
@@ -114,7 +114,9 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
                                                     "cli_unpack", "cli_unpack_cpu", "tar_c3", "tar_c3_cpu",
                                                     "size_pack", "size_tar", "size_tar3", "py", "py_cpu", "py_S", "py_S_cpu",
                                                     "pack2", "pack2_cpu", "unpack2", "unpack2_cpu")}
+    quiet = 0
     for r in range(a.rounds):
+        quiet += wait_quiet(a.wait_quiet)
         out, tgz = work / f"p{r}.tar.gz", work / f"t{r}.tar.gz"
         (work / f"x{r}").mkdir()
         tgz3 = work / f"t3-{r}.tar.gz"
@@ -154,7 +156,26 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
                 res[name + "_cpu"].append(cpu)
         print(f"round {r + 1}: pack {res['pack'][-1]:.3f}s vs tar czf {res['tar_c'][-1]:.3f}s, "
               f"unpack {res['unpack'][-1]:.3f}s vs tar xzf {res['tar_x'][-1]:.3f}s (load {load_average()})", flush=True)
+    if a.wait_quiet:
+        print(f"{quiet} of {a.rounds} rounds started with no other task running (--wait-quiet {a.wait_quiet:g} s)")
     return res
+
+
+def wait_quiet(limit: float) -> bool:
+    """Wait up to ``limit`` seconds until no other task runs (Linux ``/proc/loadavg``: ``running/total``, this
+    process included); whether it came. On a shared machine a round then starts when the others pause."""
+    end = time.monotonic() + limit
+    while limit > 0:
+        try:
+            with open("/proc/loadavg", "rb") as f:
+                if int(f.read().split()[3].split(b"/")[0]) <= 1:
+                    return True
+        except (OSError, ValueError, IndexError):
+            return False
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.02)
+    return False
 
 
 def bench_s3(work: Path, a: argparse.Namespace) -> dict[str, float] | None:
@@ -211,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-s3", action="store_true", help="skip push/pull to the local S3 server")
     ap.add_argument("--no-cli", dest="cli", action="store_false",
                     help="skip the lumo-hydra command lines in new processes (start-up included)")
+    ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                    help="before each round wait up to S seconds for no other task running (a shared machine)")
     ap.add_argument("--work", metavar="DIR", help="work folder (default: a fresh temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--json", action="store_true", help="also print the figures as JSON")
