@@ -49,7 +49,7 @@ def read_sig(path: str) -> tuple[FileSig, bytes]:
     try:
         st = os.fstat(fd)
         size = st.st_size
-        data = os.read(fd, max(size + 1, 65536))
+        data = os.read(fd, size + 1)  # one byte more: a file grown since fstat is seen (and read to its end)
         if len(data) != size:  # the file changed size since fstat (an in-place writer): read to the end
             chunks = [data]
             while True:
@@ -156,13 +156,15 @@ def parse_many(datas: list[bytes]) -> list[dict[str, Any] | ValueError]:
     """
     if not datas:
         return []
-    out = _loads_array(b"[" + b",".join(datas) + b"]")
+    doc = b"[" + b",".join(datas) + b"]"
+    out = _loads_array(doc)
     if isinstance(out, list) and len(out) == len(datas) and all(type(x) is dict for x in out):
         fast = _fast() is not None
+        tags = _TAG in doc  # one search of them all (most chunks hold no tag)
         for i, d in enumerate(datas):
             if fast and d.count(b"[") + d.count(b"{") >= _DEEP:  # maybe deeper than json reads: as json says
                 out[i] = parse_record(d)
-            elif _TAG in d:  # a non-finite float written as {"$float": ...}
+            elif tags and _TAG in d:  # a non-finite float written as {"$float": ...}
                 out[i] = revive_floats(out[i])
         return out
     return [parse_record(d) for d in datas]

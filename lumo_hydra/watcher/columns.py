@@ -49,15 +49,21 @@ def columns_of(rows: Sequence[dict[str, Any]], rkeys: Sequence[tuple[str, ...]])
     return out
 
 
+def _take(values: Sequence[Any], order: list[int]) -> list[Any]:
+    return list(itemgetter(*order)(values)) if len(order) > 1 else [values[i] for i in order]
+
+
 def plain_table(new: list[tuple[Any, dict[str, Any], Any]], head_names: Sequence[str]) -> dict[str, Any]:
     """The index table of the rows ``new`` (``(ref, row, sig)``) alone, as ``nested.patch_table`` of an
     empty index makes it, but with plain lists for columns (nothing encoded: the writer of the index does
     that, :mod:`lumo_hydra.watcher.behind`); ``lean``: the columns (not in ``head_names``) holding a dict
     or a list, which ``load()`` shows as lazy columns."""
     inf = float("inf")
-    new = sorted(new, key=lambda x: (x[1]["_start"] if x[1]["_start"] is not None else inf,
-                                     str(x[1]["test_name"]), x[0][0] + "/" + x[0][1]))
     keys = [r[0][0] + "/" + r[0][1] for r in new]
+    starts = [r[1]["_start"] for r in new]
+    by = list(zip([inf if s is None else s for s in starts], [str(r[1]["test_name"]) for r in new], keys))
+    order = sorted(range(len(new)), key=by.__getitem__)  # a key without a Python call per run
+    new, keys = _take(new, order), _take(keys, order)
     memo: dict[tuple[str, ...], tuple[str, ...]] = {}
     rkeys = []
     for _, row, _ in new:

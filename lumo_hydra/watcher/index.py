@@ -421,9 +421,9 @@ class RunIndex:
                 return self.refresh(progress, pats)
             old = full
         new, skipped = read_rows(todo, progress, self.workers)
-        gone = len(sigs) - cached - len(others) - sum(1 for r in todo if r[0] + "/" + r[1] in sigs)
-        read = {r[0] + "/" + r[1] for r, _, _ in new}
-        now_pending = [tuple(r) for r in todo if r[0] + "/" + r[1] not in read]
+        gone = len(sigs) - cached - len(others) - (sum(1 for r in todo if r[0] + "/" + r[1] in sigs) if sigs else 0)
+        read = {r[0] + "/" + r[1] for r, _, _ in new} if len(new) < len(todo) else None  # None: every one read
+        now_pending = [tuple(r) for r in todo if r[0] + "/" + r[1] not in read] if read is not None else []
         stats = {"scanned": cached + len(todo), "read": len(todo), "cached": cached, "skipped": skipped,
                  "removed": max(gone, 0)}
         if not new and not gone and set(now_pending) == pending and cached + len(others) == len(sigs):
