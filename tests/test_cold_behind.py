@@ -72,6 +72,11 @@ def test_a_detached_writer_writes_what_one_process_writes(tmp_path: Path, monkey
     assert again.stats == first.stats and again.stats["cached"] == N - 4  # the writer's index (damaged runs read again)
     assert _same(warm1, warm2) and _same(two, warm2, False)
     assert _same(Watcher(root).load(flatten=True), Watcher(root, cache=False).load(flatten=True))
+    table = Watcher(root)._index._load_table()  # the run folders' signatures, taken by the readers
+    assert table is not None and len(table["keys"]) == N - 3
+    for i, d in enumerate(table["dirs"]):
+        st = os.stat(d)
+        assert table["dsigs"].at(i) == (st.st_ino, st.st_mtime_ns)
 
 
 def test_a_failed_writer_makes_the_next_load_cold_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -34,7 +34,7 @@ from lumo_hydra.watcher.columns import plain_table
 from lumo_hydra.watcher.frame import frame_from_bytes, local_tz, sealed, split_frame_file, unsealed, write_frame, write_sealed
 from lumo_hydra.watcher.query import key_matcher, name_matches
 from lumo_hydra.watcher.rows import _RACY_NS as RACY_NS
-from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, judged_again, live_rows, read_rows
+from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, experiment_folders, judged_again, live_rows, read_rows
 from lumo_hydra.watcher.sigs import SigMap, pack
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -274,23 +274,7 @@ class RunIndex:
 
     def experiments(self, pats: list[str] | None = None) -> list[tuple[str, str, Any]]:
         """``(name, path, (inode, mtime_ns) or None)`` of every experiment folder (matching ``pats``)."""
-        out: list[tuple[str, str, Any]] = []
-        try:
-            it = os.scandir(self.experiments_dir)
-        except FileNotFoundError:
-            return out
-        with it:
-            for e in it:
-                if e.name[0] == "." or not e.is_dir(follow_symlinks=False):
-                    continue
-                if pats is not None and not name_matches(e.name, pats):
-                    continue
-                try:
-                    st = e.stat(follow_symlinks=False)
-                    out.append((e.name, e.path, (st.st_ino, st.st_mtime_ns)))
-                except OSError:
-                    out.append((e.name, e.path, None))
-        return out
+        return experiment_folders(self.experiments_dir, pats)
 
     def plan(  # long: the three levels of checking, in one pass
         self, old: Table, pats: list[str] | None
@@ -315,6 +299,7 @@ class RunIndex:
         stat = os.stat
         recheck: list[str] = []
         same = nested.folder_sig_check(old["keys"], sigs, dsigs)
+        cold = not old["keys"]  # no index: the readers take each folder's signature, before its files (read_rows)
         for ename, path, esig in exps:
             if ename in quiet:
                 new_e[ename] = esig
@@ -328,6 +313,9 @@ class RunIndex:
                 for r in it:
                     name = r.name
                     if name[0] == "." or not r.is_dir(follow_symlinks=False):
+                        continue
+                    if cold:
+                        todo.append(RunRef(ename, name, r.path))
                         continue
                     key = ename + "/" + name
                     try:
@@ -420,7 +408,7 @@ class RunIndex:
             if full is None or full.get("gen") != old.get("gen"):  # rewritten meanwhile (rare): again
                 return self.refresh(progress, pats)
             old = full
-        new, skipped = read_rows(todo, progress, self.workers)
+        new, skipped = read_rows(todo, progress, self.workers, new_d if not old["keys"] else None)
         gone = len(sigs) - cached - len(others) - (sum(1 for r in todo if r[0] + "/" + r[1] in sigs) if sigs else 0)
         read = {r[0] + "/" + r[1] for r, _, _ in new} if len(new) < len(todo) else None  # None: every one read
         now_pending = [tuple(r) for r in todo if r[0] + "/" + r[1] not in read] if read is not None else []

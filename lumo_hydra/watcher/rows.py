@@ -89,6 +89,41 @@ def iter_runs(experiments_dir: str, pats: list[str] | None = None) -> Iterator[R
                     yield (ename, r.name, r.path)  # type: ignore[misc]
 
 
+def experiment_folders(experiments_dir: str, pats: list[str] | None = None) -> list[tuple[str, str, Any]]:
+    """``(name, path, (inode, mtime_ns) or None)`` of every experiment folder (matching ``pats``)."""
+    out: list[tuple[str, str, Any]] = []
+    try:
+        it = os.scandir(experiments_dir)
+    except FileNotFoundError:
+        return out
+    with it:
+        for e in it:
+            if e.name[0] == "." or not e.is_dir(follow_symlinks=False):
+                continue
+            if pats is not None and not name_matches(e.name, pats):
+                continue
+            try:
+                st = e.stat(follow_symlinks=False)
+                out.append((e.name, e.path, (st.st_ino, st.st_mtime_ns)))
+            except OSError:
+                out.append((e.name, e.path, None))
+    return out
+
+
+def _folder_sigs(part: list[RunRef], out: dict[str, Any]) -> None:
+    """``out[key]``: the ``(inode, mtime_ns)`` of each run folder of ``part`` now, ``None`` if it cannot be
+    trusted yet (modified in the last ``_RACY_NS``) or read."""
+    racy_after = time.time_ns() - _RACY_NS
+    stat = os.stat
+    for ref in part:
+        try:
+            st = stat(ref[2])
+            mt = st.st_mtime_ns
+            out[ref[0] + "/" + ref[1]] = (st.st_ino, mt) if 0 <= mt <= racy_after else None
+        except OSError:
+            out[ref[0] + "/" + ref[1]] = None
+
+
 # --------------------------------------------------------------------------------------------------
 # reading runs
 
@@ -153,48 +188,54 @@ def repair_row(row: dict[str, Any], exp_name: str, test_name: str) -> list[str]:
 
 
 def read_rows(
-    todo: list[RunRef], progress: Callable[[int, int], None] | None, workers: int | None
+    todo: list[RunRef], progress: Callable[[int, int], None] | None, workers: int | None,
+    folders: dict[str, Any] | None = None,
 ) -> tuple[list[tuple[RunRef, dict[str, Any], Any]], int]:
     """Read the runs ``todo``: ``(ref, row, (run.json sig, metrics.json sig) or None if racy)`` each, and
     how many were skipped. A damaged file is reported through ``warn_bad`` (the run skipped for a bad
     ``run.json``, kept with empty metrics for a bad ``metrics.json``); a folder without ``run.json`` is
     skipped silently. Thousands of runs (``workers`` ``None``) are read by two processes when the
-    machine allows it (:mod:`lumo_hydra.watcher.parallel`), with the same result."""
+    machine allows it (:mod:`lumo_hydra.watcher.parallel`), with the same result. ``folders`` (a dict) gets
+    the signature of each run folder, taken right before its files are read (as ``RunIndex.plan`` does)."""
     n = len(todo)
     split = (n * _OWN_PCT // 100 + _CHUNK // 2) // _CHUNK * _CHUNK  # at a chunk boundary: the same chunks, warnings in order
-    job = _parallel.start(_read_part, [tuple(r) for r in todo[split:]]) \
+    job = _parallel.start(_read_part, ([tuple(r) for r in todo[split:]], folders is not None)) \
         if workers is None and n >= _parallel.MIN_RUNS and 0 < split < n and _parallel.can_fork() else None
     if job is None:
-        return _read_serial(todo, progress, workers, n)
+        return _read_serial(todo, progress, workers, n, folders=folders)
     began = time.perf_counter()
     try:
-        out, skipped = _read_serial(todo[:split], progress, workers, n)
+        out, skipped = _read_serial(todo[:split], progress, workers, n, folders=folders)
     except BaseException:
         job.cancel()
         raise
     res = job.result(_parallel.patience(time.perf_counter() - began))
     if res is None:  # the child failed: this process reads its slice too
-        more, sk = _read_serial(todo[split:], progress, workers, n, split)
+        more, sk = _read_serial(todo[split:], progress, workers, n, split, folders)
     else:
-        (rows, sk), caught = res
+        (more, sk, theirs), caught = res  # refs as plain tuples
         _parallel.warn_again(caught, _WARN_LEVEL - 1)
-        more = [(RunRef(*ref), row, sig) for ref, row, sig in rows]
-        del res, rows  # the child's plain tuples
+        if folders is not None:
+            folders.update(theirs)
+        del res
         if progress is not None:
             progress(n, n)
     out.extend(more)
     return out, skipped + sk
 
 
-def _read_part(todo: list[tuple[str, str, str]]) -> tuple[list[tuple[tuple[str, str, str], dict[str, Any], Any]], int]:
-    """:func:`_read_serial` of ``todo`` in the child process, as plain tuples (``marshal`` them)."""
-    out, skipped = _read_serial([RunRef(*r) for r in todo], None, None, len(todo))
-    return [(tuple(ref), row, sig) for ref, row, sig in out], skipped  # type: ignore[misc]
+def _read_part(arg: tuple[list[tuple[str, str, str]], bool]) -> tuple[list[Any], int, dict[str, Any]]:
+    """:func:`_read_serial` of ``todo`` in the child process, as plain tuples (``marshal`` them), and the
+    run folders' signatures if asked."""
+    todo, want = arg
+    folders: dict[str, Any] | None = {} if want else None
+    out, skipped = _read_serial([RunRef(*r) for r in todo], None, None, len(todo), folders=folders)
+    return [(tuple(ref), row, sig) for ref, row, sig in out], skipped, folders or {}
 
 
 def _read_serial(
     todo: list[RunRef], progress: Callable[[int, int], None] | None, workers: int | None, total: int,
-    done: int = 0,
+    done: int = 0, folders: dict[str, Any] | None = None,
 ) -> tuple[list[tuple[RunRef, dict[str, Any], Any]], int]:
     """:func:`read_rows` in this process (``progress`` gets ``done`` + the runs read so far, of ``total``)."""
     out: list[tuple[RunRef, dict[str, Any], Any]] = []
@@ -206,6 +247,8 @@ def _read_serial(
     for c0 in range(0, len(todo), _CHUNK):  # in chunks: the bytes read never pile up (peak memory)
         part = todo[c0:c0 + _CHUNK]
         first = len(out)
+        if folders is not None:
+            _folder_sigs(part, folders)
         files, workers = _read_all(part, progress, workers, done + c0, total)
         ok = [i for i, f in enumerate(files) if f.run is not None]
         recs = parse_many([files[i].run for i in ok])  # type: ignore[misc]
