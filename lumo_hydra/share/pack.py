@@ -550,7 +550,7 @@ def _part(layout: StoreLayout, runs: list[tuple[str, str]], redactor: Redactor |
     # the records serve the code bundles only; the shared files (one lock for most runs) once each
     return {"data": data, "crc": crc, "len": n, "listed": w.list_ahead(level), "skipped": res.skipped,
             "newest": w.newest, "recs": recs if code else [{} for _ in recs],
-            "shared": [list(dict.fromkeys(n for names in shared for n in names))]}
+            "shared": [list(dict.fromkeys(name for names in shared for name in names))]}
 
 
 def _finish(tar: TarGzWriter, w: _Writer, layout: StoreLayout, runs: list[tuple[str, str]], recs: list[dict[str, Any]],
