@@ -75,7 +75,7 @@ import lumo_hydra.watcher.parallel as par
 forks = []
 real_start = par.start
 def start(fn, arg):  # counted: whether a slice was read by a second process
-    forks.append(len(arg))
+    forks.append(len(arg[0]) if isinstance(arg, tuple) else len(arg))
     return real_start(fn, arg)
 par.start = start
 w = Watcher(root)

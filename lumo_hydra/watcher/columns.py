@@ -64,12 +64,11 @@ def plain_table(new: list[tuple[Any, dict[str, Any], Any]], head_names: Sequence
     by = list(zip([inf if s is None else s for s in starts], [str(r[1]["test_name"]) for r in new], keys))
     order = sorted(range(len(new)), key=by.__getitem__)  # a key without a Python call per run
     new, keys = _take(new, order), _take(keys, order)
+    rows = [r[1] for r in new]
+    tuples = list(map(tuple, rows))
     memo: dict[tuple[str, ...], tuple[str, ...]] = {}
-    rkeys = []
-    for _, row, _ in new:
-        t = tuple(row)
-        rkeys.append(memo.setdefault(t, t))
-    cols = columns_of([r[1] for r in new], rkeys)
+    rkeys = list(map(memo.setdefault, tuples, tuples))  # one tuple object per distinct key tuple, at C speed
+    cols = columns_of(rows, rkeys)
     lean = set()
     for k, vals in cols.items():
         if k in head_names:

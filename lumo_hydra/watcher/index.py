@@ -430,6 +430,8 @@ class RunIndex:
                 and isinstance(sigs, SigMap):  # the same runs in the same order: the changed folders' rows
             pos = sigs._index()
             table["dsigs"] = nested.replace_sigs(old_d, table["keys"], [(pos[k], v) for k, v in new_d.items() if k in pos])
+        elif not old_d and behind is not None:  # a cold load: every run folder's signature is in new_d
+            table["dsigs"] = new_d
         else:
             table["dsigs"] = (old_d.remap(table["keys"], new_d) if isinstance(old_d, SigMap)
                               else {k: new_d[k] if k in new_d else old_d.get(k) for k in table["keys"]})
