@@ -12,7 +12,9 @@ imports included, against the same round's tar), and the S3 part times ``lumo-hy
 processes: the first push, a no-op push (the ledger vouches: the backend is not even imported) and a
 no-op push with ``--verify`` (a new S3 session and one listing). Each round also times ``python -c pass``
 and ``python -S -c pass``: the difference is what the ``.pth`` files of site-packages cost every command
-(printed, with the command-line ratios less that cost beside the plain ones).
+(printed, with the command-line ratios less that cost beside the plain ones), and ``lumo-hydra pack`` under
+``python -S`` with only the package on the path: no site at all, so the modules the ``.pth`` imports first
+(pathlib, re, typing...) are the command's own cost, as on a machine without that ``.pth``.
 
     env -u PYTHONDONTWRITEBYTECODE python benchmarks/bench_pack.py [--runs 1000] [--rounds 5] \\
         [--push-runs 100] [--no-s3] [--no-cli] [--wait-quiet S]
@@ -98,8 +100,16 @@ def _timed(fn: object, child: bool | str = False) -> tuple[float, float]:
 CLI = [sys.executable, "-c", "import sys; from lumo_hydra.cli import main; sys.exit(main())"]
 
 
-def _cli(*args: str, env: dict[str, str] | None = None) -> None:
-    subprocess.run([*CLI, *args], check=True, stdout=subprocess.DEVNULL, env=env)
+def _cli(*args: str, env: dict[str, str] | None = None, bare: bool = False) -> None:
+    """``lumo-hydra ARGS`` in a new process; ``bare``: under ``python -S`` with only the package on the path
+    (no site module, no ``.pth`` files: what a machine without this sandbox's certifi ``.pth`` runs; the
+    modules that ``.pth`` imports first, pathlib, re, typing..., are then the command's own cost)."""
+    if bare:
+        import lumo_hydra
+
+        env = {**(env or os.environ), "PYTHONPATH": str(Path(lumo_hydra.__file__).resolve().parents[1])}
+    subprocess.run([sys.executable, *(["-S"] if bare else []), *CLI[1:], *args], check=True,
+                   stdout=subprocess.DEVNULL, env=env)
 
 
 def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
@@ -112,6 +122,7 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
     res: dict[str, list[float]] = {k: [] for k in ("pack", "pack_cpu", "tar_c", "tar_c_cpu", "unpack",
                                                     "unpack_cpu", "tar_x", "tar_x_cpu", "cli_pack", "cli_pack_cpu",
                                                     "cli_unpack", "cli_unpack_cpu", "tar_c3", "tar_c3_cpu",
+                                                    "cli_pack_bare", "cli_pack_bare_cpu",
                                                     "size_pack", "size_tar", "size_tar3", "py", "py_cpu", "py_S", "py_S_cpu",
                                                     "pack2", "pack2_cpu", "unpack2", "unpack2_cpu")}
     quiet = 0
@@ -150,7 +161,9 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
                 res[name + "_cpu"].append(cpu)
             cout = work / f"c{r}.tar.gz"
             for name, fn in (("cli_pack", lambda cout=cout: _cli("pack", *ids, "-o", str(cout), "--no-code", "--root", str(root))),
-                             ("cli_unpack", lambda cout=cout, r=r: _cli("unpack", str(cout), "--no-code", "--root", str(work / f"cu{r}")))):
+                             ("cli_unpack", lambda cout=cout, r=r: _cli("unpack", str(cout), "--no-code", "--root", str(work / f"cu{r}"))),
+                             ("cli_pack_bare", lambda r=r: _cli("pack", *ids, "-o", str(work / f"b{r}.tar.gz"), "--no-code",
+                                                                "--root", str(root), bare=True))):
                 wall, cpu = _timed(fn, True)
                 res[name].append(wall)
                 res[name + "_cpu"].append(cpu)
@@ -252,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  interpreter start-up: `python -c pass` {spread(res['py'])} s (CPU {spread(res['py_cpu'])}), "
                   f"`python -S -c pass` {spread(res['py_S'])} s (CPU {spread(res['py_S_cpu'])}): the site module and "
                   f"site-packages' .pth files (-S skips them) cost {statistics.median(site):.3f} s of every command here")
+            print(f"  lumo-hydra pack under python -S (no site: the modules this sandbox's .pth imports are the "
+                  f"command's own) {spread(res['cli_pack_bare'])} s: {ratios(res, 'cli_pack_bare', 'tar_c')}")
             for ours, tar in (("pack", "tar_c"), ("unpack", "tar_x")):
                 ratio = [(x - d) / y for x, d, y in zip(res["cli_" + ours], site, res[tar])]
                 print(f"  lumo-hydra {ours} less that cost (a bound: the command needs site-packages): "
