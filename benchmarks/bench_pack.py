@@ -125,9 +125,14 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
                                                     "cli_pack_bare", "cli_pack_bare_cpu",
                                                     "size_pack", "size_tar", "size_tar3", "py", "py_cpu", "py_S", "py_S_cpu",
                                                     "pack2", "pack2_cpu", "unpack2", "unpack2_cpu")}
-    quiet = 0
+    quiet = [0, 0]  # timings that started with no other task running, all timings
+
+    def timed(fn: object, child: bool | str) -> tuple[float, float]:
+        quiet[0] += wait_quiet(a.wait_quiet)
+        quiet[1] += 1
+        return _timed(fn, child)
+
     for r in range(a.rounds):
-        quiet += wait_quiet(a.wait_quiet)
         out, tgz = work / f"p{r}.tar.gz", work / f"t{r}.tar.gz"
         (work / f"x{r}").mkdir()
         tgz3 = work / f"t3-{r}.tar.gz"
@@ -141,7 +146,7 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
                  ("tar_c3", lambda tgz3=tgz3: subprocess.run(["tar", "-I", "gzip -3", "-cf", str(tgz3), "-C", str(root),
                                                               "experiments", "locks"], check=True), True)]
         for name, fn, child in (sides if r % 2 == 0 else sides[::-1]):
-            wall, cpu = _timed(fn, child)
+            wall, cpu = timed(fn, child)
             res[name].append(wall)
             res[name + "_cpu"].append(cpu)
         for k, f in (("size_pack", out), ("size_tar", tgz), ("size_tar3", tgz3)):
@@ -151,12 +156,12 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
                  ("tar_x", lambda tgz=tgz, r=r: subprocess.run(["tar", "xzf", str(tgz), "-C", str(work / f"x{r}")],
                                                                check=True), True)]
         for name, fn, child in (sides if r % 2 == 0 else sides[::-1]):
-            wall, cpu = _timed(fn, child)
+            wall, cpu = timed(fn, child)
             res[name].append(wall)
             res[name + "_cpu"].append(cpu)
         if a.cli:  # the command line in a new process: interpreter start-up and imports included
             for name, cmd in (("py", [sys.executable, "-c", "pass"]), ("py_S", [sys.executable, "-S", "-c", "pass"])):
-                wall, cpu = _timed(lambda cmd=cmd: subprocess.run(cmd, check=True), True)  # the interpreter's start-up
+                wall, cpu = timed(lambda cmd=cmd: subprocess.run(cmd, check=True), True)  # the interpreter's start-up
                 res[name].append(wall)
                 res[name + "_cpu"].append(cpu)
             cout = work / f"c{r}.tar.gz"
@@ -164,19 +169,19 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
                              ("cli_unpack", lambda cout=cout, r=r: _cli("unpack", str(cout), "--no-code", "--root", str(work / f"cu{r}"))),
                              ("cli_pack_bare", lambda r=r: _cli("pack", *ids, "-o", str(work / f"b{r}.tar.gz"), "--no-code",
                                                                 "--root", str(root), bare=True))):
-                wall, cpu = _timed(fn, True)
+                wall, cpu = timed(fn, True)
                 res[name].append(wall)
                 res[name + "_cpu"].append(cpu)
         print(f"round {r + 1}: pack {res['pack'][-1]:.3f}s vs tar czf {res['tar_c'][-1]:.3f}s, "
               f"unpack {res['unpack'][-1]:.3f}s vs tar xzf {res['tar_x'][-1]:.3f}s (load {load_average()})", flush=True)
     if a.wait_quiet:
-        print(f"{quiet} of {a.rounds} rounds started with no other task running (--wait-quiet {a.wait_quiet:g} s)")
+        print(f"{quiet[0]} of {quiet[1]} timings started with no other task running (--wait-quiet {a.wait_quiet:g} s)")
     return res
 
 
 def wait_quiet(limit: float) -> bool:
     """Wait up to ``limit`` seconds until no other task runs (Linux ``/proc/loadavg``: ``running/total``, this
-    process included); whether it came. On a shared machine a round then starts when the others pause."""
+    process included); whether it came. On a shared machine a timing then starts when the others pause."""
     end = time.monotonic() + limit
     while limit > 0:
         try:
@@ -246,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-cli", dest="cli", action="store_false",
                     help="skip the lumo-hydra command lines in new processes (start-up included)")
     ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
-                    help="before each round wait up to S seconds for no other task running (a shared machine)")
+                    help="before each timing wait up to S seconds for no other task running (a shared machine)")
     ap.add_argument("--work", metavar="DIR", help="work folder (default: a fresh temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--json", action="store_true", help="also print the figures as JSON")
