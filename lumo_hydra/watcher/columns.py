@@ -60,21 +60,24 @@ def plain_table(new: list[tuple[Any, dict[str, Any], Any]], head_names: Sequence
     or a list, which ``load()`` shows as lazy columns."""
     inf = float("inf")
     keys = [r[0][0] + "/" + r[0][1] for r in new]
-    starts = [r[1]["_start"] for r in new]
-    by = list(zip([inf if s is None else s for s in starts], [str(r[1]["test_name"]) for r in new], keys))
-    order = sorted(range(len(new)), key=by.__getitem__)  # a key without a Python call per run
+    by = list(zip([inf if (s := r[1]["_start"]) is None else s for r in new], [str(r[1]["test_name"]) for r in new], keys))
+    order = sorted(range(len(new)), key=by.__getitem__)  # by start, test name, key, as patch_table; no Python call per run
     new, keys = _take(new, order), _take(keys, order)
     rows = [r[1] for r in new]
     tuples = list(map(tuple, rows))
     memo: dict[tuple[str, ...], tuple[str, ...]] = {}
     rkeys = list(map(memo.setdefault, tuples, tuples))  # one tuple object per distinct key tuple, at C speed
+    del tuples
     cols = columns_of(rows, rkeys)
-    lean = set()
-    for k, vals in cols.items():
-        if k in head_names:
-            continue
-        types = set(map(type, vals))
-        if dict in types or list in types:
-            lean.add(k)
+    lean = {k for k, vals in cols.items() if k not in head_names and _holds_nested(vals)}
     return {"keys": keys, "dirs": [r[0][2] for r in new], "rkeys": rkeys, "cols": cols,
-            "sigs": {k: r[2] for k, r in zip(keys, new)}, "lean": lean}
+            "sigs": dict(zip(keys, [r[2] for r in new])), "lean": lean}
+
+
+def _holds_nested(vals: list[Any]) -> bool:
+    """Whether ``vals`` holds a dict or a list (the first values tell, for a column of them)."""
+    for v in vals[:8]:
+        if type(v) is dict or type(v) is list:
+            return True
+    types = set(map(type, vals))
+    return dict in types or list in types
