@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from test_cold_reader import N, _damage, _store
 
+import lumo_hydra.watcher.behind as behind
 import lumo_hydra.watcher.parallel as parallel
 import lumo_hydra.watcher.rows as rows
 from lumo_hydra import Watcher
@@ -119,3 +120,24 @@ def test_the_writers_frame_cache_and_clear_cache_waiting_for_it(tmp_path: Path, 
     w.clear_cache()
     assert w._index._writer.fd is None and not os.path.exists(w.index_path)
     assert _same(w.load(), df) and w.stats["read"] == N
+
+
+def test_a_stuck_writer_is_not_waited_for_forever(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small: None) -> None:
+    root = _aged(_store(tmp_path / "store"))
+    me = os.getpid()
+    real = RunIndex._save_table
+
+    def slow(self: RunIndex, table: dict[str, Any]) -> None:
+        if os.getpid() != me:
+            time.sleep(3)
+        real(self, table)
+
+    monkeypatch.setattr(RunIndex, "_save_table", slow)
+    monkeypatch.setattr(behind, "WAIT_S", 0.2)
+    df, w, _ = _cold(root, "1", monkeypatch)
+    assert not w._index.wait_writes(0.1)
+    t = time.monotonic()
+    w.clear_cache()
+    assert time.monotonic() - t < 2 and w._index._writer.fd is None
+    assert _same(w.load(), df)
+    assert w._index.wait_writes(30)

@@ -17,7 +17,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Behind"]
+__all__ = ["Behind", "WAIT_S"]
+
+#: seconds ``clear_cache`` and the next cold load wait for the last writer before going on without it
+WAIT_S = 60.0
 
 
 class Behind:
@@ -39,12 +42,19 @@ class Behind:
         jobs, self.jobs, self.tables = self.jobs, [], []
         if not jobs:
             return
-        self.wait()
+        self.forget(WAIT_S)
         fd = _detached(jobs)
         if fd is None:
             for fn, args in jobs:
                 fn(*args)
         self.fd = fd
+
+    def forget(self, timeout: float) -> None:
+        """Wait for the last writer at most ``timeout`` seconds, then stop following it (a stuck writer
+        holds no lock: its files are replaced atomically, or never)."""
+        if not self.wait(timeout) and self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the last writer to end (at most ``timeout`` seconds); whether it has."""

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from lumo_hydra.store import status as _status
 from lumo_hydra.store.files import atomic_open
 from lumo_hydra.store.layout import METRICS_JSON, RUN_JSON, WATCHER_CACHE, StoreLayout, cache_dir
+from lumo_hydra.watcher import behind as _behind
 from lumo_hydra.watcher import frame as _frame
 from lumo_hydra.watcher import nested
 from lumo_hydra.watcher import parallel as _parallel
@@ -117,7 +118,7 @@ class RunIndex:
 
     def clear(self) -> None:
         """Forget the index and the frame cache, in memory and on disk (after the last detached writer)."""
-        self._writer.wait()
+        self._writer.forget(_behind.WAIT_S)
         self.mem = None
         self._esigs = None
         self.frames = {False: None, True: None}
