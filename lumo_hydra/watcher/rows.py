@@ -131,10 +131,13 @@ def _folder_sigs(part: list[RunRef], out: dict[str, Any]) -> None:
 def _time_of(value: Any) -> float | None:
     if type(value) is str:
         try:
-            return datetime.fromisoformat(value).timestamp()
+            return _fromiso(value).timestamp()
         except ValueError:
             pass
     return parse_time(value)
+
+
+_fromiso = datetime.fromisoformat
 
 
 def make_row(rec: dict[str, Any], summary: Any, exp_name: str, test_name: str) -> dict[str, Any]:
@@ -155,8 +158,16 @@ def make_row(rec: dict[str, Any], summary: Any, exp_name: str, test_name: str) -
     rec["metrics_last"] = last
     prog = rec.get("progress")
     if type(prog) is dict:
-        rec["_start"] = _time_of(prog.get("start"))
-        rec["_end"] = _time_of(prog.get("end"))
+        t = prog.get("start")
+        try:  # _time_of, its usual case inlined
+            rec["_start"] = _fromiso(t).timestamp() if type(t) is str else _time_of(t)
+        except ValueError:
+            rec["_start"] = parse_time(t)
+        t = prog.get("end")
+        try:
+            rec["_end"] = _fromiso(t).timestamp() if type(t) is str else _time_of(t)
+        except ValueError:
+            rec["_end"] = parse_time(t)
     else:
         rec["_start"] = rec["_end"] = None
     return rec
@@ -164,6 +175,13 @@ def make_row(rec: dict[str, Any], summary: Any, exp_name: str, test_name: str) -
 
 # Unix times pandas can hold as nanosecond timestamps (years 1678-2261)
 _TIME_RANGE = 9.2e9
+
+
+def _sound(row: dict[str, Any]) -> bool:
+    """Whether :func:`repair_row` would leave ``row`` as it is (the usual case, checked without a loop)."""
+    s, e, st = row["_start"], row["_end"], row.get("status")
+    return (type(row["exp_name"]) is str and type(row["test_name"]) is str and (st is None or type(st) is str)
+            and (s is None or -_TIME_RANGE < s < _TIME_RANGE) and (e is None or -_TIME_RANGE < e < _TIME_RANGE))
 
 
 def repair_row(row: dict[str, Any], exp_name: str, test_name: str) -> list[str]:
@@ -268,8 +286,7 @@ def _read_serial(
                 warn_bad(f"{ref[2]}/{METRICS_JSON}", "ignored corrupt or truncated metrics", err, stacklevel=_WARN_LEVEL + 1)
                 summary, msig = None, (-1, -1, -1)  # never matches: read again next time
             row = make_row(rebase(ref[2], rec), summary, ref[0], ref[1])
-            bad = repair_row(row, ref[0], ref[1])
-            if bad:
+            if not _sound(row) and (bad := repair_row(row, ref[0], ref[1])):
                 warn_bad(f"{ref[2]}/{RUN_JSON}", "ignored bad values (" + ", ".join(bad) + ") of record", "kept the run",
                          stacklevel=_WARN_LEVEL + 1)
             racy = max(rsig[1], msig[1] if msig else 0) > racy_after  # type: ignore[index]
