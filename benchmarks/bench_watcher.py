@@ -94,13 +94,15 @@ stats = dict(w.stats)
 t = time.perf_counter()
 w._index.wait_writes()  # a cold load's detached cache writer (watcher/behind.py): not the next measurement's
 dt_writer = time.perf_counter() - t
+cpu_writer = getattr(w._index._writer, "cpu", None) or 0.0
 t = time.perf_counter()
 df2 = w.load()
 dt2 = time.perf_counter() - t
 t = time.perf_counter()
 flat = w.load(flatten=True)
 dtf = time.perf_counter() - t
-print(json.dumps({"t": dt, "cpu": cpu_s, "t_writer": dt_writer, "t_second": dt2, "t_second_flat": dtf, "rows": len(df), "stats": stats,
+print(json.dumps({"t": dt, "cpu": cpu_s, "t_writer": dt_writer, "cpu_writer": cpu_writer, "t_second": dt2,
+                  "t_second_flat": dtf, "rows": len(df), "stats": stats,
                   "rss_mb": peak, "reader": reader_name() + (f", 2 processes (child read {forks[0]} runs)" if forks
                                                              else ", 1 process")}))
 """
@@ -557,8 +559,9 @@ def ours_loads(args: argparse.Namespace, work: Path, root: Path, n: int, env: di
         print(f"floor (json.loads)   {spread(floor)} / CPU {spread(floor, 'cpu')}   (run.json + metrics.json of every "
               f"run, one process, right after each cold load; cold / floor {ratio:.2f}x wall, "
               f"{med(cold, 'cpu') / med(floor, 'cpu'):.2f}x CPU, target <= 2x)")
-        print(f"cache writer         {spread(cold, 't_writer')}   (wall after the cold load returned: its detached "
-              f"process writing the index and frame cache, CPU not counted above; 0 when written before returning)")
+        print(f"cache writer         {spread(cold, 't_writer')} / CPU {spread(cold, 'cpu_writer')}   (after the cold load "
+              f"returned: its detached process writing the index and frame cache, CPU not counted above; 0 when written "
+              f"before returning)")
     print(f"warm load            {spread(warm)} / CPU {spread(warm, 'cpu')}   (peak rss {med(warm, 'rss_mb'):.0f} MB; "
           f"stats {warm[0]['stats']}; target < 0.5 s at 100,000)")
     print(f"after {args.changed} changed     {spread(changed)} / CPU {spread(changed, 'cpu')}   (stats "
@@ -616,7 +619,8 @@ def mlflow_anchor(args: argparse.Namespace, work: Path, root: Path, m: int, runs
     ratios = [a["t"] / b["t"] for a, b in zip(mls, oc)]
     r = med(mls) / med(oc)
     print(f"MLflow search_runs   {spread(mls)}   over {mls[0]['rows']} runs; ours cold {spread(oc)} (CPU "
-          f"{spread(oc, 'cpu')}, reader {oc[0]['reader']}; then its detached cache writer {spread(oc, 't_writer')}), "
+          f"{spread(oc, 'cpu')}, reader {oc[0]['reader']}; then its detached cache writer {spread(oc, 't_writer')} / CPU "
+          f"{spread(oc, 'cpu_writer')}), "
           f"warm {spread(ow)} ({args.anchor_rounds} alternating rounds)")
     print(f"ratio MLflow / ours cold: {r:.1f}x (per round median {statistics.median(ratios):.1f}x, "
           f"{min(ratios):.1f}-{max(ratios):.1f}x, CPU time "

@@ -68,6 +68,7 @@ def test_a_detached_writer_writes_what_one_process_writes(tmp_path: Path, monkey
     assert len(one) == N - 3 and _same(one, two) and warn1 == warn2
     assert _same(w2.load(), two)  # the same object again: from memory, while the writer may still write
     assert w2._index.wait_writes(30)
+    assert w2._index._writer.cpu is not None and w2._index._writer.cpu > 0  # its CPU time, said at its end
     again = Watcher(root)
     warm2 = again.load()
     assert again.stats == first.stats and again.stats["cached"] == N - 4  # the writer's index (damaged runs read again)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import os
+import resource
 import select
 import time
 from collections.abc import Callable
@@ -26,12 +27,14 @@ WAIT_S = 60.0
 class Behind:
     """The writes of one load, queued (:meth:`add`), then run by a detached process (:meth:`flush`)."""
 
-    __slots__ = ("jobs", "fd", "tables")
+    __slots__ = ("jobs", "fd", "tables", "cpu", "_said")
 
     def __init__(self) -> None:
         self.jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
         self.fd: int | None = None  # the read end of a pipe the last writer holds open until it ends
         self.tables: list[int] = []  # id() of the tables whose writes are queued
+        self.cpu: float | None = None  # CPU seconds of the last writer that ended (what it said at its end)
+        self._said = b""
 
     def add(self, fn: Callable[..., Any], *args: Any) -> None:
         """Queue ``fn(*args)``."""
@@ -43,6 +46,7 @@ class Behind:
         if not jobs:
             return
         self.forget(WAIT_S)
+        self.cpu, self._said = None, b""
         fd = _detached(jobs)
         if fd is None:
             for fn, args in jobs:
@@ -66,10 +70,16 @@ class Behind:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not select.select([fd], [], [], left)[0]:
                 return False
-            if not os.read(fd, 4096):
+            got = os.read(fd, 4096)
+            if not got:
                 break
+            self._said += got
         os.close(fd)
         self.fd = None
+        try:
+            self.cpu = float(self._said) if self._said else None
+        except ValueError:
+            self.cpu = None
         return True
 
 
@@ -97,6 +107,8 @@ def _detached(jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> int | N
                     os.dup2(null, fd)
                 for fn, args in jobs:
                     fn(*args)
+                ru = resource.getrusage(resource.RUSAGE_SELF)
+                os.write(w, f"{ru.ru_utime + ru.ru_stime:.6f}".encode())
         except BaseException:  # noqa: BLE001 - a failed writer: the next load is cold again
             code = 1
         finally:
