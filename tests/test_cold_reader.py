@@ -110,7 +110,7 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch, only_this_tests_threads: None)
 
     def start(fn: Any, arg: Any) -> Any:
         job = real(fn, arg)
-        started.append(len(arg))
+        started.append(len(arg[0]))  # (the runs of its slice, whether to take their folders' signatures)
         return job
 
     monkeypatch.setattr(parallel, "start", start)

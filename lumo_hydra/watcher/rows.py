@@ -217,7 +217,7 @@ def read_rows(
     the signature of each run folder, taken right before its files are read (as ``RunIndex.plan`` does)."""
     n = len(todo)
     split = (n * _OWN_PCT // 100 + _CHUNK // 2) // _CHUNK * _CHUNK  # at a chunk boundary: the same chunks, warnings in order
-    job = _parallel.start(_read_part, ([tuple(r) for r in todo[split:]], folders is not None)) \
+    job = _parallel.start(_read_part, (todo[split:], folders is not None)) \
         if workers is None and n >= _parallel.MIN_RUNS and 0 < split < n and _parallel.can_fork() else None
     if job is None:
         return _read_serial(todo, progress, workers, n, folders=folders)
@@ -231,24 +231,27 @@ def read_rows(
     if res is None:  # the child failed: this process reads its slice too
         more, sk = _read_serial(todo[split:], progress, workers, n, split, folders)
     else:
-        (more, sk, theirs), caught = res  # refs as plain tuples
+        (rows, sk, theirs), caught = res
         _parallel.warn_again(caught, _WARN_LEVEL - 1)
+        slice_ = todo[split:]
+        more = [(slice_[j], row, sig) for j, row, sig in rows]  # the child sends positions, not refs
         if folders is not None:
             folders.update(theirs)
-        del res
+        del res, rows
         if progress is not None:
             progress(n, n)
     out.extend(more)
     return out, skipped + sk
 
 
-def _read_part(arg: tuple[list[tuple[str, str, str]], bool]) -> tuple[list[Any], int, dict[str, Any]]:
-    """:func:`_read_serial` of ``todo`` in the child process, as plain tuples (``marshal`` them), and the
-    run folders' signatures if asked."""
+def _read_part(arg: tuple[list[RunRef], bool]) -> tuple[list[Any], int, dict[str, Any]]:
+    """:func:`_read_serial` of ``todo`` in the child process (``marshal``-able: each run's position in
+    ``todo`` instead of its ref), and the run folders' signatures if asked."""
     todo, want = arg
     folders: dict[str, Any] | None = {} if want else None
-    out, skipped = _read_serial([RunRef(*r) for r in todo], None, None, len(todo), folders=folders)
-    return [(tuple(ref), row, sig) for ref, row, sig in out], skipped, folders or {}
+    out, skipped = _read_serial(todo, None, None, len(todo), folders=folders)
+    pos = {id(r): j for j, r in enumerate(todo)}  # out's refs are todo's objects
+    return [(pos[id(ref)], row, sig) for ref, row, sig in out], skipped, folders or {}
 
 
 def _read_serial(
