@@ -142,3 +142,33 @@ def test_a_stuck_writer_is_not_waited_for_forever(tmp_path: Path, monkeypatch: p
     assert time.monotonic() - t < 2 and w._index._writer.fd is None
     assert _same(w.load(), df)
     assert w._index.wait_writes(30)
+
+
+def test_the_writer_holds_none_of_the_callers_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    small: None) -> None:
+    """A pipe (or a server's socket, a locked file) the caller closes is closed: the writer keeps only the
+    files it opens itself, so a process reading that pipe to its end is not kept waiting by the writer."""
+    import select
+
+    root = _aged(_store(tmp_path / "store"))
+    me = os.getpid()
+    real = RunIndex._save_table
+
+    def slow(self: RunIndex, table: dict[str, Any]) -> None:
+        if os.getpid() != me:
+            time.sleep(3)
+        real(self, table)
+
+    monkeypatch.setattr(RunIndex, "_save_table", slow)
+    r, wfd = os.pipe()
+    try:
+        df, w, _ = _cold(root, "1", monkeypatch)
+        assert w._index._writer.fd is not None  # a writer is at work (sleeping)
+        os.close(wfd)
+        wfd = -1
+        assert select.select([r], [], [], 2.0)[0] and os.read(r, 1) == b""  # end of file at once
+        assert w._index.wait_writes(30) and os.path.exists(w.index_path) and len(df) == N
+    finally:
+        os.close(r)
+        if wfd >= 0:
+            os.close(wfd)

@@ -20,6 +20,8 @@ from typing import Any
 
 __all__ = ["Behind", "WAIT_S"]
 
+# file descriptors above this are not closed in the writer (none are open there in practice)
+_MAX_FD = 65536
 #: seconds ``clear_cache`` and the next cold load wait for the last writer before going on without it
 WAIT_S = 60.0
 
@@ -105,6 +107,10 @@ def _detached(jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> int | N
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):  # a caller reading our output to its end does not wait for the writer
                     os.dup2(null, fd)
+                # nor holds anything else of the caller's (a server's listening socket, a flock'd file, a
+                # pipe another process reads to its end): the writer opens its own files
+                os.closerange(3, w)
+                os.closerange(w + 1, _MAX_FD)
                 for fn, args in jobs:
                     fn(*args)
                 ru = resource.getrusage(resource.RUSAGE_SELF)
