@@ -16,7 +16,14 @@ _SESSION_TMP: Path | None = None
 def pytest_configure(config: pytest.Config) -> None:
     # Point every store and cache at a temporary folder, before any test (or subprocess) runs.
     global _SESSION_TMP
+    import signal
     import tempfile
+
+    # A job started in the background by a non-interactive shell (`bash .ci/run &`) inherits SIGINT
+    # ignored, and so would every app the tests start: their Ctrl-C tests could not interrupt them. A
+    # Python handler here is reset to the default in each child at exec, as in a terminal.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     _SESSION_TMP = Path(tempfile.mkdtemp(prefix="lumo-hydra-tests-"))
     os.environ["LUMO_HOME"] = str(_SESSION_TMP / "home")
