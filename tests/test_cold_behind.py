@@ -123,17 +123,22 @@ def test_the_writers_frame_cache_and_clear_cache_waiting_for_it(tmp_path: Path, 
     assert _same(w.load(), df) and w.stats["read"] == N
 
 
-def test_a_stuck_writer_is_not_waited_for_forever(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small: None) -> None:
-    root = _aged(_store(tmp_path / "store"))
+def _slow_writer(monkeypatch: pytest.MonkeyPatch, seconds: float = 3) -> None:
+    """The detached cache writer (any process but this one) sleeps ``seconds`` before it writes the index."""
     me = os.getpid()
     real = RunIndex._save_table
 
     def slow(self: RunIndex, table: dict[str, Any]) -> None:
         if os.getpid() != me:
-            time.sleep(3)
+            time.sleep(seconds)
         real(self, table)
 
     monkeypatch.setattr(RunIndex, "_save_table", slow)
+
+
+def test_a_stuck_writer_is_not_waited_for_forever(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small: None) -> None:
+    root = _aged(_store(tmp_path / "store"))
+    _slow_writer(monkeypatch)
     monkeypatch.setattr(behind, "WAIT_S", 0.2)
     df, w, _ = _cold(root, "1", monkeypatch)
     assert not w._index.wait_writes(0.1)
@@ -151,15 +156,7 @@ def test_the_writer_holds_none_of_the_callers_files(tmp_path: Path, monkeypatch:
     import select
 
     root = _aged(_store(tmp_path / "store"))
-    me = os.getpid()
-    real = RunIndex._save_table
-
-    def slow(self: RunIndex, table: dict[str, Any]) -> None:
-        if os.getpid() != me:
-            time.sleep(3)
-        real(self, table)
-
-    monkeypatch.setattr(RunIndex, "_save_table", slow)
+    _slow_writer(monkeypatch)
     r, wfd = os.pipe()
     try:
         df, w, _ = _cold(root, "1", monkeypatch)
