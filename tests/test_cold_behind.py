@@ -123,14 +123,14 @@ def test_the_writers_frame_cache_and_clear_cache_waiting_for_it(tmp_path: Path, 
     assert _same(w.load(), df) and w.stats["read"] == N
 
 
-def _slow_writer(monkeypatch: pytest.MonkeyPatch, seconds: float = 3) -> None:
-    """The detached cache writer (any process but this one) sleeps ``seconds`` before it writes the index."""
+def _slow_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detached cache writer (any process but this one) sleeps 3 s before it writes the index."""
     me = os.getpid()
     real = RunIndex._save_table
 
     def slow(self: RunIndex, table: dict[str, Any]) -> None:
         if os.getpid() != me:
-            time.sleep(seconds)
+            time.sleep(3)
         real(self, table)
 
     monkeypatch.setattr(RunIndex, "_save_table", slow)
