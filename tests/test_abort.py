@@ -298,3 +298,30 @@ def test_11_10_a_users_own_sigint_handler_is_not_marked_interrupted(tmp_path: Pa
     assert proc.returncode == 0, err
     assert "HANDLED" in out and "STATUS running" in out  # the program goes on: not an interruption
     assert record(only_run(lumo_home))["status"] == "finished"
+
+
+def test_on_interrupted_runs_before_the_keyboardinterrupt_and_a_second_ctrl_c_cuts_it_short(
+        tmp_path: Path, lumo_home: Path) -> None:
+    body = """
+    from lumo_hydra.record import abort
+    def waiting():  # a sweep launcher waiting for its jobs: a second Ctrl-C must not wait again
+        print('CALLBACK', exp.status, flush=True)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(30)
+        print('WAITED', flush=True)
+    abort.on_interrupted(waiting)
+    open(os.path.join(os.environ['READY_DIR'], 'ready'), 'w').write(exp.info_dir)
+    try:
+        time.sleep(30)
+    except KeyboardInterrupt:
+        print('KEYBOARDINTERRUPT', flush=True)
+    """
+    proc = start(tmp_path, body, wait=False)
+    wait_ready(tmp_path, proc)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert time.monotonic() - t0 < 20
+    assert "CALLBACK interrupted" in out, err  # the run was marked before the callback ran
+    assert "KEYBOARDINTERRUPT" in out and "WAITED" not in out, (out, err)
+    assert record(only_run(lumo_home))["status"] == "interrupted"

@@ -24,13 +24,21 @@ from lumo_hydra.store.times import parse_time
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
 
 APP = textwrap.dedent('''
-    import os, time
+    import os, signal, time
     import hydra
     import lumo_hydra
 
     @hydra.main(version_base="1.3", config_path=None, config_name="config")
     def main(cfg):
         exp = lumo_hydra.current_experiment()
+        if os.environ.get("SLOW_SIGINT"):  # a job slow to react to Ctrl-C (e.g. a busy machine)
+            prev = signal.getsignal(signal.SIGINT)
+
+            def slow(signum, frame):
+                time.sleep(float(os.environ["SLOW_SIGINT"]))
+                prev(signum, frame)
+
+            signal.signal(signal.SIGINT, slow)
         for i in range(int(cfg.n)):
             exp.dump_metric("loss", 1.0 / (i + 1), step=i)
             if i == 3:
@@ -60,10 +68,11 @@ def project(git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
             os.kill(pinfo["pid"], signal.SIGKILL)
 
 
-def _launch(tmp_path: Path, launcher: str, jobs: str = "1,2,3,4") -> tuple[subprocess.Popen[bytes], Path]:
+def _launch(tmp_path: Path, launcher: str, jobs: str = "1,2,3,4",
+            **env_extra: str) -> tuple[subprocess.Popen[bytes], Path]:
     markers = tmp_path / "markers"
     markers.mkdir()
-    env = dict(os.environ, LUMO_HOME=str(tmp_path / "store"), MARKER_DIR=str(markers))
+    env = dict(os.environ, LUMO_HOME=str(tmp_path / "store"), MARKER_DIR=str(markers), **env_extra)
     extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
     # its own process group, like a terminal's foreground job; output to files (workers inherit them)
     with open(tmp_path / "out.txt", "wb") as out, open(tmp_path / "err.txt", "wb") as err:
@@ -138,6 +147,22 @@ def test_11_10_joblib_ctrl_c_leaves_runs_interrupted_with_their_real_duration(pr
 
     df = Watcher(home).load()
     assert set(df["status"]) == {"interrupted"}
+
+
+def test_11_10_joblib_ctrl_c_waits_for_workers_slow_to_record(project: Path, tmp_path: Path) -> None:
+    """loky SIGKILLs its workers as soon as the launcher's KeyboardInterrupt reaches joblib: the launcher
+    first waits (bounded) for its jobs to write their own end, so a worker slow to react still records it
+    (without the wait, both runs stayed "running" here)."""
+    p, markers = _launch(tmp_path, "joblib", SLOW_SIGINT="0.6")
+    _wait_started(p, markers, 2, tmp_path)
+    os.killpg(p.pid, signal.SIGINT)
+    p.wait(timeout=120)
+    runs = _runs(tmp_path / "store")
+    assert len(runs) == 2
+    for _, rec in runs:
+        assert rec["status"] == "interrupted", (rec["status"], (tmp_path / "err.txt").read_text()[-2000:])
+        assert rec["progress"]["ended_by"] == "SIGINT"
+    assert _wait_gone([(r["pinfo"]["pid"], r["pinfo"]["pstart"]) for _, r in runs]) == []
 
 
 @pytest.mark.parametrize("sig, sweep_says", [(signal.SIGTERM, "killed"), (signal.SIGKILL, "crashed")])

@@ -209,6 +209,14 @@ class _SweepEnd:
         except OSError as e:  # never fail the user's sweep over its end record
             print(f"lumo-hydra: cannot write the end record of sweep {self.sweep_id}: {e}", file=sys.stderr)
 
+    def wait_jobs(self) -> None:
+        """At Ctrl-C: wait (bounded) for this sweep's jobs in other processes to write their own end."""
+        if self.done or os.getpid() != self.pid:
+            return
+        from lumo_hydra.store.sweepend import wait_jobs_ended
+
+        wait_jobs_ended(self.home, self.sweep_id, self.exp_name)
+
     def at_exit(self) -> None:
         last = getattr(sys, "last_type", None)  # set for an uncaught exception before atexit runs
         self.write("interrupted" if isinstance(last, type) and issubclass(last, KeyboardInterrupt) else "failed")
@@ -224,9 +232,10 @@ def arm_sweep_end(home: str, sweep_id: str, exp_name: str | None, expected: int 
 
     _pending = pending = _SweepEnd(home, sweep_id, exp_name, expected)
     atexit.register(pending.at_exit)
-    from lumo_hydra.record.abort import on_killed  # SIGTERM to the launcher: "killed", not judged crashed
+    from lumo_hydra.record.abort import on_interrupted, on_killed
 
-    on_killed(lambda: pending.write("killed"))
+    on_killed(lambda: pending.write("killed"))  # SIGTERM to the launcher: "killed", not judged crashed
+    on_interrupted(pending.wait_jobs)  # Ctrl-C: a pool kills its workers at once; let them record theirs first
 
 
 def sweep_ended() -> None:

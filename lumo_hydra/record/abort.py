@@ -16,6 +16,8 @@ adds an experiment to the set of open runs this module ends on:
   exception in its worker and the launcher then SIGKILLs it: the record written first is what stays;
   a program that catches the ``KeyboardInterrupt`` and goes on has its real outcome written by ``end()``,
   or stays ``interrupted`` if it exits without calling it);
+- :func:`on_interrupted` callbacks run at SIGINT before the ``KeyboardInterrupt`` (a sweep launcher
+  waits there, briefly, for the jobs in its pool's processes to write their own ``interrupted``);
 - a process that must stop (e.g. a sweep job whose launcher is gone) calls :func:`kill_self`: SIGTERM as
   above, ``progress.ended_by`` naming the reason; :func:`on_killed` callbacks (the sweep's end record
   in a launching process) run when the process dies by SIGTERM, after its runs are ended;
@@ -49,6 +51,8 @@ _prev_handlers: dict[int, Any] = {}
 _exit_code: list[int] = []  # last code given to sys.exit
 _orig_exit: Callable[..., Any] | None = None
 _killed_callbacks: list[Callable[[], None]] = []
+_interrupted_callbacks: list[Callable[[], None]] = []
+_in_interrupted: list[bool] = []  # set while those callbacks run: a second Ctrl-C does not wait again
 _kill_reason: list[str] = []  # set by kill_self: the ended_by of the SIGTERM it sends
 
 
@@ -123,6 +127,27 @@ def on_killed(callback: Callable[[], None]) -> None:
     _killed_callbacks.append(callback)
 
 
+def on_interrupted(callback: Callable[[], None]) -> None:
+    """Call ``callback()`` at SIGINT in this process, after its own runs are marked and before the
+    ``KeyboardInterrupt`` is raised (installs the handlers). A second Ctrl-C while it runs interrupts it."""
+    install()
+    _interrupted_callbacks.append(callback)
+
+
+def _run_interrupted_callbacks() -> None:
+    if os.getpid() != _installed_pid or _in_interrupted:
+        return
+    _in_interrupted.append(True)
+    try:
+        for cb in list(_interrupted_callbacks):
+            try:
+                cb()
+            except Exception:
+                pass
+    finally:
+        _in_interrupted.clear()
+
+
 def kill_self(reason: str) -> None:
     """Stop this process by SIGTERM, its open runs ending ``killed`` with ``progress.ended_by = reason``."""
     _kill_reason[:] = [reason]
@@ -182,6 +207,8 @@ def _on_sigint(signum: int, frame: Any) -> None:
         _end_all("interrupted", -int(signum), None, "SIGINT")
     elif prev is signal.default_int_handler:  # KeyboardInterrupt next: write the end now, in case it never lands
         _mark_all("interrupted", -int(signum), "SIGINT", keep=True)  # (a joblib worker, issue 11.10)
+    if prev is not signal.SIG_IGN:
+        _run_interrupted_callbacks()  # e.g. a sweep launcher gives its jobs' processes time to record theirs
     _chain(signum, frame)  # Python's default handler raises KeyboardInterrupt: recorded where it lands
 
 

@@ -21,7 +21,7 @@ from lumo_hydra.store.status import CRASHED, FAILED, FINISHED, INTERRUPTED, RUNN
 from lumo_hydra.store.times import now_iso
 
 __all__ = ["SWEEP_END_JSON", "SWEEP_END_STATUSES", "sweep_end_path", "job_counts", "write_sweep_end",
-           "read_sweep_end", "sweep_status"]
+           "read_sweep_end", "sweep_status", "wait_jobs_ended"]
 
 SWEEP_END_JSON = "sweep-end.json"
 #: the statuses a launching process writes when its sweep ends
@@ -51,6 +51,57 @@ def job_counts(home: str | os.PathLike[str] | None, sweep_id: str, exp_name: str
         finished += st == FINISHED
         failed += st in (FAILED, INTERRUPTED, "killed")
     return {"started": len(markers), "finished": finished, "failed": failed}
+
+
+def _running_jobs_elsewhere(home: str | os.PathLike[str] | None, sweep_id: str,
+                            exp_name: str | None) -> list[Any]:
+    """The ``run.json`` paths of this sweep's jobs that say ``running`` and run in another live process
+    of this host (e.g. joblib's loky workers)."""
+    layout = StoreLayout(home)
+    try:
+        markers = os.listdir(layout.sweep_jobs_dir(sweep_id))
+    except OSError:
+        return []
+    me, host, out = os.getpid(), this_host(), []
+    for m in markers:
+        test_name = m.partition(".")[2]
+        if not test_name:
+            continue
+        if exp_name:
+            paths = [layout.info_dir(exp_name, test_name) / "run.json"]
+        else:  # the jobs' experiment is not known here: the run id is unique in the store
+            paths = list(layout.experiments_dir.glob(f"*/{test_name}/run.json"))
+        for path in paths:
+            rec = read_json_object_or_none(path, stacklevel=4)
+            pinfo = rec.get("pinfo") if rec else None
+            if (rec is None or rec.get("status") != RUNNING or not isinstance(pinfo, Mapping)
+                    or pinfo.get("pid") == me or pinfo.get("host") != host):
+                continue
+            if process_alive(pinfo.get("pid"), pinfo.get("pstart")):
+                out.append((path, pinfo))
+    return out
+
+
+def wait_jobs_ended(home: str | os.PathLike[str] | None, sweep_id: str, exp_name: str | None,
+                    timeout: float = 2.0, poll: float = 0.01) -> list[str]:
+    """Launching process, at Ctrl-C: wait (at most ``timeout`` s) until every job of the sweep that runs
+    in another live process of this host has written its end (its ``run.json`` leaves ``running``) or is
+    gone. A pool such as joblib's loky SIGKILLs its workers as soon as the launcher's
+    ``KeyboardInterrupt`` reaches it; without this wait a busy machine can kill a worker before its own
+    SIGINT handler wrote ``interrupted``. Returns the paths still ``running`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    pending = _running_jobs_elsewhere(home, sweep_id, exp_name)
+    while pending:
+        left = []
+        for path, pinfo in pending:
+            rec = read_json_object_or_none(path, stacklevel=3)
+            if rec is not None and rec.get("status") == RUNNING and process_alive(pinfo.get("pid"), pinfo.get("pstart")):
+                left.append((path, pinfo))
+        pending = left
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(poll)
+    return [str(p) for p, _ in pending]
 
 
 def write_sweep_end(home: str | os.PathLike[str] | None, sweep_id: str, status: str, *,
