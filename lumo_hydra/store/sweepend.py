@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from lumo_hydra.store.files import atomic_write_json
@@ -54,7 +55,7 @@ def job_counts(home: str | os.PathLike[str] | None, sweep_id: str, exp_name: str
 
 
 def _running_jobs_elsewhere(home: str | os.PathLike[str] | None, sweep_id: str,
-                            exp_name: str | None) -> list[Any]:
+                            exp_name: str | None) -> list[tuple[Path, Mapping[str, Any]]]:
     """The ``run.json`` paths of this sweep's jobs that say ``running`` and run in another live process
     of this host (e.g. joblib's loky workers)."""
     layout = StoreLayout(home)
@@ -62,7 +63,8 @@ def _running_jobs_elsewhere(home: str | os.PathLike[str] | None, sweep_id: str,
         markers = os.listdir(layout.sweep_jobs_dir(sweep_id))
     except OSError:
         return []
-    me, host, out = os.getpid(), this_host(), []
+    me, host = os.getpid(), this_host()
+    out: list[tuple[Path, Mapping[str, Any]]] = []
     for m in markers:
         test_name = m.partition(".")[2]
         if not test_name:
