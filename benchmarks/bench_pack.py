@@ -8,7 +8,8 @@ Every round runs each side once, alternating which goes first, into fresh folder
 just before a timed extraction slows it on this VM's disk); printed: medians with min-max of wall time
 and of CPU time (ours: this process, threads included; tar's: tar and gzip), the load average. Each
 round also runs ``lumo-hydra pack``/``unpack`` as commands in a new process (interpreter start-up and
-imports included, against the same round's tar), and the S3 part times ``lumo-hydra push`` in new
+imports included), each beside a ``tar czf``/``tar xzf`` of its own, in alternating order (the pair under the
+same conditions), and the S3 part times ``lumo-hydra push`` in new
 processes: the first push, a no-op push (the ledger vouches: the backend is not even imported) and a
 no-op push with ``--verify`` (a new S3 session and one listing). Each round also times ``python -c pass``
 and ``python -S -c pass``: the difference is what the ``.pth`` files of site-packages cost every command
@@ -124,7 +125,8 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
                                                     "cli_unpack", "cli_unpack_cpu", "tar_c3", "tar_c3_cpu",
                                                     "cli_pack_bare", "cli_pack_bare_cpu",
                                                     "size_pack", "size_tar", "size_tar3", "py", "py_cpu", "py_S", "py_S_cpu",
-                                                    "pack2", "pack2_cpu", "unpack2", "unpack2_cpu")}
+                                                    "pack2", "pack2_cpu", "unpack2", "unpack2_cpu",
+                                                    "cli_tar_c", "cli_tar_c_cpu", "cli_tar_x", "cli_tar_x_cpu")}
     quiet = [0, 0]  # timings that started with no other task running, all timings
 
     def timed(fn: object, child: bool | str) -> tuple[float, float]:
@@ -164,14 +166,23 @@ def bench_pack(work: Path, a: argparse.Namespace) -> dict[str, list[float]]:
                 wall, cpu = timed(lambda cmd=cmd: subprocess.run(cmd, check=True), True)  # the interpreter's start-up
                 res[name].append(wall)
                 res[name + "_cpu"].append(cpu)
-            cout = work / f"c{r}.tar.gz"
-            for name, fn in (("cli_pack", lambda cout=cout: _cli("pack", *ids, "-o", str(cout), "--no-code", "--root", str(root))),
-                             ("cli_unpack", lambda cout=cout, r=r: _cli("unpack", str(cout), "--no-code", "--root", str(work / f"cu{r}"))),
-                             ("cli_pack_bare", lambda r=r: _cli("pack", *ids, "-o", str(work / f"b{r}.tar.gz"), "--no-code",
-                                                                "--root", str(root), bare=True))):
-                wall, cpu = timed(fn, True)
-                res[name].append(wall)
-                res[name + "_cpu"].append(cpu)
+            cout, ctgz = work / f"c{r}.tar.gz", work / f"ct{r}.tar.gz"
+            (work / f"cx{r}").mkdir()
+            # each command beside its tar, in alternating order: the pair runs under the same conditions (the
+            # round's own tar ran earlier, before the unpacks above wrote 18,000 files the kernel still flushes)
+            pairs = [(("cli_pack", lambda cout=cout: _cli("pack", *ids, "-o", str(cout), "--no-code", "--root", str(root))),
+                      ("cli_tar_c", lambda ctgz=ctgz: subprocess.run(["tar", "czf", str(ctgz), "-C", str(root), "experiments",
+                                                                      "locks"], check=True))),
+                     (("cli_unpack", lambda cout=cout, r=r: _cli("unpack", str(cout), "--no-code", "--root", str(work / f"cu{r}"))),
+                      ("cli_tar_x", lambda ctgz=ctgz, r=r: subprocess.run(["tar", "xzf", str(ctgz), "-C", str(work / f"cx{r}")],
+                                                                          check=True))),
+                     (("cli_pack_bare", lambda r=r: _cli("pack", *ids, "-o", str(work / f"b{r}.tar.gz"), "--no-code",
+                                                         "--root", str(root), bare=True)),)]
+            for pair in pairs:
+                for name, fn in (pair if r % 2 == 0 else pair[::-1]):
+                    wall, cpu = timed(fn, True)
+                    res[name].append(wall)
+                    res[name + "_cpu"].append(cpu)
         print(f"round {r + 1}: pack {res['pack'][-1]:.3f}s vs tar czf {res['tar_c'][-1]:.3f}s, "
               f"unpack {res['unpack'][-1]:.3f}s vs tar xzf {res['tar_x'][-1]:.3f}s (load {load_average()})", flush=True)
     if a.wait_quiet:
@@ -264,16 +275,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {ours:6s} {spread(res[ours])} s, {what} {spread(res[tar])} s (CPU {spread(res[tar + '_cpu'])} s): "
                   f"{ratios(res, ours, tar)}  (target <= 1.5x)")
             if res["cli_" + ours]:
-                print(f"  lumo-hydra {ours} (new process) {spread(res['cli_' + ours])} s: {ratios(res, 'cli_' + ours, tar)}")
+                print(f"  lumo-hydra {ours} (new process) {spread(res['cli_' + ours])} s, {what} beside it "
+                      f"{spread(res['cli_' + tar])} s: {ratios(res, 'cli_' + ours, 'cli_' + tar)}  (target <= 1.5x; "
+                      f"against the round's {what} above: {ratios(res, 'cli_' + ours, tar)})")
         if res["py"]:
             site = [x - y for x, y in zip(res["py"], res["py_S"])]
             print(f"  interpreter start-up: `python -c pass` {spread(res['py'])} s (CPU {spread(res['py_cpu'])}), "
                   f"`python -S -c pass` {spread(res['py_S'])} s (CPU {spread(res['py_S_cpu'])}): the site module and "
                   f"site-packages' .pth files (-S skips them) cost {statistics.median(site):.3f} s of every command here")
             print(f"  lumo-hydra pack under python -S (no site: the modules this sandbox's .pth imports are the "
-                  f"command's own) {spread(res['cli_pack_bare'])} s: {ratios(res, 'cli_pack_bare', 'tar_c')}")
+                  f"command's own) {spread(res['cli_pack_bare'])} s: {ratios(res, 'cli_pack_bare', 'cli_tar_c')}")
             for ours, tar in (("pack", "tar_c"), ("unpack", "tar_x")):
-                ratio = [(x - d) / y for x, d, y in zip(res["cli_" + ours], site, res[tar])]
+                ratio = [(x - d) / y for x, d, y in zip(res["cli_" + ours], site, res["cli_" + tar])]
                 print(f"  lumo-hydra {ours} less that cost (a bound: the command needs site-packages): "
                       f"wall {statistics.median(ratio):.2f}x "
                       f"(rounds {min(ratio):.2f}-{max(ratio):.2f}x)")
