@@ -5,6 +5,7 @@ fails only makes the next load cold again."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -169,3 +170,51 @@ def test_the_writer_holds_none_of_the_callers_files(tmp_path: Path, monkeypatch:
         os.close(r)
         if wfd >= 0:
             os.close(wfd)
+
+
+def test_the_process_between_is_reaped_without_the_load_waiting_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                       small: None) -> None:
+    """The process that forks the writer is reaped by a thread (``forked.reap_later``), not by ``load()``
+    waiting for its exit: no zombie is left, and the next cold load, right after, still reads with two
+    processes (``can_fork`` waits for that thread first)."""
+    import psutil
+
+    import lumo_hydra.store.forked as forked
+
+    root = _aged(_store(tmp_path / "store"))
+    reaped: list[int] = []
+    real_reap = forked._reap
+    monkeypatch.setattr(forked, "_reap", lambda pid: (real_reap(pid), reaped.append(pid)))
+    waited: list[tuple[int, str]] = []
+    real_waitpid = os.waitpid
+    monkeypatch.setattr(os, "waitpid", lambda pid, opt: waited.append((pid, threading.current_thread().name))
+                        or real_waitpid(pid, opt))
+    forks: list[int] = []
+    real_start = parallel.start
+    monkeypatch.setattr(parallel, "start", lambda fn, arg: forks.append(1) or real_start(fn, arg))
+    df, w, _ = _cold(root, "1", monkeypatch)
+    assert w._index.wait_writes(30) and os.path.exists(w.index_path)
+    forked.settle()
+    assert len(reaped) == 1 and threading.active_count() == 1
+    assert [t for p, t in waited if p == reaped[0]] == ["lumo-hydra-reaper"]  # load() did not wait for it
+    assert not [c for c in psutil.Process().children() if c.status() == psutil.STATUS_ZOMBIE]
+    df2, w2, _ = _cold(root, "1", monkeypatch)  # at once: the reaper is joined, the slice still forked
+    assert len(forks) == 2 and _same(df2, df)
+    assert w2._index.wait_writes(30)
+    forked.settle()
+
+
+def test_reap_later_reaps_here_when_no_thread_can_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    import lumo_hydra.store.forked as forked
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        os._exit(0)
+
+    def refuse(self: Any) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    forked.reap_later(pid)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # already reaped

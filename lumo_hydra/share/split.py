@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 
-from lumo_hydra.store.forked import Child
+from lumo_hydra.store.forked import Child, settle
 
 __all__ = ["Child", "can_fork", "LOADAVG"]
 
@@ -26,7 +26,8 @@ def can_fork(idle: bool = False) -> bool:
     """Whether a second packing process can run: ``os.fork`` and no other thread running; ``idle``: and a
     core looks free for it (else two processes only slow each other down): on Linux, the tasks running
     right now (``/proc/loadavg``) besides this one leave two usable cores; elsewhere the 1-minute load
-    average leaves one."""
+    average leaves one. The reaper threads of earlier forks are waited for first (``settle``)."""
+    settle()
     if not hasattr(os, "fork") or threading.active_count() != 1:
         return False
     if not idle:

@@ -5,19 +5,53 @@ Shared by the two places that split CPU-bound work over two cores: ``pack``/``un
 travels as ``marshal`` (bytes, numbers, strings, lists, dicts, tuples); an exception raised in the child
 is re-raised here (pickled; its text if it does not pickle). Fork only from a process with no other
 thread running: a fork copies no thread, and a lock another thread holds would stay locked in the child.
+
+:func:`reap_later` reaps a child that is ending from a short-lived thread, so that the caller does not wait
+for the kernel to tear down the child's copy of its memory; :func:`settle` waits for those threads, and
+both ``can_fork`` checks call it first.
 """
 from __future__ import annotations
 
 import marshal
 import os
 import select
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from lumo_hydra.errors import StoreError
 
-__all__ = ["Child", "ChildTimeout"]
+__all__ = ["Child", "ChildTimeout", "reap_later", "settle"]
+
+# the reaper threads started by reap_later and not yet joined by settle
+_reapers: list[threading.Thread] = []
+
+
+def reap_later(pid: int) -> None:
+    """Reap the child ``pid`` (which is ending) from a short-lived daemon thread instead of waiting here:
+    the exit of a forked copy of a large process takes the kernel ~20 ms. Here if no thread can start."""
+    t = threading.Thread(target=_reap, args=(pid,), name="lumo-hydra-reaper", daemon=True)
+    try:
+        t.start()
+    except RuntimeError:  # no new thread (the interpreter is shutting down): reap it here
+        _reap(pid)
+        return
+    _reapers.append(t)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:  # already reaped (SIGCHLD ignored by the application)
+        pass
+
+
+def settle(timeout: float = 5.0) -> None:
+    """Wait (at most ``timeout`` s each) for the threads :func:`reap_later` started, so that a check for
+    "no other thread running" before a fork sees only the threads that are not ours."""
+    while _reapers:
+        _reapers.pop().join(timeout)
 
 
 class ChildTimeout(StoreError):

@@ -1,6 +1,8 @@
 """Cache writes after a cold load, off its critical path: the Watcher's index, its body files, the
 experiment signatures and the frame cache of a cold load of thousands of runs are encoded and written
-by a detached process (forked twice: nothing to reap, no zombie) while ``load()`` returns its DataFrame.
+by a detached process (forked twice: the process between ends at once and is reaped by a short-lived thread,
+:func:`lumo_hydra.store.forked.reap_later`; nothing else to reap, no zombie) while ``load()`` returns its
+DataFrame.
 
 The files are the same, written the same atomic way; a writer that fails or is killed only means the
 next load is cold again. Only where :func:`lumo_hydra.watcher.parallel.can_fork` says a fork is safe;
@@ -17,6 +19,8 @@ import select
 import time
 from collections.abc import Callable
 from typing import Any
+
+from lumo_hydra.store.forked import reap_later
 
 __all__ = ["Behind", "WAIT_S"]
 
@@ -86,8 +90,8 @@ class Behind:
 
 
 def _detached(jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> int | None:  # pragma: no cover (the writer's part runs in it)
-    """Fork a process that forks the writer and ends (reaped here at once: the writer is nobody's child
-    to reap); the read end of a pipe the writer holds until it ends, or ``None`` if no fork."""
+    """Fork a process that forks the writer and ends (reaped by a thread of this process, without waiting
+    here for its exit: the writer is nobody's child to reap); the read end of a pipe the writer holds until it ends, or ``None`` if no fork."""
     try:
         r, w = os.pipe()
     except OSError:
@@ -120,5 +124,5 @@ def _detached(jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> int | N
         finally:
             os._exit(code)
     os.close(w)
-    os.waitpid(pid, 0)
+    reap_later(pid)
     return r

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lumo_hydra.errors import StoreWarning
-from lumo_hydra.store.forked import Child
+from lumo_hydra.store.forked import Child, settle
 
 __all__ = ["MIN_RUNS", "ENV", "can_fork", "patience", "Forked", "start", "warn_again"]
 
@@ -35,7 +35,9 @@ def patience(own_s: float) -> float:
 
 
 def can_fork() -> bool:
-    """Whether reading a slice in a forked child is possible and safe here."""
+    """Whether reading a slice in a forked child is possible and safe here (after the reaper threads of
+    earlier forks ended: :func:`lumo_hydra.store.forked.settle`)."""
+    settle()
     return (sys.platform.startswith("linux") and hasattr(os, "fork") and (os.cpu_count() or 1) >= 2
             and threading.active_count() == 1 and os.environ.get(ENV, "1") != "0")
 
