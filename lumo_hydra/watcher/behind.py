@@ -91,7 +91,9 @@ class Behind:
 
 def _detached(jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> int | None:  # pragma: no cover (the writer's part runs in it)
     """Fork a process that forks the writer and ends (reaped by a thread of this process, without waiting
-    here for its exit: the writer is nobody's child to reap); the read end of a pipe the writer holds until it ends, or ``None`` if no fork."""
+    here for its exit: the writer is nobody's child to reap).
+
+    Returns the read end of a pipe the writer holds until it ends, or ``None`` if no fork."""
     try:
         r, w = os.pipe()
     except OSError:
