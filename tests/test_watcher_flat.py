@@ -4,10 +4,12 @@ meta part returns what the whole index returns."""
 from __future__ import annotations
 
 import os
+import random
 import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from test_watcher_fake import write_run
 
 from lumo_hydra import Watcher
@@ -67,3 +69,107 @@ def test_select_on_the_meta_part_equals_the_whole_index(tmp_path: Path) -> None:
         pd.testing.assert_frame_equal(part.drop(columns=["duration"]), whole.drop(columns=["duration"]))
         assert part.attrs["matched"] == whole.attrs["matched"]
     assert len(full) == 40
+
+
+def _ref_flat_values(out: dict, prefix: str, vals: list) -> None:
+    """The straightforward column-by-column flattening (the code before the faster one): the oracle of
+    :func:`test_the_faster_flattening_gives_exactly_the_straightforward_columns`."""
+    n = len(vals)
+    uniq = {id(v): v for v in vals if type(v) is dict and v}
+    if len(uniq) * 8 < n:
+        flats = {}
+        for i, d in uniq.items():
+            f: dict = {}
+            F._flatten_into(f, prefix, d)
+            flats[i] = f
+        names: dict = {}
+        for v in vals:
+            if type(v) is dict:
+                if v:
+                    names.update(dict.fromkeys(flats[id(v)]))
+            elif v is not F._MISS and prefix not in names:
+                names[prefix] = None
+        for name in names:
+            if name == prefix:
+                out[name] = [None if type(v) is dict or v is F._MISS else v for v in vals]
+            else:
+                out[name] = [flats.get(id(v), {}).get(name) if type(v) is dict else None for v in vals]
+        return
+    keys: dict = {}
+    scalar = False
+    for v in vals:
+        if type(v) is dict:
+            keys.update(dict.fromkeys(v))
+        elif v is not F._MISS:
+            scalar = True
+    if scalar:
+        out[prefix] = [None if type(v) is dict or v is F._MISS else v for v in vals]
+    for k in keys:
+        if f"{prefix}.{k}" not in F._NOT_FLATTENED:
+            _ref_flat_values(out, f"{prefix}.{k}", [v.get(k, F._MISS) if type(v) is dict else F._MISS for v in vals])
+
+
+def _random_table(rnd: random.Random, n: int) -> dict:
+    """An index table of ``n`` rows whose nested columns mix dicts shared by many rows (as the reader
+    shares equal values), dicts of their own, scalars, empty dicts, None and absent keys."""
+    shared = [{"commit": f"c{j}", "dirty": bool(j % 2), "files": {"a.py": j, f"b{j}.py": None}} for j in range(3)]
+    shared.append({"other": {"deep": {"x": 1}}, "commit": None})
+    hydra_cfgs = [{"config": {"lr": 1}, "job_num": j} for j in range(2)]
+    key_sets = [("status", "git", "params", "metrics", "metrics_last", "hydra", "note"),
+                ("status", "git", "params", "metrics", "metrics_last"), ("status", "params", "note"),
+                ("status", "git", "hydra")]
+    cols: dict[str, list] = {k: [] for k in ("status", "git", "params", "metrics", "metrics_last", "hydra", "note")}
+    rkeys = []
+    for i in range(n):
+        t = rnd.choice(key_sets)
+        rkeys.append(t)
+        roll = rnd.random()
+        cols["git"].append(rnd.choice(shared) if roll < 0.8 else {} if roll < 0.85 else
+                           "no repo" if roll < 0.9 else None if roll < 0.95 else {"commit": f"own{i}"})
+        p: dict = {"lr": rnd.random(), "opt": {"name": rnd.choice(["sgd", "adam"])}}
+        if rnd.random() < 0.3:
+            p["depth"] = rnd.randint(1, 50)
+        if rnd.random() < 0.1:
+            p["opt"] = "plain"  # a scalar where other rows have a dict
+        if rnd.random() < 0.1:
+            p = {}
+        cols["params"].append(p)
+        m = {"acc": rnd.random()} if rnd.random() < 0.9 else {}
+        if rnd.random() < 0.3:
+            m["loss"] = rnd.random()
+        cols["metrics"].append(m)
+        cols["metrics_last"].append({k: v / 2 for k, v in m.items()} if rnd.random() < 0.9 else None)
+        cols["hydra"].append(rnd.choice(hydra_cfgs) if rnd.random() < 0.9 else 3)
+        cols["status"].append("finished")
+        cols["note"].append(rnd.choice(["", "n", None]))
+    return {"cols": cols, "rkeys": rkeys, "keys": [f"e/{i}" for i in range(n)]}
+
+
+def test_the_faster_flattening_gives_exactly_the_straightforward_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flat columns (names, order, values) equal those of the straightforward flattening, and the
+    values equal flattening each row, for tables where shared dicts, scalars and absent keys mix."""
+    taken: list[str] = []
+    real_shared = F._flat_shared
+
+    def spy(out: dict, prefix: str, vals: list, ids: list, uniq: dict) -> None:
+        taken.append(prefix)
+        real_shared(out, prefix, vals, ids, uniq)
+
+    for seed in range(40):
+        rnd = random.Random(seed)
+        table = _random_table(rnd, rnd.choice([1, 7, 40, 200]))
+        n = len(table["rkeys"])
+        for sel in (None, sorted(rnd.sample(range(n), n // 2))):
+            with monkeypatch.context() as m:
+                m.setattr(F, "_flat_shared", spy)
+                cols, keys = F._flat_columns(table, sel)
+            with monkeypatch.context() as m:
+                m.setattr(F, "_flat_values", _ref_flat_values)
+                ref_cols, ref_keys = F._flat_columns(table, sel)
+            assert keys == ref_keys and list(cols) == list(ref_cols), (seed, sel)
+            assert cols == ref_cols, (seed, sel)
+            rows, row_keys = F._flat_rows(table, sel)
+            assert set(keys) == set(row_keys)
+            for k in cols:
+                assert cols[k] == [f.get(k) for f in rows], (seed, k)
+    assert {"git", "hydra"} <= set(taken)  # the path of dicts shared by many rows was taken

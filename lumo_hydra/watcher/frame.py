@@ -9,6 +9,8 @@ import marshal
 import zlib
 from collections.abc import Mapping
 from datetime import datetime
+from itertools import chain
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -210,41 +212,63 @@ def _flat_values(out: dict[str, list[Any]], prefix: str, vals: list[Any]) -> Non
     ``_flatten_into`` makes row by row, without a dict per row. Values repeated as one object (the
     snapshot, lock and hooks of a sweep's runs) are flattened once."""
     n = len(vals)
-    uniq = {id(v): v for v in vals if type(v) is dict and v}
+    ids = [id(v) if type(v) is dict and v else 0 for v in vals]  # 0: not a dict, or an empty one
+    uniq = dict.fromkeys(ids)
+    uniq.pop(0, None)
     if len(uniq) * 8 < n:  # mostly shared dicts: flatten each once, then look the leaves up per row
-        flats: dict[int, dict[str, Any]] = {}
-        for i, d in uniq.items():
-            f: dict[str, Any] = {}
-            _flatten_into(f, prefix, d)
-            flats[i] = f
-        names: dict[str, None] = {}
-        for v in vals:  # first-seen order, as row by row
-            if type(v) is dict:
-                if v:
-                    names.update(dict.fromkeys(flats[id(v)]))
-            elif v is not _MISS and prefix not in names:
-                names[prefix] = None
-        empty: dict[str, Any] = {}
-        for name in names:
-            if name == prefix:
-                out[name] = [None if type(v) is dict or v is _MISS else v for v in vals]
-            else:
-                out[name] = [flats.get(id(v), empty).get(name) if type(v) is dict else None for v in vals]
+        _flat_shared(out, prefix, vals, ids, uniq)
         return
-    keys: dict[str, None] = {}
-    scalar = False
-    for v in vals:
-        if type(v) is dict:
-            keys.update(dict.fromkeys(v))
-        elif v is not _MISS:
-            scalar = True
-    if scalar:
+    alldicts = set(map(type, vals)) == {dict}
+    keys = dict.fromkeys(chain.from_iterable(vals if alldicts else [v for v in vals if type(v) is dict]))
+    if not alldicts and any(type(v) is not dict and v is not _MISS for v in vals):  # a scalar among them
         out[prefix] = [None if type(v) is dict or v is _MISS else v for v in vals]
     for k in keys:
         key = f"{prefix}.{k}"
         if key in _NOT_FLATTENED:
             continue
-        _flat_values(out, key, [v.get(k, _MISS) if type(v) is dict else _MISS for v in vals])
+        sub = list(map(methodcaller("get", k, _MISS), vals)) if alldicts else \
+            [v.get(k, _MISS) if type(v) is dict else _MISS for v in vals]
+        if _leaves_only(sub):  # scalars: the column itself (None for the absent)
+            out[key] = [None if v is _MISS else v for v in sub] if _MISS in sub else sub
+        else:
+            _flat_values(out, key, sub)
+
+
+def _leaves_only(vals: list[Any]) -> bool:
+    """Whether no value of ``vals`` is a dict (``_flat_values`` of it is the column itself)."""
+    return dict not in set(map(type, vals))
+
+
+def _flat_shared(out: dict[str, list[Any]], prefix: str, vals: list[Any], ids: list[int],
+                 uniq: dict[int, None]) -> None:
+    """``_flat_values`` of ``vals`` whose non-empty dicts are few distinct objects (``ids``: each row's
+    ``id`` of its dict, 0 for anything else; ``uniq``: those ids in first-seen order)."""
+    byid = dict(zip(ids, vals)) if uniq else {}  # (0: some value that is not a non-empty dict)
+    flats: dict[int, dict[str, Any]] = {}
+    for i in uniq:
+        f: dict[str, Any] = {}
+        _flatten_into(f, prefix, byid[i])
+        flats[i] = f
+    first_scalar = next((j for j, v in enumerate(vals) if type(v) is not dict and v is not _MISS), None) \
+        if set(map(type, vals)) - {dict, object} else None  # (``_MISS`` is an ``object()``; no JSON value is)
+    names: dict[str, None] = {}
+    if first_scalar is None:
+        for i in uniq:  # first-seen order, as row by row
+            names.update(dict.fromkeys(flats[i]))
+    else:  # the scalar's own column takes its place among the leaves, by the row it first appears in
+        before = set(ids[:first_scalar])
+        for i in uniq:
+            if i in before:
+                names.update(dict.fromkeys(flats[i]))
+        names.setdefault(prefix, None)
+        for i in uniq:
+            names.update(dict.fromkeys(flats[i]))
+    for name in names:
+        if name == prefix:
+            out[name] = [None if type(v) is dict or v is _MISS else v for v in vals]
+        else:
+            lut = {i: f.get(name) for i, f in flats.items()}
+            out[name] = list(map(lut.get, ids))  # 0 and empty dicts: None
 
 
 def _flat_columns(table: dict[str, Any], sel: list[int] | None) -> tuple[dict[str, list[Any]], list[str]]:
@@ -264,19 +288,17 @@ def _flat_columns(table: dict[str, Any], sel: list[int] | None) -> tuple[dict[st
         vals = cols[k] if sel is None else [cols[k][i] for i in idx]
         if len(distinct) > 1:  # rows without the key: absent, not None
             has = {i: k in t for i, t in distinct.items()}
-            vals = [v if has[id(t)] else _MISS for v, t in zip(vals, rk)]
+            if not all(has.values()):
+                vals = [v if has[id(t)] else _MISS for v, t in zip(vals, rk)]
         if k == "metrics":
             last = cols.get("metrics_last") or [None] * len(rkeys)
             lasts = last if sel is None else [last[i] for i in idx]
-            names: dict[str, None] = {}
-            for v in vals:
-                if type(v) is dict:
-                    names.update(dict.fromkeys(v))
+            names = dict.fromkeys(chain.from_iterable(v for v in vals if type(v) is dict))
             for name in names:
                 out["metrics." + name] = [v.get(name) if type(v) is dict else None for v in vals]
                 out["metrics." + name + ".last"] = [
                     (lv or {}).get(name) if type(v) is dict and name in v else None for v, lv in zip(vals, lasts)]
-        elif any(type(v) is dict for v in vals):
+        elif dict in set(map(type, vals)):
             _flat_values(out, k, vals)
         else:
             out[k] = [None if v is _MISS else v for v in vals]
