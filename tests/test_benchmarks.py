@@ -82,7 +82,7 @@ def test_watcher_loads_tiny_run(tmp_path: Path) -> None:
     with wall and CPU, peak RSS and the reader used, warm, after N changed, flat warm."""
     out = run_script(sys.executable, "bench_watcher.py", ["--direct", "--runs", "12", "--parts", "loads", "--rounds", "1",
                                                           "--changed", "2"], tmp_path, timeout=180)
-    for label in ("cold load ", "floor (json.loads) ", "warm load ", "after 2 changed ", "flat load, warm "):
+    for label in ("cold load ", "floor (json.loads) ", "warm load ", "after 2 changed ", "flat load, warm ", "flat, after 2 changed "):
         assert any(line.startswith(label) and "/ CPU " in line for line in out.splitlines()), (label, out)
     assert "cold / floor" in out and "peak rss" in out and ("reader orjson" in out or "reader json" in out), out
     assert not (BENCH / "bench_watcher_load.py").exists()
