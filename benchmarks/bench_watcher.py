@@ -15,8 +15,8 @@ Usage: env -u PYTHONDONTWRITEBYTECODE python benchmarks/bench_watcher.py [--runs
 ``--direct`` writes the stores' files directly (one run through the API, cloned): 100,000 runs in
 minutes. ``--parts loads``: cold loads side by side with the floor (the same files read and parsed
 with ``json.loads`` in one process, right after each cold load), warm, after ``--changed`` runs changed,
-the flat load warm and after ``--changed`` runs changed, each with wall and CPU seconds (a forked reader's CPU included), peak RSS and the
-reader used (orjson or json, one or two processes; ``--one-process`` for one); ``--skip-cold``.
+the flat load warm and after ``--changed`` runs changed, each with wall and CPU seconds (a forked
+reader's CPU included), peak RSS and the reader used (orjson or json, one or two processes; ``--one-process`` for one); ``--skip-cold``.
 ``--parts scale``: lookups by id (``record``, ``history``) and ``lumo-hydra list`` in a fresh process.
 Every load runs in a fresh subprocess (import time excluded), so each number is what a new Python
 session or CLI call pays; medians with their min-max spread over the rounds are printed, with the
@@ -545,16 +545,16 @@ def ours_loads(args: argparse.Namespace, work: Path, root: Path, n: int, env: di
     py(LOAD, str(root), "warm", env=env)  # the caches current
     warm = rounds_of(LOAD, str(root), "warm", n=args.rounds, env=env)
     flat = rounds_of(FLAT, str(root), n=args.rounds, env=env)
-    changed = []
-    for _ in range(args.rounds):
-        py(TOUCH, str(root), str(args.changed), env=env)
-        time.sleep(2.1)  # past the racy window, as in normal use
-        changed.append(json.loads(py(LOAD, str(root), "warm", env=env).strip()))
-    flat_changed = []
-    for _ in range(args.rounds):  # what a board pays for its table after a change: the flat frame rebuilt
-        py(TOUCH, str(root), str(args.changed), env=env)
-        time.sleep(2.1)
-        flat_changed += rounds_of(FLAT, str(root), n=1, env=env)
+    def after_changes(code: str, *a: str) -> list[dict]:  # each round: --changed runs edited, then one load
+        res = []
+        for _ in range(args.rounds):
+            py(TOUCH, str(root), str(args.changed), env=env)
+            time.sleep(2.1)  # past the racy window, as in normal use
+            res += rounds_of(code, str(root), *a, n=1, env=env)
+        return res
+
+    changed = after_changes(LOAD, "warm")
+    flat_changed = after_changes(FLAT)  # what a board pays for its table after a change: the flat frame rebuilt
     mem = json.loads(py(MEM, str(root), env=env).strip())
     print(f"\n## {n} runs (medians (min-max) of {args.rounds} fresh processes; wall / CPU s; load {load_average()})")
     if cold:

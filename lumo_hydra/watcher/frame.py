@@ -251,18 +251,12 @@ def _flat_shared(out: dict[str, list[Any]], prefix: str, vals: list[Any], ids: l
         flats[i] = f
     first_scalar = next((j for j, v in enumerate(vals) if type(v) is not dict and v is not _MISS), None) \
         if set(map(type, vals)) - {dict, object} else None  # (``_MISS`` is an ``object()``; no JSON value is)
-    names: dict[str, None] = {}
-    if first_scalar is None:
-        for i in uniq:  # first-seen order, as row by row
-            names.update(dict.fromkeys(flats[i]))
-    else:  # the scalar's own column takes its place among the leaves, by the row it first appears in
-        before = set(ids[:first_scalar])
-        for i in uniq:
-            if i in before:
-                names.update(dict.fromkeys(flats[i]))
-        names.setdefault(prefix, None)
-        for i in uniq:
-            names.update(dict.fromkeys(flats[i]))
+    # first-seen order, as row by row: the scalars' own column takes its place by the row it first appears in
+    before = uniq if first_scalar is None else set(ids[:first_scalar])
+    names = dict.fromkeys(chain.from_iterable(flats[i] for i in uniq if i in before))
+    if first_scalar is not None:
+        names[prefix] = None
+        names.update(dict.fromkeys(chain.from_iterable(flats[i] for i in uniq)))
     for name in names:
         if name == prefix:
             out[name] = [None if type(v) is dict or v is _MISS else v for v in vals]
@@ -298,7 +292,7 @@ def _flat_columns(table: dict[str, Any], sel: list[int] | None) -> tuple[dict[st
                 out["metrics." + name] = [v.get(name) if type(v) is dict else None for v in vals]
                 out["metrics." + name + ".last"] = [
                     (lv or {}).get(name) if type(v) is dict and name in v else None for v, lv in zip(vals, lasts)]
-        elif dict in set(map(type, vals)):
+        elif not _leaves_only(vals):
             _flat_values(out, k, vals)
         else:
             out[k] = [None if v is _MISS else v for v in vals]
