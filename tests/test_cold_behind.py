@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from test_cold_reader import N, _damage, _store
 
@@ -43,7 +44,7 @@ def _cold(root: Path, fork: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, 
 def _aged(root: Path) -> Path:
     """``root`` with every file and folder time 100 s old (not too recent to be trusted by the index)."""
     t = time.time() - 100
-    for p in sorted(root.rglob("*"), reverse=True):
+    for p in [*sorted(root.rglob("*"), reverse=True), root]:
         os.utime(p, (t, t))
     return root
 
@@ -218,3 +219,84 @@ def test_reap_later_reaps_here_when_no_thread_can_start(monkeypatch: pytest.Monk
     forked.reap_later(pid)
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # already reaped
+
+
+def _slow_frame_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detached writer (any process but this one) sleeps 3 s before it writes a frame cache file."""
+    import lumo_hydra.watcher.index as index
+
+    me = os.getpid()
+    real = index._write_frame_file
+
+    def slow(*a: Any) -> None:
+        if os.getpid() != me:
+            time.sleep(3)
+        real(*a)
+
+    monkeypatch.setattr(index, "_write_frame_file", slow)
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_after_a_change_the_frame_cache_is_written_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          small: None, flat: bool) -> None:
+    """A whole load of many runs after some of them changed: the index is brought up to date here, while
+    the frame cache (nested or flat) is encoded and written by the detached writer after ``load()``
+    returned. The next process's load is answered by that file, with the changes."""
+    from lumo_hydra.store.reader import edit_record
+
+    root = _aged(_store(tmp_path / "store"))
+    monkeypatch.setenv(parallel.ENV, "1")
+    first = Watcher(root)
+    first.load(flatten=flat)
+    assert first._index.wait_writes(30)
+    path = Path(first._index.flat_frame_path if flat else first.frame_path)
+    before = path.stat().st_mtime_ns
+    for d in sorted((root / "experiments").glob("*/*"))[:2]:
+        edit_record(d, lambda r: r.__setitem__("note", "changed"))
+        _aged(d)
+    _slow_frame_writer(monkeypatch)
+    w = Watcher(root)
+    df = w.load(flatten=flat)
+    assert w.stats["read"] == 2 and w._index._writer.fd is not None  # the writer is at work (sleeping)
+    assert path.stat().st_mtime_ns == before  # load() did not wait for the frame cache file
+    assert _same(w.load(flatten=flat), df)  # meanwhile from memory
+    assert w._index.wait_writes(30) and path.stat().st_mtime_ns != before
+    import lumo_hydra.watcher.watcher as watcher_mod
+
+    monkeypatch.setattr(watcher_mod, "build_frame", lambda *a: pytest.fail("not answered by the frame cache"))
+    again = Watcher(root)
+    got = again.load(flatten=flat)
+    assert again.stats["read"] == 0
+    monkeypatch.undo()
+    fresh = Watcher(root, cache=False).load(flatten=flat)
+    for other in (fresh, df):  # the same values (a column may come back as another kind of array)
+        pd.testing.assert_frame_equal(got.drop(columns=["duration"]), other.drop(columns=["duration"]))
+    notes = got["note"] if "note" in got else got[[c for c in got.columns if c.startswith("note")][0]]
+    assert list(notes).count("changed") == 2
+
+
+def test_with_other_threads_the_frame_cache_is_written_before_the_load_returns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small: None) -> None:
+    """No fork while other threads run (a board's server, a notebook's kernel): written here, as before."""
+    from lumo_hydra.store.reader import edit_record
+
+    root = _aged(_store(tmp_path / "store"))
+    monkeypatch.setenv(parallel.ENV, "1")
+    first = Watcher(root)
+    first.load(flatten=True)
+    assert first._index.wait_writes(30)
+    path = Path(first._index.flat_frame_path)
+    before = path.stat().st_mtime_ns
+    d = sorted((root / "experiments").glob("*/*"))[0]
+    edit_record(d, lambda r: r.__setitem__("note", "changed"))
+    _aged(d)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        w = Watcher(root)
+        w.load(flatten=True)
+        assert w.stats["read"] == 1 and w._index._writer.fd is None and path.stat().st_mtime_ns != before
+    finally:
+        stop.set()
+        other.join()

@@ -66,6 +66,18 @@ def _empty_table() -> Table:
     return {"keys": [], "dirs": [], "rkeys": [], "cols": {}, "sigs": {}}
 
 
+def _write_frame_file(path: str, header: dict[str, Any], df: pd.DataFrame,
+                      refs: dict[str, tuple[list[Any], list[Any]]]) -> None:
+    """Write the frame cache file ``path`` atomically; a failure warns (at the caller of ``Watcher.load``)."""
+    import pickle
+
+    try:
+        with atomic_open(path) as f:
+            write_frame(f, header, df, refs)
+    except (OSError, ValueError, pickle.PicklingError) as e:
+        warnings.warn(f"lumo-hydra: could not write the watcher frame cache {path}: {e}", stacklevel=_WARN_FRAME + 1)
+
+
 class RunIndex:
     """The index table and the frame cache of one store root, on disk and in memory.
 
@@ -516,18 +528,17 @@ class RunIndex:
         except OSError:
             return
         header["index"] = [st.st_ino, st.st_mtime_ns, st.st_size]
-        import pickle
-
         refs: dict[str, tuple[list[Any], list[Any]]] = {}
         if isinstance(cols, nested.Cols) and table.get("file") == header["index"]:  # its body files hold the chunks
             header["files"] = cols.files
             refs = {k: (cols.locs[k], ps) for k, ps in cols.payloads.items() if None not in cols.locs[k]}
         path = self.flat_frame_path if flat else self.frame_path
-        try:
-            with atomic_open(path) as f:
-                write_frame(f, header, df, refs)
-        except (OSError, ValueError, pickle.PicklingError) as e:
-            warnings.warn(f"lumo-hydra: could not write the watcher frame cache {path}: {e}", stacklevel=_WARN_FRAME)
+        if self.behind is not None and len(sigs) >= _parallel.MIN_RUNS and _parallel.can_fork():
+            # a whole load of thousands of runs after a change: the index is written (here), the frame
+            # cache's encoding and writing (~0.1 s at 10k runs, ~1 s at 100k flat) go to the detached writer
+            self.behind.add(_write_frame_file, path, header, df, refs)
+            return
+        _write_frame_file(path, header, df, refs)
 
     def write_behind(self, on: bool) -> None:
         """``True``: queue a cold load's cache writes (:mod:`~lumo_hydra.watcher.behind`); ``False``: start them."""
