@@ -1,4 +1,4 @@
-"""The cache files' seal: CRC-32 below ``frame._BIG`` (so `list`, which reads only the index's meta part,
+"""The cache files' seal (``watcher/sealed.py``): CRC-32 below ``sealed._BIG`` (so `list`, which reads only the index's meta part,
 never imports numpy), a 64-bit word sum above it; both refuse a flipped byte or a short payload."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import zlib
 import pytest
 
 from lumo_hydra.watcher import frame
+from lumo_hydra.watcher import sealed as seal
 
 
 def _damaged(blob: bytes, magic: bytes) -> None:
@@ -23,7 +24,7 @@ def _damaged(blob: bytes, magic: bytes) -> None:
 @pytest.mark.parametrize("big", [False, True])
 def test_sealed_round_trip_and_damage(monkeypatch: pytest.MonkeyPatch, big: bool) -> None:
     if big:
-        monkeypatch.setattr(frame, "_BIG", 64)
+        monkeypatch.setattr(seal, "_BIG", 64)
     payload = bytes(range(256)) * 41 + b"tail"  # not a multiple of 8 bytes
     blob = frame.sealed(payload, b"TESTMAG1")
     assert bytes(frame.unsealed(blob, b"TESTMAG1")) == payload

@@ -6,12 +6,13 @@ Built from the index table (``lumo_hydra.watcher.index``): one list per record k
 from __future__ import annotations
 
 import marshal
-import zlib
 from collections.abc import Mapping
 from datetime import datetime
 from itertools import chain
 from operator import methodcaller
 from typing import TYPE_CHECKING, Any
+
+from lumo_hydra.watcher.sealed import sealed, unsealed, write_sealed  # (re-exported: the index imports them here)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -21,92 +22,6 @@ __all__ = ["build_frame", "frame_to_bytes", "frame_from_bytes", "split_frame_fil
 
 FRAME_MAGIC = b"LUMOFRM5"
 
-
-# payloads of at least this many bytes are checked by a sum of their 64-bit words in numpy (several
-# times faster than CRC-32 on 100 MB; any single flipped bit or short write still changes it). Below it,
-# CRC-32 (about 6 ms for the 15 MB meta part of a 100,000-run index), so that `list`, which reads only
-# that part, never imports numpy (~0.1 s)
-_BIG = 64 << 20
-_M64 = (1 << 64) - 1
-
-
-class _Sum:
-    """The running check value of a payload given in parts: CRC-32 of a small payload, the sum modulo
-    2**64 of its little-endian 64-bit words (the last one zero-padded) plus its length for a big one."""
-
-    __slots__ = ("big", "crc", "total", "tail", "n")
-
-    def __init__(self, size: int) -> None:
-        self.big = size >= _BIG
-        self.crc = 0
-        self.total = 0
-        self.tail = b""
-        self.n = 0
-
-    def add(self, part: Any) -> None:
-        part = memoryview(part).cast("B")
-        self.n += len(part)
-        if not self.big:
-            self.crc = zlib.crc32(part, self.crc)
-            return
-        import numpy as np
-
-        if self.tail:  # complete the word left over from the previous part
-            k = min(8 - len(self.tail), len(part))
-            self.tail += bytes(part[:k])
-            part = part[k:]
-            if len(self.tail) < 8:
-                return
-            self.total = (self.total + int.from_bytes(self.tail, "little")) & _M64
-            self.tail = b""
-        whole = len(part) // 8 * 8
-        if whole:
-            self.total = (self.total + int(np.frombuffer(part[:whole], dtype="<u8").sum(dtype=np.uint64))) & _M64
-        self.tail = bytes(part[whole:])
-
-    def value(self) -> int:
-        if not self.big:
-            return self.crc
-        total = (self.total + int.from_bytes(self.tail, "little") + self.n) & _M64
-        return (total ^ (total >> 32)) & 0xFFFFFFFF
-
-
-def _check(parts: list[Any], size: int) -> int:
-    s = _Sum(size)
-    for p in parts:
-        s.add(p)
-    return s.value()
-
-
-def sealed(payload: bytes, magic: bytes) -> bytes:
-    """``magic``, the check value (CRC-32, or a word sum for big payloads) and the length of ``payload``,
-    then ``payload``: a cache file whose damage (a garbled byte, a short write) is detected when it is
-    read back, never returned as a value."""
-    return magic + _check([payload], len(payload)).to_bytes(4, "little") + len(payload).to_bytes(8, "little") + payload
-
-
-def write_sealed(f: Any, parts: list[bytes], magic: bytes) -> None:
-    """Write ``sealed(b"".join(parts), magic)`` to the binary file ``f`` without joining the parts (a
-    cache file of 100,000 runs is hundreds of MB: no copy of it in memory)."""
-    size = sum(len(p) for p in parts)
-    if len(parts) > 64:  # many small parts (the index's chunks): one copy is cheaper than a check per part
-        parts = [b"".join(parts)]
-    f.write(magic + _check(parts, size).to_bytes(4, "little") + size.to_bytes(8, "little"))
-    for p in parts:
-        f.write(p)
-
-
-def unsealed(data: bytes, magic: bytes) -> memoryview:
-    """The payload of a :func:`sealed` file; ``ValueError`` if it is not one or is damaged."""
-    m = len(magic)
-    if data[:m] != magic:
-        raise ValueError("not a cache file of this version")
-    crc = int.from_bytes(data[m:m + 4], "little")
-    n = int.from_bytes(data[m + 4:m + 12], "little")
-    payload = memoryview(data)[m + 12:]
-    if len(payload) != n or _check([payload], n) != crc:
-        raise ValueError("damaged cache file (checksum)")
-    return payload
 
 def meta_parts(meta: dict[str, Any], table: dict[str, Any], head: dict[str, list[Any]]) -> list[Any]:
     """The index file's first part: the length of ``meta``'s marshal bytes, them, then the keys and each
@@ -178,7 +93,7 @@ def _flat_row(row: Mapping[str, Any]) -> dict[str, Any]:
     for k, v in row.items():
         if k == "metrics":
             last = row.get("metrics_last") or {}
-            for name, best in v.items():
+            for name, best in v.items() if type(v) is dict else ():
                 out["metrics." + name] = best
                 out["metrics." + name + ".last"] = last.get(name)
         elif k == "metrics_last" or k[0] == "_":
@@ -207,21 +122,28 @@ def _flat_rows(table: dict[str, Any], sel: list[int] | None) -> tuple[list[dict[
 _MISS: Any = object()  # a key absent from a row (a value of None is present)
 
 
-def _flat_values(out: dict[str, list[Any]], prefix: str, vals: list[Any]) -> None:
+def _present_at(vals: list[Any]) -> int:
+    """The first row of ``vals`` that has a value (``_MISS``: absent; a column has one)."""
+    return next(j for j, v in enumerate(vals) if v is not _MISS)
+
+
+def _flat_values(out: dict[str, list[Any]], prefix: str, vals: list[Any], first: dict[str, int]) -> None:
     """The flat columns of one nested column ``vals`` (``_MISS``: absent), column by column: what
     ``_flatten_into`` makes row by row, without a dict per row. Values repeated as one object (the
-    snapshot, lock and hooks of a sweep's runs) are flattened once."""
+    snapshot, lock and hooks of a sweep's runs) are flattened once. ``first[name]``: the first row
+    that has column ``name`` (the columns are put in order from it, see :func:`_flat_columns`)."""
     n = len(vals)
     ids = [id(v) if type(v) is dict and v else 0 for v in vals]  # 0: not a dict, or an empty one
     uniq = dict.fromkeys(ids)
     uniq.pop(0, None)
     if len(uniq) * 8 < n:  # mostly shared dicts: flatten each once, then look the leaves up per row
-        _flat_shared(out, prefix, vals, ids, uniq)
+        _flat_shared(out, prefix, vals, ids, uniq, first)
         return
     alldicts = set(map(type, vals)) == {dict}
     keys = dict.fromkeys(chain.from_iterable(vals if alldicts else [v for v in vals if type(v) is dict]))
     if not alldicts and any(type(v) is not dict and v is not _MISS for v in vals):  # a scalar among them
         out[prefix] = [None if type(v) is dict or v is _MISS else v for v in vals]
+        first[prefix] = next(j for j, v in enumerate(vals) if type(v) is not dict and v is not _MISS)
     for k in keys:
         key = f"{prefix}.{k}"
         if key in _NOT_FLATTENED:
@@ -230,8 +152,9 @@ def _flat_values(out: dict[str, list[Any]], prefix: str, vals: list[Any]) -> Non
             [v.get(k, _MISS) if type(v) is dict else _MISS for v in vals]
         if _leaves_only(sub):  # scalars: the column itself (None for the absent)
             out[key] = [None if v is _MISS else v for v in sub] if _MISS in sub else sub
+            first[key] = _present_at(sub)
         else:
-            _flat_values(out, key, sub)
+            _flat_values(out, key, sub, first)
 
 
 def _leaves_only(vals: list[Any]) -> bool:
@@ -240,7 +163,7 @@ def _leaves_only(vals: list[Any]) -> bool:
 
 
 def _flat_shared(out: dict[str, list[Any]], prefix: str, vals: list[Any], ids: list[int],
-                 uniq: dict[int, None]) -> None:
+                 uniq: dict[int, None], first: dict[str, int]) -> None:
     """``_flat_values`` of ``vals`` whose non-empty dicts are few distinct objects (``ids``: each row's
     ``id`` of its dict, 0 for anything else; ``uniq``: those ids in first-seen order)."""
     byid = dict(zip(ids, vals)) if uniq else {}  # (0: some value that is not a non-empty dict)
@@ -251,12 +174,17 @@ def _flat_shared(out: dict[str, list[Any]], prefix: str, vals: list[Any], ids: l
         flats[i] = f
     first_scalar = next((j for j, v in enumerate(vals) if type(v) is not dict and v is not _MISS), None) \
         if set(map(type, vals)) - {dict, object} else None  # (``_MISS`` is an ``object()``; no JSON value is)
-    # first-seen order, as row by row: the scalars' own column takes its place by the row it first appears in
-    before = uniq if first_scalar is None else set(ids[:first_scalar])
-    names = dict.fromkeys(chain.from_iterable(flats[i] for i in uniq if i in before))
+    names = dict.fromkeys(chain.from_iterable(flats[i] for i in uniq))  # (put in order by _flat_columns)
     if first_scalar is not None:
         names[prefix] = None
-        names.update(dict.fromkeys(chain.from_iterable(flats[i] for i in uniq)))
+    if uniq:
+        row_of = dict(zip(reversed(ids), range(len(ids) - 1, -1, -1)))  # each dict's first row
+        for i in uniq:  # in the order of their first rows
+            for name in flats[i]:
+                if name not in first:
+                    first[name] = row_of[i]
+    if first_scalar is not None:
+        first[prefix] = first_scalar
     for name in names:
         if name == prefix:
             out[name] = [None if type(v) is dict or v is _MISS else v for v in vals]
@@ -276,6 +204,7 @@ def _flat_columns(table: dict[str, Any], sel: list[int] | None) -> tuple[dict[st
     for t in distinct.values():
         order.update(dict.fromkeys(t))
     out: dict[str, list[Any]] = {}
+    first: dict[str, int] = {}  # each column's first row (of ``idx``) that has it
     for k in order:
         if k == "metrics_last" or k[0] == "_":
             continue
@@ -292,12 +221,22 @@ def _flat_columns(table: dict[str, Any], sel: list[int] | None) -> tuple[dict[st
                 out["metrics." + name] = [v.get(name) if type(v) is dict else None for v in vals]
                 out["metrics." + name + ".last"] = [
                     (lv or {}).get(name) if type(v) is dict and name in v else None for v, lv in zip(vals, lasts)]
+                first["metrics." + name] = first["metrics." + name + ".last"] = next(
+                    j for j, v in enumerate(vals) if type(v) is dict and name in v)
         elif not _leaves_only(vals):
-            _flat_values(out, k, vals)
+            _flat_values(out, k, vals, first)
         else:
             out[k] = [None if v is _MISS else v for v in vals]
+            first[k] = _present_at(vals)
+    # the order of flattening row by row (``_flat_rows``): a column comes where the first row that has it
+    # puts it; only those rows are flattened (few: the rows that bring new keys)
+    seen: dict[str, None] = {}
+    for r in sorted(set(first.values())):
+        i = idx[r]
+        seen.update(dict.fromkeys(_flat_row({k: cols[k][i] for k in rkeys[i] if k[0] != "_" and k != "metrics_last"})))
+    seen.update(dict.fromkeys(out))  # (every column is in ``seen`` already)
     rank = {p: i for i, p in enumerate(_FLAT_ORDER)}
-    rest = sorted((k for k in out if k not in _FRONT_SET),
+    rest = sorted((k for k in seen if k in out and k not in _FRONT_SET),
                   key=lambda k: rank.get(k.split(".", 1)[0], len(rank)))  # stable: first-seen order
     return out, [k for k in _FRONT if k not in _NESTED_FRONT] + rest
 

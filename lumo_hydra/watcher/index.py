@@ -66,11 +66,9 @@ def _empty_table() -> Table:
     return {"keys": [], "dirs": [], "rkeys": [], "cols": {}, "sigs": {}}
 
 
-def _write_frame_file(path: str, header: dict[str, Any], df: pd.DataFrame,
-                      refs: dict[str, tuple[list[Any], list[Any]]]) -> None:
+def _write_frame_file(path: str, header: dict[str, Any], df: pd.DataFrame, refs: dict[str, Any]) -> None:
     """Write the frame cache file ``path`` atomically; a failure warns (at the caller of ``Watcher.load``)."""
     import pickle
-
     try:
         with atomic_open(path) as f:
             write_frame(f, header, df, refs)
@@ -534,8 +532,8 @@ class RunIndex:
             refs = {k: (cols.locs[k], ps) for k, ps in cols.payloads.items() if None not in cols.locs[k]}
         path = self.flat_frame_path if flat else self.frame_path
         if self.behind is not None and len(sigs) >= _parallel.MIN_RUNS and _parallel.can_fork():
-            # a whole load of thousands of runs after a change: the index is written (here), the frame
-            # cache's encoding and writing (~0.1 s at 10k runs, ~1 s at 100k flat) go to the detached writer
+            # a whole load of many runs after a change: the index is written here, the frame cache (~0.1 s
+            # of encoding at 10k runs, ~1 s at 100k flat) by the detached writer
             self.behind.add(_write_frame_file, path, header, df, refs)
             return
         _write_frame_file(path, header, df, refs)
