@@ -7,6 +7,7 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -191,3 +192,70 @@ def test_the_column_order_does_not_depend_on_which_rows_share_a_dict() -> None:
         assert cols["hooks.a.y"] == [None] * 10 + [2] * 10 and cols["hooks.c"] == [None] * 10 + ["s"] * 10
         orders.append([k for k in keys if k.startswith("hooks")])
     assert orders[0] == orders[1] == orders[2] == ["hooks.a.x", "hooks.b", "hooks.a.y", "hooks.c"]
+
+
+def _aged(d: Path) -> None:
+    t = time.time() - 30  # past the window in which file and folder times are not trusted yet
+    for p in [*d.glob("*"), d]:
+        os.utime(p, (t, t))
+
+
+# edits of one run's record: (what, edit, whether the flat frame can be patched)
+_EDITS: list[tuple[str, Any, bool]] = [
+    ("a param's value", lambda r, i: r["params"].__setitem__("lr", 0.5 + i), True),
+    ("the note", lambda r, i: r.__setitem__("note", f"note {i}"), True),
+    ("the tags", lambda r, i: r.__setitem__("tags", ["x", f"t{i}"]), True),
+    ("a nested value", lambda r, i: r["params"].setdefault("opt", {}).__setitem__("name", f"o{i}")
+     if isinstance(r["params"].get("opt"), dict) else None, True),
+    ("the status", lambda r, i: r.__setitem__("status", "failed"), True),
+    ("a new key", lambda r, i: r["params"].__setitem__(f"new{i}", i), False),
+    ("a key removed", lambda r, i: r["params"].pop("lr", None), False),
+    ("a value of another type", lambda r, i: r["params"].__setitem__("lr", "high"), False),
+    ("a value set to null", lambda r, i: r.__setitem__("note", None), False),
+    ("a huge int", lambda r, i: r["params"].__setitem__("lr", 1 << 70), False),
+]
+
+
+def test_a_flat_frame_patched_after_runs_changed_in_place_is_the_frame_built_anew(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Watcher that keeps loading (the board) sets only the changed values of the runs rewritten in place
+    into its last flat frame; that frame is exactly (columns, order, dtypes, values) the one a new Watcher
+    builds from the files, and a change that could move or retype a column builds it anew."""
+    from lumo_hydra.store.reader import edit_record
+    from lumo_hydra.watcher import watcher as W
+
+    root = _store(tmp_path / "s")
+    for i in range(40, 80):  # more runs: a few changed rows are patched, many are rebuilt
+        write_run(root, f"e{i % 3}", counter=i, start=time.time() - 900 + i, params={"lr": i / 10, "opt": {"name": "sgd"}},
+                  metrics={"acc": (i / 80, "max")}, tags=["x"])
+        _aged(next((root / "experiments").glob(f"e{i % 3}/*{i:x}t"), root))
+    for d in (root / "experiments").glob("*/*"):
+        _aged(d)
+    for d in (root / "experiments").glob("*"):
+        os.utime(d, (time.time() - 30,) * 2)
+    used: list[bool] = []
+    real = W.patched_flat
+    monkeypatch.setattr(W, "patched_flat", lambda *a: used.append((got := real(*a)) is not None) or got)
+    Watcher(root).load(flatten=True)  # the index on disk (read back by the next Watcher, as a board starts)
+    w = Watcher(root)
+    w.load(flatten=True)  # from the flat frame cache file: no frame of this process to patch yet
+    runs = sorted((root / "experiments").glob("*/*"))
+    import json
+
+    pool = [d for d in runs[1:] if "lr" in json.loads((d / "run.json").read_text())["params"]]  # (edits keep keys)
+    random.Random(5).shuffle(pool)
+    edit_record(runs[0], lambda r: r.__setitem__("note", "first"))
+    _aged(runs[0])
+    w.load(flatten=True)
+    assert used == [] and w.stats["read"] == 1  # built anew
+    for step, (what, edit, patchable) in enumerate(_EDITS * 2):
+        for d in [pool.pop() for _ in range(1 if step < len(_EDITS) else 2)]:  # each run edited once
+            edit_record(d, lambda r, edit=edit, step=step: edit(r, step))
+            _aged(d)
+        used.clear()
+        df = w.load(flatten=True)
+        assert w.stats["read"] in (1, 2), what
+        fresh = Watcher(root, cache=False).load(flatten=True)
+        pd.testing.assert_frame_equal(df.drop(columns=["duration"]), fresh.drop(columns=["duration"]), obj=what)
+        assert used == [patchable] or (not patchable and used == []), (what, used)
+    assert Watcher(root).load(flatten=True).columns.tolist() == w.load(flatten=True).columns.tolist()

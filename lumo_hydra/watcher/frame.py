@@ -265,7 +265,6 @@ def build_frame(table: dict[str, Any], sel: list[int] | None, status: list[Any],
                 flatten: bool) -> pd.DataFrame:
     """The DataFrame of ``load()`` from the index ``table``: the rows ``sel`` (all if ``None``), with the
     ``status`` and ``dur`` (a float array, NaN unknown) of every row of the table judged now."""
-    import numpy as np
     import pandas as pd
 
     cols, rkeys = table["cols"], table["rkeys"]
@@ -282,15 +281,8 @@ def build_frame(table: dict[str, Any], sel: list[int] | None, status: list[Any],
         data_keys = _nested_keys(take(rkeys))
     out: dict[str, Any] = {}
     for k in data_keys:
-        if k == "status":
-            out[k] = take(status)
-        elif k == "info_dir":
-            out[k] = take(table["dirs"])
-        elif k == "duration":
-            durs = np.asarray(dur, dtype=float)
-            out[k] = durs if sel is None else durs[np.asarray(sel, dtype=np.intp)]
-        elif k in ("start", "end"):
-            out[k] = to_local_time(np.array(take(cols.get("_" + k) or [None] * len(rkeys)), dtype=float))
+        if k in _JUDGED:
+            out[k] = _judged_column(k, table, sel, status, dur)
         elif flatten:
             out[k] = _filled(k, flat[k] if k in flat else [None] * n)
         elif sel is None and chunked is not None and k in chunked and cols.is_nested(k):
@@ -309,6 +301,75 @@ def build_frame(table: dict[str, Any], sel: list[int] | None, status: list[Any],
         if type(v) is list and _STR.get("dtype") is not False and set(map(type, v)) == {str}:
             out[k] = _texts(v)
     return pd.DataFrame(out)
+
+
+_JUDGED = ("status", "info_dir", "duration", "start", "end")  # not the record's values: judged at each load
+_I64 = 1 << 63
+
+
+def _judged_column(k: str, table: dict[str, Any], sel: list[int] | None, status: list[Any], dur: Any) -> Any:
+    """The column ``k`` (one of ``_JUDGED``) of ``build_frame``."""
+    import numpy as np
+
+    def take(lst: list[Any]) -> list[Any]:
+        return lst if sel is None else [lst[i] for i in sel]
+
+    if k == "status":
+        return take(status)
+    if k == "info_dir":
+        return take(table["dirs"])
+    if k == "duration":
+        durs = np.asarray(dur, dtype=float)
+        return durs if sel is None else durs[np.asarray(sel, dtype=np.intp)]
+    return to_local_time(np.array(take(table["cols"].get("_" + k) or [None] * len(table["rkeys"])), dtype=float))
+
+
+def patched_flat(prev: pd.DataFrame, old: dict[str, Any], table: dict[str, Any], rows: list[int],
+                 status: list[Any], dur: Any) -> pd.DataFrame | None:
+    """``build_frame(table, None, status, dur, True)`` made from ``prev``, the flat frame of ``old``, when
+    ``table`` is ``old`` with the rows ``rows`` read again (the same runs in the same order): only their
+    changed values are set, and the judged columns again. ``None`` when it must be built anew: a changed
+    row gains, loses or moves a column, or a value changes its type (its column's dtype could change)."""
+    import numpy as np
+    import pandas as pd
+
+    if len(rows) * 20 > len(table["keys"]):
+        return None
+    changes: dict[str, list[tuple[int, Any]]] = {}
+    for i in rows:
+        was, now = (_flat_row({k: t["cols"][k][i] for k in t["rkeys"][i] if k[0] != "_"}) for t in (old, table))
+        if list(was) != list(now):
+            return None
+        for c, v in now.items():
+            w = was[c]
+            if c in _JUDGED:
+                continue
+            if type(v) is not type(w) or (type(v) is int and not (-_I64 <= v < _I64 and -_I64 <= w < _I64)):
+                return None
+            if not (v == w or (v != v and w != w)):  # (NaN: unchanged)
+                changes.setdefault(c, []).append((i, v))
+    df = prev.copy()
+    for c, sets in changes.items():
+        if c not in df.columns:
+            return None
+        col = df[c]
+        if isinstance(col.dtype, np.dtype):  # numbers, booleans, objects
+            arr = col.to_numpy(copy=True)
+            for i, v in sets:
+                arr[i] = _filled(c, [v])[0]
+        elif type(col.array).__name__ == "ArrowStringArray":
+            vals = col.tolist()
+            for i, v in sets:
+                vals[i] = v
+            arr = pd.array(vals, dtype=col.dtype)
+        else:
+            return None
+        df[c] = arr
+    for k in _JUDGED:
+        if k in df.columns:
+            v = _judged_column(k, table, None, status, dur)
+            df[k] = _texts(v) if type(v) is list and _STR.get("dtype") is not False and set(map(type, v)) == {str} else v
+    return df
 
 
 def rebuilt(table: dict[str, Any], df: pd.DataFrame, flat: bool) -> pd.DataFrame:

@@ -94,17 +94,16 @@ class RunIndex:
         self._live: tuple[Table, list[str]] | None = None  # live_dirs() of self.mem
         self._esigs: dict[str, Any] | None = None  # the experiment folder signatures of the index
         self.changed = False  # whether the last refresh changed the index
+        self.patched: tuple[Table, Table, list[str]] | None = None  # (old, new, the runs read again): see refresh
+        self.flat_of: tuple[Table, Any] | None = None  # (a table, its whole flat frame): what patched_flat starts from
         self.frames: dict[bool, tuple[dict[str, Any], Any] | None] = {False: None, True: None}  # frame caches
         self.behind: Behind | None = None  # during a load: the cache writes a detached process may do
         self._writer = Behind()  # the last detached writer of this object
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["mem"] = None
-        state["_live"] = None
-        state["_esigs"] = None
+        state.update(mem=None, _live=None, _esigs=None, patched=None, flat_of=None, behind=None, _writer=Behind())
         state["frames"] = {False: None, True: None}
-        state["behind"], state["_writer"] = None, Behind()
         return state
 
     # ---- paths -----------------------------------------------------------------------------------
@@ -400,7 +399,7 @@ class RunIndex:
         ``partial``, an unchanged index may come back as its meta part only (see ``_load_table``)."""
         old = self._load_table(partial) or _empty_table()
         sigs = old["sigs"]
-        self.changed = False
+        self.changed, self.patched = False, None
         kept, todo, new_e, new_d = self.plan(old, pats)
         match = key_matcher(pats) if pats is not None else None
         others = [] if match is None else [k for k in sigs if not match(k)]
@@ -437,6 +436,8 @@ class RunIndex:
         if pats is not None:
             new_e = {**{e: s for e, s in old_e.items() if not name_matches(e, pats)}, **new_e}
             now_pending += [r for r in pending if not name_matches(r[0], pats)]
+        if table["keys"] is old["keys"]:  # runs rewritten in place (Watcher._patched_flat)
+            self.patched = (old, table, [r[0] + "/" + r[1] for r, _, _ in new])
         if table["keys"] is old["keys"] and isinstance(old_d, SigMap) and old_d.aligned(old["keys"]) \
                 and isinstance(sigs, SigMap):  # the same runs in the same order: the changed folders' rows
             pos = sigs._index()
@@ -521,11 +522,9 @@ class RunIndex:
         self.frames[flat] = (header, df)
         if not self.cache:
             return
-        try:
-            st = os.stat(self.index_path)
-        except OSError:
+        header["index"] = self._index_sig()
+        if header["index"] is None:
             return
-        header["index"] = [st.st_ino, st.st_mtime_ns, st.st_size]
         refs: dict[str, tuple[list[Any], list[Any]]] = {}
         if isinstance(cols, nested.Cols) and table.get("file") == header["index"]:  # its body files hold the chunks
             header["files"] = cols.files

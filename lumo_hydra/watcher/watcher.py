@@ -25,7 +25,7 @@ from lumo_hydra.errors import LumoValueError, RunNotFoundError, StoreError
 from lumo_hydra.store import status as _status
 from lumo_hydra.store.layout import ENV_HOME, RUN_JSON, StoreLayout
 from lumo_hydra.store.reader import read_heartbeat, read_history, read_json_object_or_none, read_metrics, read_record
-from lumo_hydra.watcher.frame import build_columns, build_frame
+from lumo_hydra.watcher.frame import build_columns, build_frame, patched_flat
 from lumo_hydra.watcher.index import RunIndex, Table
 from lumo_hydra.watcher.query import C, Condition, as_list, check_filters, parse_when, select_rows
 from lumo_hydra.watcher.rows import RunRef, iter_runs, judge_all
@@ -243,8 +243,12 @@ class Watcher:
                     cached = self._index.cached_frame(progress, self.stale_after, bool(flatten))
                 if cached is None or isinstance(cached, dict):
                     table, sel, status_, dur = self._rows_of(exp, status, since, until, sweep, tag, progress, cached)
-                    df = build_frame(table, sel, status_, dur, flatten)
+                    df = self._patched_flat(table, status_, dur) if flatten and whole else None
+                    if df is None:
+                        df = build_frame(table, sel, status_, dur, flatten)
                     if whole:
+                        if flatten:
+                            self._index.flat_of = (table, df)
                         self._index.save_frame(table, df, bool(flatten))
                         df = df.copy()
             finally:
@@ -255,6 +259,16 @@ class Watcher:
             mask = where(df)
             df = df[mask].reset_index(drop=True)
         return df
+
+    def _patched_flat(self, table: Table, status_: list[Any], dur: Any) -> pd.DataFrame | None:
+        """The whole flat frame of ``table`` from this object's last one, when ``table`` is the index it was
+        built from with some runs rewritten in place (a board's table after a run progressed); else ``None``."""
+        idx = self._index
+        p, base, idx.flat_of = idx.patched, idx.flat_of, None
+        if p is None or base is None or p[1] is not table or base[0] is not p[0]:
+            return None
+        pos = table["sigs"]._index() if hasattr(table["sigs"], "_index") else {k: i for i, k in enumerate(table["keys"])}
+        return patched_flat(base[1], p[0], table, [pos[k] for k in p[2]], status_, dur)
 
     def select(  # long: the filters of load(), then sort and limit pushed into the index
         self,
