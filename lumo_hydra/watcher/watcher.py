@@ -243,9 +243,8 @@ class Watcher:
                     cached = self._index.cached_frame(progress, self.stale_after, bool(flatten))
                 if cached is None or isinstance(cached, dict):
                     table, sel, status_, dur = self._rows_of(exp, status, since, until, sweep, tag, progress, cached)
-                    df = self._patched_flat(table, status_, dur) if flatten and whole else None
-                    if df is None:
-                        df = build_frame(table, sel, status_, dur, flatten)
+                    patched = self._patched_flat(table, status_, dur) if flatten and whole else None
+                    df = patched if patched is not None else build_frame(table, sel, status_, dur, flatten)
                     if whole:
                         if flatten:
                             self._index.flat_of = (table, df)
