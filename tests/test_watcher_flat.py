@@ -259,3 +259,14 @@ def test_a_flat_frame_patched_after_runs_changed_in_place_is_the_frame_built_ane
         pd.testing.assert_frame_equal(df.drop(columns=["duration"]), fresh.drop(columns=["duration"]), obj=what)
         assert used == [patchable] or (not patchable and used == []), (what, used)
     assert Watcher(root).load(flatten=True).columns.tolist() == w.load(flatten=True).columns.tolist()
+    w.clear_cache()
+    w = Watcher(root)
+    w.load(flatten=True)  # a cold load: the table built here (its signatures packed at the next refresh)
+    d = pool.pop()
+    edit_record(d, lambda r: r.__setitem__("note", "after a cold load"))
+    _aged(d)
+    used.clear()
+    df = w.load(flatten=True)
+    assert used == [True] and w.stats["read"] == 1
+    pd.testing.assert_frame_equal(df.drop(columns=["duration"]),
+                                  Watcher(root, cache=False).load(flatten=True).drop(columns=["duration"]))

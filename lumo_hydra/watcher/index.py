@@ -36,7 +36,7 @@ from lumo_hydra.watcher.frame import frame_from_bytes, local_tz, sealed, split_f
 from lumo_hydra.watcher.query import key_matcher, name_matches
 from lumo_hydra.watcher.rows import _RACY_NS as RACY_NS
 from lumo_hydra.watcher.rows import JUDGE_KEYS, RunRef, experiment_folders, judged_again, live_rows, read_rows
-from lumo_hydra.watcher.sigs import SigMap, pack
+from lumo_hydra.watcher.sigs import SigMap, pack, packed_sigs
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -398,6 +398,7 @@ class RunIndex:
         given; the others' rows are kept as they are) and return it (shared: do not modify). With
         ``partial``, an unchanged index may come back as its meta part only (see ``_load_table``)."""
         old = self._load_table(partial) or _empty_table()
+        packed_sigs(old)  # (built by a cold load of this process: as read back from disk)
         sigs = old["sigs"]
         self.changed, self.patched = False, None
         kept, todo, new_e, new_d = self.plan(old, pats)

@@ -11,7 +11,7 @@ from array import array
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["SigMap", "pack"]
+__all__ = ["SigMap", "pack", "packed_sigs"]
 
 _TOP = 1 << 63
 _WRAP = 1 << 64
@@ -142,3 +142,13 @@ class SigMap(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._keys)
+
+
+def packed_sigs(table: dict[str, Any]) -> None:
+    """Make ``table``'s ``sigs`` and ``dsigs`` :class:`SigMap` objects, as in an index read from disk, when
+    they are dicts (a table this process built: a cold load). Rewriting changed runs in place needs them."""
+    keys = table["keys"]
+    for name, width in (("sigs", 6), ("dsigs", 2)):
+        sigs = table.get(name)
+        if keys and isinstance(sigs, dict):
+            table[name] = SigMap(keys, pack(keys, sigs, width), width)
