@@ -238,7 +238,7 @@ def test_a_flat_frame_patched_after_runs_changed_in_place_is_the_frame_built_ane
     monkeypatch.setattr(W, "patched_flat", lambda *a: used.append((got := real(*a)) is not None) or got)
     Watcher(root).load(flatten=True)  # the index on disk (read back by the next Watcher, as a board starts)
     w = Watcher(root)
-    w.load(flatten=True)  # from the flat frame cache file: no frame of this process to patch yet
+    w.load(flatten=True)  # from the flat frame cache file: the base of the first patch
     runs = sorted((root / "experiments").glob("*/*"))
     import json
 
@@ -246,8 +246,10 @@ def test_a_flat_frame_patched_after_runs_changed_in_place_is_the_frame_built_ane
     random.Random(5).shuffle(pool)
     edit_record(runs[0], lambda r: r.__setitem__("note", "first"))
     _aged(runs[0])
-    w.load(flatten=True)
-    assert used == [] and w.stats["read"] == 1  # built anew
+    df = w.load(flatten=True)
+    assert used == [True] and w.stats["read"] == 1
+    pd.testing.assert_frame_equal(df.drop(columns=["duration"]),
+                                  Watcher(root, cache=False).load(flatten=True).drop(columns=["duration"]))
     for step, (what, edit, patchable) in enumerate(_EDITS * 2):
         for d in [pool.pop() for _ in range(1 if step < len(_EDITS) else 2)]:  # each run edited once
             edit_record(d, lambda r, edit=edit, step=step: edit(r, step))

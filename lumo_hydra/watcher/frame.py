@@ -357,11 +357,11 @@ def patched_flat(prev: pd.DataFrame, old: dict[str, Any], table: dict[str, Any],
             arr = col.to_numpy(copy=True)
             for i, v in sets:
                 arr[i] = _filled(c, [v])[0]
-        elif type(col.array).__name__ == "ArrowStringArray":
+        elif type(col.array).__name__ == "ArrowStringArray" or col.dtype == object:  # (or a lazy column of lists)
             vals = col.tolist()
             for i, v in sets:
-                vals[i] = v
-            arr = pd.array(vals, dtype=col.dtype)
+                vals[i] = _filled(c, [v])[0]
+            arr = pd.array(vals, dtype=col.dtype) if col.dtype != object else pd.Series(vals, dtype=object).to_numpy()
         else:
             return None
         df[c] = arr

@@ -95,7 +95,7 @@ class RunIndex:
         self._esigs: dict[str, Any] | None = None  # the experiment folder signatures of the index
         self.changed = False  # whether the last refresh changed the index
         self.patched: tuple[Table, Table, list[str]] | None = None  # (old, new, the runs read again): see refresh
-        self.flat_of: tuple[Table, Any] | None = None  # (a table, its whole flat frame): what patched_flat starts from
+        self.flat_of: tuple[Any, Any] | None = None  # (a table or index file signature, its whole flat frame): a patch's base
         self.frames: dict[bool, tuple[dict[str, Any], Any] | None] = {False: None, True: None}  # frame caches
         self.behind: Behind | None = None  # during a load: the cache writes a detached process may do
         self._writer = Behind()  # the last detached writer of this object

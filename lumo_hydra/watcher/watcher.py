@@ -253,6 +253,9 @@ class Watcher:
             finally:
                 self._index.write_behind(False)
         if cached is not None and not isinstance(cached, dict):  # the frame cache's DataFrame
+            fr = self._index.frames[True]
+            if flatten and fr is not None:  # the base of a patch: the frame of the index file
+                self._index.flat_of = (fr[0].get("index"), fr[1])
             return cached if where is None else cached[where(cached)].reset_index(drop=True)
         if where is not None:
             mask = where(df)
@@ -260,11 +263,13 @@ class Watcher:
         return df
 
     def _patched_flat(self, table: Table, status_: list[Any], dur: Any) -> pd.DataFrame | None:
-        """The whole flat frame of ``table`` from this object's last one, when ``table`` is the index it was
-        built from with some runs rewritten in place (a board's table after a run progressed); else ``None``."""
+        """The whole flat frame of ``table`` from this object's last one (built, or read from the frame cache
+        file of the index file), when ``table`` is that index with some runs rewritten in place (a board's
+        table after a run progressed); else ``None``."""
         idx = self._index
         p, base, idx.flat_of = idx.patched, idx.flat_of, None
-        if p is None or base is None or p[1] is not table or base[0] is not p[0]:
+        if p is None or base is None or p[1] is not table or not (base[0] is p[0] or (
+                type(base[0]) is list and base[0] == p[0].get("file"))):  # built from it, or from its file
             return None
         pos = table["sigs"]._index() if hasattr(table["sigs"], "_index") else {k: i for i, k in enumerate(table["keys"])}
         return patched_flat(base[1], p[0], table, [pos[k] for k in p[2]], status_, dur)
