@@ -177,14 +177,13 @@ def _flat_shared(out: dict[str, list[Any]], prefix: str, vals: list[Any], ids: l
     names = dict.fromkeys(chain.from_iterable(flats[i] for i in uniq))  # (put in order by _flat_columns)
     if first_scalar is not None:
         names[prefix] = None
+        first[prefix] = first_scalar
     if uniq:
         row_of = dict(zip(reversed(ids), range(len(ids) - 1, -1, -1)))  # each dict's first row
         for i in uniq:  # in the order of their first rows
             for name in flats[i]:
                 if name not in first:
                     first[name] = row_of[i]
-    if first_scalar is not None:
-        first[prefix] = first_scalar
     for name in names:
         if name == prefix:
             out[name] = [None if type(v) is dict or v is _MISS else v for v in vals]
@@ -297,9 +296,7 @@ def build_frame(table: dict[str, Any], sel: list[int] | None, status: list[Any],
             out[k] = _filled(k, take(cols.full(k)))
         else:
             out[k] = _filled(k, take(cols[k]) if k in cols else [None] * n)
-        v = out[k]
-        if type(v) is list and _STR.get("dtype") is not False and set(map(type, v)) == {str}:
-            out[k] = _texts(v)
+        out[k] = _maybe_texts(out[k])
     return pd.DataFrame(out)
 
 
@@ -367,8 +364,7 @@ def patched_flat(prev: pd.DataFrame, old: dict[str, Any], table: dict[str, Any],
         df[c] = arr
     for k in _JUDGED:
         if k in df.columns:
-            v = _judged_column(k, table, None, status, dur)
-            df[k] = _texts(v) if type(v) is list and _STR.get("dtype") is not False and set(map(type, v)) == {str} else v
+            df[k] = _maybe_texts(_judged_column(k, table, None, status, dur))
     return df
 
 
@@ -381,6 +377,13 @@ def rebuilt(table: dict[str, Any], df: pd.DataFrame, flat: bool) -> pd.DataFrame
 
 
 _STR: dict[str, Any] = {}
+
+
+def _maybe_texts(v: Any) -> Any:
+    """``v`` as a column of texts (:func:`_texts`) when it is a list of strings only, else as it is."""
+    if type(v) is list and _STR.get("dtype") is not False and set(map(type, v)) == {str}:
+        return _texts(v)
+    return v
 
 
 def _texts(vals: list[str]) -> Any:
